@@ -1,0 +1,22 @@
+//! banatie-host: runs the banatie-live component the way `spin up` does,
+//! without Spin: reads spin.toml, resolves variables, provides
+//! `wasi:keyvalue` (SQLite), `wasi:config` and `wasi:http` with Spin's
+//! outbound allow-list, and serves HTTP with a fresh instance per request.
+//!
+//! # Layout
+//! - `up`: the command: validate everything, then serve (fail before listening).
+//! - `manifest`, `variables`, `runtime_config`: reading what the user wrote.
+//! - `server`: engine, linker, `ProxyPre`, per-request `Store`.
+//! - `outbound`: the allow-list hook. `kv`, `config`: the WASI interfaces.
+//! - `dev`: `--dev`'s embedded S3 and stand-in provider.
+
+pub mod bindings;
+pub mod config;
+pub mod dev;
+pub mod kv;
+pub mod manifest;
+pub mod outbound;
+pub mod runtime_config;
+pub mod server;
+pub mod up;
+pub mod variables;

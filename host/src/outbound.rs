@@ -1,0 +1,168 @@
+//! The outbound allow-list, as Spin enforces `allowed_outbound_hosts`: every
+//! request the component sends is checked in the `wasi:http` send hook and
+//! refused with `HttpRequestDenied` unless its scheme, host and port match an
+//! entry. Entries are `scheme://host[:port]` where scheme, host and port may be
+//! `*` and a host may be `*.suffix`; a missing port is the scheme's default.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    scheme: Option<String>,
+    host: HostPattern,
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    Any,
+    Exact(String),
+    Suffix(String),
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+impl AllowedHost {
+    pub fn parse(entry: &str) -> anyhow::Result<AllowedHost> {
+        let (scheme, rest) = entry
+            .split_once("://")
+            .with_context(|| format!("allowed outbound host {entry:?} needs a scheme, like https://host"))?;
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') {
+            bail!("allowed outbound host {entry:?} must not have a path");
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, Some(p)),
+            _ => (rest, None),
+        };
+        let scheme = (scheme != "*").then(|| scheme.to_ascii_lowercase());
+        let port = match port {
+            Some("*") => None,
+            Some(p) => Some(p.parse::<u16>().with_context(|| format!("bad port in {entry:?}"))?),
+            None => match scheme.as_deref().map(default_port) {
+                Some(Some(p)) => Some(p),
+                _ => bail!("allowed outbound host {entry:?} needs a port for its scheme"),
+            },
+        };
+        let host = host.to_ascii_lowercase();
+        let host = if host == "*" {
+            HostPattern::Any
+        } else if let Some(suffix) = host.strip_prefix("*.") {
+            HostPattern::Suffix(format!(".{suffix}"))
+        } else if host.is_empty() {
+            bail!("allowed outbound host {entry:?} has no host");
+        } else {
+            HostPattern::Exact(host)
+        };
+        Ok(AllowedHost { scheme, host, port })
+    }
+
+    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.scheme.as_deref().is_none_or(|s| s == scheme)
+            && self.port.is_none_or(|p| p == port)
+            && match &self.host {
+                HostPattern::Any => true,
+                HostPattern::Exact(h) => *h == host,
+                HostPattern::Suffix(s) => host.ends_with(s.as_str()),
+            }
+    }
+}
+
+/// The policy the host applies to every outbound request of the component.
+#[derive(Debug, Clone, Default)]
+pub struct AllowList(pub Arc<Vec<AllowedHost>>);
+
+impl AllowList {
+    pub fn allows_uri(&self, uri: &http::Uri) -> bool {
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return false;
+        };
+        let Some(port) = uri.port_u16().or_else(|| default_port(scheme)) else {
+            return false;
+        };
+        self.0.iter().any(|a| a.allows(scheme, host, port))
+    }
+}
+
+type SendFuture = Box<
+    dyn std::future::Future<
+            Output = Result<(http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), Error>> + Send>), Error>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for AllowList {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
+    ) -> SendFuture {
+        _ = fut;
+        if !self.allows_uri(request.uri()) {
+            let uri = request.uri();
+            eprintln!(
+                "banatie-host: outbound request to {}://{} denied: not in allowed_outbound_hosts",
+                uri.scheme_str().unwrap_or("?"),
+                uri.authority().map(|a| a.as_str()).unwrap_or("?")
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(entries: &[&str]) -> AllowList {
+        AllowList(Arc::new(entries.iter().map(|e| AllowedHost::parse(e).unwrap()).collect()))
+    }
+
+    fn allowed(l: &AllowList, uri: &str) -> bool {
+        l.allows_uri(&uri.parse().unwrap())
+    }
+
+    #[test]
+    fn exact_entries_match_scheme_host_and_port() {
+        let l = list(&["http://127.0.0.1:3900", "https://generativelanguage.googleapis.com"]);
+        assert!(allowed(&l, "http://127.0.0.1:3900/bucket/key?x=1"));
+        assert!(!allowed(&l, "http://127.0.0.1:3901/"));
+        assert!(!allowed(&l, "https://127.0.0.1:3900/"));
+        assert!(allowed(&l, "https://generativelanguage.googleapis.com/v1beta/x"));
+        assert!(allowed(&l, "https://GenerativeLanguage.googleapis.com:443/"));
+        assert!(!allowed(&l, "http://generativelanguage.googleapis.com/"));
+        assert!(!allowed(&l, "https://evil.example/"));
+    }
+
+    #[test]
+    fn wildcards_work_like_spin() {
+        let l = list(&["https://*.example.com", "*://localhost:*"]);
+        assert!(allowed(&l, "https://a.example.com/"));
+        assert!(!allowed(&l, "https://example.com.evil/"));
+        assert!(allowed(&l, "http://localhost:1234/"));
+        assert!(allowed(&list(&["*://*:*"]), "http://anything:9/"));
+    }
+
+    #[test]
+    fn malformed_entries_are_refused() {
+        assert!(AllowedHost::parse("example.com").is_err());
+        assert!(AllowedHost::parse("https://example.com/path").is_err());
+        assert!(AllowedHost::parse("ftp://example.com").is_err());
+        assert!(AllowedHost::parse("http://h:port").is_err());
+    }
+}

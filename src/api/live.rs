@@ -1,0 +1,142 @@
+//! The live endpoint, `GET|HEAD /api/v1/live/generate`, as a linear pipeline:
+//!
+//! parse → authenticate → cache key → KV lookup →
+//!   HIT:  S3 GET → count the hit → stream the object
+//!   MISS: provider → S3 PUT → KV entry → answer with the bytes
+//!
+//! Generic over the `core::ports` traits so the whole flow runs natively in
+//! tests with in-memory fakes. The order on MISS is the invariant: an entry is
+//! written only after its object is stored, so no entry points at nothing.
+
+use super::projects::authenticate;
+use super::respond::{Body, Reply};
+use crate::core::cache_key;
+use crate::core::config::Config;
+use crate::core::entry::{Entry, ENTRY_VERSION};
+use crate::core::headers;
+use crate::core::ports::{KeyValue, ObjectStore, Provider};
+use crate::core::provider::GeneratedImage;
+use crate::core::request::{self, GenerationRequest};
+use crate::core::Error;
+
+/// Everything the pipeline talks to.
+pub struct Ports<'a, K, S, P> {
+    pub config: &'a Config,
+    pub kv: &'a K,
+    pub store: &'a S,
+    pub provider: &'a P,
+}
+
+/// Clock and id source, injected.
+pub struct Env {
+    pub now: u64,
+    pub new_id: fn() -> String,
+}
+
+/// Where one request's entry lives.
+struct Slot {
+    project: String,
+    hash: String,
+    entry_key: String,
+}
+
+pub async fn get<K: KeyValue, S: ObjectStore, P: Provider>(
+    ports: &Ports<'_, K, S, P>,
+    env: &Env,
+    query: &str,
+    api_key: Option<&str>,
+    head: bool,
+) -> Result<Reply<S::Body>, Error> {
+    let request = request::parse(query, ports.config.max_prompt_length)?;
+    let project = authenticate(ports.kv, api_key)?;
+    let slot = slot_for(ports.config, project, &request);
+    if let Some(entry) = lookup(ports.kv, &slot)? {
+        if head {
+            return head_reply(ports.kv, &slot, &entry);
+        }
+        if let Some(reply) = serve_hit(ports, &slot, entry).await? {
+            return Ok(reply);
+        }
+        // The object vanished behind the entry: regenerate and replace it.
+    } else if head {
+        return Err(Error::NotCached);
+    }
+    let image = ports.provider.generate(&request).await?;
+    let entry = new_entry(ports.config, env, &slot, &request, &image);
+    ports.store.put(&entry.object_key, &entry.content_type, image.bytes.clone()).await?;
+    record(ports.kv, &slot, &entry);
+    Ok(Reply { status: 200, headers: headers::miss(&entry), body: Body::Bytes(image.bytes) })
+}
+
+fn slot_for(config: &Config, project: String, request: &GenerationRequest) -> Slot {
+    let hash = cache_key::hash(request, config.provider.name(), config.provider.model());
+    let entry_key = cache_key::entry_key(&project, &hash);
+    Slot { project, hash, entry_key }
+}
+
+fn lookup(kv: &impl KeyValue, slot: &Slot) -> Result<Option<Entry>, Error> {
+    kv.get(&slot.entry_key)?.map(|bytes| Entry::decode(&bytes)).transpose()
+}
+
+fn head_reply<K: KeyValue, B>(kv: &K, slot: &Slot, entry: &Entry) -> Result<Reply<B>, Error> {
+    // Adding 0 reads the counter atomically without counting a HEAD as a hit.
+    let hits = kv.increment(&cache_key::hits_key(&slot.project, &slot.hash), 0)?;
+    Ok(Reply { status: 200, headers: headers::hit(entry, hits), body: Body::Empty })
+}
+
+/// `Ok(None)` when the entry's object is gone (the caller regenerates).
+async fn serve_hit<K: KeyValue, S: ObjectStore, P>(
+    ports: &Ports<'_, K, S, P>,
+    slot: &Slot,
+    entry: Entry,
+) -> Result<Option<Reply<S::Body>>, Error> {
+    let Some(object) = ports.store.get(&entry.object_key).await? else {
+        eprintln!("banatie-live: object {} is missing; regenerating", entry.object_key);
+        return Ok(None);
+    };
+    if object.size != entry.size {
+        return Err(Error::Storage(format!(
+            "object {} has {} bytes, entry says {}",
+            entry.object_key, object.size, entry.size
+        )));
+    }
+    let hits = ports.kv.increment(&cache_key::hits_key(&slot.project, &slot.hash), 1)?;
+    Ok(Some(Reply { status: 200, headers: headers::hit(&entry, hits), body: Body::Stream(object.body) }))
+}
+
+fn new_entry(
+    config: &Config,
+    env: &Env,
+    slot: &Slot,
+    request: &GenerationRequest,
+    image: &GeneratedImage,
+) -> Entry {
+    let image_id = (env.new_id)();
+    Entry {
+        v: ENTRY_VERSION,
+        object_key: cache_key::object_key(&slot.project, &slot.hash, &image_id, &image.content_type),
+        image_id,
+        generation_id: (env.new_id)(),
+        content_type: image.content_type.clone(),
+        size: image.bytes.len() as u64,
+        etag: headers::etag_for(&image.bytes),
+        created_at: env.now,
+        prompt: request.prompt.clone(),
+        aspect_ratio: request.aspect_ratio.clone(),
+        provider: config.provider.name().to_string(),
+        model: config.provider.model().to_string(),
+    }
+}
+
+/// Write the entry. The object is already stored, so a KV failure here loses
+/// nothing the client needs: the image is still served, and the next request
+/// regenerates (logged, not an error).
+fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry) {
+    if let Err(e) = kv.set(&slot.entry_key, &entry.encode()) {
+        eprintln!("banatie-live: entry not recorded, image served anyway: {e}");
+    }
+}
+
+#[cfg(test)]
+#[path = "live_tests.rs"]
+mod tests;

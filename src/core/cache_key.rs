@@ -1,0 +1,118 @@
+//! The cache key: SHA-256 over a canonical, versioned encoding of everything
+//! that changes the generated image, and the KV/S3 names derived from it.
+//!
+//! Encoding (v1), UTF-8, one field per line, fields sorted by name, each value
+//! length-prefixed in bytes so no value can forge another field:
+//!
+//! ```text
+//! banatie-live cache-key v1\n
+//! aspect_ratio:3:1:1\n
+//! model:22:gemini-2.5-flash-image\n
+//! prompt:9:a red fox\n
+//! provider:6:gemini\n
+//! ```
+//!
+//! Changing this encoding orphans every stored entry: bump the version instead.
+
+use sha2::{Digest, Sha256};
+
+use super::request::GenerationRequest;
+
+pub const VERSION_LINE: &str = "banatie-live cache-key v1\n";
+
+/// The canonical bytes for a request made with `provider`/`model`.
+pub fn canonical(req: &GenerationRequest, provider: &str, model: &str) -> String {
+    let mut fields = [
+        ("aspect_ratio", req.aspect_ratio.as_str()),
+        ("model", model),
+        ("prompt", req.prompt.as_str()),
+        ("provider", provider),
+    ];
+    fields.sort_by_key(|(name, _)| *name);
+    let mut out = String::from(VERSION_LINE);
+    for (name, value) in fields {
+        out.push_str(&format!("{name}:{}:{value}\n", value.len()));
+    }
+    out
+}
+
+/// Lower-case hex SHA-256 of the canonical encoding.
+pub fn hash(req: &GenerationRequest, provider: &str, model: &str) -> String {
+    hex(&Sha256::digest(canonical(req, provider, model).as_bytes()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// KV key of the cache entry.
+pub fn entry_key(project: &str, hash: &str) -> String {
+    format!("live:{project}:{hash}")
+}
+
+/// KV key of the entry's hit counter (an atomic counter).
+pub fn hits_key(project: &str, hash: &str) -> String {
+    format!("hits:{project}:{hash}")
+}
+
+/// S3 object key of one generated image. Every generation gets its own object,
+/// so replacing an entry never overwrites bytes another entry points at.
+pub fn object_key(project: &str, hash: &str, image_id: &str, content_type: &str) -> String {
+    let ext = match content_type {
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        _ => "bin",
+    };
+    format!("live/{project}/{hash}/{image_id}.{ext}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(prompt: &str, ratio: &str) -> GenerationRequest {
+        GenerationRequest { prompt: prompt.into(), aspect_ratio: ratio.into() }
+    }
+
+    #[test]
+    fn canonical_encoding_is_pinned() {
+        assert_eq!(
+            canonical(&req("a red fox", "1:1"), "gemini", "gemini-2.5-flash-image"),
+            "banatie-live cache-key v1\naspect_ratio:3:1:1\nmodel:22:gemini-2.5-flash-image\n\
+             prompt:9:a red fox\nprovider:6:gemini\n"
+        );
+    }
+
+    #[test]
+    fn hash_is_pinned_by_a_known_answer() {
+        // sha256 of the canonical string above, computed independently (Python hashlib).
+        assert_eq!(
+            hash(&req("a red fox", "1:1"), "gemini", "gemini-2.5-flash-image"),
+            "fba03139ac1344d356e6251fa4a8fc58fe33961475ac00c3cc488a67daef273b"
+        );
+    }
+
+    #[test]
+    fn every_parameter_changes_the_key() {
+        let base = hash(&req("a red fox", "1:1"), "gemini", "m");
+        assert_ne!(base, hash(&req("a red fox", "16:9"), "gemini", "m"));
+        assert_ne!(base, hash(&req("a red fox.", "1:1"), "gemini", "m"));
+        assert_ne!(base, hash(&req("a red fox", "1:1"), "openai", "m"));
+        assert_ne!(base, hash(&req("a red fox", "1:1"), "gemini", "n"));
+    }
+
+    #[test]
+    fn a_value_cannot_forge_another_field() {
+        let sneaky = req("x\nprovider:6:gemini", "1:1");
+        assert_ne!(hash(&sneaky, "gemini", "m"), hash(&req("x", "1:1"), "gemini", "m"));
+    }
+
+    #[test]
+    fn names_are_scoped_by_project() {
+        assert_eq!(entry_key("p1", "ab"), "live:p1:ab");
+        assert_eq!(hits_key("p1", "ab"), "hits:p1:ab");
+        assert_eq!(object_key("p1", "ab", "id", "image/png"), "live/p1/ab/id.png");
+    }
+}

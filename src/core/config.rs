@@ -1,0 +1,200 @@
+//! The component's configuration: defaults → load → validate.
+//!
+//! Values come from a lookup function (in production `wasi:config`, fed by the
+//! Spin variables of spin.toml); this module only decides what is valid.
+//! Errors name the variable, never its value. Secrets are redacted in `Debug`.
+
+use std::fmt;
+
+use super::Error;
+
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
+pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.5-flash-image";
+pub const DEFAULT_MAX_PROMPT_LENGTH: usize = 2000;
+/// No prompt may be longer than this, whatever `max_prompt_length` says.
+pub const HARD_MAX_PROMPT_LENGTH: usize = 32_000;
+
+/// A secret string: compared and used, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderConfig {
+    Gemini {
+        api_key: Secret,
+        base_url: String,
+        model: String,
+    },
+}
+
+impl ProviderConfig {
+    /// Provider name as it enters the cache key.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProviderConfig::Gemini { .. } => "gemini",
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        match self {
+            ProviderConfig::Gemini { model, .. } => model,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub s3: S3Config,
+    pub provider: ProviderConfig,
+    /// `None` disables the admin API.
+    pub admin_token: Option<Secret>,
+    pub max_prompt_length: usize,
+}
+
+/// Reads one variable; `Ok(None)` when it is unset or empty.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Result<Option<String>, String>;
+
+fn get(lookup: Lookup, name: &str) -> Result<Option<String>, Error> {
+    match lookup(name) {
+        Ok(Some(v)) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
+        Ok(_) => Ok(None),
+        Err(e) => Err(Error::Misconfigured(format!("variable {name}: {e}"))),
+    }
+}
+
+fn required(lookup: Lookup, name: &str) -> Result<String, Error> {
+    get(lookup, name)?.ok_or_else(|| Error::Misconfigured(format!("variable {name} is not set")))
+}
+
+fn http_url(name: &str, value: String) -> Result<String, Error> {
+    let ok = (value.starts_with("http://") || value.starts_with("https://"))
+        && url::Url::parse(&value).is_ok_and(|u| u.host_str().is_some());
+    if ok {
+        Ok(value.trim_end_matches('/').to_string())
+    } else {
+        Err(Error::Misconfigured(format!(
+            "variable {name} must be an http(s) URL"
+        )))
+    }
+}
+
+impl Config {
+    pub fn load(lookup: Lookup) -> Result<Config, Error> {
+        let s3 = S3Config {
+            endpoint: http_url("s3_endpoint", required(lookup, "s3_endpoint")?)?,
+            region: get(lookup, "s3_region")?.unwrap_or_else(|| DEFAULT_S3_REGION.into()),
+            bucket: required(lookup, "s3_bucket")?,
+            access_key_id: required(lookup, "s3_access_key_id")?,
+            secret_access_key: Secret(required(lookup, "s3_secret_access_key")?),
+        };
+        let provider = match get(lookup, "provider")?.as_deref().unwrap_or("gemini") {
+            "gemini" => ProviderConfig::Gemini {
+                api_key: Secret(required(lookup, "gemini_api_key")?),
+                base_url: http_url(
+                    "gemini_base_url",
+                    get(lookup, "gemini_base_url")?
+                        .unwrap_or_else(|| DEFAULT_GEMINI_BASE_URL.into()),
+                )?,
+                model: get(lookup, "gemini_model")?.unwrap_or_else(|| DEFAULT_GEMINI_MODEL.into()),
+            },
+            _ => {
+                return Err(Error::Misconfigured(
+                    "variable provider must be one of: gemini".into(),
+                ))
+            }
+        };
+        let max_prompt_length = match get(lookup, "max_prompt_length")? {
+            None => DEFAULT_MAX_PROMPT_LENGTH,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=HARD_MAX_PROMPT_LENGTH).contains(&n) => n,
+                _ => {
+                    return Err(Error::Misconfigured(format!(
+                        "variable max_prompt_length must be a number from 1 to {HARD_MAX_PROMPT_LENGTH}"
+                    )))
+                }
+            },
+        };
+        Ok(Config {
+            s3,
+            provider,
+            admin_token: get(lookup, "admin_token")?.map(Secret),
+            max_prompt_length,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(&move |name: &str| Ok(map.get(name).cloned()))
+    }
+
+    const MINIMAL: &[(&str, &str)] = &[
+        ("s3_endpoint", "http://127.0.0.1:3900/"),
+        ("s3_bucket", "images"),
+        ("s3_access_key_id", "GK1"),
+        ("s3_secret_access_key", "very-secret"),
+        ("gemini_api_key", "AIza-secret"),
+    ];
+
+    #[test]
+    fn defaults_fill_what_is_not_set() {
+        let c = load(MINIMAL).unwrap();
+        assert_eq!(c.s3.region, "us-east-1");
+        assert_eq!(c.s3.endpoint, "http://127.0.0.1:3900");
+        assert_eq!(c.provider.model(), DEFAULT_GEMINI_MODEL);
+        assert_eq!(c.max_prompt_length, 2000);
+        assert_eq!(c.admin_token, None);
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let pairs: Vec<_> = MINIMAL.iter().filter(|(k, _)| *k != "s3_bucket").copied().collect();
+        let e = load(&pairs).unwrap_err();
+        assert_eq!(e, Error::Misconfigured("variable s3_bucket is not set".into()));
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = load(MINIMAL).unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("very-secret") && !printed.contains("AIza-secret"));
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_the_variable_name() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("max_prompt_length", "lots"));
+        assert!(load(&pairs).unwrap_err().to_string().contains("max_prompt_length"));
+        let mut pairs = MINIMAL.to_vec();
+        pairs[0] = ("s3_endpoint", "ftp://x");
+        assert!(load(&pairs).unwrap_err().to_string().contains("s3_endpoint"));
+    }
+}

@@ -1,0 +1,143 @@
+//! The one error type of the service. Each variant knows its HTTP status, its
+//! stable code, the message a client may see and whether it is worth a log line.
+//! Internal detail (status codes of upstreams, parse errors) is kept for the log
+//! and never reaches a client. Rendering to a response happens in `api::respond`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The request is malformed; the message is safe to show.
+    BadRequest(String),
+    /// No API key, or one that belongs to no project.
+    Unauthorized(&'static str),
+    /// The caller is known but may not do this (e.g. the admin API is disabled).
+    Forbidden(&'static str),
+    /// No such route, or (HEAD) no cached entry.
+    NotFound(&'static str),
+    /// HEAD for something that is not cached (HEAD never generates).
+    NotCached,
+    /// The route exists but not for this method; carries the allowed methods.
+    MethodNotAllowed(&'static str),
+    /// The request body is larger than the route accepts.
+    PayloadTooLarge,
+    /// The provider refused the prompt (safety); the reason is the provider's label.
+    PromptRefused(String),
+    /// The provider failed or answered something unusable (internal detail).
+    Provider(String),
+    /// The provider is rate limiting us; retry after this many seconds.
+    ProviderBusy { retry_after: u64, detail: String },
+    /// The object store failed (internal detail).
+    Storage(String),
+    /// The key-value store failed (internal detail).
+    KeyValue(String),
+    /// A variable is missing or invalid; names the variable, never its value.
+    Misconfigured(String),
+}
+
+impl Error {
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) | Error::NotCached => 404,
+            Error::MethodNotAllowed(_) => 405,
+            Error::PayloadTooLarge => 413,
+            Error::PromptRefused(_) => 422,
+            Error::Provider(_) | Error::Storage(_) => 502,
+            Error::ProviderBusy { .. } | Error::KeyValue(_) => 503,
+            Error::Misconfigured(_) => 500,
+        }
+    }
+
+    /// Stable machine-readable code for the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad_request",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::NotCached => "not_cached",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
+            Error::PayloadTooLarge => "payload_too_large",
+            Error::PromptRefused(_) => "prompt_refused",
+            Error::Provider(_) => "provider_error",
+            Error::ProviderBusy { .. } => "provider_busy",
+            Error::Storage(_) => "storage_error",
+            Error::KeyValue(_) => "kv_unavailable",
+            Error::Misconfigured(_) => "misconfigured",
+        }
+    }
+
+    /// The message a client sees. Never contains internal detail.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::BadRequest(m) => m.clone(),
+            Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) => (*m).to_string(),
+            Error::NotCached => "no cached image for these parameters".into(),
+            Error::MethodNotAllowed(allow) => format!("method not allowed; allowed: {allow}"),
+            Error::PayloadTooLarge => "request body too large".into(),
+            Error::PromptRefused(reason) => {
+                format!("the provider refused to generate this prompt ({reason})")
+            }
+            Error::Provider(_) => "the image provider failed".into(),
+            Error::ProviderBusy { .. } => "the image provider is busy; retry later".into(),
+            Error::Storage(_) => "the object store failed".into(),
+            Error::KeyValue(_) => "the key-value store is unavailable".into(),
+            Error::Misconfigured(_) => "the service is misconfigured".into(),
+        }
+    }
+
+    /// Headers the error response carries besides the JSON content type.
+    pub fn extra_headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::MethodNotAllowed(allow) => vec![("allow", (*allow).to_string())],
+            Error::NotCached => vec![("x-cache-status", "MISS".to_string())],
+            Error::ProviderBusy { retry_after, .. } => {
+                vec![("retry-after", retry_after.to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// What goes into the log line, if anything: server-side failures only.
+    pub fn log_detail(&self) -> Option<String> {
+        match self {
+            Error::Provider(d) | Error::Storage(d) | Error::KeyValue(d) => Some(d.clone()),
+            Error::ProviderBusy { detail, .. } => Some(detail.clone()),
+            Error::Misconfigured(d) => Some(d.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status(), self.code())?;
+        if let Some(detail) = self.log_detail() {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_detail_never_reaches_the_public_message() {
+        let e = Error::Storage("PUT http://10.0.0.1/bucket answered 403".into());
+        assert_eq!(e.status(), 502);
+        assert!(!e.public_message().contains("10.0.0.1"));
+        assert!(e.to_string().contains("403"));
+    }
+
+    #[test]
+    fn busy_provider_says_when_to_retry() {
+        let e = Error::ProviderBusy { retry_after: 7, detail: "429".into() };
+        assert_eq!(e.status(), 503);
+        assert_eq!(e.extra_headers(), vec![("retry-after", "7".to_string())]);
+    }
+}

@@ -1,0 +1,19 @@
+//! Pure logic of banatie-live: values in, values or decisions out.
+//!
+//! Nothing in here performs I/O or touches WASI or spin-sdk; every decision is a
+//! function over data, unit-tested natively. The [`ports`] traits are the only
+//! door to the outside world; `crate::adapters` implements them for WASI and the
+//! tests implement them in memory.
+#![forbid(unsafe_code)]
+
+pub mod cache_key;
+pub mod config;
+pub mod entry;
+pub mod error;
+pub mod headers;
+pub mod ports;
+pub mod project;
+pub mod provider;
+pub mod request;
+
+pub use error::Error;

@@ -1,0 +1,48 @@
+//! Provider wire formats as pure functions: build the HTTP request, parse the
+//! HTTP answer. Sending is `adapters::provider`'s job.
+
+pub mod gemini;
+
+use std::fmt;
+
+/// An image as the provider returned it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GeneratedImage {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for GeneratedImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GeneratedImage({}, {} bytes)", self.content_type, self.bytes.len())
+    }
+}
+
+/// A fully built outbound request. `Debug` shows header names only: some
+/// values are credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequestSpec {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpRequestSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        write!(f, "{} {} headers={names:?} body={}B", self.method, self.url, self.body.len())
+    }
+}
+
+/// What came back, as far as the parsers care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// `Retry-After` in seconds, if the provider sent one.
+    pub retry_after: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+/// Retry-After we suggest when a provider rate-limits without saying how long.
+pub const DEFAULT_RETRY_AFTER: u64 = 30;

@@ -1,0 +1,70 @@
+//! banatie-host as a user runs it: manifest policy, variables, --dev.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::host::{repo_root, standard_vars, Host};
+use crate::support::{enc, gemini::Gemini, http::send, s3_endpoint, unique};
+
+/// A manifest whose allow-list names only S3: the provider must be refused.
+pub fn outbound_hosts_outside_the_manifest_are_refused() {
+    let gemini = Gemini::start();
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    let manifest = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
+    let wasm = repo_root().join("target/wasm32-wasip2/release/banatie_live.wasm");
+    let narrowed = manifest
+        .replace(
+            r#"allowed_outbound_hosts = ["{{ s3_endpoint }}", "{{ gemini_base_url }}"]"#,
+            r#"allowed_outbound_hosts = ["{{ s3_endpoint }}"]"#,
+        )
+        .replace(r#"source = "target/wasm32-wasip2/release/banatie_live.wasm""#, &format!("source = {:?}", wasm.display().to_string()));
+    assert_ne!(manifest, narrowed, "spin.toml still has the expected allow-list line");
+    let path = state.path().join("spin.toml");
+    std::fs::write(&path, narrowed).unwrap();
+    let host = Host::start_with_manifest(state.clone(), &path, &standard_vars(s3_endpoint(), &gemini.url), &[]);
+    let key = host.create_project("narrow");
+    let r = host.get(&format!("/api/v1/live/generate?prompt={}", enc(&unique("fox"))), &key);
+    assert_eq!(r.status, 502);
+    assert_eq!(r.error_code(), "provider_error");
+    assert_eq!(gemini.calls(), 0, "the request never left the host");
+    assert!(host.log().contains("not in allowed_outbound_hosts"), "log: {}", host.log());
+    assert!(host.kv_keys("live:").is_empty());
+}
+
+pub fn missing_required_variable_stops_the_host_before_serving() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_banatie-host"))
+        .args(["up", "--listen", "127.0.0.1:0", "--from"])
+        .arg(repo_root().join("spin.toml"))
+        .arg("--state-dir")
+        .arg(tempfile::tempdir().unwrap().path())
+        .env_remove("SPIN_VARIABLE_S3_ENDPOINT")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("variable s3_endpoint is required"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("serving"));
+}
+
+pub fn dev_mode_serves_miss_then_hit_with_no_setup() {
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    let host = Host::start_in(state, &[], &["--dev"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let key = loop {
+        let lines = host.stdout.lock().unwrap().clone();
+        if let Some(line) = lines.iter().find(|l| l.contains("dev project API key: ")) {
+            break line.split("dev project API key: ").nth(1).unwrap().trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "no dev project key printed: {lines:?}\n{}", host.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let url = host.url("/api/v1/live/generate?prompt=a+red+fox&aspect_ratio=16:9");
+    let miss = send("GET", &url, &[("x-api-key", &key)], b"");
+    assert_eq!(miss.status, 200, "{}", String::from_utf8_lossy(&miss.body));
+    assert_eq!(miss.header("x-cache-status"), Some("MISS"));
+    let hit = send("GET", &url, &[("x-api-key", &key)], b"");
+    assert_eq!(hit.header("x-cache-status"), Some("HIT"));
+    assert_eq!(hit.body, miss.body);
+    assert_eq!(&hit.body[1..4], b"PNG");
+    assert!(host.log().contains("STAND-IN provider"), "the stand-in is announced");
+}

@@ -1,0 +1,60 @@
+//! Integration tests: the real `.wasm` in the real `banatie-host`, against a
+//! real Garage S3 server and a Gemini double, all on 127.0.0.1.
+//!
+//! One binary (one Garage for the run, one compiled host); each test starts
+//! its own host process and provider double. Needs the component built first:
+//! `cargo build --target wasm32-wasip2 --release -p banatie-live`
+//! (`scripts/test.sh` does everything).
+
+mod admin;
+mod errors;
+mod host_cli;
+mod live;
+mod support;
+
+use libtest_mimic::{Arguments, Trial};
+
+macro_rules! trials {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$(Trial::test(concat!(stringify!($module), "::", stringify!($name)), || {
+            $module::$name();
+            Ok(())
+        })),*]
+    };
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let wasm = support::host::repo_root().join("target/wasm32-wasip2/release/banatie_live.wasm");
+    if !args.list {
+        assert!(
+            wasm.exists(),
+            "{} is missing: build the component first (cargo build --target wasm32-wasip2 --release -p banatie-live)",
+            wasm.display()
+        );
+    }
+    let trials = trials![
+        live::miss_then_hit_serves_identical_bytes_and_headers,
+        live::another_aspect_ratio_is_another_entry,
+        live::projects_never_see_each_others_entries,
+        live::a_restarted_host_keeps_the_cache,
+        live::head_reports_without_generating,
+        live::a_vanished_object_is_regenerated,
+        errors::bad_input_is_400_and_writes_nothing,
+        errors::missing_or_unknown_key_is_401,
+        errors::unknown_route_is_404_and_wrong_method_is_405,
+        errors::provider_failure_is_502_and_writes_nothing,
+        errors::refused_prompt_is_422_and_writes_nothing,
+        errors::unreachable_s3_is_502_and_writes_nothing,
+        admin::projects_are_created_by_the_admin_only,
+        admin::api_keys_are_stored_only_as_hashes,
+        admin::admin_api_is_disabled_without_a_token,
+        host_cli::outbound_hosts_outside_the_manifest_are_refused,
+        host_cli::missing_required_variable_stops_the_host_before_serving,
+        host_cli::dev_mode_serves_miss_then_hit_with_no_setup,
+    ];
+    let garage = if args.list { None } else { Some(support::start_garage()) };
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(garage);
+    conclusion.exit();
+}

@@ -1,0 +1,162 @@
+//! Run the real `banatie-host` binary with the real component against Garage
+//! and a provider double, each host with its own state dir and port. The
+//! process is killed when the `Host` is dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::garage::{BUCKET, KEY_ID, REGION, SECRET};
+use super::http::{send, Reply};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub struct Host {
+    child: Child,
+    pub base: String,
+    /// Everything the host printed on stdout so far.
+    pub stdout: Arc<std::sync::Mutex<Vec<String>>>,
+    pub state: Arc<tempfile::TempDir>,
+    args: Vec<String>,
+}
+
+/// Variables pointing the component at the shared Garage and at `gemini_url`.
+pub fn standard_vars(s3_endpoint: &str, gemini_url: &str) -> Vec<(String, String)> {
+    [
+        ("s3_endpoint", s3_endpoint),
+        ("s3_region", REGION),
+        ("s3_bucket", BUCKET),
+        ("s3_access_key_id", KEY_ID),
+        ("s3_secret_access_key", SECRET),
+        ("gemini_api_key", super::gemini::API_KEY),
+        ("gemini_base_url", gemini_url),
+        ("admin_token", ADMIN_TOKEN),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+impl Host {
+    pub fn start(vars: &[(String, String)]) -> Host {
+        Host::start_in(Arc::new(tempfile::tempdir().unwrap()), vars, &[])
+    }
+
+    pub fn start_in(state: Arc<tempfile::TempDir>, vars: &[(String, String)], extra: &[&str]) -> Host {
+        Host::start_with_manifest(state, &repo_root().join("spin.toml"), vars, extra)
+    }
+
+    pub fn start_with_manifest(state: Arc<tempfile::TempDir>, manifest: &Path, vars: &[(String, String)], extra: &[&str]) -> Host {
+        let mut args: Vec<String> = vec![
+            "up".into(),
+            "--from".into(),
+            manifest.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--state-dir".into(),
+            state.path().display().to_string(),
+        ];
+        for (k, v) in vars {
+            args.push("--variable".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Host::spawn(state, args)
+    }
+
+    fn spawn(state: Arc<tempfile::TempDir>, args: Vec<String>) -> Host {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(state.path().join("host.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_banatie-host"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start banatie-host");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split(" on http://").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(90)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(state.path().join("host.log")).unwrap_or_default();
+                panic!("banatie-host did not start; its log:\n{log}");
+            }
+        };
+        Host { child, base: format!("http://{addr}"), stdout: lines, state, args }
+    }
+
+    /// Stop the process and start it again on the same state dir.
+    pub fn restart(mut self) -> Host {
+        self.kill();
+        let (state, args) = (self.state.clone(), self.args.clone());
+        Host::spawn(state, args)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("host.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base, path_and_query)
+    }
+
+    pub fn get(&self, path_and_query: &str, api_key: &str) -> Reply {
+        send("GET", &self.url(path_and_query), &[("x-api-key", api_key)], b"")
+    }
+
+    /// Create a project through the admin API; returns its API key.
+    pub fn create_project(&self, name: &str) -> String {
+        let r = send(
+            "POST",
+            &self.url("/api/v1/projects"),
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}")), ("content-type", "application/json")],
+            format!(r#"{{"name":"{name}"}}"#).as_bytes(),
+        );
+        assert_eq!(r.status, 201, "create project: {}", String::from_utf8_lossy(&r.body));
+        r.json()["api_key"].as_str().unwrap().to_string()
+    }
+
+    /// A value straight from the host's SQLite KV file.
+    pub fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+        kv_get(&self.state.path().join("sqlite_key_value.db"), key)
+    }
+
+    /// KV keys with a prefix.
+    pub fn kv_keys(&self, prefix: &str) -> Vec<String> {
+        let conn = rusqlite::Connection::open(self.state.path().join("sqlite_key_value.db")).unwrap();
+        let mut stmt = conn.prepare("SELECT key FROM spin_key_value WHERE store = 'default' AND key LIKE ?1 || '%' ORDER BY key").unwrap();
+        stmt.query_map([prefix], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+}
+
+pub fn kv_get(db: &Path, key: &str) -> Option<Vec<u8>> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| r.get(0)).ok()
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

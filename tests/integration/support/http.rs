@@ -1,0 +1,58 @@
+//! The test client: ureq, statuses are values not errors, bounded in time.
+
+use std::time::Duration;
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent()
+}
+
+/// What a test looks at in a response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The error code of a JSON error body, after checking the error contract.
+    pub fn error_code(&self) -> String {
+        assert_eq!(self.header("cache-control"), Some("no-store"), "errors are never cached");
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        self.json()["error"]["code"].as_str().expect("error.code").to_string()
+    }
+}
+
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (n, v) in headers {
+        builder = builder.header(*n, *v);
+    }
+    let request = builder.body(body.to_vec()).unwrap();
+    let mut resp = agent().run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = if method == "HEAD" {
+        Vec::new()
+    } else {
+        resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap()
+    };
+    Reply { status, headers, body }
+}

@@ -1,0 +1,55 @@
+//! Shared fixtures: one Garage per test run, a provider double and a host per
+//! test. Everything listens on 127.0.0.1 and is stopped by the run.
+
+pub mod garage;
+pub mod gemini;
+pub mod host;
+pub mod http;
+pub mod s3;
+
+use std::sync::OnceLock;
+
+use garage::Garage;
+use gemini::Gemini;
+use host::Host;
+
+static GARAGE_ENDPOINT: OnceLock<String> = OnceLock::new();
+
+pub fn s3_endpoint() -> &'static str {
+    GARAGE_ENDPOINT.get().expect("garage started by main")
+}
+
+pub fn set_s3_endpoint(endpoint: String) {
+    GARAGE_ENDPOINT.set(endpoint).unwrap();
+}
+
+/// A fresh world for one test: a Gemini double and a host using it.
+pub struct World {
+    pub gemini: Gemini,
+    pub host: Host,
+}
+
+impl World {
+    pub fn new() -> World {
+        let gemini = Gemini::start();
+        let host = Host::start(&host::standard_vars(s3_endpoint(), &gemini.url));
+        World { gemini, host }
+    }
+}
+
+/// A prompt no other test uses, so S3 prefixes and counts are per test.
+pub fn unique(prompt: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{prompt} #{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+pub fn start_garage() -> Garage {
+    let g = Garage::start();
+    set_s3_endpoint(g.endpoint.clone());
+    g
+}
