@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --target wasm32-wasip2 --release -p banatie-live
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "banatie-host", version, about = "Run the banatie-live component like `spin up`, without Spin")]
+#[command(
+    name = "banatie-host",
+    version,
+    about = "Run the banatie-live component like `spin up`, without Spin"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,7 +69,10 @@ fn main() -> std::process::ExitCode {
         build: args.build,
         dev: args.dev,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(banatie_host::up::run(options)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

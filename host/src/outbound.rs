@@ -33,9 +33,9 @@ fn default_port(scheme: &str) -> Option<u16> {
 
 impl AllowedHost {
     pub fn parse(entry: &str) -> anyhow::Result<AllowedHost> {
-        let (scheme, rest) = entry
-            .split_once("://")
-            .with_context(|| format!("allowed outbound host {entry:?} needs a scheme, like https://host"))?;
+        let (scheme, rest) = entry.split_once("://").with_context(|| {
+            format!("allowed outbound host {entry:?} needs a scheme, like https://host")
+        })?;
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') {
             bail!("allowed outbound host {entry:?} must not have a path");
@@ -47,7 +47,10 @@ impl AllowedHost {
         let scheme = (scheme != "*").then(|| scheme.to_ascii_lowercase());
         let port = match port {
             Some("*") => None,
-            Some(p) => Some(p.parse::<u16>().with_context(|| format!("bad port in {entry:?}"))?),
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .with_context(|| format!("bad port in {entry:?}"))?,
+            ),
             None => match scheme.as_deref().map(default_port) {
                 Some(Some(p)) => Some(p),
                 _ => bail!("allowed outbound host {entry:?} needs a port for its scheme"),
@@ -96,7 +99,13 @@ impl AllowList {
 
 type SendFuture = Box<
     dyn std::future::Future<
-            Output = Result<(http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), Error>> + Send>), Error>,
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
         > + Send,
 >;
 
@@ -120,7 +129,10 @@ impl WasiHttpHooks for AllowList {
         Box::new(async move {
             use http_body_util::BodyExt;
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>))
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+            ))
         })
     }
 }
@@ -130,7 +142,12 @@ mod tests {
     use super::*;
 
     fn list(entries: &[&str]) -> AllowList {
-        AllowList(Arc::new(entries.iter().map(|e| AllowedHost::parse(e).unwrap()).collect()))
+        AllowList(Arc::new(
+            entries
+                .iter()
+                .map(|e| AllowedHost::parse(e).unwrap())
+                .collect(),
+        ))
     }
 
     fn allowed(l: &AllowList, uri: &str) -> bool {
@@ -139,12 +156,21 @@ mod tests {
 
     #[test]
     fn exact_entries_match_scheme_host_and_port() {
-        let l = list(&["http://127.0.0.1:3900", "https://generativelanguage.googleapis.com"]);
+        let l = list(&[
+            "http://127.0.0.1:3900",
+            "https://generativelanguage.googleapis.com",
+        ]);
         assert!(allowed(&l, "http://127.0.0.1:3900/bucket/key?x=1"));
         assert!(!allowed(&l, "http://127.0.0.1:3901/"));
         assert!(!allowed(&l, "https://127.0.0.1:3900/"));
-        assert!(allowed(&l, "https://generativelanguage.googleapis.com/v1beta/x"));
-        assert!(allowed(&l, "https://GenerativeLanguage.googleapis.com:443/"));
+        assert!(allowed(
+            &l,
+            "https://generativelanguage.googleapis.com/v1beta/x"
+        ));
+        assert!(allowed(
+            &l,
+            "https://GenerativeLanguage.googleapis.com:443/"
+        ));
         assert!(!allowed(&l, "http://generativelanguage.googleapis.com/"));
         assert!(!allowed(&l, "https://evil.example/"));
     }

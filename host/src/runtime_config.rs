@@ -37,14 +37,18 @@ pub enum StoreConfig {
 /// The backend of the `default` store (the only label the component opens).
 pub fn default_store(file: Option<&Path>, state_dir: &Path) -> anyhow::Result<StoreConfig> {
     let fallback = StoreConfig::Sqlite(state_dir.join("sqlite_key_value.db"));
-    let Some(file) = file else { return Ok(fallback) };
+    let Some(file) = file else {
+        return Ok(fallback);
+    };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read runtime config {}", file.display()))?;
-    let raw: RawRuntimeConfig =
-        toml::from_str(&text).with_context(|| format!("invalid runtime config {}", file.display()))?;
+    let raw: RawRuntimeConfig = toml::from_str(&text)
+        .with_context(|| format!("invalid runtime config {}", file.display()))?;
     let base = file.parent().unwrap_or(Path::new("."));
     if let Some(other) = raw.key_value_store.keys().find(|k| *k != "default") {
-        bail!("runtime config: key_value_store.{other}: only the `default` store is used by this app");
+        bail!(
+            "runtime config: key_value_store.{other}: only the `default` store is used by this app"
+        );
     }
     Ok(match raw.key_value_store.get("default") {
         None => fallback,
@@ -63,17 +67,26 @@ mod tests {
         let file = dir.path().join("rc.toml");
         std::fs::write(&file, text).unwrap();
         default_store(Some(&file), Path::new("/state")).map(|s| match s {
-            StoreConfig::Sqlite(p) => StoreConfig::Sqlite(p.strip_prefix(dir.path()).unwrap_or(&p).to_path_buf()),
+            StoreConfig::Sqlite(p) => {
+                StoreConfig::Sqlite(p.strip_prefix(dir.path()).unwrap_or(&p).to_path_buf())
+            }
             other => other,
         })
     }
 
     #[test]
     fn spin_format_is_understood() {
-        assert_eq!(default_store(None, Path::new("/s")).unwrap(), StoreConfig::Sqlite("/s/sqlite_key_value.db".into()));
-        assert_eq!(parse("[key_value_store.default]\ntype = \"spin\"\npath = \"kv.db\"").unwrap(), StoreConfig::Sqlite("kv.db".into()));
         assert_eq!(
-            parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"").unwrap(),
+            default_store(None, Path::new("/s")).unwrap(),
+            StoreConfig::Sqlite("/s/sqlite_key_value.db".into())
+        );
+        assert_eq!(
+            parse("[key_value_store.default]\ntype = \"spin\"\npath = \"kv.db\"").unwrap(),
+            StoreConfig::Sqlite("kv.db".into())
+        );
+        assert_eq!(
+            parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"")
+                .unwrap(),
             StoreConfig::Redis("redis://127.0.0.1:6379".into())
         );
         assert!(parse("[key_value_store.default]\ntype = \"azure_cosmos\"").is_err());

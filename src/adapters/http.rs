@@ -33,12 +33,18 @@ pub async fn send_buffered(spec: HttpRequestSpec) -> Result<HttpAnswer, String> 
         .header("retry-after")
         .and_then(|v| v.as_str())
         .and_then(|s| s.trim().parse::<u64>().ok());
-    Ok(HttpAnswer { status: *response.status(), retry_after, body: response.into_body() })
+    Ok(HttpAnswer {
+        status: *response.status(),
+        retry_after,
+        body: response.into_body(),
+    })
 }
 
 /// Send and return the response with its body still unread.
 pub async fn send_streaming(spec: HttpRequestSpec) -> Result<IncomingResponse, String> {
-    send::<_, IncomingResponse>(build(spec)).await.map_err(|e| e.to_string())
+    send::<_, IncomingResponse>(build(spec))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// First value of a response header, as text.

@@ -14,7 +14,11 @@ pub struct ConfiguredProvider<'a>(pub &'a ProviderConfig);
 impl Provider for ConfiguredProvider<'_> {
     async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
         match self.0 {
-            ProviderConfig::Gemini { api_key, base_url, model } => {
+            ProviderConfig::Gemini {
+                api_key,
+                base_url,
+                model,
+            } => {
                 let spec = gemini::build_request(base_url, model, api_key.expose(), request);
                 let answer = http::send_buffered(spec)
                     .await

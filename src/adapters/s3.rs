@@ -27,17 +27,35 @@ impl S3 {
             .endpoint
             .parse()
             .map_err(|_| Error::Misconfigured("variable s3_endpoint is not a URL".into()))?;
-        let bucket = Bucket::new(endpoint, UrlStyle::Path, config.bucket.clone(), config.region.clone())
-            .map_err(|e| Error::Misconfigured(format!("variable s3_bucket/s3_endpoint: {e}")))?;
+        let bucket = Bucket::new(
+            endpoint,
+            UrlStyle::Path,
+            config.bucket.clone(),
+            config.region.clone(),
+        )
+        .map_err(|e| Error::Misconfigured(format!("variable s3_bucket/s3_endpoint: {e}")))?;
         let credentials = Credentials::new(
             config.access_key_id.clone(),
             config.secret_access_key.expose().to_string(),
         );
-        Ok(S3 { bucket, credentials })
+        Ok(S3 {
+            bucket,
+            credentials,
+        })
     }
 
-    fn spec(method: &'static str, url: url::Url, headers: Vec<(String, String)>, body: Vec<u8>) -> HttpRequestSpec {
-        HttpRequestSpec { method, url: url.to_string(), headers, body }
+    fn spec(
+        method: &'static str,
+        url: url::Url,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> HttpRequestSpec {
+        HttpRequestSpec {
+            method,
+            url: url.to_string(),
+            headers,
+            body,
+        }
     }
 }
 
@@ -49,7 +67,10 @@ impl ObjectStore for S3 {
     type Body = IncomingResponse;
 
     async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), Error> {
-        let url = self.bucket.put_object(Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
+        let url = self
+            .bucket
+            .put_object(Some(&self.credentials), key)
+            .sign(SIGNATURE_LIFETIME);
         let headers = vec![
             ("content-type".to_string(), content_type.to_string()),
             ("content-length".to_string(), bytes.len().to_string()),
@@ -64,7 +85,10 @@ impl ObjectStore for S3 {
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredObject<IncomingResponse>>, Error> {
-        let url = self.bucket.get_object(Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
+        let url = self
+            .bucket
+            .get_object(Some(&self.credentials), key)
+            .sign(SIGNATURE_LIFETIME);
         let response = http::send_streaming(Self::spec("GET", url, Vec::new(), Vec::new()))
             .await
             .map_err(|e| failed("GET", e))?;
@@ -73,7 +97,10 @@ impl ObjectStore for S3 {
                 let size = http::header(&response, "content-length")
                     .and_then(|v| v.parse::<u64>().ok())
                     .ok_or_else(|| failed("GET", "no content-length"))?;
-                Ok(Some(StoredObject { size, body: response }))
+                Ok(Some(StoredObject {
+                    size,
+                    body: response,
+                }))
             }
             404 => Ok(None),
             status => Err(failed("GET", format!("answered HTTP {status}"))),
@@ -81,7 +108,10 @@ impl ObjectStore for S3 {
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
-        let url = self.bucket.delete_object(Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
+        let url = self
+            .bucket
+            .delete_object(Some(&self.credentials), key)
+            .sign(SIGNATURE_LIFETIME);
         let answer = http::send_buffered(Self::spec("DELETE", url, Vec::new(), Vec::new()))
             .await
             .map_err(|e| failed("DELETE", e))?;

@@ -52,15 +52,16 @@ impl ObjectStore for MemStore {
         if self.fail_puts.get() {
             return Err(Error::Storage("injected".into()));
         }
-        self.objects.borrow_mut().insert(key.into(), (content_type.into(), bytes));
+        self.objects
+            .borrow_mut()
+            .insert(key.into(), (content_type.into(), bytes));
         Ok(())
     }
     async fn get(&self, key: &str) -> Result<Option<StoredObject<Vec<u8>>>, Error> {
-        Ok(self
-            .objects
-            .borrow()
-            .get(key)
-            .map(|(_, b)| StoredObject { size: b.len() as u64, body: b.clone() }))
+        Ok(self.objects.borrow().get(key).map(|(_, b)| StoredObject {
+            size: b.len() as u64,
+            body: b.clone(),
+        }))
     }
     async fn delete(&self, key: &str) -> Result<(), Error> {
         self.objects.borrow_mut().remove(key);

@@ -63,25 +63,42 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider>(
     }
     let image = ports.provider.generate(&request).await?;
     let entry = new_entry(ports.config, env, &slot, &request, &image);
-    ports.store.put(&entry.object_key, &entry.content_type, image.bytes.clone()).await?;
+    ports
+        .store
+        .put(&entry.object_key, &entry.content_type, image.bytes.clone())
+        .await?;
     record(ports.kv, &slot, &entry);
-    Ok(Reply { status: 200, headers: headers::miss(&entry), body: Body::Bytes(image.bytes) })
+    Ok(Reply {
+        status: 200,
+        headers: headers::miss(&entry),
+        body: Body::Bytes(image.bytes),
+    })
 }
 
 fn slot_for(config: &Config, project: String, request: &GenerationRequest) -> Slot {
     let hash = cache_key::hash(request, config.provider.name(), config.provider.model());
     let entry_key = cache_key::entry_key(&project, &hash);
-    Slot { project, hash, entry_key }
+    Slot {
+        project,
+        hash,
+        entry_key,
+    }
 }
 
 fn lookup(kv: &impl KeyValue, slot: &Slot) -> Result<Option<Entry>, Error> {
-    kv.get(&slot.entry_key)?.map(|bytes| Entry::decode(&bytes)).transpose()
+    kv.get(&slot.entry_key)?
+        .map(|bytes| Entry::decode(&bytes))
+        .transpose()
 }
 
 fn head_reply<K: KeyValue, B>(kv: &K, slot: &Slot, entry: &Entry) -> Result<Reply<B>, Error> {
     // Adding 0 reads the counter atomically without counting a HEAD as a hit.
     let hits = kv.increment(&cache_key::hits_key(&slot.project, &slot.hash), 0)?;
-    Ok(Reply { status: 200, headers: headers::hit(entry, hits), body: Body::Empty })
+    Ok(Reply {
+        status: 200,
+        headers: headers::hit(entry, hits),
+        body: Body::Empty,
+    })
 }
 
 /// `Ok(None)` when the entry's object is gone (the caller regenerates).
@@ -91,7 +108,10 @@ async fn serve_hit<K: KeyValue, S: ObjectStore, P>(
     entry: Entry,
 ) -> Result<Option<Reply<S::Body>>, Error> {
     let Some(object) = ports.store.get(&entry.object_key).await? else {
-        eprintln!("banatie-live: object {} is missing; regenerating", entry.object_key);
+        eprintln!(
+            "banatie-live: object {} is missing; regenerating",
+            entry.object_key
+        );
         return Ok(None);
     };
     if object.size != entry.size {
@@ -100,8 +120,14 @@ async fn serve_hit<K: KeyValue, S: ObjectStore, P>(
             entry.object_key, object.size, entry.size
         )));
     }
-    let hits = ports.kv.increment(&cache_key::hits_key(&slot.project, &slot.hash), 1)?;
-    Ok(Some(Reply { status: 200, headers: headers::hit(&entry, hits), body: Body::Stream(object.body) }))
+    let hits = ports
+        .kv
+        .increment(&cache_key::hits_key(&slot.project, &slot.hash), 1)?;
+    Ok(Some(Reply {
+        status: 200,
+        headers: headers::hit(&entry, hits),
+        body: Body::Stream(object.body),
+    }))
 }
 
 fn new_entry(
@@ -114,7 +140,12 @@ fn new_entry(
     let image_id = (env.new_id)();
     Entry {
         v: ENTRY_VERSION,
-        object_key: cache_key::object_key(&slot.project, &slot.hash, &image_id, &image.content_type),
+        object_key: cache_key::object_key(
+            &slot.project,
+            &slot.hash,
+            &image_id,
+            &image.content_type,
+        ),
         image_id,
         generation_id: (env.new_id)(),
         content_type: image.content_type.clone(),

@@ -48,24 +48,42 @@ impl World {
             provider: FakeProvider::default(),
         };
         for (key, id) in [("bl_alpha", "proj-a"), ("bl_beta", "proj-b")] {
-            w.kv.set(&project::api_key_index(key), id.as_bytes()).unwrap();
+            w.kv.set(&project::api_key_index(key), id.as_bytes())
+                .unwrap();
         }
         w
     }
 
     fn get(&self, query: &str, key: Option<&str>, head: bool) -> Result<Reply<Vec<u8>>, Error> {
-        let ports = Ports { config: &self.config, kv: &self.kv, store: &self.store, provider: &self.provider };
-        let env = Env { now: 1_700_000_000, new_id: next_id };
+        let ports = Ports {
+            config: &self.config,
+            kv: &self.kv,
+            store: &self.store,
+            provider: &self.provider,
+        };
+        let env = Env {
+            now: 1_700_000_000,
+            new_id: next_id,
+        };
         block_on(get(&ports, &env, query, key, head))
     }
 
     fn entries(&self) -> usize {
-        self.kv.map.borrow().keys().filter(|k| k.starts_with("live:")).count()
+        self.kv
+            .map
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with("live:"))
+            .count()
     }
 }
 
 fn header<'a>(reply: &'a Reply<Vec<u8>>, name: &str) -> Option<&'a str> {
-    reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    reply
+        .headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn body(reply: &Reply<Vec<u8>>) -> Vec<u8> {
@@ -106,10 +124,22 @@ fn projects_never_share_entries() {
 fn failures_write_nothing() {
     let w = World::new();
     *w.provider.answer.borrow_mut() = Some(Error::PromptRefused("SAFETY".into()));
-    assert_eq!(w.get("prompt=fox", Some("bl_alpha"), false).err().unwrap().status(), 422);
+    assert_eq!(
+        w.get("prompt=fox", Some("bl_alpha"), false)
+            .err()
+            .unwrap()
+            .status(),
+        422
+    );
     *w.provider.answer.borrow_mut() = None;
     w.store.fail_puts.set(true);
-    assert_eq!(w.get("prompt=fox", Some("bl_alpha"), false).err().unwrap().status(), 502);
+    assert_eq!(
+        w.get("prompt=fox", Some("bl_alpha"), false)
+            .err()
+            .unwrap()
+            .status(),
+        502
+    );
     assert_eq!(w.entries(), 0);
     assert!(w.store.objects.borrow().is_empty());
 }
@@ -117,9 +147,24 @@ fn failures_write_nothing() {
 #[test]
 fn bad_input_and_bad_keys_are_refused_before_the_provider() {
     let w = World::new();
-    assert_eq!(w.get("prompt=fox", None, false).err().unwrap().status(), 401);
-    assert_eq!(w.get("prompt=fox", Some("bl_nope"), false).err().unwrap().status(), 401);
-    assert_eq!(w.get("prompt=", Some("bl_alpha"), false).err().unwrap().status(), 400);
+    assert_eq!(
+        w.get("prompt=fox", None, false).err().unwrap().status(),
+        401
+    );
+    assert_eq!(
+        w.get("prompt=fox", Some("bl_nope"), false)
+            .err()
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        w.get("prompt=", Some("bl_alpha"), false)
+            .err()
+            .unwrap()
+            .status(),
+        400
+    );
     assert_eq!(w.provider.calls.get(), 0);
 }
 

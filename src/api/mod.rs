@@ -31,7 +31,10 @@ const ROUTES: [(&str, Route, &str); 2] = [
 ];
 
 fn route(path: &str) -> Option<(Route, &'static str)> {
-    ROUTES.iter().find(|(p, _, _)| *p == path).map(|(_, r, allow)| (*r, *allow))
+    ROUTES
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|(_, r, allow)| (*r, *allow))
 }
 
 pub async fn handle(req: IncomingRequest, out: ResponseOutparam) {
@@ -50,7 +53,9 @@ fn header(req: &IncomingRequest, name: &str) -> Result<Option<String>, Error> {
         [one] => String::from_utf8(one.clone())
             .map(Some)
             .map_err(|_| Error::BadRequest(format!("header {name} is not UTF-8"))),
-        _ => Err(Error::BadRequest(format!("header {name} given more than once"))),
+        _ => Err(Error::BadRequest(format!(
+            "header {name} given more than once"
+        ))),
     }
 }
 
@@ -58,7 +63,8 @@ async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     let mut stream = req.into_body_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| Error::BadRequest("request body could not be read".into()))?;
+        let chunk =
+            chunk.map_err(|_| Error::BadRequest("request body could not be read".into()))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(Error::PayloadTooLarge);
         }
@@ -69,7 +75,9 @@ async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, Error> {
 
 async fn dispatch(req: IncomingRequest) -> Result<Reply<IncomingResponse>, Error> {
     let path_with_query = req.path_with_query().unwrap_or_default();
-    let (path, query) = path_with_query.split_once('?').unwrap_or((&path_with_query, ""));
+    let (path, query) = path_with_query
+        .split_once('?')
+        .unwrap_or((&path_with_query, ""));
     let (route, allow) = route(path).ok_or(Error::NotFound("no such route"))?;
     let method = req.method();
     let allowed = match route {
@@ -87,8 +95,16 @@ async fn dispatch(req: IncomingRequest) -> Result<Reply<IncomingResponse>, Error
             let api_key = header(&req, "x-api-key")?;
             let store = S3::new(&config.s3)?;
             let provider = ConfiguredProvider(&config.provider);
-            let ports = live::Ports { config: &config, kv: &kv, store: &store, provider: &provider };
-            let env = live::Env { now: adapters::random::now_unix(), new_id: adapters::random::uuid };
+            let ports = live::Ports {
+                config: &config,
+                kv: &kv,
+                store: &store,
+                provider: &provider,
+            };
+            let env = live::Env {
+                now: adapters::random::now_unix(),
+                new_id: adapters::random::uuid,
+            };
             live::get(&ports, &env, query, api_key.as_deref(), head).await
         }
         Route::Projects => {
@@ -111,7 +127,10 @@ mod tests {
 
     #[test]
     fn the_route_table_knows_its_paths_and_methods() {
-        assert_eq!(route("/api/v1/live/generate"), Some((Route::LiveGenerate, "GET, HEAD")));
+        assert_eq!(
+            route("/api/v1/live/generate"),
+            Some((Route::LiveGenerate, "GET, HEAD"))
+        );
         assert_eq!(route("/api/v1/projects"), Some((Route::Projects, "POST")));
         assert_eq!(route("/api/v1/live/generate/"), None);
         assert_eq!(route("/"), None);

@@ -37,7 +37,11 @@ impl<B> Reply<B> {
     /// (stderr, which Spin and banatie-host collect), never to the client.
     pub fn error(error: &Error) -> Reply<B> {
         if let Some(detail) = error.log_detail() {
-            eprintln!("banatie-live: {} {}: {detail}", error.status(), error.code());
+            eprintln!(
+                "banatie-live: {} {}: {detail}",
+                error.status(),
+                error.code()
+            );
         }
         let mut reply = Reply::json(
             error.status(),
@@ -52,7 +56,9 @@ impl<B> Reply<B> {
 pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
     if let Body::Bytes(bytes) = &reply.body {
         if !reply.headers.iter().any(|(n, _)| *n == "content-length") {
-            reply.headers.push(("content-length", bytes.len().to_string()));
+            reply
+                .headers
+                .push(("content-length", bytes.len().to_string()));
         }
     }
     let fields: Vec<(String, Vec<u8>)> = reply

@@ -151,8 +151,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, Error> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::load(&move |name: &str| Ok(map.get(name).cloned()))
     }
 
@@ -176,9 +178,16 @@ mod tests {
 
     #[test]
     fn a_missing_variable_is_named() {
-        let pairs: Vec<_> = MINIMAL.iter().filter(|(k, _)| *k != "s3_bucket").copied().collect();
+        let pairs: Vec<_> = MINIMAL
+            .iter()
+            .filter(|(k, _)| *k != "s3_bucket")
+            .copied()
+            .collect();
         let e = load(&pairs).unwrap_err();
-        assert_eq!(e, Error::Misconfigured("variable s3_bucket is not set".into()));
+        assert_eq!(
+            e,
+            Error::Misconfigured("variable s3_bucket is not set".into())
+        );
     }
 
     #[test]
@@ -192,9 +201,15 @@ mod tests {
     fn invalid_values_are_refused_with_the_variable_name() {
         let mut pairs = MINIMAL.to_vec();
         pairs.push(("max_prompt_length", "lots"));
-        assert!(load(&pairs).unwrap_err().to_string().contains("max_prompt_length"));
+        assert!(load(&pairs)
+            .unwrap_err()
+            .to_string()
+            .contains("max_prompt_length"));
         let mut pairs = MINIMAL.to_vec();
         pairs[0] = ("s3_endpoint", "ftp://x");
-        assert!(load(&pairs).unwrap_err().to_string().contains("s3_endpoint"));
+        assert!(load(&pairs)
+            .unwrap_err()
+            .to_string()
+            .contains("s3_endpoint"));
     }
 }

@@ -136,7 +136,10 @@ mod tests {
 
     #[test]
     fn busy_provider_says_when_to_retry() {
-        let e = Error::ProviderBusy { retry_after: 7, detail: "429".into() };
+        let e = Error::ProviderBusy {
+            retry_after: 7,
+            detail: "429".into(),
+        };
         assert_eq!(e.status(), 503);
         assert_eq!(e.extra_headers(), vec![("retry-after", "7".to_string())]);
     }

@@ -72,7 +72,9 @@ pub fn parse_create(body: &[u8]) -> Result<String, Error> {
 /// Check `Authorization: Bearer <token>` against the admin token in constant time.
 pub fn check_admin(authorization: Option<&str>, admin_token: Option<&str>) -> Result<(), Error> {
     let Some(expected) = admin_token else {
-        return Err(Error::Forbidden("the admin API is disabled (admin_token is not set)"));
+        return Err(Error::Forbidden(
+            "the admin API is disabled (admin_token is not set)",
+        ));
     };
     let given = authorization
         .and_then(|h| h.strip_prefix("Bearer "))
@@ -107,10 +109,25 @@ mod tests {
     #[test]
     fn admin_token_is_checked() {
         assert!(check_admin(Some("Bearer s3cret"), Some("s3cret")).is_ok());
-        assert_eq!(check_admin(Some("Bearer nope"), Some("s3cret")).unwrap_err().status(), 401);
+        assert_eq!(
+            check_admin(Some("Bearer nope"), Some("s3cret"))
+                .unwrap_err()
+                .status(),
+            401
+        );
         assert_eq!(check_admin(None, Some("s3cret")).unwrap_err().status(), 401);
-        assert_eq!(check_admin(Some("s3cret"), Some("s3cret")).unwrap_err().status(), 401);
-        assert_eq!(check_admin(Some("Bearer s3cret"), None).unwrap_err().status(), 403);
+        assert_eq!(
+            check_admin(Some("s3cret"), Some("s3cret"))
+                .unwrap_err()
+                .status(),
+            401
+        );
+        assert_eq!(
+            check_admin(Some("Bearer s3cret"), None)
+                .unwrap_err()
+                .status(),
+            403
+        );
     }
 
     #[test]

@@ -61,7 +61,10 @@ pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, Error> {
         let name = decode_component(name)?;
         let value = decode_component(value)?;
         if pairs.iter().any(|(n, _)| *n == name) {
-            return Err(Error::BadRequest(format!("parameter '{}' given more than once", short(&name))));
+            return Err(Error::BadRequest(format!(
+                "parameter '{}' given more than once",
+                short(&name)
+            )));
         }
         pairs.push((name, value));
     }
@@ -76,9 +79,17 @@ fn short(s: &str) -> String {
 pub fn parse(query: &str, max_prompt_length: usize) -> Result<GenerationRequest, Error> {
     let pairs = parse_pairs(query)?;
     if let Some((name, _)) = pairs.iter().find(|(n, _)| !KNOWN.contains(&n.as_str())) {
-        return Err(Error::BadRequest(format!("unknown parameter '{}'", short(name))));
+        return Err(Error::BadRequest(format!(
+            "unknown parameter '{}'",
+            short(name)
+        )));
     }
-    let value = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
     let prompt = value("prompt")
         .ok_or_else(|| Error::BadRequest("parameter 'prompt' is required".into()))?
         .trim();
@@ -90,8 +101,13 @@ pub fn parse(query: &str, max_prompt_length: usize) -> Result<GenerationRequest,
             "parameter 'prompt' is longer than {max_prompt_length} characters"
         )));
     }
-    if prompt.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Error::BadRequest("parameter 'prompt' contains control characters".into()));
+    if prompt
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Error::BadRequest(
+            "parameter 'prompt' contains control characters".into(),
+        ));
     }
     let aspect_ratio = value("aspect_ratio").unwrap_or(DEFAULT_ASPECT_RATIO);
     if !ASPECT_RATIOS.contains(&aspect_ratio) {

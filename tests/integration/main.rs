@@ -53,7 +53,11 @@ fn main() {
         host_cli::missing_required_variable_stops_the_host_before_serving,
         host_cli::dev_mode_serves_miss_then_hit_with_no_setup,
     ];
-    let garage = if args.list { None } else { Some(support::start_garage()) };
+    let garage = if args.list {
+        None
+    } else {
+        Some(support::start_garage())
+    };
     let conclusion = libtest_mimic::run(&args, trials);
     drop(garage);
     conclusion.exit();

@@ -22,10 +22,14 @@ pub async fn start() -> anyhow::Result<String> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(handle);
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -43,12 +47,21 @@ fn json_response(status: u16, value: Value) -> Response<Full<Bytes>> {
 /// Build the Gemini answer for a request body, or an error answer.
 pub fn answer(path: &str, body: &[u8]) -> (u16, Value) {
     if !(path.starts_with("/v1beta/models/") && path.ends_with(":generateContent")) {
-        return (404, json!({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}));
+        return (
+            404,
+            json!({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}),
+        );
     }
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
-        return (400, json!({"error": {"code": 400, "message": "invalid JSON", "status": "INVALID_ARGUMENT"}}));
+        return (
+            400,
+            json!({"error": {"code": 400, "message": "invalid JSON", "status": "INVALID_ARGUMENT"}}),
+        );
     };
-    let prompt = request.pointer("/contents/0/parts/0/text").and_then(Value::as_str).unwrap_or("");
+    let prompt = request
+        .pointer("/contents/0/parts/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let ratio = request
         .pointer("/generationConfig/imageConfig/aspectRatio")
         .and_then(Value::as_str)

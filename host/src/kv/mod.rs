@@ -23,11 +23,22 @@ pub trait Backend: Send + Sync {
     fn delete(&self, store: &str, key: &str) -> BackendResult<()>;
     fn exists(&self, store: &str, key: &str) -> BackendResult<bool>;
     /// All keys of a store in order, starting after `cursor`, at most `limit`.
-    fn list_keys(&self, store: &str, cursor: Option<&str>, limit: usize) -> BackendResult<Vec<String>>;
+    fn list_keys(
+        &self,
+        store: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> BackendResult<Vec<String>>;
     /// Add `delta` to the i64 (little-endian bytes) under `key`; missing is 0.
     fn increment(&self, store: &str, key: &str, delta: i64) -> BackendResult<i64>;
     /// Set `key` to `new` only if its value is still `expected` (`None`: absent).
-    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> BackendResult<bool>;
+    fn compare_and_swap(
+        &self,
+        store: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> BackendResult<bool>;
 }
 
 /// What the KV interfaces need from the store: the backend and the labels the
@@ -71,7 +82,10 @@ impl KvView<'_> {
 }
 
 impl store::Host for KvView<'_> {
-    fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<BucketHandle>, Error>> {
+    fn open(
+        &mut self,
+        identifier: String,
+    ) -> wasmtime::Result<Result<Resource<BucketHandle>, Error>> {
         if !self.kv.labels.contains(&identifier) {
             return Ok(Err(Error::NoSuchStore));
         }
@@ -80,33 +94,56 @@ impl store::Host for KvView<'_> {
 }
 
 impl store::HostBucket for KvView<'_> {
-    fn get(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    fn get(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let s = self.label(&b)?;
         Ok(self.kv.backend.get(&s, &key).map_err(other))
     }
 
-    fn set(&mut self, b: Resource<BucketHandle>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+    fn set(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let s = self.label(&b)?;
         Ok(self.kv.backend.set(&s, &key, &value).map_err(other))
     }
 
-    fn delete(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<(), Error>> {
+    fn delete(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let s = self.label(&b)?;
         Ok(self.kv.backend.delete(&s, &key).map_err(other))
     }
 
-    fn exists(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+    fn exists(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
         let s = self.label(&b)?;
         Ok(self.kv.backend.exists(&s, &key).map_err(other))
     }
 
-    fn list_keys(&mut self, b: Resource<BucketHandle>, cursor: Option<String>) -> wasmtime::Result<Result<KeyResponse, Error>> {
+    fn list_keys(
+        &mut self,
+        b: Resource<BucketHandle>,
+        cursor: Option<String>,
+    ) -> wasmtime::Result<Result<KeyResponse, Error>> {
         let s = self.label(&b)?;
         let keys = match self.kv.backend.list_keys(&s, cursor.as_deref(), LIST_PAGE) {
             Ok(keys) => keys,
             Err(e) => return Ok(Err(other(e))),
         };
-        let cursor = (keys.len() == LIST_PAGE).then(|| keys.last().cloned()).flatten();
+        let cursor = (keys.len() == LIST_PAGE)
+            .then(|| keys.last().cloned())
+            .flatten();
         Ok(Ok(KeyResponse { keys, cursor }))
     }
 
@@ -117,14 +154,28 @@ impl store::HostBucket for KvView<'_> {
 }
 
 impl atomics::Host for KvView<'_> {
-    fn increment(&mut self, b: Resource<BucketHandle>, key: String, delta: i64) -> wasmtime::Result<Result<i64, Error>> {
+    fn increment(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+        delta: i64,
+    ) -> wasmtime::Result<Result<i64, Error>> {
         let s = self.label(&b)?;
         Ok(self.kv.backend.increment(&s, &key, delta).map_err(other))
     }
 
-    fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
+    fn swap(
+        &mut self,
+        cas: Resource<CasHandle>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), CasError>> {
         let handle = self.table.delete(cas)?;
-        match self.kv.backend.compare_and_swap(&handle.store, &handle.key, handle.seen.as_deref(), &value) {
+        match self.kv.backend.compare_and_swap(
+            &handle.store,
+            &handle.key,
+            handle.seen.as_deref(),
+            &value,
+        ) {
             Ok(true) => Ok(Ok(())),
             Ok(false) => {
                 let seen = match self.kv.backend.get(&handle.store, &handle.key) {
@@ -140,16 +191,27 @@ impl atomics::Host for KvView<'_> {
 }
 
 impl atomics::HostCas for KvView<'_> {
-    fn new(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<Resource<CasHandle>, Error>> {
+    fn new(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Resource<CasHandle>, Error>> {
         let s = self.label(&b)?;
         let seen = match self.kv.backend.get(&s, &key) {
             Ok(seen) => seen,
             Err(e) => return Ok(Err(other(e))),
         };
-        Ok(Ok(self.table.push(CasHandle { store: s, key, seen })?))
+        Ok(Ok(self.table.push(CasHandle {
+            store: s,
+            key,
+            seen,
+        })?))
     }
 
-    fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    fn current(
+        &mut self,
+        cas: Resource<CasHandle>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         Ok(Ok(self.table.get(&cas)?.seen.clone()))
     }
 

@@ -35,11 +35,16 @@ impl Sqlite {
                 PRIMARY KEY (store, key)
             );",
         )?;
-        Ok(Sqlite { conn: Mutex::new(conn) })
+        Ok(Sqlite {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> BackendResult<T> {
-        let mut conn = self.conn.lock().map_err(|_| "sqlite: lock poisoned".to_string())?;
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| "sqlite: lock poisoned".to_string())?;
         f(&mut conn).map_err(err)
     }
 }
@@ -73,8 +78,11 @@ impl Backend for Sqlite {
 
     fn delete(&self, store: &str, key: &str) -> BackendResult<()> {
         self.with(|c| {
-            c.execute("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2", params![store, key])
-                .map(drop)
+            c.execute(
+                "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                params![store, key],
+            )
+            .map(drop)
         })
     }
 
@@ -82,7 +90,12 @@ impl Backend for Sqlite {
         Ok(self.get(store, key)?.is_some())
     }
 
-    fn list_keys(&self, store: &str, cursor: Option<&str>, limit: usize) -> BackendResult<Vec<String>> {
+    fn list_keys(
+        &self,
+        store: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> BackendResult<Vec<String>> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT key FROM spin_key_value WHERE store = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
@@ -97,9 +110,15 @@ impl Backend for Sqlite {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = match read(&tx, store, key)? {
                 None => Ok(0),
-                Some(v) => v.as_slice().try_into().map(i64::from_le_bytes).map_err(|_| ()),
+                Some(v) => v
+                    .as_slice()
+                    .try_into()
+                    .map(i64::from_le_bytes)
+                    .map_err(|_| ()),
             };
-            let Ok(current) = current else { return Ok(None) };
+            let Ok(current) = current else {
+                return Ok(None);
+            };
             let next = current.wrapping_add(delta);
             write(&tx, store, key, &next.to_le_bytes())?;
             tx.commit()?;
@@ -108,7 +127,13 @@ impl Backend for Sqlite {
         result.ok_or_else(|| format!("value of {key} is not a counter"))
     }
 
-    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> BackendResult<bool> {
+    fn compare_and_swap(
+        &self,
+        store: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> BackendResult<bool> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if read(&tx, store, key)?.as_deref() != expected {
@@ -138,8 +163,13 @@ mod tests {
         assert!(db.increment("default", "a", 1).is_err());
         assert!(db.compare_and_swap("default", "l", None, b"x").unwrap());
         assert!(!db.compare_and_swap("default", "l", None, b"y").unwrap());
-        assert!(db.compare_and_swap("default", "l", Some(b"x"), b"y").unwrap());
-        assert_eq!(db.list_keys("default", None, 10).unwrap(), vec!["a", "l", "n"]);
+        assert!(db
+            .compare_and_swap("default", "l", Some(b"x"), b"y")
+            .unwrap());
+        assert_eq!(
+            db.list_keys("default", None, 10).unwrap(),
+            vec!["a", "l", "n"]
+        );
         assert_eq!(db.list_keys("default", Some("a"), 1).unwrap(), vec!["l"]);
         db.delete("default", "a").unwrap();
         drop(db);
@@ -163,6 +193,12 @@ mod tests {
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
-        assert_eq!(Sqlite::open(&path).unwrap().increment("default", "n", 0).unwrap(), 200);
+        assert_eq!(
+            Sqlite::open(&path)
+                .unwrap()
+                .increment("default", "n", 0)
+                .unwrap(),
+            200
+        );
     }
 }

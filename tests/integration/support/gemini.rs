@@ -40,7 +40,10 @@ impl Gemini {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let state = (calls.clone(), behavior.clone(), last_request.clone());
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
@@ -62,7 +65,13 @@ impl Gemini {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        Gemini { url: format!("http://{addr}"), calls, behavior, last_request, shutdown: Some(stop_tx) }
+        Gemini {
+            url: format!("http://{addr}"),
+            calls,
+            behavior,
+            last_request,
+            shutdown: Some(stop_tx),
+        }
     }
 
     pub fn calls(&self) -> usize {
@@ -82,7 +91,11 @@ impl Drop for Gemini {
     }
 }
 
-type State = (Arc<AtomicUsize>, Arc<Mutex<Behavior>>, Arc<Mutex<Option<Value>>>);
+type State = (
+    Arc<AtomicUsize>,
+    Arc<Mutex<Behavior>>,
+    Arc<Mutex<Option<Value>>>,
+);
 
 fn reply(status: u16, value: Value) -> hyper::Response<Full<Bytes>> {
     hyper::Response::builder()
@@ -93,50 +106,78 @@ fn reply(status: u16, value: Value) -> hyper::Response<Full<Bytes>> {
 }
 
 fn google_error(code: u16, status: &str, message: &str) -> hyper::Response<Full<Bytes>> {
-    reply(code, json!({"error": {"code": code, "message": message, "status": status}}))
+    reply(
+        code,
+        json!({"error": {"code": code, "message": message, "status": status}}),
+    )
 }
 
-async fn handle(req: hyper::Request<hyper::body::Incoming>, (calls, behavior, last): State) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    (calls, behavior, last): State,
+) -> hyper::Response<Full<Bytes>> {
     calls.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
-    let key_ok = req.headers().get("x-goog-api-key").is_some_and(|v| v == API_KEY);
+    let key_ok = req
+        .headers()
+        .get("x-goog-api-key")
+        .is_some_and(|v| v == API_KEY);
     let method_ok = req.method() == hyper::Method::POST;
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if !key_ok {
         return google_error(403, "PERMISSION_DENIED", "API key not valid");
     }
-    if !method_ok || !(path.starts_with("/v1beta/models/") && path.ends_with(":generateContent")) {
+    if !(method_ok && path.starts_with("/v1beta/models/") && path.ends_with(":generateContent")) {
         return google_error(404, "NOT_FOUND", "no such method");
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return google_error(400, "INVALID_ARGUMENT", "invalid JSON payload");
     };
     *last.lock().unwrap() = Some(request.clone());
-    let prompt = request.pointer("/contents/0/parts/0/text").and_then(Value::as_str);
+    let prompt = request
+        .pointer("/contents/0/parts/0/text")
+        .and_then(Value::as_str);
     let modalities = request.pointer("/generationConfig/responseModalities");
-    let ratio = request.pointer("/generationConfig/imageConfig/aspectRatio").and_then(Value::as_str);
+    let ratio = request
+        .pointer("/generationConfig/imageConfig/aspectRatio")
+        .and_then(Value::as_str);
     let (Some(prompt), Some(ratio)) = (prompt, ratio) else {
         return google_error(400, "INVALID_ARGUMENT", "missing prompt or aspectRatio");
     };
     if modalities != Some(&json!(["IMAGE"])) {
-        return google_error(400, "INVALID_ARGUMENT", "responseModalities must be [IMAGE]");
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "responseModalities must be [IMAGE]",
+        );
     }
     let behavior = behavior.lock().unwrap().clone();
     match behavior {
         Behavior::Image => {
             let png = banatie_host::dev::picture::draw_png(prompt, ratio);
             let data = base64::engine::general_purpose::STANDARD.encode(png);
-            reply(200, json!({
-                "candidates": [{"content": {"role": "model", "parts": [
-                    {"text": "Here is your image"},
-                    {"inlineData": {"mimeType": "image/png", "data": data}}]},
-                  "finishReason": "STOP", "index": 0}],
-                "modelVersion": "gemini-2.5-flash-image"
-            }))
+            reply(
+                200,
+                json!({
+                    "candidates": [{"content": {"role": "model", "parts": [
+                        {"text": "Here is your image"},
+                        {"inlineData": {"mimeType": "image/png", "data": data}}]},
+                      "finishReason": "STOP", "index": 0}],
+                    "modelVersion": "gemini-2.5-flash-image"
+                }),
+            )
         }
         Behavior::Status(code) => google_error(code, "INTERNAL", "An internal error has occurred"),
         Behavior::Refuse => reply(200, json!({"promptFeedback": {"blockReason": "SAFETY"}})),
-        Behavior::NoImage => reply(200, json!({"candidates": [{"content": {"role": "model",
-            "parts": [{"text": "I cannot draw that"}]}, "finishReason": "STOP"}]})),
+        Behavior::NoImage => reply(
+            200,
+            json!({"candidates": [{"content": {"role": "model",
+            "parts": [{"text": "I cannot draw that"}]}, "finishReason": "STOP"}]}),
+        ),
     }
 }

@@ -14,7 +14,10 @@ use super::http::{send, Reply};
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub struct Host {
@@ -48,11 +51,20 @@ impl Host {
         Host::start_in(Arc::new(tempfile::tempdir().unwrap()), vars, &[])
     }
 
-    pub fn start_in(state: Arc<tempfile::TempDir>, vars: &[(String, String)], extra: &[&str]) -> Host {
+    pub fn start_in(
+        state: Arc<tempfile::TempDir>,
+        vars: &[(String, String)],
+        extra: &[&str],
+    ) -> Host {
         Host::start_with_manifest(state, &repo_root().join("spin.toml"), vars, extra)
     }
 
-    pub fn start_with_manifest(state: Arc<tempfile::TempDir>, manifest: &Path, vars: &[(String, String)], extra: &[&str]) -> Host {
+    pub fn start_with_manifest(
+        state: Arc<tempfile::TempDir>,
+        manifest: &Path,
+        vars: &[(String, String)],
+        extra: &[&str],
+    ) -> Host {
         let mut args: Vec<String> = vec![
             "up".into(),
             "--from".into(),
@@ -71,7 +83,11 @@ impl Host {
     }
 
     fn spawn(state: Arc<tempfile::TempDir>, args: Vec<String>) -> Host {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(state.path().join("host.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state.path().join("host.log"))
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_banatie-host"))
             .args(&args)
             .stdout(Stdio::piped())
@@ -94,11 +110,18 @@ impl Host {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
-                let log = std::fs::read_to_string(state.path().join("host.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(state.path().join("host.log")).unwrap_or_default();
                 panic!("banatie-host did not start; its log:\n{log}");
             }
         };
-        Host { child, base: format!("http://{addr}"), stdout: lines, state, args }
+        Host {
+            child,
+            base: format!("http://{addr}"),
+            stdout: lines,
+            state,
+            args,
+        }
     }
 
     /// Stop the process and start it again on the same state dir.
@@ -122,7 +145,12 @@ impl Host {
     }
 
     pub fn get(&self, path_and_query: &str, api_key: &str) -> Reply {
-        send("GET", &self.url(path_and_query), &[("x-api-key", api_key)], b"")
+        send(
+            "GET",
+            &self.url(path_and_query),
+            &[("x-api-key", api_key)],
+            b"",
+        )
     }
 
     /// Create a project through the admin API; returns its API key.
@@ -130,10 +158,18 @@ impl Host {
         let r = send(
             "POST",
             &self.url("/api/v1/projects"),
-            &[("authorization", &format!("Bearer {ADMIN_TOKEN}")), ("content-type", "application/json")],
+            &[
+                ("authorization", &format!("Bearer {ADMIN_TOKEN}")),
+                ("content-type", "application/json"),
+            ],
             format!(r#"{{"name":"{name}"}}"#).as_bytes(),
         );
-        assert_eq!(r.status, 201, "create project: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            201,
+            "create project: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         r.json()["api_key"].as_str().unwrap().to_string()
     }
 
@@ -144,15 +180,24 @@ impl Host {
 
     /// KV keys with a prefix.
     pub fn kv_keys(&self, prefix: &str) -> Vec<String> {
-        let conn = rusqlite::Connection::open(self.state.path().join("sqlite_key_value.db")).unwrap();
+        let conn =
+            rusqlite::Connection::open(self.state.path().join("sqlite_key_value.db")).unwrap();
         let mut stmt = conn.prepare("SELECT key FROM spin_key_value WHERE store = 'default' AND key LIKE ?1 || '%' ORDER BY key").unwrap();
-        stmt.query_map([prefix], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        stmt.query_map([prefix], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 }
 
 pub fn kv_get(db: &Path, key: &str) -> Option<Vec<u8>> {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| r.get(0)).ok()
+    conn.query_row(
+        "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .ok()
 }
 
 impl Drop for Host {
