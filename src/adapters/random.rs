@@ -1,7 +1,7 @@
 //! Randomness and time for the handlers (WASI random / clocks through std).
 
-pub fn bytes32() -> [u8; 32] {
-    let mut buf = [0u8; 32];
+pub fn bytes64() -> [u8; 64] {
+    let mut buf = [0u8; 64];
     getrandom::fill(&mut buf).expect("the host provides randomness");
     buf
 }

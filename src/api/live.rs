@@ -1,23 +1,28 @@
 //! The live endpoint, `GET|HEAD /api/v1/live/generate`, as a linear pipeline:
 //!
-//! parse → authenticate → cache key → KV lookup →
+//! decode → authenticate (key or signature) → validate → cache key → KV lookup →
 //!   HIT:  S3 GET → count the hit → stream the object
-//!   MISS: provider → S3 PUT → KV entry → answer with the bytes
+//!   MISS: budget → provider → S3 PUT → KV entry → count → answer with the bytes
 //!
 //! Generic over the `core::ports` traits so the whole flow runs natively in
 //! tests with in-memory fakes. The order on MISS is the invariant: an entry is
 //! written only after its object is stored, so no entry points at nothing.
 
-use super::projects::authenticate;
+use super::auth;
+use super::counters::bump;
 use super::respond::{Body, Reply};
 use crate::core::cache_key;
 use crate::core::config::Config;
 use crate::core::entry::{Entry, ENTRY_VERSION};
 use crate::core::headers;
 use crate::core::ports::{KeyValue, ObjectStore, Provider};
+use crate::core::project::Project;
 use crate::core::provider::GeneratedImage;
 use crate::core::request::{self, GenerationRequest};
-use crate::core::Error;
+use crate::core::stats::Counter;
+use crate::core::{budget, Error};
+
+pub const PATH: &str = "/api/v1/live/generate";
 
 /// Everything the pipeline talks to.
 pub struct Ports<'a, K, S, P> {
@@ -34,10 +39,16 @@ pub struct Env {
 }
 
 /// Where one request's entry lives.
-struct Slot {
-    project: String,
-    hash: String,
-    entry_key: String,
+pub(super) struct Slot {
+    pub project: String,
+    pub hash: String,
+    pub entry_key: String,
+}
+
+impl Slot {
+    pub fn hits_key(&self) -> String {
+        cache_key::hits_key(&self.project, &self.hash)
+    }
 }
 
 pub async fn get<K: KeyValue, S: ObjectStore, P: Provider>(
@@ -47,27 +58,30 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider>(
     api_key: Option<&str>,
     head: bool,
 ) -> Result<Reply<S::Body>, Error> {
-    let request = request::parse(query, ports.config.max_prompt_length)?;
-    let project = authenticate(ports.kv, api_key)?;
-    let slot = slot_for(ports.config, project, &request);
-    if let Some(entry) = lookup(ports.kv, &slot)? {
-        if head {
-            return head_reply(ports.kv, &slot, &entry);
+    let raw = request::parse_query(query)?;
+    let project = auth::caller(ports.kv, PATH, &raw, api_key, env.now)?;
+    let request = request::validate(&raw, ports.config.max_prompt_length)?;
+    let slot = slot_for(ports.config, &project.id, &request);
+    let existing = lookup(ports.kv, &slot)?;
+    match (&existing, head) {
+        (Some(entry), true) => return head_reply(ports.kv, &slot, entry),
+        (None, true) => return Err(Error::NotCached),
+        (Some(entry), false) => {
+            if let Some(reply) = serve_hit(ports, &slot, entry).await? {
+                return Ok(reply);
+            }
+            // The object vanished behind the entry: regenerate and replace it.
         }
-        if let Some(reply) = serve_hit(ports, &slot, entry).await? {
-            return Ok(reply);
-        }
-        // The object vanished behind the entry: regenerate and replace it.
-    } else if head {
-        return Err(Error::NotCached);
+        (None, false) => {}
     }
-    let image = ports.provider.generate(&request).await?;
+    spend_budget(ports.kv, &project, env.now)?;
+    let image = generate(ports, &project, env, &request).await?;
     let entry = new_entry(ports.config, env, &slot, &request, &image);
     ports
         .store
         .put(&entry.object_key, &entry.content_type, image.bytes.clone())
         .await?;
-    record(ports.kv, &slot, &entry);
+    record(ports.kv, &slot, &entry, existing.as_ref());
     Ok(Reply {
         status: 200,
         headers: headers::miss(&entry),
@@ -75,17 +89,17 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider>(
     })
 }
 
-fn slot_for(config: &Config, project: String, request: &GenerationRequest) -> Slot {
+pub(super) fn slot_for(config: &Config, project: &str, request: &GenerationRequest) -> Slot {
     let hash = cache_key::hash(request, config.provider.name(), config.provider.model());
-    let entry_key = cache_key::entry_key(&project, &hash);
+    let entry_key = cache_key::entry_key(project, &hash);
     Slot {
-        project,
+        project: project.to_string(),
         hash,
         entry_key,
     }
 }
 
-fn lookup(kv: &impl KeyValue, slot: &Slot) -> Result<Option<Entry>, Error> {
+pub(super) fn lookup(kv: &impl KeyValue, slot: &Slot) -> Result<Option<Entry>, Error> {
     kv.get(&slot.entry_key)?
         .map(|bytes| Entry::decode(&bytes))
         .transpose()
@@ -93,7 +107,7 @@ fn lookup(kv: &impl KeyValue, slot: &Slot) -> Result<Option<Entry>, Error> {
 
 fn head_reply<K: KeyValue, B>(kv: &K, slot: &Slot, entry: &Entry) -> Result<Reply<B>, Error> {
     // Adding 0 reads the counter atomically without counting a HEAD as a hit.
-    let hits = kv.increment(&cache_key::hits_key(&slot.project, &slot.hash), 0)?;
+    let hits = kv.increment(&slot.hits_key(), 0)?;
     Ok(Reply {
         status: 200,
         headers: headers::hit(entry, hits),
@@ -105,7 +119,7 @@ fn head_reply<K: KeyValue, B>(kv: &K, slot: &Slot, entry: &Entry) -> Result<Repl
 async fn serve_hit<K: KeyValue, S: ObjectStore, P>(
     ports: &Ports<'_, K, S, P>,
     slot: &Slot,
-    entry: Entry,
+    entry: &Entry,
 ) -> Result<Option<Reply<S::Body>>, Error> {
     let Some(object) = ports.store.get(&entry.object_key).await? else {
         eprintln!(
@@ -120,14 +134,39 @@ async fn serve_hit<K: KeyValue, S: ObjectStore, P>(
             entry.object_key, object.size, entry.size
         )));
     }
-    let hits = ports
-        .kv
-        .increment(&cache_key::hits_key(&slot.project, &slot.hash), 1)?;
+    let hits = ports.kv.increment(&slot.hits_key(), 1)?;
+    bump(ports.kv, &slot.project, Counter::Hits, 1);
     Ok(Some(Reply {
         status: 200,
-        headers: headers::hit(&entry, hits),
+        headers: headers::hit(entry, hits),
         body: Body::Stream(object.body),
     }))
+}
+
+/// Take one generation from this hour's budget (atomic increment, so
+/// concurrent misses cannot overshoot).
+fn spend_budget(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), Error> {
+    let count = kv.increment(&budget::counter_key(&project.id, now), 1)?;
+    budget::decide(count, project.generations_per_hour, now)
+}
+
+/// Call the provider; a failed call gives its budget unit back.
+async fn generate<K: KeyValue, S, P: Provider>(
+    ports: &Ports<'_, K, S, P>,
+    project: &Project,
+    env: &Env,
+    request: &GenerationRequest,
+) -> Result<GeneratedImage, Error> {
+    let result = ports.provider.generate(request).await;
+    if result.is_err() {
+        if let Err(e) = ports
+            .kv
+            .increment(&budget::counter_key(&project.id, env.now), -1)
+        {
+            eprintln!("banatie-live: budget refund failed: {e}");
+        }
+    }
+    result
 }
 
 fn new_entry(
@@ -159,13 +198,29 @@ fn new_entry(
     }
 }
 
-/// Write the entry. The object is already stored, so a KV failure here loses
-/// nothing the client needs: the image is still served, and the next request
-/// regenerates (logged, not an error).
-fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry) {
+/// Write the entry and count the generation. The object is already stored,
+/// so a KV failure here loses nothing the client needs: the image is still
+/// served and the next request regenerates (logged, not an error).
+fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry, replaced: Option<&Entry>) {
+    bump(kv, &slot.project, Counter::Misses, 1);
+    bump(kv, &slot.project, Counter::Generations, 1);
     if let Err(e) = kv.set(&slot.entry_key, &entry.encode()) {
         eprintln!("banatie-live: entry not recorded, image served anyway: {e}");
+        return;
     }
+    let old_size = replaced.map_or(0, |old| old.size as i64);
+    bump(
+        kv,
+        &slot.project,
+        Counter::Entries,
+        if replaced.is_some() { 0 } else { 1 },
+    );
+    bump(
+        kv,
+        &slot.project,
+        Counter::Bytes,
+        entry.size as i64 - old_size,
+    );
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use futures::executor::block_on;
 use super::*;
 use crate::api::fakes::{FakeProvider, MemKv, MemStore};
 use crate::core::config::{ProviderConfig, S3Config, Secret};
-use crate::core::project;
+use crate::core::project::{self, Project};
 
 fn config() -> Config {
     Config {
@@ -37,21 +37,40 @@ struct World {
     kv: MemKv,
     store: MemStore,
     provider: FakeProvider,
+    alpha: String,
+    beta: String,
+}
+
+/// Store a project record and its key index; returns (API key, signing secret).
+fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) -> (String, String) {
+    let (key, secret) = project::new_credentials([seed; 64]);
+    let record = Project {
+        id: id.into(),
+        name: id.into(),
+        api_key_sha256: project::hash_api_key(&key),
+        signing_secret: secret.clone(),
+        generations_per_hour,
+        created_at: 0,
+    };
+    kv.set(&project::project_key(id), &record.encode()).unwrap();
+    kv.set(&project::api_key_index(&key), id.as_bytes())
+        .unwrap();
+    (key, secret)
 }
 
 impl World {
     fn new() -> World {
-        let w = World {
+        let kv = MemKv::default();
+        let (alpha, _) = add_project(&kv, "proj-a", 1, 100);
+        let (beta, _) = add_project(&kv, "proj-b", 2, 100);
+        World {
             config: config(),
-            kv: MemKv::default(),
+            kv,
             store: MemStore::default(),
             provider: FakeProvider::default(),
-        };
-        for (key, id) in [("bl_alpha", "proj-a"), ("bl_beta", "proj-b")] {
-            w.kv.set(&project::api_key_index(key), id.as_bytes())
-                .unwrap();
+            alpha,
+            beta,
         }
-        w
     }
 
     fn get(&self, query: &str, key: Option<&str>, head: bool) -> Result<Reply<Vec<u8>>, Error> {
@@ -66,6 +85,12 @@ impl World {
             new_id: next_id,
         };
         block_on(get(&ports, &env, query, key, head))
+    }
+
+    fn counter(&self, project: &str, counter: crate::core::stats::Counter) -> i64 {
+        self.kv
+            .increment(&crate::core::stats::counter_key(project, counter), 0)
+            .unwrap()
     }
 
     fn entries(&self) -> usize {
@@ -96,25 +121,27 @@ fn body(reply: &Reply<Vec<u8>>) -> Vec<u8> {
 #[test]
 fn second_identical_request_is_a_hit_with_the_same_bytes() {
     let w = World::new();
-    let miss = w.get("prompt=fox", Some("bl_alpha"), false).unwrap();
+    let miss = w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
     assert_eq!(header(&miss, "x-cache-status"), Some("MISS"));
     assert!(header(&miss, "x-generation-id").is_some());
-    let hit = w.get("prompt=+fox+", Some("bl_alpha"), false).unwrap();
+    let hit = w
+        .get("prompt=+fox+", Some(w.alpha.as_str()), false)
+        .unwrap();
     assert_eq!(header(&hit, "x-cache-status"), Some("HIT"));
     assert_eq!(header(&hit, "x-cache-hit-count"), Some("1"));
     assert_eq!(header(&hit, "etag"), header(&miss, "etag"));
     assert_eq!(header(&hit, "x-image-id"), header(&miss, "x-image-id"));
     assert_eq!(body(&hit), body(&miss));
     assert_eq!(w.provider.calls.get(), 1);
-    let again = w.get("prompt=fox", Some("bl_alpha"), false).unwrap();
+    let again = w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
     assert_eq!(header(&again, "x-cache-hit-count"), Some("2"));
 }
 
 #[test]
 fn projects_never_share_entries() {
     let w = World::new();
-    w.get("prompt=fox", Some("bl_alpha"), false).unwrap();
-    let b = w.get("prompt=fox", Some("bl_beta"), false).unwrap();
+    w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
+    let b = w.get("prompt=fox", Some(w.beta.as_str()), false).unwrap();
     assert_eq!(header(&b, "x-cache-status"), Some("MISS"));
     assert_eq!(w.provider.calls.get(), 2);
     assert_eq!(w.entries(), 2);
@@ -125,7 +152,7 @@ fn failures_write_nothing() {
     let w = World::new();
     *w.provider.answer.borrow_mut() = Some(Error::PromptRefused("SAFETY".into()));
     assert_eq!(
-        w.get("prompt=fox", Some("bl_alpha"), false)
+        w.get("prompt=fox", Some(w.alpha.as_str()), false)
             .err()
             .unwrap()
             .status(),
@@ -134,7 +161,7 @@ fn failures_write_nothing() {
     *w.provider.answer.borrow_mut() = None;
     w.store.fail_puts.set(true);
     assert_eq!(
-        w.get("prompt=fox", Some("bl_alpha"), false)
+        w.get("prompt=fox", Some(w.alpha.as_str()), false)
             .err()
             .unwrap()
             .status(),
@@ -159,7 +186,7 @@ fn bad_input_and_bad_keys_are_refused_before_the_provider() {
         401
     );
     assert_eq!(
-        w.get("prompt=", Some("bl_alpha"), false)
+        w.get("prompt=", Some(w.alpha.as_str()), false)
             .err()
             .unwrap()
             .status(),
@@ -171,23 +198,26 @@ fn bad_input_and_bad_keys_are_refused_before_the_provider() {
 #[test]
 fn a_vanished_object_is_regenerated() {
     let w = World::new();
-    w.get("prompt=fox", Some("bl_alpha"), false).unwrap();
+    w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
     w.store.objects.borrow_mut().clear();
-    let again = w.get("prompt=fox", Some("bl_alpha"), false).unwrap();
+    let again = w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
     assert_eq!(header(&again, "x-cache-status"), Some("MISS"));
     assert_eq!(w.store.objects.borrow().len(), 1);
-    let hit = w.get("prompt=fox", Some("bl_alpha"), false).unwrap();
+    let hit = w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
     assert_eq!(header(&hit, "x-cache-status"), Some("HIT"));
 }
 
 #[test]
 fn head_never_generates() {
     let w = World::new();
-    let e = w.get("prompt=fox", Some("bl_alpha"), true).err().unwrap();
+    let e = w
+        .get("prompt=fox", Some(w.alpha.as_str()), true)
+        .err()
+        .unwrap();
     assert_eq!(e, Error::NotCached);
     assert_eq!(w.provider.calls.get(), 0);
-    w.get("prompt=fox", Some("bl_alpha"), false).unwrap();
-    let head = w.get("prompt=fox", Some("bl_alpha"), true).unwrap();
+    w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
+    let head = w.get("prompt=fox", Some(w.alpha.as_str()), true).unwrap();
     assert!(body(&head).is_empty());
     assert_eq!(header(&head, "x-cache-hit-count"), Some("0"));
 }
@@ -196,7 +226,70 @@ fn head_never_generates() {
 fn a_kv_failure_after_the_put_still_serves_the_image() {
     let w = World::new();
     w.kv.fail_writes.set(true);
-    let miss = w.get("prompt=fox", Some("bl_alpha"), false).unwrap();
+    let miss = w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
     assert_eq!(miss.status, 200);
     assert_eq!(w.entries(), 0);
+}
+
+#[test]
+fn a_signed_url_needs_no_key_and_any_change_breaks_it() {
+    let w = World::new();
+    let (_, secret) = add_project(&w.kv, "proj-s", 3, 100);
+    let pairs: Vec<(String, String)> = [("prompt", "fox"), ("project", "proj-s")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let path = crate::core::signature::signed_path(&secret, PATH, &pairs);
+    let query = path.split_once('?').unwrap().1;
+    let ok = w.get(query, None, false).unwrap();
+    assert_eq!(header(&ok, "x-cache-status"), Some("MISS"));
+    let tampered = query.replace("fox", "fax");
+    assert_eq!(
+        w.get(&tampered, None, false).err().unwrap(),
+        Error::BadSignature
+    );
+    let other_project = query.replace("proj-s", "proj-a");
+    assert_eq!(
+        w.get(&other_project, None, false).err().unwrap(),
+        Error::BadSignature
+    );
+}
+
+#[test]
+fn the_budget_stops_misses_but_never_hits() {
+    use crate::core::stats::Counter;
+    let w = World::new();
+    let (key, _) = add_project(&w.kv, "proj-small", 4, 2);
+    let get = |q: &str| w.get(q, Some(key.as_str()), false);
+    get("prompt=one").unwrap();
+    get("prompt=two").unwrap();
+    let e = get("prompt=three").err().unwrap();
+    assert_eq!(e.status(), 429);
+    assert!(e.extra_headers()[0].1.parse::<u64>().unwrap() <= 3600);
+    assert_eq!(
+        header(&get("prompt=one").unwrap(), "x-cache-status"),
+        Some("HIT")
+    );
+    assert_eq!(w.provider.calls.get(), 2);
+    assert_eq!(w.counter("proj-small", Counter::Generations), 2);
+    assert_eq!(w.counter("proj-small", Counter::Hits), 1);
+}
+
+#[test]
+fn a_failed_generation_gives_its_budget_back() {
+    let w = World::new();
+    let (key, _) = add_project(&w.kv, "proj-one", 5, 1);
+    *w.provider.answer.borrow_mut() = Some(Error::Provider("down".into()));
+    assert_eq!(
+        w.get("prompt=a", Some(key.as_str()), false)
+            .err()
+            .unwrap()
+            .status(),
+        502
+    );
+    *w.provider.answer.borrow_mut() = None;
+    assert_eq!(
+        w.get("prompt=a", Some(key.as_str()), false).unwrap().status,
+        200
+    );
 }

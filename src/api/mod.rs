@@ -1,40 +1,73 @@
 //! Routes: method + path → handler, as one table. Builds the adapters for the
 //! request, runs the handler, and hands the reply (or the error) to `respond`.
 
+pub mod auth;
+pub mod counters;
 pub mod live;
 pub mod projects;
+pub mod purge;
 pub mod respond;
+pub mod sign;
+pub mod stats;
 
 #[cfg(test)]
 mod fakes;
 
 use futures::StreamExt;
-use spin_sdk::http::{IncomingRequest, IncomingResponse, Method, ResponseOutparam};
+use spin_sdk::http::{IncomingRequest, IncomingResponse, Method, ResponseOutparam, Scheme};
 
-use crate::adapters::{self, kv::Kv, provider::ConfiguredProvider, s3::S3};
-use crate::core::Error;
+use crate::adapters::{self, kv::Kv, provider::ConfiguredProvider, random, s3::S3};
+use crate::core::{project, Error};
 use respond::Reply;
 
 /// Largest request body any route reads.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
-    LiveGenerate,
+    Live,
+    Sign,
+    Stats,
     Projects,
+    Rotate(String),
+}
+
+impl Route {
+    /// The methods the route answers, as the `Allow` header says them.
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Live => "GET, HEAD, DELETE",
+            Route::Stats => "GET",
+            Route::Sign | Route::Projects | Route::Rotate(_) => "POST",
+        }
+    }
+
+    fn allows(&self, method: &Method) -> bool {
+        match self {
+            Route::Live => matches!(method, Method::Get | Method::Head | Method::Delete),
+            Route::Stats => matches!(method, Method::Get),
+            Route::Sign | Route::Projects | Route::Rotate(_) => matches!(method, Method::Post),
+        }
+    }
 }
 
 /// The route table.
-const ROUTES: [(&str, Route, &str); 2] = [
-    ("/api/v1/live/generate", Route::LiveGenerate, "GET, HEAD"),
-    ("/api/v1/projects", Route::Projects, "POST"),
-];
-
-fn route(path: &str) -> Option<(Route, &'static str)> {
-    ROUTES
-        .iter()
-        .find(|(p, _, _)| *p == path)
-        .map(|(_, r, allow)| (*r, *allow))
+fn route(path: &str) -> Option<Route> {
+    match path {
+        live::PATH => Some(Route::Live),
+        "/api/v1/live/sign" => Some(Route::Sign),
+        "/api/v1/live/stats" => Some(Route::Stats),
+        "/api/v1/projects" => Some(Route::Projects),
+        _ => {
+            let id = path
+                .strip_prefix("/api/v1/projects/")?
+                .strip_suffix("/rotate")?;
+            let valid = !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            valid.then(|| Route::Rotate(id.to_string()))
+        }
+    }
 }
 
 pub async fn handle(req: IncomingRequest, out: ResponseOutparam) {
@@ -73,25 +106,31 @@ async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, Error> {
     Ok(body)
 }
 
+/// `scheme://authority` of the request, when the host says it.
+fn origin(req: &IncomingRequest) -> Option<String> {
+    let scheme = match req.scheme()? {
+        Scheme::Http => "http".to_string(),
+        Scheme::Https => "https".to_string(),
+        Scheme::Other(s) => s,
+    };
+    Some(format!("{scheme}://{}", req.authority()?))
+}
+
 async fn dispatch(req: IncomingRequest) -> Result<Reply<IncomingResponse>, Error> {
     let path_with_query = req.path_with_query().unwrap_or_default();
     let (path, query) = path_with_query
         .split_once('?')
         .unwrap_or((&path_with_query, ""));
-    let (route, allow) = route(path).ok_or(Error::NotFound("no such route"))?;
+    let route = route(path).ok_or(Error::NotFound("no such route"))?;
     let method = req.method();
-    let allowed = match route {
-        Route::LiveGenerate => matches!(method, Method::Get | Method::Head),
-        Route::Projects => matches!(method, Method::Post),
-    };
-    if !allowed {
-        return Err(Error::MethodNotAllowed(allow));
+    if !route.allows(&method) {
+        return Err(Error::MethodNotAllowed(route.allow()));
     }
     let config = adapters::config::load()?;
     let kv = Kv::open()?;
+    let now = random::now_unix();
     match route {
-        Route::LiveGenerate => {
-            let head = matches!(method, Method::Head);
+        Route::Live => {
             let api_key = header(&req, "x-api-key")?;
             let store = S3::new(&config.s3)?;
             let provider = ConfiguredProvider(&config.provider);
@@ -102,21 +141,52 @@ async fn dispatch(req: IncomingRequest) -> Result<Reply<IncomingResponse>, Error
                 provider: &provider,
             };
             let env = live::Env {
-                now: adapters::random::now_unix(),
-                new_id: adapters::random::uuid,
+                now,
+                new_id: random::uuid,
             };
-            live::get(&ports, &env, query, api_key.as_deref(), head).await
+            match method {
+                Method::Delete => purge::delete(&ports, query, api_key.as_deref()).await,
+                _ => {
+                    live::get(
+                        &ports,
+                        &env,
+                        query,
+                        api_key.as_deref(),
+                        method == Method::Head,
+                    )
+                    .await
+                }
+            }
         }
-        Route::Projects => {
-            let authorization = header(&req, "authorization")?;
+        Route::Stats => stats::get(&kv, header(&req, "x-api-key")?.as_deref(), now),
+        Route::Sign => {
+            let api_key = header(&req, "x-api-key")?;
+            let origin = origin(&req);
             let body = read_body(req).await?;
-            let ids = projects::NewProjectIds {
-                id: adapters::random::uuid(),
-                api_key_random: adapters::random::bytes32(),
-                now: adapters::random::now_unix(),
-            };
+            sign::sign(
+                &kv,
+                config.max_prompt_length,
+                api_key.as_deref(),
+                &body,
+                now,
+                origin,
+            )
+        }
+        Route::Projects | Route::Rotate(_) => {
             let admin = config.admin_token.as_ref().map(|t| t.expose());
-            projects::create(&kv, admin, authorization.as_deref(), &body, ids)
+            project::check_admin(header(&req, "authorization")?.as_deref(), admin)?;
+            match route {
+                Route::Rotate(id) => projects::rotate(&kv, &id, random::bytes64()),
+                _ => {
+                    let body = read_body(req).await?;
+                    let fresh = projects::Fresh {
+                        id: random::uuid(),
+                        random: random::bytes64(),
+                        now,
+                    };
+                    projects::create(&kv, &body, fresh)
+                }
+            }
         }
     }
 }
@@ -127,12 +197,17 @@ mod tests {
 
     #[test]
     fn the_route_table_knows_its_paths_and_methods() {
+        assert_eq!(route("/api/v1/live/generate"), Some(Route::Live));
+        assert_eq!(route("/api/v1/live/stats"), Some(Route::Stats));
         assert_eq!(
-            route("/api/v1/live/generate"),
-            Some((Route::LiveGenerate, "GET, HEAD"))
+            route("/api/v1/projects/ab-12/rotate"),
+            Some(Route::Rotate("ab-12".into()))
         );
-        assert_eq!(route("/api/v1/projects"), Some((Route::Projects, "POST")));
+        assert_eq!(route("/api/v1/projects//rotate"), None);
+        assert_eq!(route("/api/v1/projects/a/b/rotate"), None);
         assert_eq!(route("/api/v1/live/generate/"), None);
         assert_eq!(route("/"), None);
+        assert!(Route::Live.allows(&Method::Delete) && !Route::Live.allows(&Method::Post));
+        assert_eq!(Route::Stats.allow(), "GET");
     }
 }

@@ -1,52 +1,62 @@
-//! Projects: `POST /api/v1/projects` (admin) and API-key authentication.
+//! Projects (admin): `POST /api/v1/projects` and
+//! `POST /api/v1/projects/{id}/rotate`. Credentials are shown once; the API
+//! key is stored only as its SHA-256.
 
 use serde_json::json;
 
+use super::auth::load_project;
 use super::respond::Reply;
 use crate::core::ports::KeyValue;
 use crate::core::project::{self, Project};
 use crate::core::Error;
 
-/// Map an `X-API-Key` to its project id.
-pub fn authenticate(kv: &impl KeyValue, api_key: Option<&str>) -> Result<String, Error> {
-    let key = api_key.ok_or(Error::Unauthorized("missing X-API-Key header"))?;
-    let unknown = Error::Unauthorized("unknown API key");
-    if !project::plausible_api_key(key) {
-        return Err(unknown);
-    }
-    let id = kv.get(&project::api_key_index(key))?.ok_or(unknown)?;
-    String::from_utf8(id).map_err(|_| Error::KeyValue("api key index is not UTF-8".into()))
-}
-
-pub struct NewProjectIds {
+/// Randomness and time for a new project, injected.
+pub struct Fresh {
     pub id: String,
-    pub api_key_random: [u8; 32],
+    pub random: [u8; 64],
     pub now: u64,
 }
 
-/// Create a project: admin check, validation, then the record, then the key index
-/// (so a key never resolves to a project that is not there).
-pub fn create<B>(
-    kv: &impl KeyValue,
-    admin_token: Option<&str>,
-    authorization: Option<&str>,
-    body: &[u8],
-    ids: NewProjectIds,
-) -> Result<Reply<B>, Error> {
-    project::check_admin(authorization, admin_token)?;
-    let name = project::parse_create(body)?;
-    let api_key = project::new_api_key(ids.api_key_random);
+/// Create a project: the record first, then the key index, so a key never
+/// resolves to a project that is not there.
+pub fn create<B>(kv: &impl KeyValue, body: &[u8], fresh: Fresh) -> Result<Reply<B>, Error> {
+    let new = project::parse_create(body)?;
+    let (api_key, signing_secret) = project::new_credentials(fresh.random);
     let record = Project {
-        id: ids.id,
-        name,
+        id: fresh.id,
+        name: new.name,
         api_key_sha256: project::hash_api_key(&api_key),
-        created_at: ids.now,
+        signing_secret: signing_secret.clone(),
+        generations_per_hour: new.generations_per_hour,
+        created_at: fresh.now,
     };
-    let encoded = serde_json::to_vec(&record).expect("a project serialises");
-    kv.set(&project::project_key(&record.id), &encoded)?;
+    kv.set(&project::project_key(&record.id), &record.encode())?;
     kv.set(&project::api_key_index(&api_key), record.id.as_bytes())?;
     Ok(Reply::json(
         201,
-        json!({"project_id": record.id, "name": record.name, "api_key": api_key}),
+        json!({
+            "project_id": record.id,
+            "name": record.name,
+            "api_key": api_key,
+            "signing_secret": signing_secret,
+            "generations_per_hour": record.generations_per_hour,
+        }),
+    ))
+}
+
+/// New API key and signing secret; the old ones stop working at once (the
+/// record names only the newest key, and the old index is removed).
+pub fn rotate<B>(kv: &impl KeyValue, id: &str, random: [u8; 64]) -> Result<Reply<B>, Error> {
+    let mut record = load_project(kv, id)?.ok_or(Error::NotFound("no such project"))?;
+    let old_index = project::api_key_index_for_hash(&record.api_key_sha256);
+    let (api_key, signing_secret) = project::new_credentials(random);
+    record.api_key_sha256 = project::hash_api_key(&api_key);
+    record.signing_secret = signing_secret.clone();
+    kv.set(&project::api_key_index(&api_key), record.id.as_bytes())?;
+    kv.set(&project::project_key(&record.id), &record.encode())?;
+    kv.delete(&old_index)?;
+    Ok(Reply::json(
+        200,
+        json!({"project_id": record.id, "api_key": api_key, "signing_secret": signing_secret}),
     ))
 }

@@ -11,6 +11,10 @@ pub enum Error {
     BadRequest(String),
     /// No API key, or one that belongs to no project.
     Unauthorized(&'static str),
+    /// A signed URL whose signature is missing, wrong or expired (opaque on purpose).
+    BadSignature,
+    /// The project's generation budget for this window is spent.
+    BudgetExceeded { retry_after: u64 },
     /// The caller is known but may not do this (e.g. the admin API is disabled).
     Forbidden(&'static str),
     /// No such route, or (HEAD) no cached entry.
@@ -40,7 +44,8 @@ impl Error {
         match self {
             Error::BadRequest(_) => 400,
             Error::Unauthorized(_) => 401,
-            Error::Forbidden(_) => 403,
+            Error::Forbidden(_) | Error::BadSignature => 403,
+            Error::BudgetExceeded { .. } => 429,
             Error::NotFound(_) | Error::NotCached => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::PayloadTooLarge => 413,
@@ -57,6 +62,8 @@ impl Error {
             Error::BadRequest(_) => "bad_request",
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
+            Error::BadSignature => "invalid_signature",
+            Error::BudgetExceeded { .. } => "budget_exceeded",
             Error::NotFound(_) => "not_found",
             Error::NotCached => "not_cached",
             Error::MethodNotAllowed(_) => "method_not_allowed",
@@ -75,6 +82,11 @@ impl Error {
         match self {
             Error::BadRequest(m) => m.clone(),
             Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) => (*m).to_string(),
+            Error::BadSignature => "invalid or expired signature".into(),
+            Error::BudgetExceeded { .. } => {
+                "the project's generation budget for this hour is spent; cached images are still served"
+                    .into()
+            }
             Error::NotCached => "no cached image for these parameters".into(),
             Error::MethodNotAllowed(allow) => format!("method not allowed; allowed: {allow}"),
             Error::PayloadTooLarge => "request body too large".into(),
@@ -94,7 +106,7 @@ impl Error {
         match self {
             Error::MethodNotAllowed(allow) => vec![("allow", (*allow).to_string())],
             Error::NotCached => vec![("x-cache-status", "MISS".to_string())],
-            Error::ProviderBusy { retry_after, .. } => {
+            Error::ProviderBusy { retry_after, .. } | Error::BudgetExceeded { retry_after } => {
                 vec![("retry-after", retry_after.to_string())]
             }
             _ => Vec::new(),

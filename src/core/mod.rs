@@ -6,6 +6,7 @@
 //! tests implement them in memory.
 #![forbid(unsafe_code)]
 
+pub mod budget;
 pub mod cache_key;
 pub mod config;
 pub mod entry;
@@ -15,5 +16,7 @@ pub mod ports;
 pub mod project;
 pub mod provider;
 pub mod request;
+pub mod signature;
+pub mod stats;
 
 pub use error::Error;

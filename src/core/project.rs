@@ -8,18 +8,62 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::budget::{DEFAULT_GENERATIONS_PER_HOUR, MAX_GENERATIONS_PER_HOUR};
 use super::cache_key::hex;
 use super::Error;
 
 pub const API_KEY_PREFIX: &str = "bl_";
+pub const SIGNING_SECRET_PREFIX: &str = "bls_";
 pub const MAX_NAME_CHARS: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
     pub id: String,
     pub name: String,
     pub api_key_sha256: String,
+    /// Key of the project's signed URLs. Kept in KV because HMAC needs it.
+    pub signing_secret: String,
+    pub generations_per_hour: u32,
     pub created_at: u64,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("generations_per_hour", &self.generations_per_hour)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Project {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a project serialises")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Project, Error> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::KeyValue(format!("unreadable project record: {e}")))
+    }
+
+    /// Does this API key belong to the project (after rotation, only the newest does)?
+    pub fn has_api_key(&self, api_key: &str) -> bool {
+        bool::from(
+            hash_api_key(api_key)
+                .as_bytes()
+                .ct_eq(self.api_key_sha256.as_bytes()),
+        )
+    }
+}
+
+/// Fresh credentials from 64 random bytes: (API key, signing secret).
+pub fn new_credentials(random: [u8; 64]) -> (String, String) {
+    let (a, b) = random.split_at(32);
+    (
+        format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(a)),
+        format!("{SIGNING_SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(b)),
+    )
 }
 
 /// KV key of a project record.
@@ -29,16 +73,15 @@ pub fn project_key(id: &str) -> String {
 
 /// KV key that maps an API key's hash to its project id.
 pub fn api_key_index(api_key: &str) -> String {
-    format!("apikey:{}", hash_api_key(api_key))
+    api_key_index_for_hash(&hash_api_key(api_key))
+}
+
+pub fn api_key_index_for_hash(hash: &str) -> String {
+    format!("apikey:{hash}")
 }
 
 pub fn hash_api_key(api_key: &str) -> String {
     hex(&Sha256::digest(api_key.as_bytes()))
-}
-
-/// A new API key from 32 random bytes.
-pub fn new_api_key(random: [u8; 32]) -> String {
-    format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random))
 }
 
 /// A key that cannot be one of ours is refused before any KV lookup.
@@ -50,13 +93,31 @@ pub fn plausible_api_key(key: &str) -> bool {
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
+    generations_per_hour: Option<u32>,
 }
 
-/// Validate the body of `POST /api/v1/projects`; returns the trimmed name.
-pub fn parse_create(body: &[u8]) -> Result<String, Error> {
+/// A validated `POST /api/v1/projects` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    pub name: String,
+    pub generations_per_hour: u32,
+}
+
+/// Validate the body of `POST /api/v1/projects`.
+pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
     let parsed: CreateBody = serde_json::from_slice(body).map_err(|e| {
-        Error::BadRequest(format!("body must be JSON like {{\"name\":\"...\"}}: {e}"))
+        Error::BadRequest(format!(
+            "body must be JSON like {{\"name\":\"...\",\"generations_per_hour\":100}}: {e}"
+        ))
     })?;
+    let generations_per_hour = parsed
+        .generations_per_hour
+        .unwrap_or(DEFAULT_GENERATIONS_PER_HOUR);
+    if generations_per_hour > MAX_GENERATIONS_PER_HOUR {
+        return Err(Error::BadRequest(format!(
+            "generations_per_hour must be at most {MAX_GENERATIONS_PER_HOUR}"
+        )));
+    }
     let name = parsed.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(Error::BadRequest(format!(
@@ -66,7 +127,10 @@ pub fn parse_create(body: &[u8]) -> Result<String, Error> {
     if name.chars().any(char::is_control) {
         return Err(Error::BadRequest("name contains control characters".into()));
     }
-    Ok(name.to_string())
+    Ok(NewProject {
+        name: name.to_string(),
+        generations_per_hour,
+    })
 }
 
 /// Check `Authorization: Bearer <token>` against the admin token in constant time.
@@ -94,9 +158,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn api_keys_are_prefixed_and_hashed() {
-        let key = new_api_key([7; 32]);
+    fn credentials_are_prefixed_and_keys_hashed() {
+        let (key, secret) = new_credentials([7; 64]);
         assert_eq!(key, "bl_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc");
+        assert_eq!(secret, "bls_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc");
         assert!(plausible_api_key(&key));
         assert!(!plausible_api_key("sk-other"));
         // sha256("bl_x")
@@ -132,7 +197,16 @@ mod tests {
 
     #[test]
     fn create_body_is_validated() {
-        assert_eq!(parse_create(br#"{"name":" shop "}"#).unwrap(), "shop");
+        let p = parse_create(br#"{"name":" shop "}"#).unwrap();
+        assert_eq!((p.name.as_str(), p.generations_per_hour), ("shop", 100));
+        assert_eq!(
+            parse_create(br#"{"name":"a","generations_per_hour":0}"#)
+                .unwrap()
+                .generations_per_hour,
+            0
+        );
+        assert!(parse_create(br#"{"name":"a","generations_per_hour":-1}"#).is_err());
+        assert!(parse_create(br#"{"name":"a","generations_per_hour":2000000}"#).is_err());
         assert!(parse_create(br#"{"name":""}"#).is_err());
         assert!(parse_create(br#"{"name":"a","x":1}"#).is_err());
         assert!(parse_create(b"not json").is_err());

@@ -15,7 +15,10 @@ pub const DEFAULT_ASPECT_RATIO: &str = "1:1";
 /// Longest query we look at, in bytes, before decoding anything.
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 
-const KNOWN: [&str; 2] = ["prompt", "aspect_ratio"];
+/// Parameters that shape the image (all part of the cache key).
+pub const GENERATION_PARAMS: [&str; 2] = ["prompt", "aspect_ratio"];
+/// Parameters of a signed URL (never part of the cache key).
+pub const SIGNATURE_PARAMS: [&str; 3] = ["project", "exp", "sig"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenerationRequest {
@@ -75,22 +78,69 @@ fn short(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-/// Parse the live endpoint's query.
-pub fn parse(query: &str, max_prompt_length: usize) -> Result<GenerationRequest, Error> {
-    let pairs = parse_pairs(query)?;
-    if let Some((name, _)) = pairs.iter().find(|(n, _)| !KNOWN.contains(&n.as_str())) {
+/// A signed URL's own parameters (see `signature`). Never part of the cache key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedParams {
+    pub project: String,
+    pub exp: Option<u64>,
+    pub sig: String,
+}
+
+/// The live endpoint's query, decoded but not yet validated: a signed URL
+/// is verified over exactly these pairs before anything else is judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawQuery {
+    /// Every decoded parameter, in URL order (what a signature covers).
+    pub pairs: Vec<(String, String)>,
+    /// Present when the URL carries `sig`, `project` or `exp`.
+    pub signed: Option<SignedParams>,
+}
+
+/// Stage 1: decode. In a URL that carries `sig=`, every defect is the opaque
+/// signature error, so no edit of a signed URL can tell the editor more.
+pub fn parse_query(query: &str) -> Result<RawQuery, Error> {
+    let looks_signed = query.split('&').any(|p| p.starts_with("sig="));
+    let opaque = |e: Error| if looks_signed { Error::BadSignature } else { e };
+    let pairs = parse_pairs(query).map_err(opaque)?;
+    let signed = signed_params(&pairs)?;
+    Ok(RawQuery { pairs, signed })
+}
+
+/// Stage 2: every parameter known, the generation parameters valid.
+pub fn validate(raw: &RawQuery, max_prompt_length: usize) -> Result<GenerationRequest, Error> {
+    let known = |n: &str| GENERATION_PARAMS.contains(&n) || SIGNATURE_PARAMS.contains(&n);
+    if let Some((name, _)) = raw.pairs.iter().find(|(n, _)| !known(n)) {
         return Err(Error::BadRequest(format!(
             "unknown parameter '{}'",
             short(name)
         )));
     }
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let prompt = value("prompt")
+    generation_request(&raw.pairs, max_prompt_length)
+}
+
+/// Both stages, for callers that verify no signature in between.
+pub fn parse(
+    query: &str,
+    max_prompt_length: usize,
+) -> Result<(RawQuery, GenerationRequest), Error> {
+    let raw = parse_query(query)?;
+    let request = validate(&raw, max_prompt_length)?;
+    Ok((raw, request))
+}
+
+fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Validate the generation parameters among `pairs` (others are ignored here).
+pub fn generation_request(
+    pairs: &[(String, String)],
+    max_prompt_length: usize,
+) -> Result<GenerationRequest, Error> {
+    let prompt = value(pairs, "prompt")
         .ok_or_else(|| Error::BadRequest("parameter 'prompt' is required".into()))?
         .trim();
     if prompt.is_empty() {
@@ -109,7 +159,7 @@ pub fn parse(query: &str, max_prompt_length: usize) -> Result<GenerationRequest,
             "parameter 'prompt' contains control characters".into(),
         ));
     }
-    let aspect_ratio = value("aspect_ratio").unwrap_or(DEFAULT_ASPECT_RATIO);
+    let aspect_ratio = value(pairs, "aspect_ratio").unwrap_or(DEFAULT_ASPECT_RATIO);
     if !ASPECT_RATIOS.contains(&aspect_ratio) {
         return Err(Error::BadRequest(format!(
             "parameter 'aspect_ratio' must be one of {}",
@@ -122,9 +172,37 @@ pub fn parse(query: &str, max_prompt_length: usize) -> Result<GenerationRequest,
     })
 }
 
+/// Any of `project`, `exp`, `sig` makes this a signed URL, which then needs
+/// all of `project` and `sig` and a numeric `exp` if present. Every defect is
+/// the same opaque 403.
+fn signed_params(pairs: &[(String, String)]) -> Result<Option<SignedParams>, Error> {
+    if !SIGNATURE_PARAMS.iter().any(|p| value(pairs, p).is_some()) {
+        return Ok(None);
+    }
+    let project = value(pairs, "project")
+        .filter(|p| !p.is_empty())
+        .ok_or(Error::BadSignature)?;
+    let sig = value(pairs, "sig")
+        .filter(|s| !s.is_empty())
+        .ok_or(Error::BadSignature)?;
+    let exp = match value(pairs, "exp") {
+        None => None,
+        Some(e) => Some(e.parse::<u64>().map_err(|_| Error::BadSignature)?),
+    };
+    Ok(Some(SignedParams {
+        project: project.to_string(),
+        exp,
+        sig: sig.to_string(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn req(query: &str) -> GenerationRequest {
+        parse(query, 20).unwrap().1
+    }
 
     fn bad(query: &str) -> String {
         match parse(query, 20) {
@@ -135,11 +213,46 @@ mod tests {
 
     #[test]
     fn prompt_is_decoded_and_trimmed_and_ratio_defaults() {
-        let r = parse("prompt=+a%20red+fox%0A", 20).unwrap();
+        let r = req("prompt=+a%20red+fox%0A");
         assert_eq!(r.prompt, "a red fox");
         assert_eq!(r.aspect_ratio, "1:1");
-        let r = parse("aspect_ratio=16%3A9&prompt=x", 20).unwrap();
+        let r = req("aspect_ratio=16%3A9&prompt=x");
         assert_eq!(r.aspect_ratio, "16:9");
+    }
+
+    #[test]
+    fn signed_url_parameters_are_recognised_and_checked() {
+        let q = parse_query("prompt=x&project=p1&exp=17&sig=abc").unwrap();
+        let signed = q.signed.unwrap();
+        assert_eq!(
+            (signed.project.as_str(), signed.exp, signed.sig.as_str()),
+            ("p1", Some(17), "abc")
+        );
+        assert_eq!(q.pairs.len(), 4);
+        assert!(parse_query("prompt=x").unwrap().signed.is_none());
+        // Defects in a signed URL are all the same opaque error.
+        assert_eq!(
+            parse_query("prompt=%zz&project=p&sig=s").unwrap_err(),
+            Error::BadSignature
+        );
+        assert_eq!(
+            parse_query("prompt=a&prompt=b&sig=s").unwrap_err(),
+            Error::BadSignature
+        );
+        // An unknown parameter is judged only after the signature.
+        assert!(parse_query("prompt=x&seed=1&project=p&sig=s").is_ok());
+        for broken in [
+            "prompt=x&project=p1",
+            "prompt=x&sig=abc",
+            "prompt=x&project=p&sig=s&exp=soon",
+            "prompt=x&exp=1",
+        ] {
+            assert_eq!(
+                parse_query(broken).unwrap_err(),
+                Error::BadSignature,
+                "{broken}"
+            );
+        }
     }
 
     #[test]

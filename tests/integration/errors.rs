@@ -90,7 +90,7 @@ pub fn unknown_route_is_404_and_wrong_method_is_405() {
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.error_code(), "not_found");
     }
-    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+    for method in ["POST", "PUT", "PATCH", "OPTIONS"] {
         let r = send(
             method,
             &w.host.url("/api/v1/live/generate?prompt=fox"),
@@ -99,7 +99,7 @@ pub fn unknown_route_is_404_and_wrong_method_is_405() {
         );
         assert_eq!(r.status, 405, "{method}");
         assert_eq!(r.error_code(), "method_not_allowed");
-        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        assert_eq!(r.header("allow"), Some("GET, HEAD, DELETE"));
     }
     let r = send("GET", &w.host.url("/api/v1/projects"), &[], b"");
     assert_eq!(r.status, 405);

@@ -10,6 +10,7 @@ mod admin;
 mod errors;
 mod host_cli;
 mod live;
+mod public;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -52,6 +53,13 @@ fn main() {
         host_cli::outbound_hosts_outside_the_manifest_are_refused,
         host_cli::missing_required_variable_stops_the_host_before_serving,
         host_cli::dev_mode_serves_miss_then_hit_with_no_setup,
+        public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
+        public::changing_any_character_of_a_signed_query_is_403,
+        public::the_signature_tamper_matrix_is_403,
+        public::the_budget_refuses_misses_with_429_but_serves_hits,
+        public::stats_are_exact_after_concurrent_hits,
+        public::purge_removes_the_entry_and_the_object,
+        public::rotation_invalidates_the_old_key_and_old_signatures,
     ];
     let garage = if args.list {
         None

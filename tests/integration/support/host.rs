@@ -155,22 +155,46 @@ impl Host {
 
     /// Create a project through the admin API; returns its API key.
     pub fn create_project(&self, name: &str) -> String {
-        let r = send(
-            "POST",
-            &self.url("/api/v1/projects"),
-            &[
-                ("authorization", &format!("Bearer {ADMIN_TOKEN}")),
-                ("content-type", "application/json"),
-            ],
-            format!(r#"{{"name":"{name}"}}"#).as_bytes(),
-        );
+        self.create_project_with(&format!(r#"{{"name":"{name}"}}"#))
+            .api_key
+    }
+
+    /// Create a project from a JSON body; returns all it answered.
+    pub fn create_project_with(&self, body: &str) -> Created {
+        let r = self.admin("POST", "/api/v1/projects", body);
         assert_eq!(
             r.status,
             201,
             "create project: {}",
             String::from_utf8_lossy(&r.body)
         );
-        r.json()["api_key"].as_str().unwrap().to_string()
+        let v = r.json();
+        Created {
+            id: v["project_id"].as_str().unwrap().into(),
+            api_key: v["api_key"].as_str().unwrap().into(),
+            signing_secret: v["signing_secret"].as_str().unwrap().into(),
+        }
+    }
+
+    /// A request with the admin bearer token.
+    pub fn admin(&self, method: &str, path: &str, body: &str) -> Reply {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        send(
+            method,
+            &self.url(path),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    }
+
+    /// The caller's stats document.
+    pub fn stats(&self, api_key: &str) -> serde_json::Value {
+        let r = self.get("/api/v1/live/stats", api_key);
+        assert_eq!(r.status, 200, "stats: {}", String::from_utf8_lossy(&r.body));
+        r.json()
     }
 
     /// A value straight from the host's SQLite KV file.
@@ -188,6 +212,13 @@ impl Host {
             .map(Result::unwrap)
             .collect()
     }
+}
+
+/// What `POST /api/v1/projects` answered.
+pub struct Created {
+    pub id: String,
+    pub api_key: String,
+    pub signing_secret: String,
 }
 
 pub fn kv_get(db: &Path, key: &str) -> Option<Vec<u8>> {

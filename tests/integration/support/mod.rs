@@ -6,6 +6,7 @@ pub mod gemini;
 pub mod host;
 pub mod http;
 pub mod s3;
+pub mod sign;
 
 use std::sync::OnceLock;
 

@@ -1,0 +1,38 @@
+//! `POST /api/v1/live/sign` (X-API-Key): a signed live URL for `<img src>`,
+//! usable without a key. The parameters are validated exactly as the live
+//! endpoint will validate them.
+
+use serde_json::json;
+
+use super::respond::Reply;
+use super::{auth, live};
+use crate::core::ports::KeyValue;
+use crate::core::{request, signature, Error};
+
+pub fn sign<B>(
+    kv: &impl KeyValue,
+    max_prompt_length: usize,
+    api_key: Option<&str>,
+    body: &[u8],
+    now: u64,
+    origin: Option<String>,
+) -> Result<Reply<B>, Error> {
+    let project = auth::project_by_key(kv, api_key)?;
+    let wanted = signature::parse_sign_body(body)?;
+    let checked = request::generation_request(&wanted.pairs, max_prompt_length)?;
+    let expires_at = wanted.lifetime_seconds.map(|l| now + l);
+    let mut signed_pairs = vec![
+        ("prompt".to_string(), checked.prompt),
+        ("aspect_ratio".to_string(), checked.aspect_ratio),
+        ("project".to_string(), project.id.clone()),
+    ];
+    if let Some(exp) = expires_at {
+        signed_pairs.push(("exp".to_string(), exp.to_string()));
+    }
+    let path = signature::signed_path(&project.signing_secret, live::PATH, &signed_pairs);
+    let url = origin.map(|o| format!("{o}{path}"));
+    Ok(Reply::json(
+        200,
+        json!({"path": path, "url": url, "expires_at": expires_at}),
+    ))
+}
