@@ -22,11 +22,7 @@ impl Host for &ConfigVars {
     }
 
     fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, Error>> {
-        Ok(Ok(self
-            .0
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()))
+        Ok(Ok(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
     }
 }
 

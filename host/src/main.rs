@@ -69,10 +69,7 @@ fn main() -> std::process::ExitCode {
         build: args.build,
         dev: args.dev,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(banatie_host::up::run(options)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

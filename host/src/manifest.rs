@@ -85,9 +85,7 @@ pub struct Manifest {
 
 fn valid_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 impl Manifest {
@@ -118,10 +116,7 @@ impl Manifest {
             bail!("route {:?} must start with /", trigger.route);
         }
         let component = raw.component.get(&trigger.component).with_context(|| {
-            format!(
-                "trigger names component {:?}, which is not defined",
-                trigger.component
-            )
+            format!("trigger names component {:?}, which is not defined", trigger.component)
         })?;
         for name in component.variables.keys() {
             if !valid_name(name) {
@@ -129,11 +124,7 @@ impl Manifest {
             }
         }
         let build = component.build.as_ref().map(|b| {
-            let workdir = b
-                .workdir
-                .as_deref()
-                .map(|w| dir.join(w))
-                .unwrap_or_else(|| dir.to_path_buf());
+            let workdir = b.workdir.as_deref().map(|w| dir.join(w)).unwrap_or_else(|| dir.to_path_buf());
             (b.command.clone(), workdir)
         });
         Ok(Manifest {
@@ -152,9 +143,7 @@ impl Manifest {
     /// Does `path` belong to this app's route?
     pub fn route_matches(&self, path: &str) -> bool {
         match self.route.strip_suffix("/...") {
-            Some(prefix) => {
-                path == prefix || path.starts_with(&format!("{prefix}/")) || prefix.is_empty()
-            }
+            Some(prefix) => path == prefix || path.starts_with(&format!("{prefix}/")) || prefix.is_empty(),
             None => path == self.route,
         }
     }
@@ -199,10 +188,8 @@ command = "cargo build"
 
     #[test]
     fn contradictions_are_refused() {
-        let bad = SAMPLE.replace(
-            "{ required = true, secret = true }",
-            "{ required = true, default = \"x\" }",
-        );
+        let bad =
+            SAMPLE.replace("{ required = true, secret = true }", "{ required = true, default = \"x\" }");
         assert!(Manifest::parse(&bad, Path::new("/")).is_err());
         let bad = SAMPLE.replace("component = \"web\"", "component = \"nope\"");
         assert!(Manifest::parse(&bad, Path::new("/")).is_err());

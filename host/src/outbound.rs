@@ -33,9 +33,9 @@ fn default_port(scheme: &str) -> Option<u16> {
 
 impl AllowedHost {
     pub fn parse(entry: &str) -> anyhow::Result<AllowedHost> {
-        let (scheme, rest) = entry.split_once("://").with_context(|| {
-            format!("allowed outbound host {entry:?} needs a scheme, like https://host")
-        })?;
+        let (scheme, rest) = entry
+            .split_once("://")
+            .with_context(|| format!("allowed outbound host {entry:?} needs a scheme, like https://host"))?;
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') {
             bail!("allowed outbound host {entry:?} must not have a path");
@@ -47,10 +47,7 @@ impl AllowedHost {
         let scheme = (scheme != "*").then(|| scheme.to_ascii_lowercase());
         let port = match port {
             Some("*") => None,
-            Some(p) => Some(
-                p.parse::<u16>()
-                    .with_context(|| format!("bad port in {entry:?}"))?,
-            ),
+            Some(p) => Some(p.parse::<u16>().with_context(|| format!("bad port in {entry:?}"))?),
             None => match scheme.as_deref().map(default_port) {
                 Some(Some(p)) => Some(p),
                 _ => bail!("allowed outbound host {entry:?} needs a port for its scheme"),
@@ -100,10 +97,7 @@ impl AllowList {
 type SendFuture = Box<
     dyn std::future::Future<
             Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
-                ),
+                (http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), Error>> + Send>),
                 Error,
             >,
         > + Send,
@@ -142,12 +136,7 @@ mod tests {
     use super::*;
 
     fn list(entries: &[&str]) -> AllowList {
-        AllowList(Arc::new(
-            entries
-                .iter()
-                .map(|e| AllowedHost::parse(e).unwrap())
-                .collect(),
-        ))
+        AllowList(Arc::new(entries.iter().map(|e| AllowedHost::parse(e).unwrap()).collect()))
     }
 
     fn allowed(l: &AllowList, uri: &str) -> bool {
@@ -156,21 +145,12 @@ mod tests {
 
     #[test]
     fn exact_entries_match_scheme_host_and_port() {
-        let l = list(&[
-            "http://127.0.0.1:3900",
-            "https://generativelanguage.googleapis.com",
-        ]);
+        let l = list(&["http://127.0.0.1:3900", "https://generativelanguage.googleapis.com"]);
         assert!(allowed(&l, "http://127.0.0.1:3900/bucket/key?x=1"));
         assert!(!allowed(&l, "http://127.0.0.1:3901/"));
         assert!(!allowed(&l, "https://127.0.0.1:3900/"));
-        assert!(allowed(
-            &l,
-            "https://generativelanguage.googleapis.com/v1beta/x"
-        ));
-        assert!(allowed(
-            &l,
-            "https://GenerativeLanguage.googleapis.com:443/"
-        ));
+        assert!(allowed(&l, "https://generativelanguage.googleapis.com/v1beta/x"));
+        assert!(allowed(&l, "https://GenerativeLanguage.googleapis.com:443/"));
         assert!(!allowed(&l, "http://generativelanguage.googleapis.com/"));
         assert!(!allowed(&l, "https://evil.example/"));
     }

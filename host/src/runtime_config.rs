@@ -42,13 +42,11 @@ pub fn default_store(file: Option<&Path>, state_dir: &Path) -> anyhow::Result<St
     };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read runtime config {}", file.display()))?;
-    let raw: RawRuntimeConfig = toml::from_str(&text)
-        .with_context(|| format!("invalid runtime config {}", file.display()))?;
+    let raw: RawRuntimeConfig =
+        toml::from_str(&text).with_context(|| format!("invalid runtime config {}", file.display()))?;
     let base = file.parent().unwrap_or(Path::new("."));
     if let Some(other) = raw.key_value_store.keys().find(|k| *k != "default") {
-        bail!(
-            "runtime config: key_value_store.{other}: only the `default` store is used by this app"
-        );
+        bail!("runtime config: key_value_store.{other}: only the `default` store is used by this app");
     }
     Ok(match raw.key_value_store.get("default") {
         None => fallback,
@@ -85,8 +83,7 @@ mod tests {
             StoreConfig::Sqlite("kv.db".into())
         );
         assert_eq!(
-            parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"")
-                .unwrap(),
+            parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"").unwrap(),
             StoreConfig::Redis("redis://127.0.0.1:6379".into())
         );
         assert!(parse("[key_value_store.default]\ntype = \"azure_cosmos\"").is_err());

@@ -42,30 +42,20 @@ pub struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
     }
 }
 
 pub fn engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(256)
-        .total_memories(256)
-        .total_tables(256)
-        .max_memory_size(512 << 20);
+    pool.total_component_instances(256).total_memories(256).total_tables(256).max_memory_size(512 << 20);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Ok(Engine::new(&config)?)
 }
@@ -83,19 +73,14 @@ pub fn prepare(engine: &Engine, wasm: &std::path::Path) -> anyhow::Result<ProxyP
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::wasi::keyvalue::store::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
     bindings::wasi::keyvalue::atomics::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
-    bindings::wasi::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| {
-        &s.shared.vars
-    })?;
+    bindings::wasi::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| &s.shared.vars)?;
     let pre = wt(linker.instantiate_pre(&component))
         .context("the component imports something this host does not provide")?;
     wt(ProxyPre::new(pre)).context("the component does not export wasi:http/incoming-handler")
 }
 
 fn kv_view(state: &mut State) -> KvView<'_> {
-    KvView {
-        table: &mut state.table,
-        kv: &state.shared.kv,
-    }
+    KvView { table: &mut state.table, kv: &state.shared.kv }
 }
 
 pub struct Server {
@@ -135,10 +120,7 @@ impl Server {
         }
     }
 
-    async fn run_component(
-        &self,
-        req: hyper::Request<hyper::body::Incoming>,
-    ) -> anyhow::Result<Response> {
+    async fn run_component(&self, req: hyper::Request<hyper::body::Incoming>) -> anyhow::Result<Response> {
         let state = State {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
@@ -148,18 +130,12 @@ impl Server {
         };
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)?;
+        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = self.pre.clone();
         let task = tokio::task::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, req, out)
-                .await
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
@@ -194,10 +170,8 @@ pub async fn serve(
                 let server = server.clone();
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
             });
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ =
+                http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }

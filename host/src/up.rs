@@ -30,17 +30,10 @@ pub struct Options {
 
 fn run_build(manifest: &Manifest) -> anyhow::Result<()> {
     let Some((command, dir)) = &manifest.build else {
-        bail!(
-            "--build: the component has no [component.{}.build] command",
-            manifest.component_id
-        );
+        bail!("--build: the component has no [component.{}.build] command", manifest.component_id);
     };
     eprintln!("banatie-host: building: {command}");
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(dir)
-        .status()?;
+    let status = std::process::Command::new("sh").arg("-c").arg(command).current_dir(dir).status()?;
     if !status.success() {
         bail!("build command failed ({status})");
     }
@@ -58,28 +51,18 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     if options.build {
         run_build(&manifest)?;
     }
-    let manifest_dir = options
-        .manifest
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let state_dir = options
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| manifest_dir.join(".spin"));
+    let manifest_dir = options.manifest.parent().map(PathBuf::from).unwrap_or_default();
+    let state_dir = options.state_dir.clone().unwrap_or_else(|| manifest_dir.join(".spin"));
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create state dir {}", state_dir.display()))?;
 
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let (dev_vars, admin_token) = if options.dev {
         let services = dev::start(&state_dir).await?;
-        let user_gemini = options.variables.contains_key("gemini_api_key")
-            || env("SPIN_VARIABLE_GEMINI_API_KEY").is_some();
-        let user_admin = options
-            .variables
-            .get("admin_token")
-            .cloned()
-            .or_else(|| env("SPIN_VARIABLE_ADMIN_TOKEN"));
+        let user_gemini =
+            options.variables.contains_key("gemini_api_key") || env("SPIN_VARIABLE_GEMINI_API_KEY").is_some();
+        let user_admin =
+            options.variables.get("admin_token").cloned().or_else(|| env("SPIN_VARIABLE_ADMIN_TOKEN"));
         let admin = user_admin.clone().unwrap_or_else(random_token);
         eprintln!(
             "banatie-host --dev: embedded S3 at {} (folder {})",
@@ -89,18 +72,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         if user_gemini {
             eprintln!("banatie-host --dev: gemini_api_key given: using the real Gemini API");
         } else {
-            eprintln!("banatie-host --dev: STAND-IN provider at {}: placeholder pictures, not real generations", services.provider_url);
+            eprintln!(
+                "banatie-host --dev: STAND-IN provider at {}: placeholder pictures, not real generations",
+                services.provider_url
+            );
         }
         (dev::variables(&services, !user_gemini, &admin), Some(admin))
     } else {
         (BTreeMap::new(), None)
     };
 
-    let sources = variables::Sources {
-        cli: &options.variables,
-        env: &env,
-        dev: &dev_vars,
-    };
+    let sources = variables::Sources { cli: &options.variables, env: &env, dev: &dev_vars };
     let values = variables::resolve(&manifest.variables, &sources)?;
     let mut component_vars = BTreeMap::new();
     for (name, template) in &manifest.component_variables {
@@ -118,23 +100,19 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
     let backend: Arc<dyn Backend> =
         match runtime_config::default_store(options.runtime_config_file.as_deref(), &state_dir)? {
-            StoreConfig::Sqlite(path) => Arc::new(
-                Sqlite::open(&path)
-                    .with_context(|| format!("key-value store {}", path.display()))?,
-            ),
-            StoreConfig::Redis(_) => bail!(
-                "runtime config: the redis key-value backend is not supported by this host yet"
-            ),
+            StoreConfig::Sqlite(path) => {
+                Arc::new(Sqlite::open(&path).with_context(|| format!("key-value store {}", path.display()))?)
+            }
+            StoreConfig::Redis(_) => {
+                bail!("runtime config: the redis key-value backend is not supported by this host yet")
+            }
         };
 
     let engine = server::engine()?;
     let pre = server::prepare(&engine, &manifest.source)?;
     let shared = Shared {
         vars: Arc::new(ConfigVars(component_vars)),
-        kv: KvAccess {
-            backend,
-            labels: Arc::new(manifest.key_value_stores.clone()),
-        },
+        kv: KvAccess { backend, labels: Arc::new(manifest.key_value_stores.clone()) },
         allow: AllowList(Arc::new(allowed)),
         route: Arc::new(manifest.clone()),
     };
@@ -142,10 +120,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
-    println!(
-        "banatie-host: serving {} on http://{addr} (route {})",
-        manifest.app_name, manifest.route
-    );
+    println!("banatie-host: serving {} on http://{addr} (route {})", manifest.app_name, manifest.route);
 
     if let Some(token) = admin_token {
         let state_dir = state_dir.clone();
@@ -165,8 +140,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("signal handler");
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},

@@ -47,10 +47,8 @@ pub fn resolve(
         }
     }
     if !missing.is_empty() {
-        let how: Vec<String> = missing
-            .iter()
-            .map(|n| format!("--variable {n}=VALUE or {}", env_name(n)))
-            .collect();
+        let how: Vec<String> =
+            missing.iter().map(|n| format!("--variable {n}=VALUE or {}", env_name(n))).collect();
         bail!(
             "required variable{} not set: {} (set with {})",
             if missing.len() == 1 { " is" } else { "s are" },
@@ -72,10 +70,7 @@ pub fn render(
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("}}")
-            .context("unclosed {{ in template")?
-            + start;
+        let end = rest[start..].find("}}").context("unclosed {{ in template")? + start;
         let name = rest[start + 2..end].trim();
         if !declared.contains_key(name) {
             bail!("template {template:?} names undeclared variable {name:?}");
@@ -93,20 +88,8 @@ mod tests {
 
     fn declared() -> BTreeMap<String, Variable> {
         let mut d = BTreeMap::new();
-        d.insert(
-            "token".into(),
-            Variable {
-                required: true,
-                ..Default::default()
-            },
-        );
-        d.insert(
-            "region".into(),
-            Variable {
-                default: Some("us-east-1".into()),
-                ..Default::default()
-            },
-        );
+        d.insert("token".into(), Variable { required: true, ..Default::default() });
+        d.insert("region".into(), Variable { default: Some("us-east-1".into()), ..Default::default() });
         d.insert("opt".into(), Variable::default());
         d
     }
@@ -114,21 +97,10 @@ mod tests {
     #[test]
     fn precedence_is_cli_then_env_then_dev_then_default() {
         let cli: BTreeMap<_, _> = [("token".to_string(), "cli".to_string())].into();
-        let dev: BTreeMap<_, _> = [
-            ("region".to_string(), "dev".to_string()),
-            ("token".to_string(), "dev".to_string()),
-        ]
-        .into();
+        let dev: BTreeMap<_, _> =
+            [("region".to_string(), "dev".to_string()), ("token".to_string(), "dev".to_string())].into();
         let env = |n: &str| (n == "SPIN_VARIABLE_REGION").then(|| "env".to_string());
-        let v = resolve(
-            &declared(),
-            &Sources {
-                cli: &cli,
-                env: &env,
-                dev: &dev,
-            },
-        )
-        .unwrap();
+        let v = resolve(&declared(), &Sources { cli: &cli, env: &env, dev: &dev }).unwrap();
         assert_eq!(v["token"], "cli");
         assert_eq!(v["region"], "env");
         assert!(!v.contains_key("opt"));
@@ -137,40 +109,17 @@ mod tests {
     #[test]
     fn a_missing_required_variable_is_named() {
         let none = BTreeMap::new();
-        let e = resolve(
-            &declared(),
-            &Sources {
-                cli: &none,
-                env: &|_| None,
-                dev: &none,
-            },
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("required variable is not set: token"),
-            "{e}"
-        );
+        let e = resolve(&declared(), &Sources { cli: &none, env: &|_| None, dev: &none }).unwrap_err();
+        assert!(e.to_string().contains("required variable is not set: token"), "{e}");
         assert!(e.to_string().contains("SPIN_VARIABLE_TOKEN"));
         let cli: BTreeMap<_, _> = [("nope".to_string(), "1".to_string())].into();
-        assert!(resolve(
-            &declared(),
-            &Sources {
-                cli: &cli,
-                env: &|_| None,
-                dev: &none
-            }
-        )
-        .is_err());
+        assert!(resolve(&declared(), &Sources { cli: &cli, env: &|_| None, dev: &none }).is_err());
     }
 
     #[test]
     fn templates_render_and_refuse_unknown_names() {
         let values: BTreeMap<_, _> = [("region".to_string(), "eu".to_string())].into();
-        assert_eq!(
-            render("https://{{ region }}.x/{{opt}}", &declared(), &values).unwrap(),
-            "https://eu.x/"
-        );
+        assert_eq!(render("https://{{ region }}.x/{{opt}}", &declared(), &values).unwrap(), "https://eu.x/");
         assert!(render("{{ nope }}", &declared(), &values).is_err());
         assert!(render("{{ region", &declared(), &values).is_err());
     }

@@ -29,30 +29,17 @@ fn build(spec: HttpRequestSpec) -> Request {
 /// Send and read the whole answer.
 pub async fn send_buffered(spec: HttpRequestSpec) -> Result<HttpAnswer, String> {
     let response: Response = send(build(spec)).await.map_err(|e| e.to_string())?;
-    let retry_after = response
-        .header("retry-after")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.trim().parse::<u64>().ok());
-    Ok(HttpAnswer {
-        status: *response.status(),
-        retry_after,
-        body: response.into_body(),
-    })
+    let retry_after =
+        response.header("retry-after").and_then(|v| v.as_str()).and_then(|s| s.trim().parse::<u64>().ok());
+    Ok(HttpAnswer { status: *response.status(), retry_after, body: response.into_body() })
 }
 
 /// Send and return the response with its body still unread.
 pub async fn send_streaming(spec: HttpRequestSpec) -> Result<IncomingResponse, String> {
-    send::<_, IncomingResponse>(build(spec))
-        .await
-        .map_err(|e| e.to_string())
+    send::<_, IncomingResponse>(build(spec)).await.map_err(|e| e.to_string())
 }
 
 /// First value of a response header, as text.
 pub fn header(response: &IncomingResponse, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .into_iter()
-        .next()
-        .and_then(|v| String::from_utf8(v).ok())
+    response.headers().get(name).into_iter().next().and_then(|v| String::from_utf8(v).ok())
 }

@@ -2,6 +2,7 @@
 //! between a `core::ports` trait and a WASI interface; none decides anything.
 
 pub mod bindings;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod kv;

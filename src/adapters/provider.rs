@@ -1,30 +1,41 @@
 //! The configured provider as a [`Provider`]: core builds and parses the wire
-//! format, this sends it.
+//! format, this sends it, bounded by `provider_timeout_ms` (a timeout is a
+//! 503 with Retry-After, like a provider that says it is busy).
 
+use std::time::Instant;
+
+use futures::future::{select, Either};
+
+use super::{clock, http};
 use crate::core::config::ProviderConfig;
 use crate::core::ports::Provider;
-use crate::core::provider::{gemini, GeneratedImage};
+use crate::core::provider::{gemini, GeneratedImage, DEFAULT_RETRY_AFTER};
 use crate::core::request::GenerationRequest;
+use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
 
-use super::http;
-
-pub struct ConfiguredProvider<'a>(pub &'a ProviderConfig);
+pub struct ConfiguredProvider<'a> {
+    pub config: &'a ProviderConfig,
+    pub timeout_ms: u64,
+    pub timings: &'a Timings,
+}
 
 impl Provider for ConfiguredProvider<'_> {
     async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
-        match self.0 {
-            ProviderConfig::Gemini {
-                api_key,
-                base_url,
-                model,
-            } => {
-                let spec = gemini::build_request(base_url, model, api_key.expose(), request);
-                let answer = http::send_buffered(spec)
-                    .await
-                    .map_err(|e| Error::Provider(format!("gemini unreachable: {e}")))?;
-                gemini::parse_response(&answer)
-            }
+        let ProviderConfig::Gemini { api_key, base_url, model } = self.config;
+        let spec = gemini::build_request(base_url, model, api_key.expose(), request);
+        let start = Instant::now();
+        let send = std::pin::pin!(http::send_buffered(spec));
+        let timeout = std::pin::pin!(clock::sleep(self.timeout_ms));
+        let outcome = select(send, timeout).await;
+        self.timings.add(Kind::Provider, start.elapsed().as_micros() as u64);
+        match outcome {
+            Either::Left((Ok(answer), _)) => gemini::parse_response(&answer),
+            Either::Left((Err(e), _)) => Err(Error::Provider(format!("gemini unreachable: {e}"))),
+            Either::Right(_) => Err(Error::ProviderBusy {
+                retry_after: DEFAULT_RETRY_AFTER,
+                detail: format!("gemini did not answer within {} ms", self.timeout_ms),
+            }),
         }
     }
 }

@@ -7,9 +7,7 @@ use crate::core::request::{RawQuery, SignedParams};
 use crate::core::{signature, Error};
 
 pub fn load_project(kv: &impl KeyValue, id: &str) -> Result<Option<Project>, Error> {
-    kv.get(&project::project_key(id))?
-        .map(|b| Project::decode(&b))
-        .transpose()
+    kv.get(&project::project_key(id))?.map(|b| Project::decode(&b)).transpose()
 }
 
 /// The project an `X-API-Key` belongs to (only its newest key, after rotation).
@@ -37,14 +35,7 @@ pub fn project_by_signature(
     now: u64,
 ) -> Result<Project, Error> {
     let project = load_project(kv, &signed.project)?.ok_or(Error::BadSignature)?;
-    signature::verify(
-        &project.signing_secret,
-        path,
-        &query.pairs,
-        &signed.sig,
-        signed.exp,
-        now,
-    )?;
+    signature::verify(&project.signing_secret, path, &query.pairs, &signed.sig, signed.exp, now)?;
     Ok(project)
 }
 

@@ -3,7 +3,11 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::core::ports::{KeyValue, ObjectStore, Provider, StoredObject};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::core::ports::{Clock, KeyValue, ObjectStore, Provider, StoredObject};
 use crate::core::provider::GeneratedImage;
 use crate::core::request::GenerationRequest;
 use crate::core::Error;
@@ -31,12 +35,49 @@ impl KeyValue for MemKv {
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
         let mut map = self.map.borrow_mut();
-        let current = map
-            .get(key)
-            .map(|v| i64::from_le_bytes(v.as_slice().try_into().unwrap()))
-            .unwrap_or(0);
+        let current = map.get(key).map(|v| i64::from_le_bytes(v.as_slice().try_into().unwrap())).unwrap_or(0);
         map.insert(key.into(), (current + delta).to_le_bytes().to_vec());
         Ok(current + delta)
+    }
+    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, Error> {
+        let mut map = self.map.borrow_mut();
+        if map.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        map.insert(key.into(), new.to_vec());
+        Ok(true)
+    }
+}
+
+/// Returns `Pending` once, so concurrent futures interleave in `join_all`.
+#[derive(Default)]
+pub struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Virtual time: sleeping advances it instantly (tests never really wait).
+#[derive(Default)]
+pub struct FakeClock {
+    pub now_ms: Cell<u64>,
+}
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> u64 {
+        self.now_ms.get()
+    }
+    async fn sleep(&self, ms: u64) {
+        self.now_ms.set(self.now_ms.get() + ms);
+        YieldOnce::default().await
     }
 }
 
@@ -52,16 +93,15 @@ impl ObjectStore for MemStore {
         if self.fail_puts.get() {
             return Err(Error::Storage("injected".into()));
         }
-        self.objects
-            .borrow_mut()
-            .insert(key.into(), (content_type.into(), bytes));
+        self.objects.borrow_mut().insert(key.into(), (content_type.into(), bytes));
         Ok(())
     }
     async fn get(&self, key: &str) -> Result<Option<StoredObject<Vec<u8>>>, Error> {
-        Ok(self.objects.borrow().get(key).map(|(_, b)| StoredObject {
-            size: b.len() as u64,
-            body: b.clone(),
-        }))
+        Ok(self
+            .objects
+            .borrow()
+            .get(key)
+            .map(|(_, b)| StoredObject { size: b.len() as u64, body: b.clone() }))
     }
     async fn delete(&self, key: &str) -> Result<(), Error> {
         self.objects.borrow_mut().remove(key);
@@ -79,6 +119,7 @@ pub struct FakeProvider {
 impl Provider for FakeProvider {
     async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
         self.calls.set(self.calls.get() + 1);
+        YieldOnce::default().await; // a real provider call takes a while
         if let Some(e) = self.answer.borrow().clone() {
             return Err(e);
         }

@@ -1,21 +1,23 @@
 //! The live endpoint, `GET|HEAD /api/v1/live/generate`, as a linear pipeline:
 //!
 //! decode → authenticate (key or signature) → validate → cache key → KV lookup →
-//!   HIT:  S3 GET → count the hit → stream the object
-//!   MISS: budget → provider → S3 PUT → KV entry → count → answer with the bytes
+//!   HIT:  304 | HEAD headers | S3 GET → count the hit → stream the object
+//!   MISS: single-flight lease (or wait and answer from the cache) →
+//!         budget → provider → S3 PUT → KV entry → count → answer with the bytes
 //!
 //! Generic over the `core::ports` traits so the whole flow runs natively in
 //! tests with in-memory fakes. The order on MISS is the invariant: an entry is
 //! written only after its object is stored, so no entry points at nothing.
 
-use super::auth;
 use super::counters::bump;
+use super::flight::{self, Joined};
 use super::respond::{Body, Reply};
+use super::{auth, cached};
 use crate::core::cache_key;
 use crate::core::config::Config;
 use crate::core::entry::{Entry, ENTRY_VERSION};
 use crate::core::headers;
-use crate::core::ports::{KeyValue, ObjectStore, Provider};
+use crate::core::ports::{Clock, KeyValue, ObjectStore, Provider};
 use crate::core::project::Project;
 use crate::core::provider::GeneratedImage;
 use crate::core::request::{self, GenerationRequest};
@@ -25,21 +27,30 @@ use crate::core::{budget, Error};
 pub const PATH: &str = "/api/v1/live/generate";
 
 /// Everything the pipeline talks to.
-pub struct Ports<'a, K, S, P> {
+pub struct Ports<'a, K, S, P, C> {
     pub config: &'a Config,
     pub kv: &'a K,
     pub store: &'a S,
     pub provider: &'a P,
+    pub clock: &'a C,
 }
 
-/// Clock and id source, injected.
+/// Clock reading at the start and the id source, injected.
 pub struct Env {
     pub now: u64,
     pub new_id: fn() -> String,
 }
 
+/// What the client sent that the pipeline looks at.
+pub struct Incoming<'a> {
+    pub query: &'a str,
+    pub api_key: Option<&'a str>,
+    pub if_none_match: Option<&'a str>,
+    pub head: bool,
+}
+
 /// Where one request's entry lives.
-pub(super) struct Slot {
+pub struct Slot {
     pub project: String,
     pub hash: String,
     pub entry_key: String,
@@ -51,96 +62,67 @@ impl Slot {
     }
 }
 
-pub async fn get<K: KeyValue, S: ObjectStore, P: Provider>(
-    ports: &Ports<'_, K, S, P>,
+pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, C: Clock>(
+    ports: &Ports<'_, K, S, P, C>,
     env: &Env,
-    query: &str,
-    api_key: Option<&str>,
-    head: bool,
+    incoming: &Incoming<'_>,
 ) -> Result<Reply<S::Body>, Error> {
-    let raw = request::parse_query(query)?;
-    let project = auth::caller(ports.kv, PATH, &raw, api_key, env.now)?;
+    let raw = request::parse_query(incoming.query)?;
+    let project = auth::caller(ports.kv, PATH, &raw, incoming.api_key, env.now)?;
     let request = request::validate(&raw, ports.config.max_prompt_length)?;
     let slot = slot_for(ports.config, &project.id, &request);
     let existing = lookup(ports.kv, &slot)?;
-    match (&existing, head) {
-        (Some(entry), true) => return head_reply(ports.kv, &slot, entry),
-        (None, true) => return Err(Error::NotCached),
-        (Some(entry), false) => {
-            if let Some(reply) = serve_hit(ports, &slot, entry).await? {
+    match &existing {
+        Some(entry) => {
+            if let Some(reply) = cached::answer(ports, &slot, entry, incoming, false).await? {
                 return Ok(reply);
             }
             // The object vanished behind the entry: regenerate and replace it.
         }
-        (None, false) => {}
+        None if incoming.head => return Err(Error::NotCached),
+        None => {}
     }
-    spend_budget(ports.kv, &project, env.now)?;
-    let image = generate(ports, &project, env, &request).await?;
-    let entry = new_entry(ports.config, env, &slot, &request, &image);
-    ports
-        .store
-        .put(&entry.object_key, &entry.content_type, image.bytes.clone())
-        .await?;
-    record(ports.kv, &slot, &entry, existing.as_ref());
-    Ok(Reply {
-        status: 200,
-        headers: headers::miss(&entry),
-        body: Body::Bytes(image.bytes),
-    })
+    let held = match flight::join(ports, env, &slot, incoming, existing.as_ref()).await? {
+        Joined::Served(reply) => return Ok(reply),
+        Joined::Owner(held) => held,
+    };
+    match produce(ports, env, &project, &slot, &request, existing.as_ref()).await {
+        Ok((entry, bytes)) => {
+            flight::release(ports.kv, &held);
+            Ok(Reply { status: 200, headers: headers::miss(&entry), body: Body::Bytes(bytes) })
+        }
+        Err(e) => {
+            flight::fail(ports.kv, &held, ports.clock.now_ms(), &e);
+            Err(e)
+        }
+    }
 }
 
-pub(super) fn slot_for(config: &Config, project: &str, request: &GenerationRequest) -> Slot {
+pub fn slot_for(config: &Config, project: &str, request: &GenerationRequest) -> Slot {
     let hash = cache_key::hash(request, config.provider.name(), config.provider.model());
     let entry_key = cache_key::entry_key(project, &hash);
-    Slot {
-        project: project.to_string(),
-        hash,
-        entry_key,
-    }
+    Slot { project: project.to_string(), hash, entry_key }
 }
 
-pub(super) fn lookup(kv: &impl KeyValue, slot: &Slot) -> Result<Option<Entry>, Error> {
-    kv.get(&slot.entry_key)?
-        .map(|bytes| Entry::decode(&bytes))
-        .transpose()
+pub fn lookup(kv: &impl KeyValue, slot: &Slot) -> Result<Option<Entry>, Error> {
+    kv.get(&slot.entry_key)?.map(|bytes| Entry::decode(&bytes)).transpose()
 }
 
-fn head_reply<K: KeyValue, B>(kv: &K, slot: &Slot, entry: &Entry) -> Result<Reply<B>, Error> {
-    // Adding 0 reads the counter atomically without counting a HEAD as a hit.
-    let hits = kv.increment(&slot.hits_key(), 0)?;
-    Ok(Reply {
-        status: 200,
-        headers: headers::hit(entry, hits),
-        body: Body::Empty,
-    })
-}
-
-/// `Ok(None)` when the entry's object is gone (the caller regenerates).
-async fn serve_hit<K: KeyValue, S: ObjectStore, P>(
-    ports: &Ports<'_, K, S, P>,
+/// The lease holder's work: budget → provider → S3 PUT → KV entry.
+async fn produce<K: KeyValue, S: ObjectStore, P: Provider, C>(
+    ports: &Ports<'_, K, S, P, C>,
+    env: &Env,
+    project: &Project,
     slot: &Slot,
-    entry: &Entry,
-) -> Result<Option<Reply<S::Body>>, Error> {
-    let Some(object) = ports.store.get(&entry.object_key).await? else {
-        eprintln!(
-            "banatie-live: object {} is missing; regenerating",
-            entry.object_key
-        );
-        return Ok(None);
-    };
-    if object.size != entry.size {
-        return Err(Error::Storage(format!(
-            "object {} has {} bytes, entry says {}",
-            entry.object_key, object.size, entry.size
-        )));
-    }
-    let hits = ports.kv.increment(&slot.hits_key(), 1)?;
-    bump(ports.kv, &slot.project, Counter::Hits, 1);
-    Ok(Some(Reply {
-        status: 200,
-        headers: headers::hit(entry, hits),
-        body: Body::Stream(object.body),
-    }))
+    request: &GenerationRequest,
+    replaced: Option<&Entry>,
+) -> Result<(Entry, Vec<u8>), Error> {
+    spend_budget(ports.kv, project, env.now)?;
+    let image = generate(ports, project, env, request).await?;
+    let entry = new_entry(ports.config, env, slot, request, &image);
+    ports.store.put(&entry.object_key, &entry.content_type, image.bytes.clone()).await?;
+    record(ports.kv, slot, &entry, replaced);
+    Ok((entry, image.bytes))
 }
 
 /// Take one generation from this hour's budget (atomic increment, so
@@ -151,18 +133,15 @@ fn spend_budget(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), E
 }
 
 /// Call the provider; a failed call gives its budget unit back.
-async fn generate<K: KeyValue, S, P: Provider>(
-    ports: &Ports<'_, K, S, P>,
+async fn generate<K: KeyValue, S, P: Provider, C>(
+    ports: &Ports<'_, K, S, P, C>,
     project: &Project,
     env: &Env,
     request: &GenerationRequest,
 ) -> Result<GeneratedImage, Error> {
     let result = ports.provider.generate(request).await;
     if result.is_err() {
-        if let Err(e) = ports
-            .kv
-            .increment(&budget::counter_key(&project.id, env.now), -1)
-        {
+        if let Err(e) = ports.kv.increment(&budget::counter_key(&project.id, env.now), -1) {
             eprintln!("banatie-live: budget refund failed: {e}");
         }
     }
@@ -179,12 +158,7 @@ fn new_entry(
     let image_id = (env.new_id)();
     Entry {
         v: ENTRY_VERSION,
-        object_key: cache_key::object_key(
-            &slot.project,
-            &slot.hash,
-            &image_id,
-            &image.content_type,
-        ),
+        object_key: cache_key::object_key(&slot.project, &slot.hash, &image_id, &image.content_type),
         image_id,
         generation_id: (env.new_id)(),
         content_type: image.content_type.clone(),
@@ -209,18 +183,8 @@ fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry, replaced: Option<&Entr
         return;
     }
     let old_size = replaced.map_or(0, |old| old.size as i64);
-    bump(
-        kv,
-        &slot.project,
-        Counter::Entries,
-        if replaced.is_some() { 0 } else { 1 },
-    );
-    bump(
-        kv,
-        &slot.project,
-        Counter::Bytes,
-        entry.size as i64 - old_size,
-    );
+    bump(kv, &slot.project, Counter::Entries, if replaced.is_some() { 0 } else { 1 });
+    bump(kv, &slot.project, Counter::Bytes, entry.size as i64 - old_size);
 }
 
 #[cfg(test)]

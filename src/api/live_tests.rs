@@ -3,7 +3,7 @@
 use futures::executor::block_on;
 
 use super::*;
-use crate::api::fakes::{FakeProvider, MemKv, MemStore};
+use crate::api::fakes::{FakeClock, FakeProvider, MemKv, MemStore};
 use crate::core::config::{ProviderConfig, S3Config, Secret};
 use crate::core::project::{self, Project};
 
@@ -23,6 +23,9 @@ fn config() -> Config {
         },
         admin_token: None,
         max_prompt_length: 100,
+        generation_lease_seconds: 120,
+        coalesce_wait_seconds: 60,
+        provider_timeout_ms: 1000,
     }
 }
 
@@ -37,6 +40,7 @@ struct World {
     kv: MemKv,
     store: MemStore,
     provider: FakeProvider,
+    clock: FakeClock,
     alpha: String,
     beta: String,
 }
@@ -53,8 +57,7 @@ fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) -> (St
         created_at: 0,
     };
     kv.set(&project::project_key(id), &record.encode()).unwrap();
-    kv.set(&project::api_key_index(&key), id.as_bytes())
-        .unwrap();
+    kv.set(&project::api_key_index(&key), id.as_bytes()).unwrap();
     (key, secret)
 }
 
@@ -68,47 +71,49 @@ impl World {
             kv,
             store: MemStore::default(),
             provider: FakeProvider::default(),
+            clock: FakeClock::default(),
             alpha,
             beta,
         }
     }
 
-    fn get(&self, query: &str, key: Option<&str>, head: bool) -> Result<Reply<Vec<u8>>, Error> {
-        let ports = Ports {
+    fn ports(&self) -> Ports<'_, MemKv, MemStore, FakeProvider, FakeClock> {
+        Ports {
             config: &self.config,
             kv: &self.kv,
             store: &self.store,
             provider: &self.provider,
-        };
-        let env = Env {
-            now: 1_700_000_000,
-            new_id: next_id,
-        };
-        block_on(get(&ports, &env, query, key, head))
+            clock: &self.clock,
+        }
+    }
+
+    fn get(&self, query: &str, key: Option<&str>, head: bool) -> Result<Reply<Vec<u8>>, Error> {
+        self.send(query, key, None, head)
+    }
+
+    fn send(
+        &self,
+        query: &str,
+        key: Option<&str>,
+        inm: Option<&str>,
+        head: bool,
+    ) -> Result<Reply<Vec<u8>>, Error> {
+        let env = Env { now: 1_700_000_000, new_id: next_id };
+        let incoming = Incoming { query, api_key: key, if_none_match: inm, head };
+        block_on(get(&self.ports(), &env, &incoming))
     }
 
     fn counter(&self, project: &str, counter: crate::core::stats::Counter) -> i64 {
-        self.kv
-            .increment(&crate::core::stats::counter_key(project, counter), 0)
-            .unwrap()
+        self.kv.increment(&crate::core::stats::counter_key(project, counter), 0).unwrap()
     }
 
     fn entries(&self) -> usize {
-        self.kv
-            .map
-            .borrow()
-            .keys()
-            .filter(|k| k.starts_with("live:"))
-            .count()
+        self.kv.map.borrow().keys().filter(|k| k.starts_with("live:")).count()
     }
 }
 
 fn header<'a>(reply: &'a Reply<Vec<u8>>, name: &str) -> Option<&'a str> {
-    reply
-        .headers
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.as_str())
+    reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
 }
 
 fn body(reply: &Reply<Vec<u8>>) -> Vec<u8> {
@@ -124,9 +129,7 @@ fn second_identical_request_is_a_hit_with_the_same_bytes() {
     let miss = w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
     assert_eq!(header(&miss, "x-cache-status"), Some("MISS"));
     assert!(header(&miss, "x-generation-id").is_some());
-    let hit = w
-        .get("prompt=+fox+", Some(w.alpha.as_str()), false)
-        .unwrap();
+    let hit = w.get("prompt=+fox+", Some(w.alpha.as_str()), false).unwrap();
     assert_eq!(header(&hit, "x-cache-status"), Some("HIT"));
     assert_eq!(header(&hit, "x-cache-hit-count"), Some("1"));
     assert_eq!(header(&hit, "etag"), header(&miss, "etag"));
@@ -151,22 +154,10 @@ fn projects_never_share_entries() {
 fn failures_write_nothing() {
     let w = World::new();
     *w.provider.answer.borrow_mut() = Some(Error::PromptRefused("SAFETY".into()));
-    assert_eq!(
-        w.get("prompt=fox", Some(w.alpha.as_str()), false)
-            .err()
-            .unwrap()
-            .status(),
-        422
-    );
+    assert_eq!(w.get("prompt=fox", Some(w.alpha.as_str()), false).err().unwrap().status(), 422);
     *w.provider.answer.borrow_mut() = None;
     w.store.fail_puts.set(true);
-    assert_eq!(
-        w.get("prompt=fox", Some(w.alpha.as_str()), false)
-            .err()
-            .unwrap()
-            .status(),
-        502
-    );
+    assert_eq!(w.get("prompt=fox", Some(w.alpha.as_str()), false).err().unwrap().status(), 502);
     assert_eq!(w.entries(), 0);
     assert!(w.store.objects.borrow().is_empty());
 }
@@ -174,24 +165,9 @@ fn failures_write_nothing() {
 #[test]
 fn bad_input_and_bad_keys_are_refused_before_the_provider() {
     let w = World::new();
-    assert_eq!(
-        w.get("prompt=fox", None, false).err().unwrap().status(),
-        401
-    );
-    assert_eq!(
-        w.get("prompt=fox", Some("bl_nope"), false)
-            .err()
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        w.get("prompt=", Some(w.alpha.as_str()), false)
-            .err()
-            .unwrap()
-            .status(),
-        400
-    );
+    assert_eq!(w.get("prompt=fox", None, false).err().unwrap().status(), 401);
+    assert_eq!(w.get("prompt=fox", Some("bl_nope"), false).err().unwrap().status(), 401);
+    assert_eq!(w.get("prompt=", Some(w.alpha.as_str()), false).err().unwrap().status(), 400);
     assert_eq!(w.provider.calls.get(), 0);
 }
 
@@ -210,10 +186,7 @@ fn a_vanished_object_is_regenerated() {
 #[test]
 fn head_never_generates() {
     let w = World::new();
-    let e = w
-        .get("prompt=fox", Some(w.alpha.as_str()), true)
-        .err()
-        .unwrap();
+    let e = w.get("prompt=fox", Some(w.alpha.as_str()), true).err().unwrap();
     assert_eq!(e, Error::NotCached);
     assert_eq!(w.provider.calls.get(), 0);
     w.get("prompt=fox", Some(w.alpha.as_str()), false).unwrap();
@@ -244,15 +217,9 @@ fn a_signed_url_needs_no_key_and_any_change_breaks_it() {
     let ok = w.get(query, None, false).unwrap();
     assert_eq!(header(&ok, "x-cache-status"), Some("MISS"));
     let tampered = query.replace("fox", "fax");
-    assert_eq!(
-        w.get(&tampered, None, false).err().unwrap(),
-        Error::BadSignature
-    );
+    assert_eq!(w.get(&tampered, None, false).err().unwrap(), Error::BadSignature);
     let other_project = query.replace("proj-s", "proj-a");
-    assert_eq!(
-        w.get(&other_project, None, false).err().unwrap(),
-        Error::BadSignature
-    );
+    assert_eq!(w.get(&other_project, None, false).err().unwrap(), Error::BadSignature);
 }
 
 #[test]
@@ -266,10 +233,7 @@ fn the_budget_stops_misses_but_never_hits() {
     let e = get("prompt=three").err().unwrap();
     assert_eq!(e.status(), 429);
     assert!(e.extra_headers()[0].1.parse::<u64>().unwrap() <= 3600);
-    assert_eq!(
-        header(&get("prompt=one").unwrap(), "x-cache-status"),
-        Some("HIT")
-    );
+    assert_eq!(header(&get("prompt=one").unwrap(), "x-cache-status"), Some("HIT"));
     assert_eq!(w.provider.calls.get(), 2);
     assert_eq!(w.counter("proj-small", Counter::Generations), 2);
     assert_eq!(w.counter("proj-small", Counter::Hits), 1);
@@ -280,16 +244,87 @@ fn a_failed_generation_gives_its_budget_back() {
     let w = World::new();
     let (key, _) = add_project(&w.kv, "proj-one", 5, 1);
     *w.provider.answer.borrow_mut() = Some(Error::Provider("down".into()));
-    assert_eq!(
-        w.get("prompt=a", Some(key.as_str()), false)
-            .err()
-            .unwrap()
-            .status(),
-        502
-    );
+    assert_eq!(w.get("prompt=a", Some(key.as_str()), false).err().unwrap().status(), 502);
     *w.provider.answer.borrow_mut() = None;
-    assert_eq!(
-        w.get("prompt=a", Some(key.as_str()), false).unwrap().status,
-        200
-    );
+    assert_eq!(w.get("prompt=a", Some(key.as_str()), false).unwrap().status, 200);
+}
+
+#[test]
+fn concurrent_identical_misses_make_one_generation() {
+    use crate::core::stats::Counter;
+    let w = World::new();
+    let env = Env { now: 1_700_000_000, new_id: next_id };
+    let incoming =
+        Incoming { query: "prompt=crowd", api_key: Some(&w.alpha), if_none_match: None, head: false };
+    let ports = w.ports();
+    let replies = block_on(futures::future::join_all((0..5).map(|_| get(&ports, &env, &incoming))));
+    assert_eq!(w.provider.calls.get(), 1);
+    let statuses: Vec<_> =
+        replies.iter().map(|r| header(r.as_ref().unwrap(), "x-cache-status").unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "MISS").count(), 1);
+    let coalesced =
+        replies.iter().filter(|r| header(r.as_ref().unwrap(), "x-cache-coalesced") == Some("true"));
+    assert_eq!(coalesced.count(), 4);
+    let first = body(replies[0].as_ref().unwrap());
+    assert!(replies.iter().all(|r| body(r.as_ref().unwrap()) == first));
+    assert_eq!(w.counter("proj-a", Counter::Entries), 1);
+    assert!(w.kv.map.borrow().keys().all(|k| !k.starts_with("lease:")), "the lease is released");
+}
+
+#[test]
+fn waiters_share_the_owners_failure_but_newcomers_retry() {
+    let w = World::new();
+    *w.provider.answer.borrow_mut() = Some(Error::PromptRefused("SAFETY".into()));
+    let env = Env { now: 1_700_000_000, new_id: next_id };
+    let incoming =
+        Incoming { query: "prompt=nope", api_key: Some(&w.alpha), if_none_match: None, head: false };
+    let ports = w.ports();
+    let replies = block_on(futures::future::join_all((0..4).map(|_| get(&ports, &env, &incoming))));
+    assert_eq!(w.provider.calls.get(), 1, "waiters did not retry");
+    assert!(replies.iter().all(|r| r.as_ref().err().map(Error::status) == Some(422)));
+    *w.provider.answer.borrow_mut() = None;
+    assert_eq!(w.get("prompt=nope", Some(&w.alpha), false).unwrap().status, 200, "errors are not cached");
+}
+
+#[test]
+fn a_dead_owners_lease_is_taken_over_after_it_expires() {
+    let w = World::new();
+    let (_, request) = crate::core::request::parse("prompt=orphan", 100).unwrap();
+    let slot = slot_for(&w.config, "proj-a", &request);
+    let key = crate::core::single_flight::lease_key("proj-a", &slot.hash);
+    let dead = crate::core::single_flight::generating("dead-host", 0, 2);
+    w.kv.set(&key, &dead.encode()).unwrap();
+    let reply = w.get("prompt=orphan", Some(&w.alpha), false).unwrap();
+    assert_eq!(header(&reply, "x-cache-status"), Some("MISS"));
+    assert!(w.clock.now_ms.get() >= 2_000, "it waited for the lease to expire");
+    assert_eq!(w.provider.calls.get(), 1);
+}
+
+#[test]
+fn a_waiter_gives_up_with_503_after_the_coalesce_wait() {
+    let mut w = World::new();
+    w.config.generation_lease_seconds = 600;
+    w.config.coalesce_wait_seconds = 5;
+    let (_, request) = crate::core::request::parse("prompt=slow", 100).unwrap();
+    let slot = slot_for(&w.config, "proj-a", &request);
+    let key = crate::core::single_flight::lease_key("proj-a", &slot.hash);
+    w.kv.set(&key, &crate::core::single_flight::generating("busy-host", 0, 600).encode()).unwrap();
+    let e = w.get("prompt=slow", Some(&w.alpha), false).err().unwrap();
+    assert_eq!(e.status(), 503);
+    assert!(e.extra_headers().iter().any(|(n, _)| *n == "retry-after"));
+    assert_eq!(w.provider.calls.get(), 0);
+}
+
+#[test]
+fn if_none_match_gives_304_without_reading_the_object() {
+    let w = World::new();
+    let miss = w.get("prompt=tag", Some(&w.alpha), false).unwrap();
+    let etag = header(&miss, "etag").unwrap().to_string();
+    w.store.objects.borrow_mut().clear(); // a 304 must not need the object
+    let r = w.send("prompt=tag", Some(&w.alpha), Some(&etag), false).unwrap();
+    assert_eq!(r.status, 304);
+    assert!(body(&r).is_empty());
+    assert_eq!(header(&r, "etag"), Some(etag.as_str()));
+    let other = w.send("prompt=tag", Some(&w.alpha), Some("\"nope\""), false).unwrap();
+    assert_eq!(header(&other, "x-cache-status"), Some("MISS"), "no match: the object is read (and healed)");
 }

@@ -2,7 +2,9 @@
 //! request, runs the handler, and hands the reply (or the error) to `respond`.
 
 pub mod auth;
+pub mod cached;
 pub mod counters;
+pub mod flight;
 pub mod live;
 pub mod projects;
 pub mod purge;
@@ -16,7 +18,8 @@ mod fakes;
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, IncomingResponse, Method, ResponseOutparam, Scheme};
 
-use crate::adapters::{self, kv::Kv, provider::ConfiguredProvider, random, s3::S3};
+use crate::adapters::{self, clock::WasiClock, kv::Kv, provider::ConfiguredProvider, random, s3::S3};
+use crate::core::timing::Timings;
 use crate::core::{project, Error};
 use respond::Reply;
 
@@ -59,9 +62,7 @@ fn route(path: &str) -> Option<Route> {
         "/api/v1/live/stats" => Some(Route::Stats),
         "/api/v1/projects" => Some(Route::Projects),
         _ => {
-            let id = path
-                .strip_prefix("/api/v1/projects/")?
-                .strip_suffix("/rotate")?;
+            let id = path.strip_prefix("/api/v1/projects/")?.strip_suffix("/rotate")?;
             let valid = !id.is_empty()
                 && id.len() <= 64
                 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -71,10 +72,12 @@ fn route(path: &str) -> Option<Route> {
 }
 
 pub async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let reply = match dispatch(req).await {
+    let timings = Timings::default();
+    let mut reply = match dispatch(req, &timings).await {
         Ok(reply) => reply,
         Err(e) => Reply::error(&e),
     };
+    reply.headers.push(("server-timing", timings.header()));
     respond::send(out, reply).await;
 }
 
@@ -86,9 +89,7 @@ fn header(req: &IncomingRequest, name: &str) -> Result<Option<String>, Error> {
         [one] => String::from_utf8(one.clone())
             .map(Some)
             .map_err(|_| Error::BadRequest(format!("header {name} is not UTF-8"))),
-        _ => Err(Error::BadRequest(format!(
-            "header {name} given more than once"
-        ))),
+        _ => Err(Error::BadRequest(format!("header {name} given more than once"))),
     }
 }
 
@@ -96,8 +97,7 @@ async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     let mut stream = req.into_body_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|_| Error::BadRequest("request body could not be read".into()))?;
+        let chunk = chunk.map_err(|_| Error::BadRequest("request body could not be read".into()))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(Error::PayloadTooLarge);
         }
@@ -116,45 +116,45 @@ fn origin(req: &IncomingRequest) -> Option<String> {
     Some(format!("{scheme}://{}", req.authority()?))
 }
 
-async fn dispatch(req: IncomingRequest) -> Result<Reply<IncomingResponse>, Error> {
+async fn dispatch(req: IncomingRequest, timings: &Timings) -> Result<Reply<IncomingResponse>, Error> {
     let path_with_query = req.path_with_query().unwrap_or_default();
-    let (path, query) = path_with_query
-        .split_once('?')
-        .unwrap_or((&path_with_query, ""));
+    let (path, query) = path_with_query.split_once('?').unwrap_or((&path_with_query, ""));
     let route = route(path).ok_or(Error::NotFound("no such route"))?;
     let method = req.method();
     if !route.allows(&method) {
         return Err(Error::MethodNotAllowed(route.allow()));
     }
     let config = adapters::config::load()?;
-    let kv = Kv::open()?;
+    let kv = Kv::open(timings)?;
     let now = random::now_unix();
     match route {
         Route::Live => {
             let api_key = header(&req, "x-api-key")?;
-            let store = S3::new(&config.s3)?;
-            let provider = ConfiguredProvider(&config.provider);
+            let if_none_match = header(&req, "if-none-match")?;
+            let store = S3::new(&config.s3, timings)?;
+            let provider = ConfiguredProvider {
+                config: &config.provider,
+                timeout_ms: config.provider_timeout_ms,
+                timings,
+            };
             let ports = live::Ports {
                 config: &config,
                 kv: &kv,
                 store: &store,
                 provider: &provider,
-            };
-            let env = live::Env {
-                now,
-                new_id: random::uuid,
+                clock: &WasiClock,
             };
             match method {
                 Method::Delete => purge::delete(&ports, query, api_key.as_deref()).await,
                 _ => {
-                    live::get(
-                        &ports,
-                        &env,
+                    let env = live::Env { now, new_id: random::uuid };
+                    let incoming = live::Incoming {
                         query,
-                        api_key.as_deref(),
-                        method == Method::Head,
-                    )
-                    .await
+                        api_key: api_key.as_deref(),
+                        if_none_match: if_none_match.as_deref(),
+                        head: method == Method::Head,
+                    };
+                    live::get(&ports, &env, &incoming).await
                 }
             }
         }
@@ -163,14 +163,7 @@ async fn dispatch(req: IncomingRequest) -> Result<Reply<IncomingResponse>, Error
             let api_key = header(&req, "x-api-key")?;
             let origin = origin(&req);
             let body = read_body(req).await?;
-            sign::sign(
-                &kv,
-                config.max_prompt_length,
-                api_key.as_deref(),
-                &body,
-                now,
-                origin,
-            )
+            sign::sign(&kv, config.max_prompt_length, api_key.as_deref(), &body, now, origin)
         }
         Route::Projects | Route::Rotate(_) => {
             let admin = config.admin_token.as_ref().map(|t| t.expose());
@@ -179,11 +172,7 @@ async fn dispatch(req: IncomingRequest) -> Result<Reply<IncomingResponse>, Error
                 Route::Rotate(id) => projects::rotate(&kv, &id, random::bytes64()),
                 _ => {
                     let body = read_body(req).await?;
-                    let fresh = projects::Fresh {
-                        id: random::uuid(),
-                        random: random::bytes64(),
-                        now,
-                    };
+                    let fresh = projects::Fresh { id: random::uuid(), random: random::bytes64(), now };
                     projects::create(&kv, &body, fresh)
                 }
             }
@@ -199,10 +188,7 @@ mod tests {
     fn the_route_table_knows_its_paths_and_methods() {
         assert_eq!(route("/api/v1/live/generate"), Some(Route::Live));
         assert_eq!(route("/api/v1/live/stats"), Some(Route::Stats));
-        assert_eq!(
-            route("/api/v1/projects/ab-12/rotate"),
-            Some(Route::Rotate("ab-12".into()))
-        );
+        assert_eq!(route("/api/v1/projects/ab-12/rotate"), Some(Route::Rotate("ab-12".into())));
         assert_eq!(route("/api/v1/projects//rotate"), None);
         assert_eq!(route("/api/v1/projects/a/b/rotate"), None);
         assert_eq!(route("/api/v1/live/generate/"), None);

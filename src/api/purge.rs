@@ -11,8 +11,8 @@ use crate::core::request;
 use crate::core::stats::Counter;
 use crate::core::Error;
 
-pub async fn delete<K: KeyValue, S: ObjectStore, P>(
-    ports: &Ports<'_, K, S, P>,
+pub async fn delete<K: KeyValue, S: ObjectStore, P, C>(
+    ports: &Ports<'_, K, S, P, C>,
     query: &str,
     api_key: Option<&str>,
 ) -> Result<Reply<S::Body>, Error> {
@@ -22,8 +22,7 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P>(
     }
     let project = auth::project_by_key(ports.kv, api_key)?;
     let slot = slot_for(ports.config, &project.id, &request);
-    let entry =
-        lookup(ports.kv, &slot)?.ok_or(Error::NotFound("no cached image for these parameters"))?;
+    let entry = lookup(ports.kv, &slot)?.ok_or(Error::NotFound("no cached image for these parameters"))?;
     ports.kv.delete(&slot.entry_key)?;
     if let Err(e) = ports.kv.delete(&slot.hits_key()) {
         eprintln!("banatie-live: hit counter not removed: {e}");
@@ -31,14 +30,7 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P>(
     bump(ports.kv, &project.id, Counter::Entries, -1);
     bump(ports.kv, &project.id, Counter::Bytes, -(entry.size as i64));
     if let Err(e) = ports.store.delete(&entry.object_key).await {
-        eprintln!(
-            "banatie-live: purged entry's object {} not deleted: {e}",
-            entry.object_key
-        );
+        eprintln!("banatie-live: purged entry's object {} not deleted: {e}", entry.object_key);
     }
-    Ok(Reply {
-        status: 204,
-        headers: vec![("cache-control", "no-store".into())],
-        body: Body::Empty,
-    })
+    Ok(Reply { status: 204, headers: vec![("cache-control", "no-store".into())], body: Body::Empty })
 }

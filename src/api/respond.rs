@@ -37,11 +37,7 @@ impl<B> Reply<B> {
     /// (stderr, which Spin and banatie-host collect), never to the client.
     pub fn error(error: &Error) -> Reply<B> {
         if let Some(detail) = error.log_detail() {
-            eprintln!(
-                "banatie-live: {} {}: {detail}",
-                error.status(),
-                error.code()
-            );
+            eprintln!("banatie-live: {} {}: {detail}", error.status(), error.code());
         }
         let mut reply = Reply::json(
             error.status(),
@@ -56,16 +52,11 @@ impl<B> Reply<B> {
 pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
     if let Body::Bytes(bytes) = &reply.body {
         if !reply.headers.iter().any(|(n, _)| *n == "content-length") {
-            reply
-                .headers
-                .push(("content-length", bytes.len().to_string()));
+            reply.headers.push(("content-length", bytes.len().to_string()));
         }
     }
-    let fields: Vec<(String, Vec<u8>)> = reply
-        .headers
-        .into_iter()
-        .map(|(name, value)| (name.to_string(), value.into_bytes()))
-        .collect();
+    let fields: Vec<(String, Vec<u8>)> =
+        reply.headers.into_iter().map(|(name, value)| (name.to_string(), value.into_bytes())).collect();
     let headers = Fields::from_list(&fields).unwrap_or_else(|_| Fields::new());
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(reply.status);

@@ -31,8 +31,5 @@ pub fn sign<B>(
     }
     let path = signature::signed_path(&project.signing_secret, live::PATH, &signed_pairs);
     let url = origin.map(|o| format!("{o}{path}"));
-    Ok(Reply::json(
-        200,
-        json!({"path": path, "url": url, "expires_at": expires_at}),
-    ))
+    Ok(Reply::json(200, json!({"path": path, "url": url, "expires_at": expires_at})))
 }

@@ -19,8 +19,5 @@ pub fn get<B>(kv: &impl KeyValue, api_key: Option<&str>, now: u64) -> Result<Rep
         used: budget::used(spent, project.generations_per_hour),
         resets_at: budget::resets_at(now),
     };
-    Ok(Reply::json(
-        200,
-        stats::document(&project.id, values, budget),
-    ))
+    Ok(Reply::json(200, stats::document(&project.id, values, budget)))
 }

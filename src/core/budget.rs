@@ -28,9 +28,7 @@ pub fn decide(count: i64, limit: u32, now: u64) -> Result<(), Error> {
     if count <= i64::from(limit) {
         Ok(())
     } else {
-        Err(Error::BudgetExceeded {
-            retry_after: (resets_at(now) - now).max(1),
-        })
+        Err(Error::BudgetExceeded { retry_after: (resets_at(now) - now).max(1) })
     }
 }
 
@@ -54,10 +52,7 @@ mod tests {
     #[test]
     fn the_request_over_the_limit_is_told_when_to_retry() {
         assert_eq!(decide(3, 3, 7000), Ok(()));
-        assert_eq!(
-            decide(4, 3, 7000),
-            Err(Error::BudgetExceeded { retry_after: 200 })
-        );
+        assert_eq!(decide(4, 3, 7000), Err(Error::BudgetExceeded { retry_after: 200 }));
         assert_eq!(decide(1, 0, 7000).unwrap_err().status(), 429);
         assert_eq!(used(9, 3), 3);
     }

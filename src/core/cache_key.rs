@@ -73,10 +73,7 @@ mod tests {
     use super::*;
 
     fn req(prompt: &str, ratio: &str) -> GenerationRequest {
-        GenerationRequest {
-            prompt: prompt.into(),
-            aspect_ratio: ratio.into(),
-        }
+        GenerationRequest { prompt: prompt.into(), aspect_ratio: ratio.into() }
     }
 
     #[test]
@@ -109,19 +106,13 @@ mod tests {
     #[test]
     fn a_value_cannot_forge_another_field() {
         let sneaky = req("x\nprovider:6:gemini", "1:1");
-        assert_ne!(
-            hash(&sneaky, "gemini", "m"),
-            hash(&req("x", "1:1"), "gemini", "m")
-        );
+        assert_ne!(hash(&sneaky, "gemini", "m"), hash(&req("x", "1:1"), "gemini", "m"));
     }
 
     #[test]
     fn names_are_scoped_by_project() {
         assert_eq!(entry_key("p1", "ab"), "live:p1:ab");
         assert_eq!(hits_key("p1", "ab"), "hits:p1:ab");
-        assert_eq!(
-            object_key("p1", "ab", "id", "image/png"),
-            "live/p1/ab/id.png"
-        );
+        assert_eq!(object_key("p1", "ab", "id", "image/png"), "live/p1/ab/id.png");
     }
 }

@@ -6,7 +6,10 @@
 
 use std::fmt;
 
+use super::single_flight::{DEFAULT_COALESCE_WAIT_SECONDS, DEFAULT_LEASE_SECONDS};
 use super::Error;
+
+pub const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 60_000;
 
 pub const DEFAULT_S3_REGION: &str = "us-east-1";
 pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
@@ -42,11 +45,7 @@ pub struct S3Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderConfig {
-    Gemini {
-        api_key: Secret,
-        base_url: String,
-        model: String,
-    },
+    Gemini { api_key: Secret, base_url: String, model: String },
 }
 
 impl ProviderConfig {
@@ -71,6 +70,12 @@ pub struct Config {
     /// `None` disables the admin API.
     pub admin_token: Option<Secret>,
     pub max_prompt_length: usize,
+    /// How long a generation lease lives before others may take it over.
+    pub generation_lease_seconds: u64,
+    /// How long a coalesced request waits for another's generation.
+    pub coalesce_wait_seconds: u64,
+    /// How long a provider call may take before it counts as failed (503).
+    pub provider_timeout_ms: u64,
 }
 
 /// Reads one variable; `Ok(None)` when it is unset or empty.
@@ -88,15 +93,23 @@ fn required(lookup: Lookup, name: &str) -> Result<String, Error> {
     get(lookup, name)?.ok_or_else(|| Error::Misconfigured(format!("variable {name} is not set")))
 }
 
+fn number(lookup: Lookup, name: &str, default: u64, min: u64, max: u64) -> Result<u64, Error> {
+    match get(lookup, name)? {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(Error::Misconfigured(format!("variable {name} must be a number from {min} to {max}"))),
+        },
+    }
+}
+
 fn http_url(name: &str, value: String) -> Result<String, Error> {
     let ok = (value.starts_with("http://") || value.starts_with("https://"))
         && url::Url::parse(&value).is_ok_and(|u| u.host_str().is_some());
     if ok {
         Ok(value.trim_end_matches('/').to_string())
     } else {
-        Err(Error::Misconfigured(format!(
-            "variable {name} must be an http(s) URL"
-        )))
+        Err(Error::Misconfigured(format!("variable {name} must be an http(s) URL")))
     }
 }
 
@@ -114,33 +127,45 @@ impl Config {
                 api_key: Secret(required(lookup, "gemini_api_key")?),
                 base_url: http_url(
                     "gemini_base_url",
-                    get(lookup, "gemini_base_url")?
-                        .unwrap_or_else(|| DEFAULT_GEMINI_BASE_URL.into()),
+                    get(lookup, "gemini_base_url")?.unwrap_or_else(|| DEFAULT_GEMINI_BASE_URL.into()),
                 )?,
                 model: get(lookup, "gemini_model")?.unwrap_or_else(|| DEFAULT_GEMINI_MODEL.into()),
             },
-            _ => {
-                return Err(Error::Misconfigured(
-                    "variable provider must be one of: gemini".into(),
-                ))
-            }
+            _ => return Err(Error::Misconfigured("variable provider must be one of: gemini".into())),
         };
-        let max_prompt_length = match get(lookup, "max_prompt_length")? {
-            None => DEFAULT_MAX_PROMPT_LENGTH,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (1..=HARD_MAX_PROMPT_LENGTH).contains(&n) => n,
-                _ => {
-                    return Err(Error::Misconfigured(format!(
-                        "variable max_prompt_length must be a number from 1 to {HARD_MAX_PROMPT_LENGTH}"
-                    )))
-                }
-            },
-        };
+        let max_prompt_length = number(
+            lookup,
+            "max_prompt_length",
+            DEFAULT_MAX_PROMPT_LENGTH as u64,
+            1,
+            HARD_MAX_PROMPT_LENGTH as u64,
+        )? as usize;
         Ok(Config {
             s3,
             provider,
             admin_token: get(lookup, "admin_token")?.map(Secret),
             max_prompt_length,
+            generation_lease_seconds: number(
+                lookup,
+                "generation_lease_seconds",
+                DEFAULT_LEASE_SECONDS,
+                1,
+                3600,
+            )?,
+            coalesce_wait_seconds: number(
+                lookup,
+                "coalesce_wait_seconds",
+                DEFAULT_COALESCE_WAIT_SECONDS,
+                1,
+                3600,
+            )?,
+            provider_timeout_ms: number(
+                lookup,
+                "provider_timeout_ms",
+                DEFAULT_PROVIDER_TIMEOUT_MS,
+                100,
+                600_000,
+            )?,
         })
     }
 }
@@ -151,10 +176,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, Error> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::load(&move |name: &str| Ok(map.get(name).cloned()))
     }
 
@@ -174,20 +197,17 @@ mod tests {
         assert_eq!(c.provider.model(), DEFAULT_GEMINI_MODEL);
         assert_eq!(c.max_prompt_length, 2000);
         assert_eq!(c.admin_token, None);
+        assert_eq!(
+            (c.generation_lease_seconds, c.coalesce_wait_seconds, c.provider_timeout_ms),
+            (120, 60, 60_000)
+        );
     }
 
     #[test]
     fn a_missing_variable_is_named() {
-        let pairs: Vec<_> = MINIMAL
-            .iter()
-            .filter(|(k, _)| *k != "s3_bucket")
-            .copied()
-            .collect();
+        let pairs: Vec<_> = MINIMAL.iter().filter(|(k, _)| *k != "s3_bucket").copied().collect();
         let e = load(&pairs).unwrap_err();
-        assert_eq!(
-            e,
-            Error::Misconfigured("variable s3_bucket is not set".into())
-        );
+        assert_eq!(e, Error::Misconfigured("variable s3_bucket is not set".into()));
     }
 
     #[test]
@@ -201,15 +221,9 @@ mod tests {
     fn invalid_values_are_refused_with_the_variable_name() {
         let mut pairs = MINIMAL.to_vec();
         pairs.push(("max_prompt_length", "lots"));
-        assert!(load(&pairs)
-            .unwrap_err()
-            .to_string()
-            .contains("max_prompt_length"));
+        assert!(load(&pairs).unwrap_err().to_string().contains("max_prompt_length"));
         let mut pairs = MINIMAL.to_vec();
         pairs[0] = ("s3_endpoint", "ftp://x");
-        assert!(load(&pairs)
-            .unwrap_err()
-            .to_string()
-            .contains("s3_endpoint"));
+        assert!(load(&pairs).unwrap_err().to_string().contains("s3_endpoint"));
     }
 }

@@ -36,10 +36,7 @@ impl Entry {
         let entry: Entry = serde_json::from_slice(bytes)
             .map_err(|e| Error::KeyValue(format!("unreadable cache entry: {e}")))?;
         if entry.v != ENTRY_VERSION {
-            return Err(Error::KeyValue(format!(
-                "cache entry version {} unknown",
-                entry.v
-            )));
+            return Err(Error::KeyValue(format!("cache entry version {} unknown", entry.v)));
         }
         Ok(entry)
     }
@@ -76,9 +73,6 @@ mod tests {
         assert!(matches!(Entry::decode(b"{"), Err(Error::KeyValue(_))));
         let mut e = sample();
         e.v = 99;
-        assert!(matches!(
-            Entry::decode(&e.encode()),
-            Err(Error::KeyValue(_))
-        ));
+        assert!(matches!(Entry::decode(&e.encode()), Err(Error::KeyValue(_))));
     }
 }

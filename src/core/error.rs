@@ -37,6 +37,20 @@ pub enum Error {
     KeyValue(String),
     /// A variable is missing or invalid; names the variable, never its value.
     Misconfigured(String),
+    /// Nobody answered in time: a coalesced request waited too long.
+    Busy { retry_after: u64 },
+    /// Another request's failure, shared with the requests that waited on it.
+    Shared(SharedFailure),
+}
+
+/// The client-visible part of an error, as stored in a failed lease so that
+/// the requests that waited on a generation get exactly the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharedFailure {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub retry_after: Option<u64>,
 }
 
 impl Error {
@@ -53,11 +67,13 @@ impl Error {
             Error::Provider(_) | Error::Storage(_) => 502,
             Error::ProviderBusy { .. } | Error::KeyValue(_) => 503,
             Error::Misconfigured(_) => 500,
+            Error::Busy { .. } => 503,
+            Error::Shared(f) => f.status,
         }
     }
 
     /// Stable machine-readable code for the JSON body.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             Error::BadRequest(_) => "bad_request",
             Error::Unauthorized(_) => "unauthorized",
@@ -74,6 +90,8 @@ impl Error {
             Error::Storage(_) => "storage_error",
             Error::KeyValue(_) => "kv_unavailable",
             Error::Misconfigured(_) => "misconfigured",
+            Error::Busy { .. } => "busy",
+            Error::Shared(f) => &f.code,
         }
     }
 
@@ -98,6 +116,8 @@ impl Error {
             Error::Storage(_) => "the object store failed".into(),
             Error::KeyValue(_) => "the key-value store is unavailable".into(),
             Error::Misconfigured(_) => "the service is misconfigured".into(),
+            Error::Busy { .. } => "the image is still being generated; retry shortly".into(),
+            Error::Shared(f) => f.message.clone(),
         }
     }
 
@@ -106,9 +126,10 @@ impl Error {
         match self {
             Error::MethodNotAllowed(allow) => vec![("allow", (*allow).to_string())],
             Error::NotCached => vec![("x-cache-status", "MISS".to_string())],
-            Error::ProviderBusy { retry_after, .. } | Error::BudgetExceeded { retry_after } => {
-                vec![("retry-after", retry_after.to_string())]
-            }
+            Error::ProviderBusy { retry_after, .. }
+            | Error::BudgetExceeded { retry_after }
+            | Error::Busy { retry_after } => vec![("retry-after", retry_after.to_string())],
+            Error::Shared(SharedFailure { retry_after: Some(r), .. }) => vec![("retry-after", r.to_string())],
             _ => Vec::new(),
         }
     }
@@ -120,6 +141,21 @@ impl Error {
             Error::ProviderBusy { detail, .. } => Some(detail.clone()),
             Error::Misconfigured(d) => Some(d.clone()),
             _ => None,
+        }
+    }
+}
+
+impl Error {
+    pub fn share(&self) -> SharedFailure {
+        SharedFailure {
+            status: self.status(),
+            code: self.code().to_string(),
+            message: self.public_message(),
+            retry_after: self
+                .extra_headers()
+                .iter()
+                .find(|(n, _)| *n == "retry-after")
+                .and_then(|(_, v)| v.parse().ok()),
         }
     }
 }
@@ -147,11 +183,24 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_failure_renders_like_the_original() {
+        for e in [
+            Error::PromptRefused("SAFETY".into()),
+            Error::ProviderBusy { retry_after: 9, detail: "x".into() },
+            Error::Provider("secret detail".into()),
+        ] {
+            let shared = Error::Shared(e.share());
+            assert_eq!(shared.status(), e.status());
+            assert_eq!(shared.code(), e.code());
+            assert_eq!(shared.public_message(), e.public_message());
+            assert_eq!(shared.extra_headers(), e.extra_headers());
+            assert!(!format!("{:?}", e.share()).contains("secret detail"));
+        }
+    }
+
+    #[test]
     fn busy_provider_says_when_to_retry() {
-        let e = Error::ProviderBusy {
-            retry_after: 7,
-            detail: "429".into(),
-        };
+        let e = Error::ProviderBusy { retry_after: 7, detail: "429".into() };
         assert_eq!(e.status(), 503);
         assert_eq!(e.extra_headers(), vec![("retry-after", "7".to_string())]);
     }

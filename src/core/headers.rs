@@ -41,9 +41,38 @@ pub fn miss(entry: &Entry) -> Vec<(&'static str, String)> {
     h
 }
 
+/// Headers of a 304 Not Modified: enough for a cache to refresh its copy.
+pub fn not_modified(entry: &Entry) -> Vec<(&'static str, String)> {
+    vec![
+        ("cache-control", CACHE_IMMUTABLE.to_string()),
+        ("etag", entry.etag.clone()),
+        ("x-image-id", entry.image_id.clone()),
+        ("x-cache-status", "HIT".into()),
+    ]
+}
+
+/// Does an `If-None-Match` header match this ETag? `*` matches anything;
+/// otherwise any listed tag, compared weakly (a `W/` prefix is ignored), as
+/// RFC 9110 says for If-None-Match.
+pub fn if_none_match(header: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    header.trim() == "*" || header.split(',').any(|t| bare(t) == bare(etag))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly_and_understands_lists() {
+        let etag = "\"abc\"";
+        assert!(if_none_match("\"abc\"", etag));
+        assert!(if_none_match("W/\"abc\"", etag));
+        assert!(if_none_match("\"x\", \"abc\"", etag));
+        assert!(if_none_match("*", etag));
+        assert!(!if_none_match("\"abd\"", etag));
+        assert!(!if_none_match("abc", etag));
+    }
 
     #[test]
     fn etag_is_a_quoted_content_hash() {

@@ -17,6 +17,8 @@ pub mod project;
 pub mod provider;
 pub mod request;
 pub mod signature;
+pub mod single_flight;
 pub mod stats;
+pub mod timing;
 
 pub use error::Error;

@@ -13,6 +13,15 @@ pub trait KeyValue {
     fn delete(&self, key: &str) -> Result<(), Error>;
     /// Atomically add `delta` and return the new value (a missing key is 0).
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error>;
+    /// Atomically set `key` to `new` if its value is still `expected`
+    /// (`None`: absent). `Ok(false)` when someone else changed it first.
+    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, Error>;
+}
+
+/// Wall-clock time and waiting. Leases cross processes, so time is wall time.
+pub trait Clock {
+    fn now_ms(&self) -> u64;
+    async fn sleep(&self, ms: u64);
 }
 
 /// An object read from the store: its size and a body to stream.

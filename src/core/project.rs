@@ -43,17 +43,12 @@ impl Project {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Project, Error> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::KeyValue(format!("unreadable project record: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| Error::KeyValue(format!("unreadable project record: {e}")))
     }
 
     /// Does this API key belong to the project (after rotation, only the newest does)?
     pub fn has_api_key(&self, api_key: &str) -> bool {
-        bool::from(
-            hash_api_key(api_key)
-                .as_bytes()
-                .ct_eq(self.api_key_sha256.as_bytes()),
-        )
+        bool::from(hash_api_key(api_key).as_bytes().ct_eq(self.api_key_sha256.as_bytes()))
     }
 }
 
@@ -110,9 +105,7 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
             "body must be JSON like {{\"name\":\"...\",\"generations_per_hour\":100}}: {e}"
         ))
     })?;
-    let generations_per_hour = parsed
-        .generations_per_hour
-        .unwrap_or(DEFAULT_GENERATIONS_PER_HOUR);
+    let generations_per_hour = parsed.generations_per_hour.unwrap_or(DEFAULT_GENERATIONS_PER_HOUR);
     if generations_per_hour > MAX_GENERATIONS_PER_HOUR {
         return Err(Error::BadRequest(format!(
             "generations_per_hour must be at most {MAX_GENERATIONS_PER_HOUR}"
@@ -120,25 +113,18 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
     }
     let name = parsed.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::BadRequest(format!(
-            "name must have 1 to {MAX_NAME_CHARS} characters"
-        )));
+        return Err(Error::BadRequest(format!("name must have 1 to {MAX_NAME_CHARS} characters")));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::BadRequest("name contains control characters".into()));
     }
-    Ok(NewProject {
-        name: name.to_string(),
-        generations_per_hour,
-    })
+    Ok(NewProject { name: name.to_string(), generations_per_hour })
 }
 
 /// Check `Authorization: Bearer <token>` against the admin token in constant time.
 pub fn check_admin(authorization: Option<&str>, admin_token: Option<&str>) -> Result<(), Error> {
     let Some(expected) = admin_token else {
-        return Err(Error::Forbidden(
-            "the admin API is disabled (admin_token is not set)",
-        ));
+        return Err(Error::Forbidden("the admin API is disabled (admin_token is not set)"));
     };
     let given = authorization
         .and_then(|h| h.strip_prefix("Bearer "))
@@ -165,34 +151,16 @@ mod tests {
         assert!(plausible_api_key(&key));
         assert!(!plausible_api_key("sk-other"));
         // sha256("bl_x")
-        assert_eq!(
-            api_key_index("bl_x"),
-            format!("apikey:{}", hex(&Sha256::digest(b"bl_x")))
-        );
+        assert_eq!(api_key_index("bl_x"), format!("apikey:{}", hex(&Sha256::digest(b"bl_x"))));
     }
 
     #[test]
     fn admin_token_is_checked() {
         assert!(check_admin(Some("Bearer s3cret"), Some("s3cret")).is_ok());
-        assert_eq!(
-            check_admin(Some("Bearer nope"), Some("s3cret"))
-                .unwrap_err()
-                .status(),
-            401
-        );
+        assert_eq!(check_admin(Some("Bearer nope"), Some("s3cret")).unwrap_err().status(), 401);
         assert_eq!(check_admin(None, Some("s3cret")).unwrap_err().status(), 401);
-        assert_eq!(
-            check_admin(Some("s3cret"), Some("s3cret"))
-                .unwrap_err()
-                .status(),
-            401
-        );
-        assert_eq!(
-            check_admin(Some("Bearer s3cret"), None)
-                .unwrap_err()
-                .status(),
-            403
-        );
+        assert_eq!(check_admin(Some("s3cret"), Some("s3cret")).unwrap_err().status(), 401);
+        assert_eq!(check_admin(Some("Bearer s3cret"), None).unwrap_err().status(), 403);
     }
 
     #[test]
@@ -200,9 +168,7 @@ mod tests {
         let p = parse_create(br#"{"name":" shop "}"#).unwrap();
         assert_eq!((p.name.as_str(), p.generations_per_hour), ("shop", 100));
         assert_eq!(
-            parse_create(br#"{"name":"a","generations_per_hour":0}"#)
-                .unwrap()
-                .generations_per_hour,
+            parse_create(br#"{"name":"a","generations_per_hour":0}"#).unwrap().generations_per_hour,
             0
         );
         assert!(parse_create(br#"{"name":"a","generations_per_hour":-1}"#).is_err());

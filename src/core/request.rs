@@ -8,9 +8,8 @@
 use super::Error;
 
 /// Aspect ratios Gemini's `imageConfig.aspectRatio` accepts.
-pub const ASPECT_RATIOS: [&str; 10] = [
-    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
-];
+pub const ASPECT_RATIOS: [&str; 10] =
+    ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"];
 pub const DEFAULT_ASPECT_RATIO: &str = "1:1";
 /// Longest query we look at, in bytes, before decoding anything.
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
@@ -35,9 +34,8 @@ pub fn decode_component(raw: &str) -> Result<String, Error> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let ok = bytes.len() > i + 2
-                && bytes[i + 1].is_ascii_hexdigit()
-                && bytes[i + 2].is_ascii_hexdigit();
+            let ok =
+                bytes.len() > i + 2 && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit();
             if !ok {
                 return Err(Error::BadRequest("malformed percent-encoding".into()));
             }
@@ -64,10 +62,7 @@ pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, Error> {
         let name = decode_component(name)?;
         let value = decode_component(value)?;
         if pairs.iter().any(|(n, _)| *n == name) {
-            return Err(Error::BadRequest(format!(
-                "parameter '{}' given more than once",
-                short(&name)
-            )));
+            return Err(Error::BadRequest(format!("parameter '{}' given more than once", short(&name))));
         }
         pairs.push((name, value));
     }
@@ -110,29 +105,20 @@ pub fn parse_query(query: &str) -> Result<RawQuery, Error> {
 pub fn validate(raw: &RawQuery, max_prompt_length: usize) -> Result<GenerationRequest, Error> {
     let known = |n: &str| GENERATION_PARAMS.contains(&n) || SIGNATURE_PARAMS.contains(&n);
     if let Some((name, _)) = raw.pairs.iter().find(|(n, _)| !known(n)) {
-        return Err(Error::BadRequest(format!(
-            "unknown parameter '{}'",
-            short(name)
-        )));
+        return Err(Error::BadRequest(format!("unknown parameter '{}'", short(name))));
     }
     generation_request(&raw.pairs, max_prompt_length)
 }
 
 /// Both stages, for callers that verify no signature in between.
-pub fn parse(
-    query: &str,
-    max_prompt_length: usize,
-) -> Result<(RawQuery, GenerationRequest), Error> {
+pub fn parse(query: &str, max_prompt_length: usize) -> Result<(RawQuery, GenerationRequest), Error> {
     let raw = parse_query(query)?;
     let request = validate(&raw, max_prompt_length)?;
     Ok((raw, request))
 }
 
 fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
 /// Validate the generation parameters among `pairs` (others are ignored here).
@@ -151,13 +137,8 @@ pub fn generation_request(
             "parameter 'prompt' is longer than {max_prompt_length} characters"
         )));
     }
-    if prompt
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(Error::BadRequest(
-            "parameter 'prompt' contains control characters".into(),
-        ));
+    if prompt.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::BadRequest("parameter 'prompt' contains control characters".into()));
     }
     let aspect_ratio = value(pairs, "aspect_ratio").unwrap_or(DEFAULT_ASPECT_RATIO);
     if !ASPECT_RATIOS.contains(&aspect_ratio) {
@@ -166,10 +147,7 @@ pub fn generation_request(
             ASPECT_RATIOS.join(", ")
         )));
     }
-    Ok(GenerationRequest {
-        prompt: prompt.to_string(),
-        aspect_ratio: aspect_ratio.to_string(),
-    })
+    Ok(GenerationRequest { prompt: prompt.to_string(), aspect_ratio: aspect_ratio.to_string() })
 }
 
 /// Any of `project`, `exp`, `sig` makes this a signed URL, which then needs
@@ -179,21 +157,13 @@ fn signed_params(pairs: &[(String, String)]) -> Result<Option<SignedParams>, Err
     if !SIGNATURE_PARAMS.iter().any(|p| value(pairs, p).is_some()) {
         return Ok(None);
     }
-    let project = value(pairs, "project")
-        .filter(|p| !p.is_empty())
-        .ok_or(Error::BadSignature)?;
-    let sig = value(pairs, "sig")
-        .filter(|s| !s.is_empty())
-        .ok_or(Error::BadSignature)?;
+    let project = value(pairs, "project").filter(|p| !p.is_empty()).ok_or(Error::BadSignature)?;
+    let sig = value(pairs, "sig").filter(|s| !s.is_empty()).ok_or(Error::BadSignature)?;
     let exp = match value(pairs, "exp") {
         None => None,
         Some(e) => Some(e.parse::<u64>().map_err(|_| Error::BadSignature)?),
     };
-    Ok(Some(SignedParams {
-        project: project.to_string(),
-        exp,
-        sig: sig.to_string(),
-    }))
+    Ok(Some(SignedParams { project: project.to_string(), exp, sig: sig.to_string() }))
 }
 
 #[cfg(test)]
@@ -224,34 +194,18 @@ mod tests {
     fn signed_url_parameters_are_recognised_and_checked() {
         let q = parse_query("prompt=x&project=p1&exp=17&sig=abc").unwrap();
         let signed = q.signed.unwrap();
-        assert_eq!(
-            (signed.project.as_str(), signed.exp, signed.sig.as_str()),
-            ("p1", Some(17), "abc")
-        );
+        assert_eq!((signed.project.as_str(), signed.exp, signed.sig.as_str()), ("p1", Some(17), "abc"));
         assert_eq!(q.pairs.len(), 4);
         assert!(parse_query("prompt=x").unwrap().signed.is_none());
         // Defects in a signed URL are all the same opaque error.
-        assert_eq!(
-            parse_query("prompt=%zz&project=p&sig=s").unwrap_err(),
-            Error::BadSignature
-        );
-        assert_eq!(
-            parse_query("prompt=a&prompt=b&sig=s").unwrap_err(),
-            Error::BadSignature
-        );
+        assert_eq!(parse_query("prompt=%zz&project=p&sig=s").unwrap_err(), Error::BadSignature);
+        assert_eq!(parse_query("prompt=a&prompt=b&sig=s").unwrap_err(), Error::BadSignature);
         // An unknown parameter is judged only after the signature.
         assert!(parse_query("prompt=x&seed=1&project=p&sig=s").is_ok());
-        for broken in [
-            "prompt=x&project=p1",
-            "prompt=x&sig=abc",
-            "prompt=x&project=p&sig=s&exp=soon",
-            "prompt=x&exp=1",
-        ] {
-            assert_eq!(
-                parse_query(broken).unwrap_err(),
-                Error::BadSignature,
-                "{broken}"
-            );
+        for broken in
+            ["prompt=x&project=p1", "prompt=x&sig=abc", "prompt=x&project=p&sig=s&exp=soon", "prompt=x&exp=1"]
+        {
+            assert_eq!(parse_query(broken).unwrap_err(), Error::BadSignature, "{broken}");
         }
     }
 

@@ -24,11 +24,7 @@ use sha2::Sha256;
 use super::Error;
 
 pub const VERSION_LINE: &str = "banatie-live signed-url v1";
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
@@ -38,11 +34,7 @@ fn enc(s: &str) -> String {
 pub fn canonical_query(pairs: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = pairs.iter().filter(|(n, _)| n != "sig").collect();
     sorted.sort();
-    sorted
-        .iter()
-        .map(|(n, v)| format!("{}={}", enc(n), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted.iter().map(|(n, v)| format!("{}={}", enc(n), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 pub fn canonical(path: &str, pairs: &[(String, String)]) -> String {
@@ -50,8 +42,7 @@ pub fn canonical(path: &str, pairs: &[(String, String)]) -> String {
 }
 
 fn mac(secret: &str, path: &str, pairs: &[(String, String)]) -> Hmac<Sha256> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(canonical(path, pairs).as_bytes());
     mac
 }
@@ -63,11 +54,7 @@ pub fn sign(secret: &str, path: &str, pairs: &[(String, String)]) -> String {
 
 /// Path and query of a signed URL: the canonical query, then `sig`.
 pub fn signed_path(secret: &str, path: &str, pairs: &[(String, String)]) -> String {
-    format!(
-        "{path}?{}&sig={}",
-        canonical_query(pairs),
-        sign(secret, path, pairs)
-    )
+    format!("{path}?{}&sig={}", canonical_query(pairs), sign(secret, path, pairs))
 }
 
 /// Check `sig` against the parameters and `exp` against `now` (unix seconds).
@@ -79,12 +66,8 @@ pub fn verify(
     exp: Option<u64>,
     now: u64,
 ) -> Result<(), Error> {
-    let given = URL_SAFE_NO_PAD
-        .decode(sig)
-        .map_err(|_| Error::BadSignature)?;
-    mac(secret, path, pairs)
-        .verify_slice(&given)
-        .map_err(|_| Error::BadSignature)?;
+    let given = URL_SAFE_NO_PAD.decode(sig).map_err(|_| Error::BadSignature)?;
+    mac(secret, path, pairs).verify_slice(&given).map_err(|_| Error::BadSignature)?;
     match exp {
         Some(exp) if now > exp => Err(Error::BadSignature),
         _ => Ok(()),
@@ -137,18 +120,11 @@ mod tests {
     const SECRET: &str = "bls_test-secret";
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
+        list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
     }
 
     fn example() -> Vec<(String, String)> {
-        pairs(&[
-            ("prompt", "a red fox"),
-            ("aspect_ratio", "16:9"),
-            ("project", "p1"),
-            ("exp", "1767225600"),
-        ])
+        pairs(&[("prompt", "a red fox"), ("aspect_ratio", "16:9"), ("project", "p1"), ("exp", "1767225600")])
     }
 
     #[test]
@@ -158,19 +134,13 @@ mod tests {
             "banatie-live signed-url v1\n/api/v1/live/generate\n\
              aspect_ratio=16%3A9&exp=1767225600&project=p1&prompt=a%20red%20fox"
         );
-        assert_eq!(
-            canonical_query(&pairs(&[("prompt", "é!*'()~")])),
-            "prompt=%C3%A9%21%2A%27%28%29~"
-        );
+        assert_eq!(canonical_query(&pairs(&[("prompt", "é!*'()~")])), "prompt=%C3%A9%21%2A%27%28%29~");
     }
 
     #[test]
     fn signature_is_pinned_by_a_known_answer() {
         // Computed independently with Python's hmac/hashlib (see README).
-        assert_eq!(
-            sign(SECRET, PATH, &example()),
-            "syt0Xo9RyNc7dTLwQdU3g4Qq2Zjr-0u5rgh_iHJefiw"
-        );
+        assert_eq!(sign(SECRET, PATH, &example()), "syt0Xo9RyNc7dTLwQdU3g4Qq2Zjr-0u5rgh_iHJefiw");
     }
 
     #[test]
@@ -179,10 +149,7 @@ mod tests {
         let mut shuffled = example();
         shuffled.reverse();
         shuffled.push(("sig".into(), sig.clone()));
-        assert_eq!(
-            verify(SECRET, PATH, &shuffled, &sig, Some(1767225600), 1767225600),
-            Ok(())
-        );
+        assert_eq!(verify(SECRET, PATH, &shuffled, &sig, Some(1767225600), 1767225600), Ok(()));
     }
 
     #[test]
@@ -200,18 +167,9 @@ mod tests {
             ("removed", ok(&removed, &sig, None, 0)),
             ("truncated", ok(&example(), &sig[..sig.len() - 2], None, 0)),
             ("not base64", ok(&example(), "!!!", None, 0)),
-            (
-                "expired",
-                ok(&example(), &sig, Some(1767225600), 1767225601),
-            ),
-            (
-                "other secret",
-                verify("bls_other", PATH, &example(), &sig, None, 0),
-            ),
-            (
-                "other path",
-                verify(SECRET, "/api/v1/live/stats", &example(), &sig, None, 0),
-            ),
+            ("expired", ok(&example(), &sig, Some(1767225600), 1767225601)),
+            ("other secret", verify("bls_other", PATH, &example(), &sig, None, 0)),
+            ("other path", verify(SECRET, "/api/v1/live/stats", &example(), &sig, None, 0)),
         ] {
             assert_eq!(result, Err(Error::BadSignature), "{label}");
         }
@@ -223,9 +181,6 @@ mod tests {
         let query = path.split_once('?').unwrap().1;
         let parsed = crate::core::request::parse_query(query).unwrap();
         let signed = parsed.signed.clone().unwrap();
-        assert_eq!(
-            verify(SECRET, PATH, &parsed.pairs, &signed.sig, signed.exp, 0),
-            Ok(())
-        );
+        assert_eq!(verify(SECRET, PATH, &parsed.pairs, &signed.sig, signed.exp, 0), Ok(()));
     }
 }

@@ -18,13 +18,8 @@ pub enum Counter {
     Bytes,
 }
 
-pub const ALL: [Counter; 5] = [
-    Counter::Hits,
-    Counter::Misses,
-    Counter::Generations,
-    Counter::Entries,
-    Counter::Bytes,
-];
+pub const ALL: [Counter; 5] =
+    [Counter::Hits, Counter::Misses, Counter::Generations, Counter::Entries, Counter::Bytes];
 
 impl Counter {
     pub fn name(self) -> &'static str {
@@ -52,11 +47,7 @@ pub struct Budget {
 pub fn document(project: &str, values: [i64; 5], budget: Budget) -> Value {
     let [hits, misses, generations, entries, bytes] = values;
     let served = hits + misses;
-    let ratio = if served > 0 {
-        hits as f64 / served as f64
-    } else {
-        0.0
-    };
+    let ratio = if served > 0 { hits as f64 / served as f64 } else { 0.0 };
     json!({
         "project_id": project,
         "entries": entries,
@@ -75,30 +66,11 @@ mod tests {
 
     #[test]
     fn the_document_has_every_figure_and_a_rounded_ratio() {
-        let d = document(
-            "p",
-            [2, 1, 1, 1, 500],
-            Budget {
-                limit: 100,
-                used: 1,
-                resets_at: 3600,
-            },
-        );
+        let d = document("p", [2, 1, 1, 1, 500], Budget { limit: 100, used: 1, resets_at: 3600 });
         assert_eq!(d["hit_ratio"], 0.6667);
         assert_eq!(d["bytes_stored"], 500);
         assert_eq!(d["budget"]["limit"], 100);
-        assert_eq!(
-            document(
-                "p",
-                [0; 5],
-                Budget {
-                    limit: 1,
-                    used: 0,
-                    resets_at: 0
-                }
-            )["hit_ratio"],
-            0.0
-        );
+        assert_eq!(document("p", [0; 5], Budget { limit: 1, used: 0, resets_at: 0 })["hit_ratio"], 0.0);
         assert_eq!(counter_key("p", Counter::Bytes), "stats:p:bytes_stored");
     }
 }

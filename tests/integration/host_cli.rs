@@ -21,31 +21,17 @@ pub fn outbound_hosts_outside_the_manifest_are_refused() {
             r#"source = "target/wasm32-wasip2/release/banatie_live.wasm""#,
             &format!("source = {:?}", wasm.display().to_string()),
         );
-    assert_ne!(
-        manifest, narrowed,
-        "spin.toml still has the expected allow-list line"
-    );
+    assert_ne!(manifest, narrowed, "spin.toml still has the expected allow-list line");
     let path = state.path().join("spin.toml");
     std::fs::write(&path, narrowed).unwrap();
-    let host = Host::start_with_manifest(
-        state.clone(),
-        &path,
-        &standard_vars(s3_endpoint(), &gemini.url),
-        &[],
-    );
+    let host =
+        Host::start_with_manifest(state.clone(), &path, &standard_vars(s3_endpoint(), &gemini.url), &[]);
     let key = host.create_project("narrow");
-    let r = host.get(
-        &format!("/api/v1/live/generate?prompt={}", enc(&unique("fox"))),
-        &key,
-    );
+    let r = host.get(&format!("/api/v1/live/generate?prompt={}", enc(&unique("fox"))), &key);
     assert_eq!(r.status, 502);
     assert_eq!(r.error_code(), "provider_error");
     assert_eq!(gemini.calls(), 0, "the request never left the host");
-    assert!(
-        host.log().contains("not in allowed_outbound_hosts"),
-        "log: {}",
-        host.log()
-    );
+    assert!(host.log().contains("not in allowed_outbound_hosts"), "log: {}", host.log());
     assert!(host.kv_keys("live:").is_empty());
 }
 
@@ -60,23 +46,11 @@ pub fn missing_required_variable_stops_the_host_before_serving() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("required variables are not set"),
-        "{stderr}"
-    );
-    for name in [
-        "s3_endpoint",
-        "s3_bucket",
-        "s3_access_key_id",
-        "s3_secret_access_key",
-        "gemini_api_key",
-    ] {
+    assert!(stderr.contains("required variables are not set"), "{stderr}");
+    for name in ["s3_endpoint", "s3_bucket", "s3_access_key_id", "s3_secret_access_key", "gemini_api_key"] {
         assert!(stderr.contains(name), "{name} is named: {stderr}");
     }
-    assert!(
-        !stderr.contains("s3_region"),
-        "variables with defaults are not named: {stderr}"
-    );
+    assert!(!stderr.contains("s3_region"), "variables with defaults are not named: {stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("serving"));
 }
 
@@ -87,18 +61,9 @@ pub fn dev_mode_serves_miss_then_hit_with_no_setup() {
     let key = loop {
         let lines = host.stdout.lock().unwrap().clone();
         if let Some(line) = lines.iter().find(|l| l.contains("dev project API key: ")) {
-            break line
-                .split("dev project API key: ")
-                .nth(1)
-                .unwrap()
-                .trim()
-                .to_string();
+            break line.split("dev project API key: ").nth(1).unwrap().trim().to_string();
         }
-        assert!(
-            Instant::now() < deadline,
-            "no dev project key printed: {lines:?}\n{}",
-            host.log()
-        );
+        assert!(Instant::now() < deadline, "no dev project key printed: {lines:?}\n{}", host.log());
         std::thread::sleep(Duration::from_millis(100));
     };
     let url = host.url("/api/v1/live/generate?prompt=a+red+fox&aspect_ratio=16:9");
@@ -109,8 +74,5 @@ pub fn dev_mode_serves_miss_then_hit_with_no_setup() {
     assert_eq!(hit.header("x-cache-status"), Some("HIT"));
     assert_eq!(hit.body, miss.body);
     assert_eq!(&hit.body[1..4], b"PNG");
-    assert!(
-        host.log().contains("STAND-IN provider"),
-        "the stand-in is announced"
-    );
+    assert!(host.log().contains("STAND-IN provider"), "the stand-in is announced");
 }

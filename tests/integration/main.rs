@@ -61,11 +61,7 @@ fn main() {
         public::purge_removes_the_entry_and_the_object,
         public::rotation_invalidates_the_old_key_and_old_signatures,
     ];
-    let garage = if args.list {
-        None
-    } else {
-        Some(support::start_garage())
-    };
+    let garage = if args.list { None } else { Some(support::start_garage()) };
     let conclusion = libtest_mimic::run(&args, trials);
     drop(garage);
     conclusion.exit();

@@ -22,27 +22,15 @@ pub struct DevServices {
 }
 
 pub async fn start(state_dir: &Path) -> anyhow::Result<DevServices> {
-    let s3_endpoint = s3::start(
-        &state_dir.join("dev-s3"),
-        DEV_BUCKET,
-        DEV_ACCESS_KEY,
-        DEV_SECRET_KEY,
-    )
-    .await?;
+    let s3_endpoint =
+        s3::start(&state_dir.join("dev-s3"), DEV_BUCKET, DEV_ACCESS_KEY, DEV_SECRET_KEY).await?;
     let provider_url = provider::start().await?;
-    Ok(DevServices {
-        s3_endpoint,
-        provider_url,
-    })
+    Ok(DevServices { s3_endpoint, provider_url })
 }
 
 /// Variables `--dev` supplies. `use_standin` is false when the user gave a
 /// Gemini key: then the real provider is used.
-pub fn variables(
-    services: &DevServices,
-    use_standin: bool,
-    admin_token: &str,
-) -> BTreeMap<String, String> {
+pub fn variables(services: &DevServices, use_standin: bool, admin_token: &str) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("s3_endpoint".into(), services.s3_endpoint.clone());
     v.insert("s3_bucket".into(), DEV_BUCKET.into());

@@ -27,12 +27,7 @@ pub fn draw_png(prompt: &str, ratio: &str) -> Vec<u8> {
         .map(|i| {
             let b = &seed[6 + i * 6..12 + i * 6];
             let r = 12 + (b[2] as i64 * w.min(h) as i64 / 700);
-            (
-                b[0] as i64 * w as i64 / 255,
-                b[1] as i64 * h as i64 / 255,
-                r,
-                [b[3], b[4], b[5]],
-            )
+            (b[0] as i64 * w as i64 / 255, b[1] as i64 * h as i64 / 255, r, [b[3], b[4], b[5]])
         })
         .collect();
     let mut pixels = Vec::with_capacity((w * h * 3) as usize);
@@ -57,9 +52,7 @@ pub fn draw_png(prompt: &str, ratio: &str) -> Vec<u8> {
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().expect("in-memory PNG header");
-        writer
-            .write_image_data(&pixels)
-            .expect("in-memory PNG data");
+        writer.write_image_data(&pixels).expect("in-memory PNG data");
     }
     out
 }

@@ -12,11 +12,7 @@ use hyper_util::rt::TokioIo;
 const FILE: &str = "dev-project.json";
 
 /// The dev project's API key: remembered, or created now.
-pub async fn ensure(
-    addr: SocketAddr,
-    admin_token: &str,
-    state_dir: &Path,
-) -> anyhow::Result<String> {
+pub async fn ensure(addr: SocketAddr, admin_token: &str, state_dir: &Path) -> anyhow::Result<String> {
     let file = state_dir.join(FILE);
     if let Ok(text) = std::fs::read_to_string(&file) {
         let v: serde_json::Value = serde_json::from_str(&text).context("dev-project.json")?;
@@ -36,17 +32,10 @@ pub async fn ensure(
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     if status != 201 {
-        bail!(
-            "POST /api/v1/projects answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
+        bail!("POST /api/v1/projects answered {status}: {}", String::from_utf8_lossy(&body));
     }
     let v: serde_json::Value = serde_json::from_slice(&body)?;
-    let key = v
-        .get("api_key")
-        .and_then(|k| k.as_str())
-        .context("no api_key in answer")?
-        .to_string();
+    let key = v.get("api_key").and_then(|k| k.as_str()).context("no api_key in answer")?.to_string();
     std::fs::write(&file, &body)?;
     Ok(key)
 }

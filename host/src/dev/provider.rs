@@ -27,9 +27,7 @@ pub async fn start() -> anyhow::Result<String> {
             };
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(handle);
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });
@@ -47,10 +45,7 @@ fn json_response(status: u16, value: Value) -> Response<Full<Bytes>> {
 /// Build the Gemini answer for a request body, or an error answer.
 pub fn answer(path: &str, body: &[u8]) -> (u16, Value) {
     if !(path.starts_with("/v1beta/models/") && path.ends_with(":generateContent")) {
-        return (
-            404,
-            json!({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}),
-        );
+        return (404, json!({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}));
     }
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return (
@@ -58,14 +53,9 @@ pub fn answer(path: &str, body: &[u8]) -> (u16, Value) {
             json!({"error": {"code": 400, "message": "invalid JSON", "status": "INVALID_ARGUMENT"}}),
         );
     };
-    let prompt = request
-        .pointer("/contents/0/parts/0/text")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let ratio = request
-        .pointer("/generationConfig/imageConfig/aspectRatio")
-        .and_then(Value::as_str)
-        .unwrap_or("1:1");
+    let prompt = request.pointer("/contents/0/parts/0/text").and_then(Value::as_str).unwrap_or("");
+    let ratio =
+        request.pointer("/generationConfig/imageConfig/aspectRatio").and_then(Value::as_str).unwrap_or("1:1");
     eprintln!("banatie-host --dev: stand-in provider drew a placeholder (not a real generation) for a {ratio} prompt");
     let data = STANDARD.encode(picture::draw_png(prompt, ratio));
     (

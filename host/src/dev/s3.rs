@@ -10,12 +10,7 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 
 /// Start on an ephemeral loopback port with `bucket` present; returns the endpoint URL.
-pub async fn start(
-    root: &Path,
-    bucket: &str,
-    access_key: &str,
-    secret_key: &str,
-) -> anyhow::Result<String> {
+pub async fn start(root: &Path, bucket: &str, access_key: &str, secret_key: &str) -> anyhow::Result<String> {
     std::fs::create_dir_all(root.join(bucket))?;
     let fs = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("dev S3 folder: {e:?}"))?;
     let mut builder = S3ServiceBuilder::new(fs);
@@ -30,9 +25,7 @@ pub async fn start(
             };
             let service = service.clone();
             tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });

@@ -23,12 +23,7 @@ pub trait Backend: Send + Sync {
     fn delete(&self, store: &str, key: &str) -> BackendResult<()>;
     fn exists(&self, store: &str, key: &str) -> BackendResult<bool>;
     /// All keys of a store in order, starting after `cursor`, at most `limit`.
-    fn list_keys(
-        &self,
-        store: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> BackendResult<Vec<String>>;
+    fn list_keys(&self, store: &str, cursor: Option<&str>, limit: usize) -> BackendResult<Vec<String>>;
     /// Add `delta` to the i64 (little-endian bytes) under `key`; missing is 0.
     fn increment(&self, store: &str, key: &str, delta: i64) -> BackendResult<i64>;
     /// Set `key` to `new` only if its value is still `expected` (`None`: absent).
@@ -82,10 +77,7 @@ impl KvView<'_> {
 }
 
 impl store::Host for KvView<'_> {
-    fn open(
-        &mut self,
-        identifier: String,
-    ) -> wasmtime::Result<Result<Resource<BucketHandle>, Error>> {
+    fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<BucketHandle>, Error>> {
         if !self.kv.labels.contains(&identifier) {
             return Ok(Err(Error::NoSuchStore));
         }
@@ -113,20 +105,12 @@ impl store::HostBucket for KvView<'_> {
         Ok(self.kv.backend.set(&s, &key, &value).map_err(other))
     }
 
-    fn delete(
-        &mut self,
-        b: Resource<BucketHandle>,
-        key: String,
-    ) -> wasmtime::Result<Result<(), Error>> {
+    fn delete(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<(), Error>> {
         let s = self.label(&b)?;
         Ok(self.kv.backend.delete(&s, &key).map_err(other))
     }
 
-    fn exists(
-        &mut self,
-        b: Resource<BucketHandle>,
-        key: String,
-    ) -> wasmtime::Result<Result<bool, Error>> {
+    fn exists(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         let s = self.label(&b)?;
         Ok(self.kv.backend.exists(&s, &key).map_err(other))
     }
@@ -141,9 +125,7 @@ impl store::HostBucket for KvView<'_> {
             Ok(keys) => keys,
             Err(e) => return Ok(Err(other(e))),
         };
-        let cursor = (keys.len() == LIST_PAGE)
-            .then(|| keys.last().cloned())
-            .flatten();
+        let cursor = (keys.len() == LIST_PAGE).then(|| keys.last().cloned()).flatten();
         Ok(Ok(KeyResponse { keys, cursor }))
     }
 
@@ -164,18 +146,9 @@ impl atomics::Host for KvView<'_> {
         Ok(self.kv.backend.increment(&s, &key, delta).map_err(other))
     }
 
-    fn swap(
-        &mut self,
-        cas: Resource<CasHandle>,
-        value: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), CasError>> {
+    fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
         let handle = self.table.delete(cas)?;
-        match self.kv.backend.compare_and_swap(
-            &handle.store,
-            &handle.key,
-            handle.seen.as_deref(),
-            &value,
-        ) {
+        match self.kv.backend.compare_and_swap(&handle.store, &handle.key, handle.seen.as_deref(), &value) {
             Ok(true) => Ok(Ok(())),
             Ok(false) => {
                 let seen = match self.kv.backend.get(&handle.store, &handle.key) {
@@ -201,17 +174,10 @@ impl atomics::HostCas for KvView<'_> {
             Ok(seen) => seen,
             Err(e) => return Ok(Err(other(e))),
         };
-        Ok(Ok(self.table.push(CasHandle {
-            store: s,
-            key,
-            seen,
-        })?))
+        Ok(Ok(self.table.push(CasHandle { store: s, key, seen })?))
     }
 
-    fn current(
-        &mut self,
-        cas: Resource<CasHandle>,
-    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         Ok(Ok(self.table.get(&cas)?.seen.clone()))
     }
 

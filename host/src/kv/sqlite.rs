@@ -35,16 +35,11 @@ impl Sqlite {
                 PRIMARY KEY (store, key)
             );",
         )?;
-        Ok(Sqlite {
-            conn: Mutex::new(conn),
-        })
+        Ok(Sqlite { conn: Mutex::new(conn) })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> BackendResult<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| "sqlite: lock poisoned".to_string())?;
+        let mut conn = self.conn.lock().map_err(|_| "sqlite: lock poisoned".to_string())?;
         f(&mut conn).map_err(err)
     }
 }
@@ -78,11 +73,8 @@ impl Backend for Sqlite {
 
     fn delete(&self, store: &str, key: &str) -> BackendResult<()> {
         self.with(|c| {
-            c.execute(
-                "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                params![store, key],
-            )
-            .map(drop)
+            c.execute("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2", params![store, key])
+                .map(drop)
         })
     }
 
@@ -90,12 +82,7 @@ impl Backend for Sqlite {
         Ok(self.get(store, key)?.is_some())
     }
 
-    fn list_keys(
-        &self,
-        store: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> BackendResult<Vec<String>> {
+    fn list_keys(&self, store: &str, cursor: Option<&str>, limit: usize) -> BackendResult<Vec<String>> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT key FROM spin_key_value WHERE store = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
@@ -110,11 +97,7 @@ impl Backend for Sqlite {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current = match read(&tx, store, key)? {
                 None => Ok(0),
-                Some(v) => v
-                    .as_slice()
-                    .try_into()
-                    .map(i64::from_le_bytes)
-                    .map_err(|_| ()),
+                Some(v) => v.as_slice().try_into().map(i64::from_le_bytes).map_err(|_| ()),
             };
             let Ok(current) = current else {
                 return Ok(None);
@@ -163,13 +146,8 @@ mod tests {
         assert!(db.increment("default", "a", 1).is_err());
         assert!(db.compare_and_swap("default", "l", None, b"x").unwrap());
         assert!(!db.compare_and_swap("default", "l", None, b"y").unwrap());
-        assert!(db
-            .compare_and_swap("default", "l", Some(b"x"), b"y")
-            .unwrap());
-        assert_eq!(
-            db.list_keys("default", None, 10).unwrap(),
-            vec!["a", "l", "n"]
-        );
+        assert!(db.compare_and_swap("default", "l", Some(b"x"), b"y").unwrap());
+        assert_eq!(db.list_keys("default", None, 10).unwrap(), vec!["a", "l", "n"]);
         assert_eq!(db.list_keys("default", Some("a"), 1).unwrap(), vec!["l"]);
         db.delete("default", "a").unwrap();
         drop(db);
@@ -193,12 +171,6 @@ mod tests {
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
-        assert_eq!(
-            Sqlite::open(&path)
-                .unwrap()
-                .increment("default", "n", 0)
-                .unwrap(),
-            200
-        );
+        assert_eq!(Sqlite::open(&path).unwrap().increment("default", "n", 0).unwrap(), 200);
     }
 }

@@ -27,12 +27,7 @@ const REFUSAL_FINISH_REASONS: [&str; 7] = [
     "RECITATION",
 ];
 
-pub fn build_request(
-    base_url: &str,
-    model: &str,
-    api_key: &str,
-    req: &GenerationRequest,
-) -> HttpRequestSpec {
+pub fn build_request(base_url: &str, model: &str, api_key: &str, req: &GenerationRequest) -> HttpRequestSpec {
     let body = json!({
         "contents": [{ "parts": [{ "text": req.prompt }] }],
         "generationConfig": {
@@ -58,19 +53,10 @@ fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
 fn google_error(answer: &HttpAnswer) -> String {
     let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
     let err = parsed.as_ref().and_then(|v| v.get("error"));
-    let status = err
-        .and_then(|e| e.get("status"))
-        .and_then(Value::as_str)
-        .unwrap_or("?");
-    let message = err
-        .and_then(|e| e.get("message"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let status = err.and_then(|e| e.get("status")).and_then(Value::as_str).unwrap_or("?");
+    let message = err.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("");
     let message: String = message.chars().take(200).collect();
-    format!(
-        "gemini answered HTTP {} ({status}): {message}",
-        answer.status
-    )
+    format!("gemini answered HTTP {} ({status}): {message}", answer.status)
 }
 
 pub fn parse_response(answer: &HttpAnswer) -> Result<GeneratedImage, Error> {
@@ -94,10 +80,7 @@ pub fn parse_response(answer: &HttpAnswer) -> Result<GeneratedImage, Error> {
     }
     let candidates = v.get("candidates").and_then(Value::as_array);
     for candidate in candidates.into_iter().flatten() {
-        let parts = candidate
-            .get("content")
-            .and_then(|c| c.get("parts"))
-            .and_then(Value::as_array);
+        let parts = candidate.get("content").and_then(|c| c.get("parts")).and_then(Value::as_array);
         for part in parts.into_iter().flatten() {
             if let Some(inline) = field(part, "inlineData", "inline_data") {
                 return decode_inline(inline);
@@ -112,20 +95,14 @@ pub fn parse_response(answer: &HttpAnswer) -> Result<GeneratedImage, Error> {
         Some(reason) if REFUSAL_FINISH_REASONS.contains(&reason) => {
             Err(Error::PromptRefused(reason.to_string()))
         }
-        other => Err(Error::Provider(format!(
-            "gemini answered without an image (finishReason {other:?})"
-        ))),
+        other => Err(Error::Provider(format!("gemini answered without an image (finishReason {other:?})"))),
     }
 }
 
 fn decode_inline(inline: &Value) -> Result<GeneratedImage, Error> {
-    let mime = field(inline, "mimeType", "mime_type")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let mime = field(inline, "mimeType", "mime_type").and_then(Value::as_str).unwrap_or("");
     if !mime.starts_with("image/") || mime.len() > 64 {
-        return Err(Error::Provider(format!(
-            "gemini answered a non-image part ({mime:.64})"
-        )));
+        return Err(Error::Provider(format!("gemini answered a non-image part ({mime:.64})")));
     }
     let data = inline.get("data").and_then(Value::as_str).unwrap_or("");
     let bytes = STANDARD
@@ -134,10 +111,7 @@ fn decode_inline(inline: &Value) -> Result<GeneratedImage, Error> {
     if bytes.is_empty() {
         return Err(Error::Provider("gemini answered an empty image".into()));
     }
-    Ok(GeneratedImage {
-        content_type: mime.to_string(),
-        bytes,
-    })
+    Ok(GeneratedImage { content_type: mime.to_string(), bytes })
 }
 
 #[cfg(test)]
@@ -145,27 +119,15 @@ mod tests {
     use super::*;
 
     fn ok(body: Value) -> HttpAnswer {
-        HttpAnswer {
-            status: 200,
-            retry_after: None,
-            body: serde_json::to_vec(&body).unwrap(),
-        }
+        HttpAnswer { status: 200, retry_after: None, body: serde_json::to_vec(&body).unwrap() }
     }
 
     #[test]
     fn request_matches_the_rest_wire_format() {
-        let req = GenerationRequest {
-            prompt: "a fox".into(),
-            aspect_ratio: "16:9".into(),
-        };
+        let req = GenerationRequest { prompt: "a fox".into(), aspect_ratio: "16:9".into() };
         let spec = build_request("http://g", "gemini-2.5-flash-image", "KEY", &req);
-        assert_eq!(
-            spec.url,
-            "http://g/v1beta/models/gemini-2.5-flash-image:generateContent"
-        );
-        assert!(spec
-            .headers
-            .contains(&("x-goog-api-key".into(), "KEY".into())));
+        assert_eq!(spec.url, "http://g/v1beta/models/gemini-2.5-flash-image:generateContent");
+        assert!(spec.headers.contains(&("x-goog-api-key".into(), "KEY".into())));
         let body: Value = serde_json::from_slice(&spec.body).unwrap();
         assert_eq!(
             body,
@@ -192,12 +154,8 @@ mod tests {
     #[test]
     fn refusals_are_422_and_not_failures() {
         let blocked = ok(json!({"promptFeedback":{"blockReason":"SAFETY"}}));
-        assert_eq!(
-            parse_response(&blocked),
-            Err(Error::PromptRefused("SAFETY".into()))
-        );
-        let finish =
-            ok(json!({"candidates":[{"finishReason":"IMAGE_SAFETY","content":{"parts":[]}}]}));
+        assert_eq!(parse_response(&blocked), Err(Error::PromptRefused("SAFETY".into())));
+        let finish = ok(json!({"candidates":[{"finishReason":"IMAGE_SAFETY","content":{"parts":[]}}]}));
         assert_eq!(parse_response(&finish).unwrap_err().status(), 422);
     }
 
@@ -214,20 +172,9 @@ mod tests {
         let e = parse_response(&err).unwrap_err();
         assert_eq!(e.status(), 502);
         assert!(e.to_string().contains("INTERNAL"));
-        let busy = HttpAnswer {
-            status: 429,
-            retry_after: Some(12),
-            body: vec![],
-        };
-        assert_eq!(
-            parse_response(&busy).unwrap_err().extra_headers()[0].1,
-            "12"
-        );
-        let garbage = HttpAnswer {
-            status: 200,
-            retry_after: None,
-            body: b"<html>".to_vec(),
-        };
+        let busy = HttpAnswer { status: 429, retry_after: Some(12), body: vec![] };
+        assert_eq!(parse_response(&busy).unwrap_err().extra_headers()[0].1, "12");
+        let garbage = HttpAnswer { status: 200, retry_after: None, body: b"<html>".to_vec() };
         assert_eq!(parse_response(&garbage).unwrap_err().status(), 502);
         let bad_b64 = ok(json!({"candidates":[{"content":{"parts":[
             {"inlineData":{"mimeType":"image/png","data":"***"}}]}}]}));

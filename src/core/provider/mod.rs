@@ -14,12 +14,7 @@ pub struct GeneratedImage {
 
 impl fmt::Debug for GeneratedImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "GeneratedImage({}, {} bytes)",
-            self.content_type,
-            self.bytes.len()
-        )
+        write!(f, "GeneratedImage({}, {} bytes)", self.content_type, self.bytes.len())
     }
 }
 
@@ -36,13 +31,7 @@ pub struct HttpRequestSpec {
 impl fmt::Debug for HttpRequestSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
-        write!(
-            f,
-            "{} {} headers={names:?} body={}B",
-            self.method,
-            self.url,
-            self.body.len()
-        )
+        write!(f, "{} {} headers={names:?} body={}B", self.method, self.url, self.body.len())
     }
 }
 

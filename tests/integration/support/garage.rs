@@ -19,11 +19,7 @@ pub struct Garage {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn garage_bin() -> PathBuf {
@@ -48,11 +44,7 @@ fn cli(config: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("garage binary runs (install it with `cargo install garage --locked --version 2.5.0` or set GARAGE_BIN)");
-    assert!(
-        out.status.success(),
-        "garage {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "garage {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -92,11 +84,7 @@ api_bind_addr = "127.0.0.1:{admin}"
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start garage");
-        let mut garage = Garage {
-            child,
-            endpoint: format!("http://127.0.0.1:{s3}"),
-            _dir: dir,
-        };
+        let mut garage = Garage { child, endpoint: format!("http://127.0.0.1:{s3}"), _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         let node = loop {
             let out = Command::new(garage_bin())
@@ -106,32 +94,16 @@ api_bind_addr = "127.0.0.1:{admin}"
                 .output()
                 .unwrap();
             if out.status.success() {
-                break String::from_utf8_lossy(&out.stdout)
-                    .split('@')
-                    .next()
-                    .unwrap()
-                    .trim()
-                    .to_string();
+                break String::from_utf8_lossy(&out.stdout).split('@').next().unwrap().trim().to_string();
             }
             assert!(Instant::now() < deadline, "garage did not start");
             std::thread::sleep(Duration::from_millis(200));
         };
-        cli(
-            &config,
-            &["layout", "assign", "-z", "dc1", "-c", "1G", &node],
-        );
+        cli(&config, &["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
         cli(&config, &["layout", "apply", "--version", "1"]);
-        cli(
-            &config,
-            &["key", "import", "--yes", "-n", "tests", KEY_ID, SECRET],
-        );
+        cli(&config, &["key", "import", "--yes", "-n", "tests", KEY_ID, SECRET]);
         cli(&config, &["bucket", "create", BUCKET]);
-        cli(
-            &config,
-            &[
-                "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", "tests",
-            ],
-        );
+        cli(&config, &["bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", "tests"]);
         garage.wait_ready();
         garage
     }

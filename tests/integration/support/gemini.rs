@@ -40,10 +40,7 @@ impl Gemini {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let state = (calls.clone(), behavior.clone(), last_request.clone());
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
@@ -65,13 +62,7 @@ impl Gemini {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        Gemini {
-            url: format!("http://{addr}"),
-            calls,
-            behavior,
-            last_request,
-            shutdown: Some(stop_tx),
-        }
+        Gemini { url: format!("http://{addr}"), calls, behavior, last_request, shutdown: Some(stop_tx) }
     }
 
     pub fn calls(&self) -> usize {
@@ -91,11 +82,7 @@ impl Drop for Gemini {
     }
 }
 
-type State = (
-    Arc<AtomicUsize>,
-    Arc<Mutex<Behavior>>,
-    Arc<Mutex<Option<Value>>>,
-);
+type State = (Arc<AtomicUsize>, Arc<Mutex<Behavior>>, Arc<Mutex<Option<Value>>>);
 
 fn reply(status: u16, value: Value) -> hyper::Response<Full<Bytes>> {
     hyper::Response::builder()
@@ -106,10 +93,7 @@ fn reply(status: u16, value: Value) -> hyper::Response<Full<Bytes>> {
 }
 
 fn google_error(code: u16, status: &str, message: &str) -> hyper::Response<Full<Bytes>> {
-    reply(
-        code,
-        json!({"error": {"code": code, "message": message, "status": status}}),
-    )
+    reply(code, json!({"error": {"code": code, "message": message, "status": status}}))
 }
 
 async fn handle(
@@ -118,17 +102,9 @@ async fn handle(
 ) -> hyper::Response<Full<Bytes>> {
     calls.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
-    let key_ok = req
-        .headers()
-        .get("x-goog-api-key")
-        .is_some_and(|v| v == API_KEY);
+    let key_ok = req.headers().get("x-goog-api-key").is_some_and(|v| v == API_KEY);
     let method_ok = req.method() == hyper::Method::POST;
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     if !key_ok {
         return google_error(403, "PERMISSION_DENIED", "API key not valid");
     }
@@ -139,22 +115,14 @@ async fn handle(
         return google_error(400, "INVALID_ARGUMENT", "invalid JSON payload");
     };
     *last.lock().unwrap() = Some(request.clone());
-    let prompt = request
-        .pointer("/contents/0/parts/0/text")
-        .and_then(Value::as_str);
+    let prompt = request.pointer("/contents/0/parts/0/text").and_then(Value::as_str);
     let modalities = request.pointer("/generationConfig/responseModalities");
-    let ratio = request
-        .pointer("/generationConfig/imageConfig/aspectRatio")
-        .and_then(Value::as_str);
+    let ratio = request.pointer("/generationConfig/imageConfig/aspectRatio").and_then(Value::as_str);
     let (Some(prompt), Some(ratio)) = (prompt, ratio) else {
         return google_error(400, "INVALID_ARGUMENT", "missing prompt or aspectRatio");
     };
     if modalities != Some(&json!(["IMAGE"])) {
-        return google_error(
-            400,
-            "INVALID_ARGUMENT",
-            "responseModalities must be [IMAGE]",
-        );
+        return google_error(400, "INVALID_ARGUMENT", "responseModalities must be [IMAGE]");
     }
     let behavior = behavior.lock().unwrap().clone();
     match behavior {

@@ -14,10 +14,7 @@ use super::http::{send, Reply};
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 pub struct Host {
@@ -51,11 +48,7 @@ impl Host {
         Host::start_in(Arc::new(tempfile::tempdir().unwrap()), vars, &[])
     }
 
-    pub fn start_in(
-        state: Arc<tempfile::TempDir>,
-        vars: &[(String, String)],
-        extra: &[&str],
-    ) -> Host {
+    pub fn start_in(state: Arc<tempfile::TempDir>, vars: &[(String, String)], extra: &[&str]) -> Host {
         Host::start_with_manifest(state, &repo_root().join("spin.toml"), vars, extra)
     }
 
@@ -110,18 +103,11 @@ impl Host {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
-                let log =
-                    std::fs::read_to_string(state.path().join("host.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(state.path().join("host.log")).unwrap_or_default();
                 panic!("banatie-host did not start; its log:\n{log}");
             }
         };
-        Host {
-            child,
-            base: format!("http://{addr}"),
-            stdout: lines,
-            state,
-            args,
-        }
+        Host { child, base: format!("http://{addr}"), stdout: lines, state, args }
     }
 
     /// Stop the process and start it again on the same state dir.
@@ -145,29 +131,18 @@ impl Host {
     }
 
     pub fn get(&self, path_and_query: &str, api_key: &str) -> Reply {
-        send(
-            "GET",
-            &self.url(path_and_query),
-            &[("x-api-key", api_key)],
-            b"",
-        )
+        send("GET", &self.url(path_and_query), &[("x-api-key", api_key)], b"")
     }
 
     /// Create a project through the admin API; returns its API key.
     pub fn create_project(&self, name: &str) -> String {
-        self.create_project_with(&format!(r#"{{"name":"{name}"}}"#))
-            .api_key
+        self.create_project_with(&format!(r#"{{"name":"{name}"}}"#)).api_key
     }
 
     /// Create a project from a JSON body; returns all it answered.
     pub fn create_project_with(&self, body: &str) -> Created {
         let r = self.admin("POST", "/api/v1/projects", body);
-        assert_eq!(
-            r.status,
-            201,
-            "create project: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        assert_eq!(r.status, 201, "create project: {}", String::from_utf8_lossy(&r.body));
         let v = r.json();
         Created {
             id: v["project_id"].as_str().unwrap().into(),
@@ -182,10 +157,7 @@ impl Host {
         send(
             method,
             &self.url(path),
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
+            &[("authorization", &auth), ("content-type", "application/json")],
             body.as_bytes(),
         )
     }
@@ -204,13 +176,13 @@ impl Host {
 
     /// KV keys with a prefix.
     pub fn kv_keys(&self, prefix: &str) -> Vec<String> {
-        let conn =
-            rusqlite::Connection::open(self.state.path().join("sqlite_key_value.db")).unwrap();
-        let mut stmt = conn.prepare("SELECT key FROM spin_key_value WHERE store = 'default' AND key LIKE ?1 || '%' ORDER BY key").unwrap();
-        stmt.query_map([prefix], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        let conn = rusqlite::Connection::open(self.state.path().join("sqlite_key_value.db")).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT key FROM spin_key_value WHERE store = 'default' AND key LIKE ?1 || '%' ORDER BY key",
+            )
+            .unwrap();
+        stmt.query_map([prefix], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
     }
 }
 
@@ -223,11 +195,9 @@ pub struct Created {
 
 pub fn kv_get(db: &Path, key: &str) -> Option<Vec<u8>> {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row(
-        "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
-        [key],
-        |r| r.get(0),
-    )
+    conn.query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| {
+        r.get(0)
+    })
     .ok()
 }
 

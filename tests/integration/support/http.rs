@@ -20,10 +20,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -33,16 +30,9 @@ impl Reply {
 
     /// The error code of a JSON error body, after checking the error contract.
     pub fn error_code(&self) -> String {
-        assert_eq!(
-            self.header("cache-control"),
-            Some("no-store"),
-            "errors are never cached"
-        );
+        assert_eq!(self.header("cache-control"), Some("no-store"), "errors are never cached");
         assert_eq!(self.header("content-type"), Some("application/json"));
-        self.json()["error"]["code"]
-            .as_str()
-            .expect("error.code")
-            .to_string()
+        self.json()["error"]["code"].as_str().expect("error.code").to_string()
     }
 }
 
@@ -52,9 +42,7 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
         builder = builder.header(*n, *v);
     }
     let request = builder.body(body.to_vec()).unwrap();
-    let mut resp = agent()
-        .run(request)
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let mut resp = agent().run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -64,15 +52,7 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
     let body = if method == "HEAD" {
         Vec::new()
     } else {
-        resp.body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_vec()
-            .unwrap()
+        resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap()
     };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }

@@ -42,11 +42,7 @@ impl World {
 pub fn unique(prompt: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{prompt} #{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prompt} #{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn enc(s: &str) -> String {

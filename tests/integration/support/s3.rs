@@ -21,17 +21,11 @@ pub fn list(endpoint: &str, prefix: &str) -> Result<Vec<String>, String> {
     let mut action = bucket.list_objects_v2(Some(&creds));
     action.with_prefix(prefix);
     let url = action.sign(LIFE);
-    let mut resp = super::http::agent()
-        .get(url.as_str())
-        .call()
-        .map_err(|e| e.to_string())?;
+    let mut resp = super::http::agent().get(url.as_str()).call().map_err(|e| e.to_string())?;
     if resp.status() != 200 {
         return Err(format!("list answered {}", resp.status()));
     }
-    let body = resp
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
+    let body = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
     let parsed = ListObjectsV2::parse_response(&body).map_err(|e| e.to_string())?;
     Ok(parsed.contents.into_iter().map(|o| o.key).collect())
 }
@@ -42,13 +36,7 @@ pub fn get(endpoint: &str, key: &str) -> Option<Vec<u8>> {
     let url = bucket.get_object(Some(&creds), key).sign(LIFE);
     let mut resp = super::http::agent().get(url.as_str()).call().unwrap();
     match resp.status().as_u16() {
-        200 => Some(
-            resp.body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_vec()
-                .unwrap(),
-        ),
+        200 => Some(resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap()),
         404 => None,
         s => panic!("S3 GET answered {s}"),
     }
@@ -58,9 +46,5 @@ pub fn delete(endpoint: &str, key: &str) {
     let (bucket, creds) = bucket(endpoint);
     let url = bucket.delete_object(Some(&creds), key).sign(LIFE);
     let resp = super::http::agent().delete(url.as_str()).call().unwrap();
-    assert!(
-        resp.status().is_success(),
-        "S3 DELETE answered {}",
-        resp.status()
-    );
+    assert!(resp.status().is_success(), "S3 DELETE answered {}", resp.status());
 }

@@ -1,0 +1,47 @@
+//! Time for the component: wall clock (leases are shared across hosts) and a
+//! sleep future on `wasi:clocks/monotonic-clock`, driven by spin-sdk's
+//! executor (the same one that drives outbound HTTP).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use wasi::clocks::monotonic_clock;
+
+use crate::core::ports::Clock;
+
+pub struct WasiClock;
+
+impl Clock for WasiClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    async fn sleep(&self, ms: u64) {
+        sleep(ms).await
+    }
+}
+
+/// Resolves once `ms` milliseconds have passed.
+pub fn sleep(ms: u64) -> Sleep {
+    Sleep { deadline: monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000)) }
+}
+
+pub struct Sleep {
+    deadline: monotonic_clock::Instant,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if monotonic_clock::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        spin_executor::push_waker(monotonic_clock::subscribe_instant(self.deadline), cx.waker().clone());
+        Poll::Pending
+    }
+}
