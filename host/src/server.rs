@@ -90,6 +90,10 @@ pub struct Server {
 
 type Response = hyper::Response<HyperOutgoingBody>;
 
+/// Largest request head (request line + headers) accepted; beyond it hyper
+/// answers 431 before the component runs.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 fn plain(status: u16, text: &'static str) -> Response {
     use http_body_util::BodyExt;
     let body = http_body_util::Full::new(bytes::Bytes::from_static(text.as_bytes()))
@@ -170,8 +174,11 @@ pub async fn serve(
                 let server = server.clone();
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
             });
-            let _ =
-                http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

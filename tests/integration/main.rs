@@ -11,6 +11,7 @@ mod errors;
 mod host_cli;
 mod live;
 mod public;
+mod resilience;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -60,6 +61,13 @@ fn main() {
         public::stats_are_exact_after_concurrent_hits,
         public::purge_removes_the_entry_and_the_object,
         public::rotation_invalidates_the_old_key_and_old_signatures,
+        resilience::fifty_concurrent_identical_misses_make_one_provider_call,
+        resilience::two_hosts_sharing_one_kv_make_one_provider_call,
+        resilience::a_lease_left_by_a_killed_host_is_taken_over,
+        resilience::conditional_and_head_requests_skip_the_object,
+        resilience::provider_timeouts_and_rate_limits_are_503_with_retry_after,
+        resilience::malformed_provider_answers_and_s3_put_failures_are_502,
+        resilience::thirty_malformed_requests_get_clean_4xx_and_write_nothing,
     ];
     let garage = if args.list { None } else { Some(support::start_garage()) };
     let conclusion = libtest_mimic::run(&args, trials);

@@ -3,7 +3,7 @@
 //! to fail, refuse, or answer without an image.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -21,11 +21,14 @@ pub enum Behavior {
     Status(u16),
     Refuse,
     NoImage,
+    /// 200 with a body that is not Gemini's JSON.
+    Garbage,
 }
 
 pub struct Gemini {
     pub url: String,
     calls: Arc<AtomicUsize>,
+    delay_ms: Arc<AtomicU64>,
     behavior: Arc<Mutex<Behavior>>,
     pub last_request: Arc<Mutex<Option<Value>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -34,11 +37,12 @@ pub struct Gemini {
 impl Gemini {
     pub fn start() -> Gemini {
         let calls = Arc::new(AtomicUsize::new(0));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let behavior = Arc::new(Mutex::new(Behavior::Image));
         let last_request = Arc::new(Mutex::new(None));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let state = (calls.clone(), behavior.clone(), last_request.clone());
+        let state = (calls.clone(), behavior.clone(), last_request.clone(), delay_ms.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
@@ -62,11 +66,23 @@ impl Gemini {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        Gemini { url: format!("http://{addr}"), calls, behavior, last_request, shutdown: Some(stop_tx) }
+        Gemini {
+            url: format!("http://{addr}"),
+            calls,
+            delay_ms,
+            behavior,
+            last_request,
+            shutdown: Some(stop_tx),
+        }
     }
 
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Answer every call only after this many milliseconds.
+    pub fn set_delay(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn set(&self, behavior: Behavior) {
@@ -82,7 +98,7 @@ impl Drop for Gemini {
     }
 }
 
-type State = (Arc<AtomicUsize>, Arc<Mutex<Behavior>>, Arc<Mutex<Option<Value>>>);
+type State = (Arc<AtomicUsize>, Arc<Mutex<Behavior>>, Arc<Mutex<Option<Value>>>, Arc<AtomicU64>);
 
 fn reply(status: u16, value: Value) -> hyper::Response<Full<Bytes>> {
     hyper::Response::builder()
@@ -98,9 +114,13 @@ fn google_error(code: u16, status: &str, message: &str) -> hyper::Response<Full<
 
 async fn handle(
     req: hyper::Request<hyper::body::Incoming>,
-    (calls, behavior, last): State,
+    (calls, behavior, last, delay): State,
 ) -> hyper::Response<Full<Bytes>> {
     calls.fetch_add(1, Ordering::SeqCst);
+    let delay = delay.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let path = req.uri().path().to_string();
     let key_ok = req.headers().get("x-goog-api-key").is_some_and(|v| v == API_KEY);
     let method_ok = req.method() == hyper::Method::POST;
@@ -140,7 +160,13 @@ async fn handle(
                 }),
             )
         }
+        Behavior::Status(429) => google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted"),
         Behavior::Status(code) => google_error(code, "INTERNAL", "An internal error has occurred"),
+        Behavior::Garbage => hyper::Response::builder()
+            .status(200)
+            .header("content-type", "text/html")
+            .body(Full::new(Bytes::from_static(b"<html>502 Bad Gateway</html>")))
+            .unwrap(),
         Behavior::Refuse => reply(200, json!({"promptFeedback": {"blockReason": "SAFETY"}})),
         Behavior::NoImage => reply(
             200,

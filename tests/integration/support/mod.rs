@@ -5,6 +5,7 @@ pub mod garage;
 pub mod gemini;
 pub mod host;
 pub mod http;
+pub mod raw;
 pub mod s3;
 pub mod sign;
 

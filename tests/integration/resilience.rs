@@ -1,0 +1,254 @@
+//! Concurrency and resilience: single-flight across requests and hosts, lease
+//! takeover, conditional requests, the failure matrix, malformed input.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::gemini::{Behavior, Gemini};
+use crate::support::host::{standard_vars, Host};
+use crate::support::{enc, http::send, raw, s3_endpoint, unique, World};
+
+fn live(prompt: &str) -> String {
+    format!("/api/v1/live/generate?prompt={}", enc(prompt))
+}
+
+/// Fire `n` identical GETs at once, spread over `hosts`; returns the replies.
+fn burst(hosts: &[&Host], key: &str, path: &str, n: usize) -> Vec<crate::support::http::Reply> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            (0..n).map(|i| scope.spawn(move || hosts[i % hosts.len()].get(path, key))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn assert_one_generation(replies: &[crate::support::http::Reply]) {
+    assert!(
+        replies.iter().all(|r| r.status == 200),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let misses = replies.iter().filter(|r| r.header("x-cache-status") == Some("MISS")).count();
+    assert_eq!(misses, 1, "exactly one request generated");
+    for r in replies.iter().filter(|r| r.header("x-cache-status") == Some("HIT")) {
+        assert_eq!(r.header("x-cache-coalesced"), Some("true"));
+    }
+    assert!(replies.iter().all(|r| r.body == replies[0].body), "identical bodies");
+}
+
+pub fn fifty_concurrent_identical_misses_make_one_provider_call() {
+    let w = World::new();
+    w.gemini.set_delay(700);
+    let key = w.host.create_project("crowd");
+    let replies = burst(&[&w.host], &key, &live(&unique("a popular picture")), 50);
+    assert_eq!(w.gemini.calls(), 1);
+    assert_one_generation(&replies);
+    assert_eq!(w.host.stats(&key)["entries"], 1);
+    assert!(w.host.kv_keys("lease:").is_empty(), "the lease is released");
+}
+
+/// Two host processes sharing one SQLite KV file through Spin's runtime config.
+pub fn two_hosts_sharing_one_kv_make_one_provider_call() {
+    let gemini = Gemini::start();
+    gemini.set_delay(700);
+    let shared = tempfile::tempdir().unwrap();
+    let rc = shared.path().join("runtime-config.toml");
+    std::fs::write(&rc, "[key_value_store.default]\ntype = \"spin\"\npath = \"shared.db\"\n").unwrap();
+    let rc_arg = rc.display().to_string();
+    let vars = standard_vars(s3_endpoint(), &gemini.url);
+    let extra = ["--runtime-config-file", rc_arg.as_str()];
+    let a = Host::start_in(Arc::new(tempfile::tempdir().unwrap()), &vars, &extra);
+    let b = Host::start_in(Arc::new(tempfile::tempdir().unwrap()), &vars, &extra);
+    let key = a.create_project("two-hosts");
+    let replies = burst(&[&a, &b], &key, &live(&unique("seen from two hosts")), 20);
+    assert_eq!(gemini.calls(), 1, "one generation across both processes");
+    assert_one_generation(&replies);
+    let hit_b = b.get(&live("never generated"), &key);
+    assert_eq!(hit_b.header("x-cache-status"), Some("MISS"));
+    assert!(crate::support::host::kv_get(&shared.path().join("shared.db"), "lease:x").is_none());
+}
+
+pub fn a_lease_left_by_a_killed_host_is_taken_over() {
+    let gemini = Gemini::start();
+    gemini.set_delay(30_000);
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    let mut vars = standard_vars(s3_endpoint(), &gemini.url);
+    vars.push(("generation_lease_seconds".into(), "2".into()));
+    let mut first = Host::start_in(state.clone(), &vars, &[]);
+    let key = first.create_project("orphaned");
+    let path = live(&unique("an orphaned generation"));
+    let url = first.url(&path);
+    let key2 = key.clone();
+    // This request dies with its host; only the lease it leaves matters.
+    let doomed = std::thread::spawn(move || {
+        crate::support::http::agent().get(&url).header("x-api-key", &key2).call().map(|r| r.status())
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gemini.calls() == 0 {
+        assert!(Instant::now() < deadline, "the first host never called the provider");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(first.kv_keys("lease:").len(), 1, "the first host holds the lease");
+    first.kill();
+    let _ = doomed.join();
+    gemini.set_delay(0);
+    let second = first.restart();
+    let started = Instant::now();
+    let r = second.get(&path, &key);
+    assert_eq!(
+        (r.status, r.header("x-cache-status")),
+        (200, Some("MISS")),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(gemini.calls(), 2, "the orphaned lease was taken over");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+pub fn conditional_and_head_requests_skip_the_object() {
+    let w = World::new();
+    let key = w.host.create_project("conditional");
+    let path = live(&unique("a lantern"));
+    let miss = w.host.get(&path, &key);
+    let etag = miss.header("etag").unwrap().to_string();
+    assert!(miss
+        .header("server-timing")
+        .is_some_and(|t| t.contains("provider;dur=") && t.contains("s3;dur=")));
+    let url = w.host.url(&path);
+    let not_modified = send("GET", &url, &[("x-api-key", &key), ("if-none-match", &etag)], b"");
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.body.is_empty());
+    assert_eq!(not_modified.header("etag"), Some(etag.as_str()));
+    assert_eq!(not_modified.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert!(not_modified.header("server-timing").is_some_and(|t| t.contains("s3;dur=0.000")), "no S3 read");
+    let weak = send("GET", &url, &[("x-api-key", &key), ("if-none-match", &format!("W/{etag}"))], b"");
+    assert_eq!(weak.status, 304);
+    let changed = send("GET", &url, &[("x-api-key", &key), ("if-none-match", "\"other\"")], b"");
+    assert_eq!((changed.status, changed.body.len()), (200, miss.body.len()));
+    let head = send("HEAD", &url, &[("x-api-key", &key)], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
+    assert_eq!(head.header("x-cache-status"), Some("HIT"));
+    assert!(head.header("server-timing").is_some_and(|t| t.contains("s3;dur=0.000")));
+    assert_eq!(w.gemini.calls(), 1);
+}
+
+fn failure_case(
+    behavior: Behavior,
+    delay_ms: u64,
+    extra_vars: &[(&str, &str)],
+) -> (crate::support::http::Reply, World) {
+    let gemini = Gemini::start();
+    gemini.set(behavior);
+    gemini.set_delay(delay_ms);
+    let mut vars = standard_vars(s3_endpoint(), &gemini.url);
+    for (k, v) in extra_vars {
+        vars.retain(|(n, _)| n != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    let host = Host::start(&vars);
+    let w = World { gemini, host };
+    let key = w.host.create_project("failing");
+    let r = w.host.get(&live(&unique("a failure")), &key);
+    assert!(w.host.kv_keys("live:").is_empty(), "no entry after a failure");
+    assert!(w.host.kv_keys("lease:").iter().all(|k| {
+        let v: serde_json::Value = serde_json::from_slice(&w.host.kv_get(k).unwrap()).unwrap();
+        v["state"] == "failed"
+    }));
+    (r, w)
+}
+
+pub fn provider_timeouts_and_rate_limits_are_503_with_retry_after() {
+    let (timeout, _w) = failure_case(Behavior::Image, 3000, &[("provider_timeout_ms", "300")]);
+    assert_eq!(timeout.status, 503);
+    assert_eq!(timeout.error_code(), "provider_busy");
+    assert!(timeout.header("retry-after").is_some());
+    let (limited, _w) = failure_case(Behavior::Status(429), 0, &[]);
+    assert_eq!(limited.status, 503);
+    assert!(limited.header("retry-after").is_some());
+}
+
+pub fn malformed_provider_answers_and_s3_put_failures_are_502() {
+    let (garbage, _w) = failure_case(Behavior::Garbage, 0, &[]);
+    assert_eq!((garbage.status, garbage.error_code().as_str()), (502, "provider_error"));
+    let (no_image, _w) = failure_case(Behavior::NoImage, 0, &[]);
+    assert_eq!(no_image.status, 502);
+    let (put_refused, w) = failure_case(Behavior::Image, 0, &[("s3_secret_access_key", "wrong-secret")]);
+    assert_eq!((put_refused.status, put_refused.error_code().as_str()), (502, "storage_error"));
+    assert_eq!(w.gemini.calls(), 1);
+    assert!(put_refused.header("server-timing").is_some());
+}
+
+pub fn thirty_malformed_requests_get_clean_4xx_and_write_nothing() {
+    let w = World::new();
+    let key = w.host.create_project("fuzzed");
+    let auth = format!("X-API-Key: {key}");
+    let auth = auth.as_bytes();
+    let huge_prompt = format!("/api/v1/live/generate?prompt={}", "a".repeat(5000));
+    let huge_query = format!("/api/v1/live/generate?prompt=a&{}", "x=1&".repeat(20_000));
+    let big_header = format!("X-Filler: {}", "h".repeat(200_000));
+    let many_params: String = (0..300).map(|i| format!("&p{i}=1")).collect();
+    let many = format!("/api/v1/live/generate?prompt=a{many_params}");
+    let g = |target: &str| raw::get(target.as_bytes(), &[auth]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("no prompt", g("/api/v1/live/generate")),
+        ("empty prompt", g("/api/v1/live/generate?prompt=")),
+        ("blank prompt", g("/api/v1/live/generate?prompt=%20%09%20")),
+        ("huge prompt", g(&huge_prompt)),
+        ("huge query", g(&huge_query)),
+        ("many unknown parameters", g(&many)),
+        ("invalid UTF-8 escape", g("/api/v1/live/generate?prompt=%FF%FE")),
+        ("truncated UTF-8", g("/api/v1/live/generate?prompt=%E2%82")),
+        ("bad percent", g("/api/v1/live/generate?prompt=%G1")),
+        ("dangling percent", g("/api/v1/live/generate?prompt=abc%")),
+        ("NUL in prompt", g("/api/v1/live/generate?prompt=a%00b")),
+        ("control char", g("/api/v1/live/generate?prompt=a%1Bb")),
+        ("repeated prompt", g("/api/v1/live/generate?prompt=a&prompt=b")),
+        ("repeated ratio", g("/api/v1/live/generate?prompt=a&aspect_ratio=1:1&aspect_ratio=1:1")),
+        ("unknown parameter", g("/api/v1/live/generate?prompt=a&width=100")),
+        ("bad ratio", g("/api/v1/live/generate?prompt=a&aspect_ratio=1:0")),
+        ("ratio injection", g("/api/v1/live/generate?prompt=a&aspect_ratio=1:1%0Aevil")),
+        ("raw bytes in target", raw::get(b"/api/v1/live/generate?prompt=\xff\xfe", &[auth])),
+        ("space in target", raw::get(b"/api/v1/live/generate?prompt=a b", &[auth])),
+        ("dot segments", g("/api/v1/live/../live/generate?prompt=a")),
+        ("double slash", g("//api/v1/live/generate?prompt=a")),
+        ("encoded slash", g("/api/v1/live%2Fgenerate?prompt=a")),
+        ("upper case path", g("/API/V1/LIVE/GENERATE?prompt=a")),
+        ("trailing slash", g("/api/v1/live/generate/?prompt=a")),
+        (
+            "odd method",
+            b"BREW /api/v1/live/generate?prompt=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        ),
+        (
+            "PROPFIND",
+            b"PROPFIND /api/v1/live/generate?prompt=a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                .to_vec(),
+        ),
+        ("oversized header", raw::get(b"/api/v1/live/generate?prompt=a", &[auth, big_header.as_bytes()])),
+        ("repeated key header", raw::get(b"/api/v1/live/generate?prompt=a", &[auth, auth])),
+        ("non-UTF-8 key", raw::get(b"/api/v1/live/generate?prompt=a", &[b"X-API-Key: bl_\xff\xfe"])),
+        ("no key", raw::get(b"/api/v1/live/generate?prompt=a", &[])),
+        ("garbage key", raw::get(b"/api/v1/live/generate?prompt=a", &[b"X-API-Key: ' OR 1=1 --"])),
+        ("forged signature", g("/api/v1/live/generate?prompt=a&project=x&sig=AAAA")),
+        ("malformed request line", b"GET\r\n\r\n".to_vec()),
+        ("JSON bomb to sign", {
+            let body = "[".repeat(20_000);
+            let mut r = format!("POST /api/v1/live/sign HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-API-Key: {key}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            r.extend_from_slice(body.as_bytes());
+            r
+        }),
+    ];
+    assert!(cases.len() >= 30);
+    for (label, request) in &cases {
+        let (status, answer) = raw::send(&w.host.base, request);
+        assert!(
+            (400..500).contains(&status),
+            "{label}: got {status}: {}",
+            answer.lines().next().unwrap_or("")
+        );
+    }
+    assert_eq!(w.gemini.calls(), 0, "nothing reached the provider");
+    assert!(w.host.kv_keys("live:").is_empty() && w.host.kv_keys("lease:").is_empty());
+    assert!(!w.host.log().contains("component failed"), "no trap: {}", w.host.log());
+    // And the host still serves.
+    assert_eq!(w.host.get(&live(&unique("still fine")), &key).status, 200);
+}

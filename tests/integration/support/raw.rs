@@ -1,0 +1,33 @@
+//! Raw HTTP/1.1 over TCP, for requests a well-behaved client refuses to send
+//! (invalid UTF-8, odd methods, oversized headers). Bounded in time.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Send `request` as is; returns the status code and the whole answer.
+pub fn send(base: &str, request: &[u8]) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+/// A GET with `Connection: close` and the given extra header lines.
+pub fn get(target: &[u8], headers: &[&[u8]]) -> Vec<u8> {
+    let mut r = b"GET ".to_vec();
+    r.extend_from_slice(target);
+    r.extend_from_slice(b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for h in headers {
+        r.extend_from_slice(h);
+        r.extend_from_slice(b"\r\n");
+    }
+    r.extend_from_slice(b"\r\n");
+    r
+}
