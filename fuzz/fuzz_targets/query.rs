@@ -1,0 +1,23 @@
+//! Query parsing and canonicalisation: any bytes as a live URL query must give
+//! a value or a clean error, never a panic; an accepted query has a trimmed,
+//! non-empty prompt and a stable cache key.
+#![no_main]
+
+// src/core is pure (no WASI, no spin-sdk), so it builds natively as a module.
+#[allow(dead_code)]
+#[path = "../../src/core/mod.rs"]
+mod core;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(query) = std::str::from_utf8(data) else { return };
+    let Ok(raw) = core::request::parse_query(query) else { return };
+    if let Ok(request) = core::request::validate(&raw, 2000) {
+        assert!(!request.prompt.is_empty());
+        assert_eq!(request.prompt.trim(), request.prompt);
+        let a = core::cache_key::hash(&request, "gemini", "m");
+        assert_eq!(a, core::cache_key::hash(&request, "gemini", "m"));
+        assert_eq!(a.len(), 64);
+    }
+});
