@@ -7,7 +7,8 @@
 //! - `up`: the command: validate everything, then serve (fail before listening).
 //! - `manifest`, `variables`, `runtime_config`: reading what the user wrote.
 //! - `server`: engine, linker, `ProxyPre`, per-request `Store`.
-//! - `outbound`: the allow-list hook. `kv`, `config`: the WASI interfaces.
+//! - `outbound`: the allow-list hook and the pooled client. `kv`, `config`:
+//!   the WASI interfaces. `memory`: per-instance linear memory watch.
 //! - `dev`: `--dev`'s embedded S3 and stand-in provider.
 
 pub mod bindings;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod dev;
 pub mod kv;
 pub mod manifest;
+pub mod memory;
 pub mod outbound;
 pub mod runtime_config;
 pub mod server;

@@ -68,6 +68,7 @@ fn main() -> std::process::ExitCode {
         variables: args.variables.into_iter().collect(),
         build: args.build,
         dev: args.dev,
+        on_ready: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(banatie_host::up::run(options)) {

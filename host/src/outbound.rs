@@ -3,10 +3,17 @@
 //! refused with `HttpRequestDenied` unless its scheme, host and port match an
 //! entry. Entries are `scheme://host[:port]` where scheme, host and port may be
 //! `*` and a host may be `*.suffix`; a missing port is the scheme's default.
+//! Allowed requests go through one pooled keep-alive client per process.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
+use http_body_util::BodyExt;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,24 +101,43 @@ impl AllowList {
     }
 }
 
-type SendFuture = Box<
-    dyn std::future::Future<
-            Output = Result<
-                (http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), Error>> + Send>),
-                Error,
-            >,
-        > + Send,
->;
+/// One pooled keep-alive HTTP(S) client per host process: the component's
+/// outbound requests (S3 above all) reuse connections instead of opening one
+/// per request.
+pub type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
 
-impl WasiHttpHooks for AllowList {
+pub fn pooled_client() -> PooledClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let https =
+        HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .build(https)
+}
+
+/// The `wasi:http` hooks of every request's store: allow-list, then the pool.
+#[derive(Clone)]
+pub struct Outbound {
+    pub allow: AllowList,
+    pub client: PooledClient,
+}
+
+type IoFuture = Box<dyn std::future::Future<Output = Result<(), Error>> + Send>;
+type SendFuture =
+    Box<dyn std::future::Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
+
+impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        fut: Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
+        fut: IoFuture,
     ) -> SendFuture {
         _ = fut;
-        if !self.allows_uri(request.uri()) {
+        if !self.allow.allows_uri(request.uri()) {
             let uri = request.uri();
             eprintln!(
                 "banatie-host: outbound request to {}://{} denied: not in allowed_outbound_hosts",
@@ -120,13 +146,17 @@ impl WasiHttpHooks for AllowList {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let client = self.client.clone();
+        let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(Duration::from_secs(600));
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
-            ))
+            let response = match tokio::time::timeout(first_byte, client.request(request)).await {
+                Err(_) => return Err(Error::ConnectionReadTimeout),
+                Ok(Err(e)) if e.is_connect() => return Err(Error::ConnectionRefused),
+                Ok(Err(_)) => return Err(Error::HttpProtocolError),
+                Ok(Ok(response)) => response,
+            };
+            let response = response.map(|body| body.map_err(Error::Hyper).boxed_unsync());
+            Ok((response, Box::new(async { Ok(()) }) as IoFuture))
         })
     }
 }

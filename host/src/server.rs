@@ -21,14 +21,15 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::bindings;
 use crate::config::{ConfigData, ConfigVars};
 use crate::kv::{KvAccess, KvData, KvView};
-use crate::outbound::AllowList;
+use crate::memory::MemoryWatch;
+use crate::outbound::Outbound;
 
 /// What every request's store starts from.
 #[derive(Clone)]
 pub struct Shared {
     pub vars: Arc<ConfigVars>,
     pub kv: KvAccess,
-    pub allow: AllowList,
+    pub outbound: Outbound,
     pub route: Arc<crate::manifest::Manifest>,
 }
 
@@ -36,7 +37,8 @@ pub struct State {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: AllowList,
+    hooks: Outbound,
+    memory: MemoryWatch,
     shared: Shared,
 }
 
@@ -129,17 +131,21 @@ impl Server {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
-            hooks: self.shared.allow.clone(),
+            hooks: self.shared.outbound.clone(),
+            memory: MemoryWatch::default(),
             shared: self.shared.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.memory);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = self.pre.clone();
         let task = tokio::task::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await;
+            crate::memory::record(&store.data().memory);
+            result
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),

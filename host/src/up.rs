@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::config::ConfigVars;
 use crate::kv::{sqlite::Sqlite, Backend, KvAccess};
 use crate::manifest::Manifest;
-use crate::outbound::{AllowList, AllowedHost};
+use crate::outbound::{pooled_client, AllowList, AllowedHost, Outbound};
 use crate::runtime_config::{self, StoreConfig};
 use crate::server::{self, Server, Shared};
 use crate::{dev, variables};
@@ -26,6 +26,8 @@ pub struct Options {
     pub variables: BTreeMap<String, String>,
     pub build: bool,
     pub dev: bool,
+    /// Called with the bound address once the host listens (embedders, the benchmark).
+    pub on_ready: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
 }
 
 fn run_build(manifest: &Manifest) -> anyhow::Result<()> {
@@ -46,7 +48,7 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub async fn run(options: Options) -> anyhow::Result<()> {
+pub async fn run(mut options: Options) -> anyhow::Result<()> {
     let manifest = Manifest::load(&options.manifest)?;
     if options.build {
         run_build(&manifest)?;
@@ -113,7 +115,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let shared = Shared {
         vars: Arc::new(ConfigVars(component_vars)),
         kv: KvAccess { backend, labels: Arc::new(manifest.key_value_stores.clone()) },
-        allow: AllowList(Arc::new(allowed)),
+        outbound: Outbound { allow: AllowList(Arc::new(allowed)), client: pooled_client() },
         route: Arc::new(manifest.clone()),
     };
     let listener = TcpListener::bind(options.listen)
@@ -121,6 +123,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
     println!("banatie-host: serving {} on http://{addr} (route {})", manifest.app_name, manifest.route);
+    if let Some(ready) = options.on_ready.take() {
+        ready(addr);
+    }
 
     if let Some(token) = admin_token {
         let state_dir = state_dir.clone();

@@ -1,9 +1,9 @@
 //! Replies and how they reach the client. This is the only place where a
 //! `core::Error` becomes an HTTP response, and the only body writer.
 
-use futures::{SinkExt, StreamExt};
 use serde_json::json;
-use spin_sdk::http::{Fields, IncomingResponse, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingResponse, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasi::io::streams::StreamError;
 
 use crate::core::headers::CACHE_NO_STORE;
 use crate::core::Error;
@@ -11,7 +11,7 @@ use crate::core::Error;
 pub enum Body<B> {
     Empty,
     Bytes(Vec<u8>),
-    /// An upstream body streamed through in bounded chunks.
+    /// An upstream body, spliced through without entering the component's memory.
     Stream(B),
 }
 
@@ -60,32 +60,47 @@ pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
     let headers = Fields::from_list(&fields).unwrap_or_else(|_| Fields::new());
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(reply.status);
-    let mut sink = response.take_body();
-    out.set(response);
-    let result = match reply.body {
-        Body::Empty => Ok(()),
-        Body::Bytes(bytes) => sink.send(bytes).await,
-        Body::Stream(upstream) => {
-            let mut chunks = upstream.take_body_stream();
-            let mut result = Ok(());
-            while let Some(chunk) = chunks.next().await {
-                match chunk {
-                    Ok(chunk) => {
-                        if let Err(e) = sink.send(chunk).await {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("banatie-live: upstream body failed mid-stream: {e:?}");
-                        break;
-                    }
-                }
+    match reply.body {
+        Body::Empty => out.set(response),
+        Body::Bytes(bytes) => {
+            if let Err(e) = out.set_with_body(response, bytes).await {
+                eprintln!("banatie-live: client write failed: {e:?}");
             }
-            result
         }
-    };
-    if let Err(e) = result {
-        eprintln!("banatie-live: client write failed: {e:?}");
+        Body::Stream(upstream) => splice(out, response, upstream),
     }
 }
+
+/// Stream an upstream body to the client with `wasi:io` splice: the host moves
+/// the bytes from one stream to the other, so they never enter the
+/// component's memory, whatever the object's size.
+fn splice(out: ResponseOutparam, response: OutgoingResponse, upstream: IncomingResponse) {
+    let (Ok(body), Ok(source)) = (response.body(), upstream.consume()) else {
+        eprintln!("banatie-live: bodies already taken");
+        return;
+    };
+    out.set(response);
+    let (Ok(sink), Ok(input)) = (body.write(), source.stream()) else {
+        eprintln!("banatie-live: body streams unavailable");
+        return;
+    };
+    loop {
+        match sink.blocking_splice(&input, SPLICE_BYTES) {
+            Ok(_) => {}
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                eprintln!("banatie-live: streaming the object failed: {}", e.to_debug_string());
+                break;
+            }
+        }
+    }
+    drop(input);
+    drop(source);
+    drop(sink);
+    if let Err(e) = OutgoingBody::finish(body, None) {
+        eprintln!("banatie-live: response body not finished: {e:?}");
+    }
+}
+
+/// Most bytes one splice call may move.
+const SPLICE_BYTES: u64 = 1 << 20;

@@ -1,13 +1,9 @@
 //! Shared fixtures: one Garage per test run, a provider double and a host per
 //! test. Everything listens on 127.0.0.1 and is stopped by the run.
 
-pub mod garage;
-pub mod gemini;
 pub mod host;
-pub mod http;
-pub mod raw;
-pub mod s3;
-pub mod sign;
+
+pub use testkit::{garage, gemini, http, raw, s3, sign};
 
 use std::sync::OnceLock;
 

@@ -21,7 +21,7 @@ pub fn list(endpoint: &str, prefix: &str) -> Result<Vec<String>, String> {
     let mut action = bucket.list_objects_v2(Some(&creds));
     action.with_prefix(prefix);
     let url = action.sign(LIFE);
-    let mut resp = super::http::agent().get(url.as_str()).call().map_err(|e| e.to_string())?;
+    let mut resp = crate::http::agent().get(url.as_str()).call().map_err(|e| e.to_string())?;
     if resp.status() != 200 {
         return Err(format!("list answered {}", resp.status()));
     }
@@ -34,7 +34,7 @@ pub fn list(endpoint: &str, prefix: &str) -> Result<Vec<String>, String> {
 pub fn get(endpoint: &str, key: &str) -> Option<Vec<u8>> {
     let (bucket, creds) = bucket(endpoint);
     let url = bucket.get_object(Some(&creds), key).sign(LIFE);
-    let mut resp = super::http::agent().get(url.as_str()).call().unwrap();
+    let mut resp = crate::http::agent().get(url.as_str()).call().unwrap();
     match resp.status().as_u16() {
         200 => Some(resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap()),
         404 => None,
@@ -42,9 +42,23 @@ pub fn get(endpoint: &str, key: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// Store `bytes` under `key`.
+pub fn put(endpoint: &str, key: &str, bytes: &[u8]) {
+    let (bucket, creds) = bucket(endpoint);
+    let url = bucket.put_object(Some(&creds), key).sign(LIFE);
+    let resp = crate::http::agent().put(url.as_str()).send(bytes).unwrap();
+    assert!(resp.status().is_success(), "S3 PUT answered {}", resp.status());
+}
+
+/// A presigned GET URL, valid for an hour (for load generators).
+pub fn presigned_get(endpoint: &str, key: &str) -> String {
+    let (bucket, creds) = bucket(endpoint);
+    bucket.get_object(Some(&creds), key).sign(std::time::Duration::from_secs(3600)).to_string()
+}
+
 pub fn delete(endpoint: &str, key: &str) {
     let (bucket, creds) = bucket(endpoint);
     let url = bucket.delete_object(Some(&creds), key).sign(LIFE);
-    let resp = super::http::agent().delete(url.as_str()).call().unwrap();
+    let resp = crate::http::agent().delete(url.as_str()).call().unwrap();
     assert!(resp.status().is_success(), "S3 DELETE answered {}", resp.status());
 }

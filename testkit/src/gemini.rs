@@ -23,6 +23,8 @@ pub enum Behavior {
     NoImage,
     /// 200 with a body that is not Gemini's JSON.
     Garbage,
+    /// An image of exactly this many bytes (a PNG signature, then filler).
+    Sized(usize),
 }
 
 pub struct Gemini {
@@ -147,7 +149,7 @@ async fn handle(
     let behavior = behavior.lock().unwrap().clone();
     match behavior {
         Behavior::Image => {
-            let png = banatie_host::dev::picture::draw_png(prompt, ratio);
+            let png = tiny_png(prompt, ratio);
             let data = base64::engine::general_purpose::STANDARD.encode(png);
             reply(
                 200,
@@ -158,6 +160,16 @@ async fn handle(
                       "finishReason": "STOP", "index": 0}],
                     "modelVersion": "gemini-2.5-flash-image"
                 }),
+            )
+        }
+        Behavior::Sized(n) => {
+            let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+            bytes.extend(prompt.bytes().cycle().take(n.saturating_sub(8)));
+            let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+            reply(
+                200,
+                json!({"candidates": [{"content": {"role": "model", "parts": [
+                {"inlineData": {"mimeType": "image/png", "data": data}}]}, "finishReason": "STOP"}]}),
             )
         }
         Behavior::Status(429) => google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted"),
@@ -174,4 +186,23 @@ async fn handle(
             "parts": [{"text": "I cannot draw that"}]}, "finishReason": "STOP"}]}),
         ),
     }
+}
+
+/// A small PNG whose colour comes from the prompt and whose width from the ratio.
+fn tiny_png(prompt: &str, ratio: &str) -> Vec<u8> {
+    use sha2::Digest;
+    let seed = sha2::Sha256::digest(format!("{prompt}|{ratio}").as_bytes());
+    let (w, h) =
+        match ratio.split_once(':').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        {
+            Some((a, b)) if a > 0 && b > 0 => ((16 * a / a.max(b)).max(1), (16 * b / a.max(b)).max(1)),
+            _ => (16, 16),
+        };
+    let pixels: Vec<u8> = (0..w * h).flat_map(|i| [seed[0], seed[1], seed[(i % 32) as usize]]).collect();
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+    out
 }

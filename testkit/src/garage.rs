@@ -111,7 +111,7 @@ api_bind_addr = "127.0.0.1:{admin}"
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if crate::support::s3::list(&self.endpoint, "").is_ok() {
+            if crate::s3::list(&self.endpoint, "").is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
