@@ -13,3 +13,7 @@ wasmtime::component::bindgen!({
         "wasi:keyvalue/atomics@0.2.0-draft2.cas": crate::kv::CasHandle,
     },
 });
+
+// `wit/` also holds the wasmCloud drafts, so bindgen names these modules after
+// their versions; one short name each for the rest of the host.
+pub use self::wasi::{config0_2_0_draft_2024_09_27 as config, keyvalue0_2_0_draft2 as keyvalue};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::bindings::wasi::config::store::{Error, Host};
+use crate::bindings::config::store::{Error, Host};
 
 /// The component's resolved variables, as the guest sees them.
 #[derive(Clone, Default)]

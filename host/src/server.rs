@@ -73,9 +73,9 @@ pub fn prepare(engine: &Engine, wasm: &std::path::Path) -> anyhow::Result<ProxyP
     let mut linker: Linker<State> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::wasi::keyvalue::store::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
-    bindings::wasi::keyvalue::atomics::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
-    bindings::wasi::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| &s.shared.vars)?;
+    bindings::keyvalue::store::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
+    bindings::keyvalue::atomics::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
+    bindings::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| &s.shared.vars)?;
     let pre = wt(linker.instantiate_pre(&component))
         .context("the component imports something this host does not provide")?;
     wt(ProxyPre::new(pre)).context("the component does not export wasi:http/incoming-handler")

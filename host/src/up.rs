@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use tokio::net::TcpListener;
 
 use crate::config::ConfigVars;
-use crate::kv::{sqlite::Sqlite, Backend, KvAccess};
+use crate::kv::{redis::Redis, sqlite::Sqlite, Backend, KvAccess};
 use crate::manifest::Manifest;
 use crate::outbound::{pooled_client, AllowList, AllowedHost, Outbound};
 use crate::runtime_config::{self, StoreConfig};
@@ -105,9 +105,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
             StoreConfig::Sqlite(path) => {
                 Arc::new(Sqlite::open(&path).with_context(|| format!("key-value store {}", path.display()))?)
             }
-            StoreConfig::Redis(_) => {
-                bail!("runtime config: the redis key-value backend is not supported by this host yet")
-            }
+            StoreConfig::Redis(url) => Arc::new(Redis::open(&url).context("key-value store: redis")?),
         };
 
     let engine = server::engine()?;

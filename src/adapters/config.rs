@@ -1,7 +1,7 @@
 //! `wasi:config/store` → [`Config`]. Spin feeds it from spin.toml variables;
 //! `banatie-host` does the same.
 
-use super::bindings::wasi::config::store;
+use super::bindings::config::store;
 use crate::core::config::Config;
 use crate::core::Error;
 

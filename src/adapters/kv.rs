@@ -1,14 +1,23 @@
-//! `wasi:keyvalue` store + atomics → [`KeyValue`]. Opens the `default` store,
-//! the same one Spin's own key-value API uses.
+//! `wasi:keyvalue` store + atomics → [`KeyValue`]. On Spin it opens the
+//! `default` store, the same one Spin's own key-value API uses.
+//!
+//! wasmCloud's `wasi:keyvalue@0.2.0-draft` has an unsigned `increment` and no
+//! compare-and-swap: there, negative deltas and CAS are read-then-write, so
+//! counters that go down and the single-flight lease are best-effort, not
+//! atomic (see docs/deploy.md).
 
 use std::time::Instant;
 
-use super::bindings::wasi::keyvalue::{atomics, store};
+use super::bindings::keyvalue::{atomics, store};
 use crate::core::ports::KeyValue;
 use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
 
+#[cfg(not(feature = "wasmcloud"))]
 pub const STORE: &str = "default";
+/// wasmCloud links one store per component; its Redis provider ignores names.
+#[cfg(feature = "wasmcloud")]
+pub const STORE: &str = "";
 
 pub struct Kv<'t> {
     bucket: store::Bucket,
@@ -54,20 +63,64 @@ impl KeyValue for Kv<'_> {
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
-        self.timed("increment", || atomics::increment(&self.bucket, key, delta))
+        self.timed("increment", || increment(&self.bucket, key, delta))
     }
 
     fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, Error> {
-        self.timed("cas", || {
-            let cas = atomics::Cas::new(&self.bucket, key)?;
-            if cas.current()?.as_deref() != expected {
-                return Ok(false);
-            }
-            match atomics::swap(cas, new) {
-                Ok(()) => Ok(true),
-                Err(atomics::CasError::CasFailed(_)) => Ok(false),
-                Err(atomics::CasError::StoreError(e)) => Err(e),
-            }
-        })
+        self.timed("cas", || compare_and_swap(&self.bucket, key, expected, new))
     }
+}
+
+#[cfg(not(feature = "wasmcloud"))]
+fn increment(bucket: &store::Bucket, key: &str, delta: i64) -> Result<i64, store::Error> {
+    atomics::increment(bucket, key, delta)
+}
+
+#[cfg(not(feature = "wasmcloud"))]
+fn compare_and_swap(
+    bucket: &store::Bucket,
+    key: &str,
+    expected: Option<&[u8]>,
+    new: &[u8],
+) -> Result<bool, store::Error> {
+    let cas = atomics::Cas::new(bucket, key)?;
+    if cas.current()?.as_deref() != expected {
+        return Ok(false);
+    }
+    match atomics::swap(cas, new) {
+        Ok(()) => Ok(true),
+        Err(atomics::CasError::CasFailed(_)) => Ok(false),
+        Err(atomics::CasError::StoreError(e)) => Err(e),
+    }
+}
+
+#[cfg(feature = "wasmcloud")]
+fn increment(bucket: &store::Bucket, key: &str, delta: i64) -> Result<i64, store::Error> {
+    if let Ok(up) = u64::try_from(delta) {
+        return atomics::increment(bucket, key, up).map(|v| v as i64);
+    }
+    // No signed increment in this draft: read, subtract, write (not atomic).
+    let current = bucket
+        .get(key)?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    let next = current + delta;
+    bucket.set(key, next.to_string().as_bytes())?;
+    Ok(next)
+}
+
+#[cfg(feature = "wasmcloud")]
+fn compare_and_swap(
+    bucket: &store::Bucket,
+    key: &str,
+    expected: Option<&[u8]>,
+    new: &[u8],
+) -> Result<bool, store::Error> {
+    // No compare-and-swap in this draft: read, compare, write (not atomic).
+    if bucket.get(key)?.as_deref() != expected {
+        return Ok(false);
+    }
+    bucket.set(key, new)?;
+    Ok(true)
 }

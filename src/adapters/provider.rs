@@ -9,7 +9,7 @@ use futures::future::{select, Either};
 use super::{clock, http};
 use crate::core::config::ProviderConfig;
 use crate::core::ports::Provider;
-use crate::core::provider::{gemini, GeneratedImage, DEFAULT_RETRY_AFTER};
+use crate::core::provider::{self, GeneratedImage, DEFAULT_RETRY_AFTER};
 use crate::core::request::GenerationRequest;
 use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
@@ -22,19 +22,20 @@ pub struct ConfiguredProvider<'a> {
 
 impl Provider for ConfiguredProvider<'_> {
     async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
-        let ProviderConfig::Gemini { api_key, base_url, model } = self.config;
-        let spec = gemini::build_request(base_url, model, api_key.expose(), request);
+        let spec = provider::build_request(self.config, request);
         let start = Instant::now();
         let send = std::pin::pin!(http::send_buffered(spec));
         let timeout = std::pin::pin!(clock::sleep(self.timeout_ms));
         let outcome = select(send, timeout).await;
         self.timings.add(Kind::Provider, start.elapsed().as_micros() as u64);
         match outcome {
-            Either::Left((Ok(answer), _)) => gemini::parse_response(&answer),
-            Either::Left((Err(e), _)) => Err(Error::Provider(format!("gemini unreachable: {e}"))),
+            Either::Left((Ok(answer), _)) => provider::parse_response(self.config, &answer),
+            Either::Left((Err(e), _)) => {
+                Err(Error::Provider(format!("{} unreachable: {e}", self.config.name())))
+            }
             Either::Right(_) => Err(Error::ProviderBusy {
                 retry_after: DEFAULT_RETRY_AFTER,
-                detail: format!("gemini did not answer within {} ms", self.timeout_ms),
+                detail: format!("{} did not answer within {} ms", self.config.name(), self.timeout_ms),
             }),
         }
     }

@@ -14,6 +14,8 @@ pub const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_S3_REGION: &str = "us-east-1";
 pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.5-flash-image";
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com";
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-image-1";
 pub const DEFAULT_MAX_PROMPT_LENGTH: usize = 2000;
 /// No prompt may be longer than this, whatever `max_prompt_length` says.
 pub const HARD_MAX_PROMPT_LENGTH: usize = 32_000;
@@ -46,6 +48,7 @@ pub struct S3Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderConfig {
     Gemini { api_key: Secret, base_url: String, model: String },
+    OpenAi { api_key: Secret, base_url: String, model: String },
 }
 
 impl ProviderConfig {
@@ -53,12 +56,13 @@ impl ProviderConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ProviderConfig::Gemini { .. } => "gemini",
+            ProviderConfig::OpenAi { .. } => "openai",
         }
     }
 
     pub fn model(&self) -> &str {
         match self {
-            ProviderConfig::Gemini { model, .. } => model,
+            ProviderConfig::Gemini { model, .. } | ProviderConfig::OpenAi { model, .. } => model,
         }
     }
 }
@@ -131,7 +135,15 @@ impl Config {
                 )?,
                 model: get(lookup, "gemini_model")?.unwrap_or_else(|| DEFAULT_GEMINI_MODEL.into()),
             },
-            _ => return Err(Error::Misconfigured("variable provider must be one of: gemini".into())),
+            "openai" => ProviderConfig::OpenAi {
+                api_key: Secret(required(lookup, "openai_api_key")?),
+                base_url: http_url(
+                    "openai_base_url",
+                    get(lookup, "openai_base_url")?.unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into()),
+                )?,
+                model: get(lookup, "openai_model")?.unwrap_or_else(|| DEFAULT_OPENAI_MODEL.into()),
+            },
+            _ => return Err(Error::Misconfigured("variable provider must be one of: gemini, openai".into())),
         };
         let max_prompt_length = number(
             lookup,
@@ -201,6 +213,23 @@ mod tests {
             (c.generation_lease_seconds, c.coalesce_wait_seconds, c.provider_timeout_ms),
             (120, 60, 60_000)
         );
+    }
+
+    #[test]
+    fn openai_is_chosen_by_the_provider_variable() {
+        let mut pairs: Vec<_> = MINIMAL.iter().filter(|(k, _)| *k != "gemini_api_key").copied().collect();
+        pairs.push(("provider", "openai"));
+        assert_eq!(
+            load(&pairs).unwrap_err(),
+            Error::Misconfigured("variable openai_api_key is not set".into())
+        );
+        pairs.push(("openai_api_key", "sk-x"));
+        let c = load(&pairs).unwrap();
+        assert_eq!((c.provider.name(), c.provider.model()), ("openai", "gpt-image-1"));
+        pairs.push(("provider", "midjourney"));
+        let mut bad = pairs.clone();
+        bad.retain(|(k, v)| *k != "provider" || *v == "midjourney");
+        assert!(load(&bad).unwrap_err().to_string().contains("gemini, openai"));
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! clients, raw HTTP, and the documented URL signer. Everything listens on
 //! 127.0.0.1 and is stopped when dropped.
 
+pub mod double;
 pub mod garage;
 pub mod gemini;
 pub mod http;
+pub mod openai;
 pub mod raw;
+pub mod redis;
 pub mod s3;
 pub mod sign;

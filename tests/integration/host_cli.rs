@@ -14,7 +14,7 @@ pub fn outbound_hosts_outside_the_manifest_are_refused() {
     let wasm = repo_root().join("target/wasm32-wasip2/release/banatie_live.wasm");
     let narrowed = manifest
         .replace(
-            r#"allowed_outbound_hosts = ["{{ s3_endpoint }}", "{{ gemini_base_url }}"]"#,
+            r#"allowed_outbound_hosts = ["{{ s3_endpoint }}", "{{ gemini_base_url }}", "{{ openai_base_url }}"]"#,
             r#"allowed_outbound_hosts = ["{{ s3_endpoint }}"]"#,
         )
         .replace(
@@ -47,7 +47,7 @@ pub fn missing_required_variable_stops_the_host_before_serving() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("required variables are not set"), "{stderr}");
-    for name in ["s3_endpoint", "s3_bucket", "s3_access_key_id", "s3_secret_access_key", "gemini_api_key"] {
+    for name in ["s3_endpoint", "s3_bucket", "s3_access_key_id", "s3_secret_access_key"] {
         assert!(stderr.contains(name), "{name} is named: {stderr}");
     }
     assert!(!stderr.contains("s3_region"), "variables with defaults are not named: {stderr}");

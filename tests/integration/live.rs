@@ -38,7 +38,7 @@ pub fn miss_then_hit_serves_identical_bytes_and_headers() {
     assert_eq!(w.gemini.calls(), 1);
 
     // The provider got the real wire format.
-    let sent = w.gemini.last_request.lock().unwrap().clone().unwrap();
+    let sent = w.gemini.last_request().unwrap();
     assert_eq!(sent["contents"][0]["parts"][0]["text"], prompt.as_str());
     assert_eq!(sent["generationConfig"]["imageConfig"]["aspectRatio"], "16:9");
 

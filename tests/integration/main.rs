@@ -7,11 +7,13 @@
 //! (`scripts/test.sh` does everything).
 
 mod admin;
+mod conformance;
 mod errors;
 mod host_cli;
 mod live;
 mod public;
 mod resilience;
+mod scale;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -68,6 +70,12 @@ fn main() {
         resilience::provider_timeouts_and_rate_limits_are_503_with_retry_after,
         resilience::malformed_provider_answers_and_s3_put_failures_are_502,
         resilience::thirty_malformed_requests_get_clean_4xx_and_write_nothing,
+        scale::two_hosts_on_one_redis_share_cache_counts_and_single_flight,
+        scale::the_openai_provider_generates_refuses_and_fails_like_gemini,
+        scale::switching_provider_never_serves_the_other_providers_image,
+        conformance::the_component_targets_spins_http_trigger_world,
+        conformance::the_wasmcloud_build_targets_a_wasmcloud_host,
+        conformance::the_host_validates_spin_toml,
     ];
     let garage = if args.list { None } else { Some(support::start_garage()) };
     let conclusion = libtest_mimic::run(&args, trials);

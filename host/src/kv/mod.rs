@@ -1,18 +1,20 @@
 //! `wasi:keyvalue@0.2.0-draft2` store + atomics for the component, over a
-//! [`Backend`] (SQLite by default; the backend owns durability and atomicity).
+//! [`Backend`] (SQLite by default, Redis by runtime config; the backend owns
+//! durability and atomicity).
 //!
 //! Only the store labels listed in the component's `key_value_stores` can be
 //! opened, as in Spin. Compare-and-swap remembers the value seen when the `cas`
 //! handle was made and swaps only if the stored value is still that one.
 
+pub mod redis;
 pub mod sqlite;
 
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use crate::bindings::wasi::keyvalue::atomics::{self, CasError};
-use crate::bindings::wasi::keyvalue::store::{self, Error, KeyResponse};
+use crate::bindings::keyvalue::atomics::{self, CasError};
+use crate::bindings::keyvalue::store::{self, Error, KeyResponse};
 
 pub type BackendResult<T> = Result<T, String>;
 

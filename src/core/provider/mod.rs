@@ -2,8 +2,33 @@
 //! HTTP answer. Sending is `adapters::provider`'s job.
 
 pub mod gemini;
+pub mod openai;
 
 use std::fmt;
+
+use super::config::ProviderConfig;
+use super::request::GenerationRequest;
+use super::Error;
+
+/// The outbound request for the configured provider.
+pub fn build_request(config: &ProviderConfig, request: &GenerationRequest) -> HttpRequestSpec {
+    match config {
+        ProviderConfig::Gemini { api_key, base_url, model } => {
+            gemini::build_request(base_url, model, api_key.expose(), request)
+        }
+        ProviderConfig::OpenAi { api_key, base_url, model } => {
+            openai::build_request(base_url, model, api_key.expose(), request)
+        }
+    }
+}
+
+/// The configured provider's answer, read.
+pub fn parse_response(config: &ProviderConfig, answer: &HttpAnswer) -> Result<GeneratedImage, Error> {
+    match config {
+        ProviderConfig::Gemini { .. } => gemini::parse_response(answer),
+        ProviderConfig::OpenAi { .. } => openai::parse_response(answer),
+    }
+}
 
 /// An image as the provider returned it.
 #[derive(Clone, PartialEq, Eq)]

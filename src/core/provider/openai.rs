@@ -1,0 +1,150 @@
+//! OpenAI Images (`gpt-image-1`): `POST {base}/v1/images/generations` with
+//! `Authorization: Bearer`, body `{model, prompt, size, n: 1}`; the image is
+//! `data[0].b64_json`. A refusal is a 400 whose `error.code` is
+//! `moderation_blocked` (422 here, never cached). The aspect ratio maps to the
+//! nearest size the model supports.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::{GeneratedImage, HttpAnswer, HttpRequestSpec, DEFAULT_RETRY_AFTER};
+use crate::core::request::GenerationRequest;
+use crate::core::Error;
+
+/// Sizes `gpt-image-1` accepts, with their width/height ratio.
+const SIZES: [(&str, f64); 3] = [("1024x1024", 1.0), ("1536x1024", 1.5), ("1024x1536", 2.0 / 3.0)];
+
+/// The supported size nearest to `aspect_ratio` ("16:9" → "1536x1024").
+pub fn size_for(aspect_ratio: &str) -> &'static str {
+    let ratio = aspect_ratio
+        .split_once(':')
+        .and_then(|(w, h)| Some(w.parse::<f64>().ok()? / h.parse::<f64>().ok()?))
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .unwrap_or(1.0);
+    let distance = |r: f64| (ratio.ln() - r.ln()).abs();
+    SIZES
+        .iter()
+        .min_by(|a, b| distance(a.1).total_cmp(&distance(b.1)))
+        .map(|(s, _)| *s)
+        .unwrap_or("1024x1024")
+}
+
+pub fn build_request(base_url: &str, model: &str, api_key: &str, req: &GenerationRequest) -> HttpRequestSpec {
+    let body = json!({"model": model, "prompt": req.prompt, "size": size_for(&req.aspect_ratio), "n": 1});
+    HttpRequestSpec {
+        method: "POST",
+        url: format!("{base_url}/v1/images/generations"),
+        headers: vec![
+            ("authorization".into(), format!("Bearer {api_key}")),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: serde_json::to_vec(&body).expect("JSON value serialises"),
+    }
+}
+
+fn openai_error(answer: &HttpAnswer) -> (Option<String>, String) {
+    let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
+    let err = parsed.as_ref().and_then(|v| v.get("error"));
+    let code = err.and_then(|e| e.get("code")).and_then(Value::as_str).map(str::to_string);
+    let message: String =
+        err.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("").chars().take(200).collect();
+    let detail =
+        format!("openai answered HTTP {} ({}): {message}", answer.status, code.as_deref().unwrap_or("?"));
+    (code, detail)
+}
+
+pub fn parse_response(answer: &HttpAnswer) -> Result<GeneratedImage, Error> {
+    if answer.status != 200 {
+        let (code, detail) = openai_error(answer);
+        return Err(match (answer.status, code.as_deref()) {
+            (400, Some("moderation_blocked")) => Error::PromptRefused("moderation_blocked".into()),
+            (429, _) => {
+                Error::ProviderBusy { retry_after: answer.retry_after.unwrap_or(DEFAULT_RETRY_AFTER), detail }
+            }
+            _ => Error::Provider(detail),
+        });
+    }
+    let v: Value = serde_json::from_slice(&answer.body)
+        .map_err(|e| Error::Provider(format!("openai answered invalid JSON: {e}")))?;
+    let data = v
+        .pointer("/data/0/b64_json")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Provider("openai answered without data[0].b64_json".into()))?;
+    let bytes = STANDARD
+        .decode(data)
+        .map_err(|e| Error::Provider(format!("openai image data is not base64: {e}")))?;
+    if bytes.is_empty() {
+        return Err(Error::Provider("openai answered an empty image".into()));
+    }
+    let content_type = match v.get("output_format").and_then(Value::as_str) {
+        Some("jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        _ => "image/png",
+    };
+    Ok(GeneratedImage { content_type: content_type.into(), bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_map_to_the_nearest_supported_size() {
+        let sizes: Vec<_> = crate::core::request::ASPECT_RATIOS.iter().map(|r| (*r, size_for(r))).collect();
+        assert_eq!(
+            sizes,
+            vec![
+                ("1:1", "1024x1024"),
+                ("2:3", "1024x1536"),
+                ("3:2", "1536x1024"),
+                ("3:4", "1024x1536"),
+                ("4:3", "1536x1024"),
+                ("4:5", "1024x1536"),
+                ("5:4", "1536x1024"),
+                ("9:16", "1024x1536"),
+                ("16:9", "1536x1024"),
+                ("21:9", "1536x1024"),
+            ]
+        );
+    }
+
+    #[test]
+    fn request_matches_the_wire_format() {
+        let req = GenerationRequest { prompt: "a fox".into(), aspect_ratio: "16:9".into() };
+        let spec = build_request("http://o", "gpt-image-1", "sk-KEY", &req);
+        assert_eq!(spec.url, "http://o/v1/images/generations");
+        assert!(spec.headers.contains(&("authorization".into(), "Bearer sk-KEY".into())));
+        let body: Value = serde_json::from_slice(&spec.body).unwrap();
+        assert_eq!(body, json!({"model":"gpt-image-1","prompt":"a fox","size":"1536x1024","n":1}));
+        assert!(!format!("{spec:?}").contains("sk-KEY"));
+    }
+
+    #[test]
+    fn answers_map_to_images_refusals_and_failures() {
+        let ok = HttpAnswer {
+            status: 200,
+            retry_after: None,
+            body: br#"{"created":1,"data":[{"b64_json":"iVBORw=="}]}"#.to_vec(),
+        };
+        assert_eq!(parse_response(&ok).unwrap().bytes, vec![0x89, b'P', b'N', b'G']);
+        let refused = HttpAnswer {
+            status: 400,
+            retry_after: None,
+            body: br#"{"error":{"message":"blocked","type":"image_generation_user_error","param":null,"code":"moderation_blocked"}}"#.to_vec(),
+        };
+        assert_eq!(parse_response(&refused), Err(Error::PromptRefused("moderation_blocked".into())));
+        let other_400 = HttpAnswer {
+            status: 400,
+            retry_after: None,
+            body: br#"{"error":{"code":"invalid_size"}}"#.to_vec(),
+        };
+        assert_eq!(parse_response(&other_400).unwrap_err().status(), 502);
+        let down = HttpAnswer { status: 500, retry_after: None, body: b"oops".to_vec() };
+        assert_eq!(parse_response(&down).unwrap_err().status(), 502);
+        let busy = HttpAnswer { status: 429, retry_after: Some(3), body: vec![] };
+        assert_eq!(parse_response(&busy).unwrap_err().status(), 503);
+        let empty = HttpAnswer { status: 200, retry_after: None, body: br#"{"data":[]}"#.to_vec() };
+        assert_eq!(parse_response(&empty).unwrap_err().status(), 502);
+    }
+}

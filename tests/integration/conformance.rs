@@ -1,0 +1,119 @@
+//! Platform conformance without the platforms: the built component must
+//! target Spin's `http-trigger` world (the WIT shipped with spin-sdk) and the
+//! wasmCloud build the interfaces a wasmCloud 1.x host provides — and an
+//! import the platform does not provide must fail the check, naming it.
+
+use std::path::{Path, PathBuf};
+
+use wit_parser::{Resolve, WorldId};
+
+use crate::support::host::repo_root;
+
+fn release(name: &str) -> Vec<u8> {
+    let path = repo_root().join("target/wasm32-wasip2/release").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh builds it)", path.display()))
+}
+
+/// spin-sdk's `wit/` in the cargo registry, for the version in Cargo.lock.
+fn spin_sdk_wit() -> PathBuf {
+    let lock = std::fs::read_to_string(repo_root().join("Cargo.lock")).unwrap();
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"spin-sdk\""))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"').to_string())
+        .expect("spin-sdk in Cargo.lock");
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let registry = cargo_home.join("registry/src");
+    std::fs::read_dir(&registry)
+        .unwrap()
+        .map(|d| d.unwrap().path().join(format!("spin-sdk-{version}/wit")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("spin-sdk {version} sources not found under {}", registry.display()))
+}
+
+fn spin_world() -> (Resolve, WorldId) {
+    let mut resolve = Resolve::default();
+    let (pkg, _) = resolve.push_dir(spin_sdk_wit()).unwrap();
+    let world = resolve.select_world(&[pkg], Some("http-trigger")).unwrap();
+    (resolve, world)
+}
+
+/// The imports a wasmCloud 1.x host links for an HTTP component (our
+/// approximation: wasmCloud publishes no single world with WASI CLI, HTTP and
+/// these drafts). Like Spin's world (whose P3 export is feature-gated), it
+/// checks imports: the component may import nothing else. Imports match by
+/// semver; the `incoming-handler@0.2.0` export is what wasmCloud's HTTP server
+/// provider calls.
+const WASMCLOUD_WORLD: &str = r#"
+package banatie:wasmcloud-check;
+
+world http-component {
+  include wasi:cli/imports@0.2.6;
+  import wasi:http/outgoing-handler@0.2.6;
+  import wasi:keyvalue/store@0.2.0-draft;
+  import wasi:keyvalue/atomics@0.2.0-draft;
+  import wasi:config/store@0.2.0-draft;
+}
+"#;
+
+fn wasmcloud_world() -> (Resolve, WorldId) {
+    let (mut resolve, _) = spin_world(); // brings the wasi:* 0.2.x packages
+    let deps = repo_root().join("wit/deps");
+    for dir in ["keyvalue-0.2.0-draft", "config-0.2.0-draft"] {
+        resolve.push_path(deps.join(dir)).unwrap();
+    }
+    let pkg = resolve.push_str(Path::new("wasmcloud-check.wit"), WASMCLOUD_WORLD).unwrap();
+    let world = resolve.select_world(&[pkg], Some("http-component")).unwrap();
+    (resolve, world)
+}
+
+fn check(world: &(Resolve, WorldId), wasm: &[u8]) -> Result<(), String> {
+    wit_component::targets(&world.0, world.1, wasm).map_err(|e| format!("{e:#}"))
+}
+
+/// A component that imports something no platform provides.
+fn with_unsupported_import() -> Vec<u8> {
+    wat::parse_str(r#"(component (import "banatie:unsupported/thing@1.0.0" (instance)))"#).unwrap()
+}
+
+pub fn the_component_targets_spins_http_trigger_world() {
+    let spin = spin_world();
+    check(&spin, &release("banatie_live.wasm")).expect("the Spin build conforms to spin:up http-trigger");
+    let e = check(&spin, &with_unsupported_import()).unwrap_err();
+    assert!(e.contains("banatie:unsupported/thing"), "{e}");
+    // The wasmCloud build imports drafts Spin does not provide.
+    let e = check(&spin, &release("banatie_live_wasmcloud.wasm")).unwrap_err();
+    assert!(e.contains("wasi:keyvalue") || e.contains("wasi:config"), "{e}");
+}
+
+pub fn the_wasmcloud_build_targets_a_wasmcloud_host() {
+    let wasmcloud = wasmcloud_world();
+    check(&wasmcloud, &release("banatie_live_wasmcloud.wasm")).expect("the wasmCloud build conforms");
+    let e = check(&wasmcloud, &with_unsupported_import()).unwrap_err();
+    assert!(e.contains("banatie:unsupported/thing"), "{e}");
+    let e = check(&wasmcloud, &release("banatie_live.wasm")).unwrap_err();
+    assert!(e.contains("0.2.0-draft2") || e.contains("2024-09-27"), "{e}");
+}
+
+/// The host reads spin.toml the way Spin would; a manifest Spin would refuse
+/// (here: a variable both required and defaulted) stops the host before it serves.
+pub fn the_host_validates_spin_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(repo_root().join("spin.toml")).unwrap();
+    let broken = manifest
+        .replace("s3_bucket = { required = true }", "s3_bucket = { required = true, default = \"x\" }");
+    assert_ne!(broken, manifest);
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, broken).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_banatie-host"))
+        .args(["up", "--listen", "127.0.0.1:0", "--from"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("s3_bucket cannot be both required and have a default"), "{stderr}");
+}
