@@ -27,7 +27,9 @@ use crate::outbound::Outbound;
 /// What every request's store starts from.
 #[derive(Clone)]
 pub struct Shared {
-    pub vars: Arc<ConfigVars>,
+    /// The component's variables. Each request takes a snapshot; `--dev`
+    /// replaces it once the dev project exists (to turn the demo on).
+    pub vars: Arc<std::sync::RwLock<Arc<ConfigVars>>>,
     pub kv: KvAccess,
     pub outbound: Outbound,
     pub route: Arc<crate::manifest::Manifest>,
@@ -39,6 +41,7 @@ pub struct State {
     http: WasiHttpCtx,
     hooks: Outbound,
     memory: MemoryWatch,
+    vars: Arc<ConfigVars>,
     shared: Shared,
 }
 
@@ -75,7 +78,7 @@ pub fn prepare(engine: &Engine, wasm: &std::path::Path) -> anyhow::Result<ProxyP
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::keyvalue::store::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
     bindings::keyvalue::atomics::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
-    bindings::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| &s.shared.vars)?;
+    bindings::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| &s.vars)?;
     let pre = wt(linker.instantiate_pre(&component))
         .context("the component imports something this host does not provide")?;
     wt(ProxyPre::new(pre)).context("the component does not export wasi:http/incoming-handler")
@@ -133,6 +136,7 @@ impl Server {
             http: WasiHttpCtx::new(),
             hooks: self.shared.outbound.clone(),
             memory: MemoryWatch::default(),
+            vars: self.shared.vars.read().map(|v| v.clone()).unwrap_or_default(),
             shared: self.shared.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);

@@ -111,7 +111,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
     let engine = server::engine()?;
     let pre = server::prepare(&engine, &manifest.source)?;
     let shared = Shared {
-        vars: Arc::new(ConfigVars(component_vars)),
+        vars: Arc::new(std::sync::RwLock::new(Arc::new(ConfigVars(component_vars)))),
         kv: KvAccess { backend, labels: Arc::new(manifest.key_value_stores.clone()) },
         outbound: Outbound { allow: AllowList(Arc::new(allowed)), client: pooled_client() },
         route: Arc::new(manifest.clone()),
@@ -127,9 +127,12 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
 
     if let Some(token) = admin_token {
         let state_dir = state_dir.clone();
+        let vars = shared.vars.clone();
         tokio::spawn(async move {
             match dev::project::ensure(addr, &token, &state_dir).await {
-                Ok(key) => {
+                Ok(dev::project::DevProject { id, api_key: key }) => {
+                    dev::project::enable_demo(&vars, &id);
+                    println!("banatie-host --dev: demo page: http://{addr}/");
                     println!("banatie-host --dev: dev project API key: {key}");
                     println!("  try: curl -sS -D - -o /tmp/img.png -H 'X-API-Key: {key}' 'http://{addr}/api/v1/live/generate?prompt=a+red+fox&aspect_ratio=16:9'");
                 }

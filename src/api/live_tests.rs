@@ -26,6 +26,7 @@ fn config() -> Config {
         generation_lease_seconds: 120,
         coalesce_wait_seconds: 60,
         provider_timeout_ms: 1000,
+        demo_project_id: None,
     }
 }
 

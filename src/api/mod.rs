@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cached;
 pub mod counters;
+pub mod demo;
 pub mod flight;
 pub mod live;
 pub mod projects;
@@ -33,6 +34,9 @@ enum Route {
     Stats,
     Projects,
     Rotate(String),
+    DemoPage,
+    DemoSign,
+    DemoStats,
 }
 
 impl Route {
@@ -40,16 +44,20 @@ impl Route {
     fn allow(&self) -> &'static str {
         match self {
             Route::Live => "GET, HEAD, DELETE",
-            Route::Stats => "GET",
-            Route::Sign | Route::Projects | Route::Rotate(_) => "POST",
+            Route::Stats | Route::DemoStats => "GET",
+            Route::DemoPage => "GET, HEAD",
+            Route::Sign | Route::Projects | Route::Rotate(_) | Route::DemoSign => "POST",
         }
     }
 
     fn allows(&self, method: &Method) -> bool {
         match self {
             Route::Live => matches!(method, Method::Get | Method::Head | Method::Delete),
-            Route::Stats => matches!(method, Method::Get),
-            Route::Sign | Route::Projects | Route::Rotate(_) => matches!(method, Method::Post),
+            Route::Stats | Route::DemoStats => matches!(method, Method::Get),
+            Route::DemoPage => matches!(method, Method::Get | Method::Head),
+            Route::Sign | Route::Projects | Route::Rotate(_) | Route::DemoSign => {
+                matches!(method, Method::Post)
+            }
         }
     }
 }
@@ -61,6 +69,9 @@ fn route(path: &str) -> Option<Route> {
         "/api/v1/live/sign" => Some(Route::Sign),
         "/api/v1/live/stats" => Some(Route::Stats),
         "/api/v1/projects" => Some(Route::Projects),
+        "/" => Some(Route::DemoPage),
+        "/api/v1/demo/sign" => Some(Route::DemoSign),
+        "/api/v1/demo/stats" => Some(Route::DemoStats),
         _ => {
             let id = path.strip_prefix("/api/v1/projects/")?.strip_suffix("/rotate")?;
             let valid = !id.is_empty()
@@ -158,12 +169,23 @@ async fn dispatch(req: IncomingRequest, timings: &Timings) -> Result<Reply<Incom
                 }
             }
         }
-        Route::Stats => stats::get(&kv, header(&req, "x-api-key")?.as_deref(), now),
+        Route::Stats => {
+            let project = auth::project_by_key(&kv, header(&req, "x-api-key")?.as_deref())?;
+            stats::get(&kv, &project, now)
+        }
         Route::Sign => {
-            let api_key = header(&req, "x-api-key")?;
+            let project = auth::project_by_key(&kv, header(&req, "x-api-key")?.as_deref())?;
             let origin = origin(&req);
             let body = read_body(req).await?;
-            sign::sign(&kv, config.max_prompt_length, api_key.as_deref(), &body, now, origin)
+            sign::sign(&project, config.max_prompt_length, &body, now, origin)
+        }
+        Route::DemoPage => demo::project(&kv, &config).map(|_| demo::page()),
+        Route::DemoStats => stats::get(&kv, &demo::project(&kv, &config)?, now),
+        Route::DemoSign => {
+            let project = demo::project(&kv, &config)?;
+            let origin = origin(&req);
+            let body = read_body(req).await?;
+            sign::sign(&project, config.max_prompt_length, &body, now, origin)
         }
         Route::Projects | Route::Rotate(_) => {
             let admin = config.admin_token.as_ref().map(|t| t.expose());

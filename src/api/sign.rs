@@ -1,23 +1,21 @@
 //! `POST /api/v1/live/sign` (X-API-Key): a signed live URL for `<img src>`,
 //! usable without a key. The parameters are validated exactly as the live
-//! endpoint will validate them.
+//! endpoint will validate them. The caller is authenticated by the route.
 
 use serde_json::json;
 
+use super::live;
 use super::respond::Reply;
-use super::{auth, live};
-use crate::core::ports::KeyValue;
+use crate::core::project::Project;
 use crate::core::{request, signature, Error};
 
 pub fn sign<B>(
-    kv: &impl KeyValue,
+    project: &Project,
     max_prompt_length: usize,
-    api_key: Option<&str>,
     body: &[u8],
     now: u64,
     origin: Option<String>,
 ) -> Result<Reply<B>, Error> {
-    let project = auth::project_by_key(kv, api_key)?;
     let wanted = signature::parse_sign_body(body)?;
     let checked = request::generation_request(&wanted.pairs, max_prompt_length)?;
     let expires_at = wanted.lifetime_seconds.map(|l| now + l);

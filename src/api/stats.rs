@@ -1,14 +1,14 @@
-//! `GET /api/v1/live/stats` (X-API-Key): the caller's project only. Counters
-//! are read with an atomic add of 0, the portable way to read a KV counter.
+//! `GET /api/v1/live/stats` (X-API-Key): the caller's project only (the route
+//! authenticates). Counters are read with an atomic add of 0, the portable
+//! way to read a KV counter.
 
-use super::auth;
 use super::respond::Reply;
 use crate::core::ports::KeyValue;
+use crate::core::project::Project;
 use crate::core::stats::{self, counter_key, Budget};
 use crate::core::{budget, Error};
 
-pub fn get<B>(kv: &impl KeyValue, api_key: Option<&str>, now: u64) -> Result<Reply<B>, Error> {
-    let project = auth::project_by_key(kv, api_key)?;
+pub fn get<B>(kv: &impl KeyValue, project: &Project, now: u64) -> Result<Reply<B>, Error> {
     let mut values = [0i64; 5];
     for (value, counter) in values.iter_mut().zip(stats::ALL) {
         *value = kv.increment(&counter_key(&project.id, counter), 0)?;

@@ -80,6 +80,8 @@ pub struct Config {
     pub coalesce_wait_seconds: u64,
     /// How long a provider call may take before it counts as failed (503).
     pub provider_timeout_ms: u64,
+    /// The project the demo page (`/`) signs for; `None` turns the demo off.
+    pub demo_project_id: Option<String>,
 }
 
 /// Reads one variable; `Ok(None)` when it is unset or empty.
@@ -171,6 +173,7 @@ impl Config {
                 1,
                 3600,
             )?,
+            demo_project_id: get(lookup, "demo_project_id")?,
             provider_timeout_ms: number(
                 lookup,
                 "provider_timeout_ms",

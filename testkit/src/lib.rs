@@ -3,6 +3,7 @@
 //! clients, raw HTTP, and the documented URL signer. Everything listens on
 //! 127.0.0.1 and is stopped when dropped.
 
+pub mod browser;
 pub mod double;
 pub mod garage;
 pub mod gemini;

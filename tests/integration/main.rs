@@ -7,6 +7,7 @@
 //! (`scripts/test.sh` does everything).
 
 mod admin;
+mod browser;
 mod conformance;
 mod errors;
 mod host_cli;
@@ -76,6 +77,8 @@ fn main() {
         conformance::the_component_targets_spins_http_trigger_world,
         conformance::the_wasmcloud_build_targets_a_wasmcloud_host,
         conformance::the_host_validates_spin_toml,
+        browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
+        browser::there_is_no_demo_page_unless_asked_for,
     ];
     let garage = if args.list { None } else { Some(support::start_garage()) };
     let conclusion = libtest_mimic::run(&args, trials);

@@ -3,7 +3,7 @@
 
 pub mod host;
 
-pub use testkit::{garage, gemini, http, openai, raw, redis, s3, sign};
+pub use testkit::{browser, garage, gemini, http, openai, raw, redis, s3, sign};
 
 use std::sync::OnceLock;
 

@@ -1,0 +1,89 @@
+//! The demo page in a real browser (headless Chromium over WebDriver): the
+//! images decode, a reload takes them from the browser cache without a new
+//! generation, and a tampered URL is a broken image with a 403. Screenshots
+//! go to target/screenshots/ for a person to look at.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::browser::Browser;
+use crate::support::gemini::{self, Gemini};
+use crate::support::host::{repo_root, Host};
+
+const ALL_LOADED: &str = "document.querySelectorAll('figure').length >= 4 && \
+     [...document.querySelectorAll('figure')].every(f => f.dataset.state === 'loaded')";
+
+fn screenshots() -> std::path::PathBuf {
+    repo_root().join("target/screenshots")
+}
+
+pub fn the_demo_page_renders_live_images_and_reloads_from_the_browser_cache() {
+    let gemini = Gemini::start();
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    let vars = [
+        ("gemini_api_key".to_string(), gemini::API_KEY.to_string()),
+        ("gemini_base_url".to_string(), gemini.url.clone()),
+    ];
+    let host = Host::start_in(state, &vars, &["--dev"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !host.stdout.lock().unwrap().iter().any(|l| l.contains("demo page: ")) {
+        assert!(Instant::now() < deadline, "the dev project was not created: {}", host.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let browser = Browser::start();
+    browser.goto(&host.url("/"));
+    browser.wait_for(ALL_LOADED, Duration::from_secs(60));
+    let widths = browser.js("return [...document.querySelectorAll('img.live')].map(i => i.naturalWidth);");
+    let widths: Vec<u64> = widths.as_array().unwrap().iter().map(|w| w.as_u64().unwrap()).collect();
+    assert_eq!(widths.len(), 4);
+    assert!(widths.iter().all(|w| *w > 0), "every image decodes: {widths:?}");
+    let labels = browser.js("return [...document.querySelectorAll('.badge')].map(b => b.textContent);");
+    assert!(labels.as_array().unwrap().iter().all(|l| l.as_str().unwrap().starts_with("MISS")), "{labels}");
+    assert_eq!(gemini.calls(), 4, "one generation per picture");
+    browser.wait_for(
+        "document.getElementById('stats').textContent.includes('generations 4')",
+        Duration::from_secs(10),
+    );
+    let shot = browser.screenshot(&screenshots().join("demo-grid.png"));
+    eprintln!("screenshot: {}", shot.display());
+
+    browser.reload();
+    browser.wait_for(ALL_LOADED, Duration::from_secs(60));
+    assert_eq!(gemini.calls(), 4, "a reload generates nothing");
+    let sources = browser.js("return [...document.querySelectorAll('img.live')].map(i => \
+           (performance.getEntriesByName(i.src).pop() || {transferSize: 0}).transferSize);");
+    let transferred: Vec<u64> = sources.as_array().unwrap().iter().map(|v| v.as_u64().unwrap_or(0)).collect();
+    assert!(
+        transferred.iter().all(|t| *t < 1000),
+        "images came from the browser cache or a 304: {transferred:?}"
+    );
+    browser.screenshot(&screenshots().join("demo-grid-reloaded.png"));
+
+    // A tampered signed URL: a broken image and a 403, nothing generated.
+    let tampered = browser.js_async(
+        "const done = arguments[0]; window.banatie.sign('a tampered picture', '1:1').then(p => { \
+           const card = window.banatie.addCard(p.replace('prompt=a%20', 'prompt=b%20'), 'tampered', '1:1'); \
+           card.id = 'tampered'; done(p); });",
+    );
+    assert!(tampered.as_str().is_some_and(|p| p.contains("sig=")));
+    browser
+        .wait_for("document.getElementById('tampered').dataset.state === 'broken'", Duration::from_secs(30));
+    let status = browser.js("return document.getElementById('tampered').dataset.status;");
+    assert_eq!(status, Value::String("403".into()));
+    let width = browser.js("return document.querySelector('#tampered img').naturalWidth;");
+    assert_eq!(width, Value::from(0));
+    assert_eq!(gemini.calls(), 4);
+    browser.screenshot(&screenshots().join("demo-tampered.png"));
+}
+
+/// Without `demo_project_id` (production), there is no demo page.
+pub fn there_is_no_demo_page_unless_asked_for() {
+    let w = crate::support::World::new();
+    let r = crate::support::http::send("GET", &w.host.url("/"), &[], b"");
+    assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"));
+    let r = crate::support::http::send("POST", &w.host.url("/api/v1/demo/sign"), &[], br#"{"prompt":"x"}"#);
+    assert_eq!(r.status, 404);
+}
