@@ -21,7 +21,7 @@ pub fn check_installed() -> anyhow::Result<()> {
     }
 }
 
-fn wrk(url: &str, seconds: u32) -> anyhow::Result<String> {
+fn wrk(url: &str, seconds: u32, errors_expected: bool) -> anyhow::Result<String> {
     let out = Command::new("wrk")
         .args(["-t1", "-c8", &format!("-d{seconds}s"), "--latency", url])
         .output()
@@ -30,15 +30,25 @@ fn wrk(url: &str, seconds: u32) -> anyhow::Result<String> {
     if !out.status.success() {
         bail!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
     }
-    if text.contains("Non-2xx or 3xx responses") || text.contains("Socket errors") {
+    if (!errors_expected && text.contains("Non-2xx or 3xx responses")) || text.contains("Socket errors") {
         bail!("wrk saw errors against {url}:\n{text}");
     }
     Ok(text)
 }
 
+/// Load `url`; every answer must be 2xx/3xx.
 pub fn run(url: &str) -> anyhow::Result<Figures> {
-    wrk(url, 1)?;
-    let text = wrk(url, 5)?;
+    measure(url, false)
+}
+
+/// Load a `url` that answers 4xx on purpose (a route that touches nothing).
+pub fn run_expecting_errors(url: &str) -> anyhow::Result<Figures> {
+    measure(url, true)
+}
+
+fn measure(url: &str, errors_expected: bool) -> anyhow::Result<Figures> {
+    wrk(url, 1, errors_expected)?;
+    let text = wrk(url, 5, errors_expected)?;
     let rps = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))

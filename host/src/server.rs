@@ -178,6 +178,7 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
+        let _ = stream.set_nodelay(true);
         let server = server.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {

@@ -214,7 +214,8 @@ mod tests {
         assert_eq!(route("/api/v1/projects//rotate"), None);
         assert_eq!(route("/api/v1/projects/a/b/rotate"), None);
         assert_eq!(route("/api/v1/live/generate/"), None);
-        assert_eq!(route("/"), None);
+        assert_eq!(route("/"), Some(Route::DemoPage));
+        assert_eq!(route("/index.html"), None);
         assert!(Route::Live.allows(&Method::Delete) && !Route::Live.allows(&Method::Post));
         assert_eq!(Route::Stats.allow(), "GET");
     }

@@ -36,6 +36,20 @@ impl Reply {
     }
 }
 
+/// (method, path, status) of every exchange `send` made, for the check that
+/// docs/openapi.yaml describes all of them.
+static OBSERVED: std::sync::Mutex<Vec<(String, String, u16)>> = std::sync::Mutex::new(Vec::new());
+
+pub fn observed() -> Vec<(String, String, u16)> {
+    OBSERVED.lock().unwrap().clone()
+}
+
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    path.split('?').next().unwrap_or("/").to_string()
+}
+
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (n, v) in headers {
@@ -54,5 +68,6 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
     } else {
         resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap()
     };
+    OBSERVED.lock().unwrap().push((method.to_string(), path_of(url), status));
     Reply { status, headers, body }
 }

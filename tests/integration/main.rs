@@ -12,6 +12,7 @@ mod conformance;
 mod errors;
 mod host_cli;
 mod live;
+mod openapi;
 mod public;
 mod resilience;
 mod scale;
@@ -79,9 +80,27 @@ fn main() {
         conformance::the_host_validates_spin_toml,
         browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
         browser::there_is_no_demo_page_unless_asked_for,
+        openapi::every_described_operation_is_served,
+        openapi::schemathesis_finds_no_server_error_or_undocumented_status,
+        openapi::schemathesis_fails_on_an_undocumented_status,
     ];
     let garage = if args.list { None } else { Some(support::start_garage()) };
     let conclusion = libtest_mimic::run(&args, trials);
+    let whole_run = !args.list && args.filter.is_none() && args.skip.is_empty();
+    if whole_run && !conclusion.has_failed() {
+        // Every route and status the tests observed must be in docs/openapi.yaml.
+        let observed = support::http::observed();
+        let undocumented = openapi::undocumented(&observed);
+        if !undocumented.is_empty() {
+            eprintln!(
+                "docs/openapi.yaml does not describe what the tests observed:\n{}",
+                undocumented.join("\n")
+            );
+            drop(garage);
+            std::process::exit(101);
+        }
+        println!("openapi: all {} observed exchanges are described in docs/openapi.yaml", observed.len());
+    }
     drop(garage);
     conclusion.exit();
 }

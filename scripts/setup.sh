@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, once, on a machine that has only the Rust
+# toolchain: the wasm32-wasip2 target, Garage 2.5.0 (S3 server), Debian's
+# redis-server, chromium and chromium-driver, and schemathesis in a virtual
+# environment (.venv-schemathesis). Every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+rustup target add wasm32-wasip2 >/dev/null
+
+if ! garage --version 2>/dev/null | grep -q '2\.5\.0'; then
+  echo "setup: installing Garage 2.5.0 (cargo install, several minutes once)"
+  cargo install garage --locked --version 2.5.0
+fi
+
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
+if [ -n "$missing" ]; then
+  echo "setup: installing Debian packages:$missing"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+SCHEMATHESIS_VERSION=4.32.5
+if ! .venv-schemathesis/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "setup: installing schemathesis $SCHEMATHESIS_VERSION in .venv-schemathesis"
+  python3 -m venv .venv-schemathesis
+  .venv-schemathesis/bin/pip install -q "schemathesis==$SCHEMATHESIS_VERSION"
+fi
