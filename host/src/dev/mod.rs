@@ -16,6 +16,35 @@ pub const DEV_BUCKET: &str = "banatie";
 pub const DEV_ACCESS_KEY: &str = "dev-access-key";
 pub const DEV_SECRET_KEY: &str = "dev-secret-key";
 
+/// Serve `service` on an ephemeral 127.0.0.1 port in the background; returns
+/// `http://ADDR`. The dev S3 endpoint and the stand-in provider both use it.
+pub async fn serve_loopback<S, B>(service: S) -> anyhow::Result<String>
+where
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    Ok(format!("http://{addr}"))
+}
+
 pub struct DevServices {
     pub s3_endpoint: String,
     pub provider_url: String,
