@@ -88,12 +88,22 @@ fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The directory a manifest's relative paths are relative to. A bare file
+/// name (`spin.toml`, the default) has an empty parent, which is no directory
+/// to run a build command in: it is the current directory.
+pub fn manifest_dir(manifest: &Path) -> PathBuf {
+    match manifest.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 impl Manifest {
     pub fn load(path: &Path) -> anyhow::Result<Manifest> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read manifest {}", path.display()))?;
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Manifest::parse(&text, &dir).with_context(|| format!("invalid manifest {}", path.display()))
+        Manifest::parse(&text, &manifest_dir(path))
+            .with_context(|| format!("invalid manifest {}", path.display()))
     }
 
     pub fn parse(text: &str, dir: &Path) -> anyhow::Result<Manifest> {
@@ -184,6 +194,13 @@ command = "cargo build"
         assert_eq!(m.key_value_stores, vec!["default"]);
         assert_eq!(m.build, Some(("cargo build".into(), PathBuf::from("/app"))));
         assert!(m.route_matches("/anything/at/all"));
+    }
+
+    #[test]
+    fn a_bare_manifest_name_is_relative_to_the_current_directory() {
+        assert_eq!(manifest_dir(Path::new("spin.toml")), Path::new("."));
+        assert_eq!(manifest_dir(Path::new("app/spin.toml")), Path::new("app"));
+        assert_eq!(manifest_dir(Path::new("/app/spin.toml")), Path::new("/app"));
     }
 
     #[test]

@@ -53,8 +53,10 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
     if options.build {
         run_build(&manifest)?;
     }
-    let manifest_dir = options.manifest.parent().map(PathBuf::from).unwrap_or_default();
-    let state_dir = options.state_dir.clone().unwrap_or_else(|| manifest_dir.join(".spin"));
+    let state_dir = options
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| crate::manifest::manifest_dir(&options.manifest).join(".spin"));
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create state dir {}", state_dir.display()))?;
 
@@ -96,7 +98,11 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
     for entry in &manifest.allowed_outbound_hosts {
         let rendered = variables::render(entry, &manifest.variables, &values)?;
         if !rendered.is_empty() {
-            allowed.push(AllowedHost::parse(&rendered)?);
+            // Spin refuses an entry with a path; name what the entry came from.
+            allowed.push(
+                AllowedHost::parse(&rendered)
+                    .with_context(|| format!("allowed_outbound_hosts entry {entry:?}"))?,
+            );
         }
     }
 

@@ -1,10 +1,13 @@
 //! `wasi:keyvalue` store + atomics → [`KeyValue`]. On Spin it opens the
 //! `default` store, the same one Spin's own key-value API uses.
 //!
-//! wasmCloud's `wasi:keyvalue@0.2.0-draft` has an unsigned `increment` and no
-//! compare-and-swap: there, negative deltas and CAS are read-then-write, so
-//! counters that go down and the single-flight lease are best-effort, not
-//! atomic (see docs/deploy.md).
+//! wasmCloud's `wasi:keyvalue@0.2.0-draft` (1.x and 2) has an unsigned
+//! `increment` and no compare-and-swap. Counters stay exact there: a counter
+//! that goes down keeps its decrements in a second counter (`KEY/down`) and
+//! reads as the difference, so no read-then-write and no assumption about how
+//! the backend encodes a counter (NATS, Redis and the in-memory store all
+//! differ). CAS is read, compare, write: the single-flight lease is
+//! best-effort there, not exclusive (see docs/deploy.md).
 
 use std::time::Instant;
 
@@ -13,11 +16,27 @@ use crate::core::ports::KeyValue;
 use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
 
-#[cfg(not(feature = "wasmcloud"))]
+#[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
 pub const STORE: &str = "default";
-/// wasmCloud links one store per component; its Redis provider ignores names.
+/// wasmCloud 1.x links one store per component; its Redis provider ignores names.
 #[cfg(feature = "wasmcloud")]
 pub const STORE: &str = "";
+/// wasmCloud 2: the bucket (NATS JetStream) or key prefix (Redis) to use;
+/// NATS bucket names are `[a-zA-Z0-9_-]+`.
+#[cfg(feature = "wasmcloud2")]
+pub const STORE: &str = "banatie";
+
+/// The key as the platform's store accepts it. wasmCloud 2's cluster store is
+/// NATS JetStream, whose keys are `[-/_=.a-zA-Z0-9]+`: our `:` separators
+/// become `.` there (no key of ours has a `.`, so nothing collides).
+#[cfg(feature = "wasmcloud2")]
+fn platform_key(key: &str) -> std::borrow::Cow<'_, str> {
+    std::borrow::Cow::Owned(key.replace(':', "."))
+}
+#[cfg(not(feature = "wasmcloud2"))]
+fn platform_key(key: &str) -> std::borrow::Cow<'_, str> {
+    std::borrow::Cow::Borrowed(key)
+}
 
 pub struct Kv<'t> {
     bucket: store::Bucket,
@@ -51,40 +70,42 @@ impl<'t> Kv<'t> {
 
 impl KeyValue for Kv<'_> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.timed("get", || self.bucket.get(key))
+        self.timed("get", || self.bucket.get(&platform_key(key)))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        self.timed("set", || self.bucket.set(key, value))
+        self.timed("set", || self.bucket.set(&platform_key(key), value))
     }
 
     fn delete(&self, key: &str) -> Result<(), Error> {
-        self.timed("delete", || self.bucket.delete(key))
+        self.timed("delete", || self.bucket.delete(&platform_key(key)))
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
-        self.timed("increment", || increment(&self.bucket, key, delta))
+        self.timed("increment", || increment(&self.bucket, &platform_key(key), delta))
     }
 
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, Error> {
-        self.timed("cas", || compare_and_swap(&self.bucket, key, expected, new))
+    fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error> {
+        self.timed("cas", || compare_and_swap(&self.bucket, &platform_key(key), expected, new))
     }
 }
 
-#[cfg(not(feature = "wasmcloud"))]
+#[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
 fn increment(bucket: &store::Bucket, key: &str, delta: i64) -> Result<i64, store::Error> {
     atomics::increment(bucket, key, delta)
 }
 
-#[cfg(not(feature = "wasmcloud"))]
+/// `current` then `swap`, never a swap without reading: Spin's SQLite store
+/// swaps conditionally on the value `current` read (an upsert when none was).
+#[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
 fn compare_and_swap(
     bucket: &store::Bucket,
     key: &str,
-    expected: Option<&[u8]>,
+    expected: &[u8],
     new: &[u8],
 ) -> Result<bool, store::Error> {
     let cas = atomics::Cas::new(bucket, key)?;
-    if cas.current()?.as_deref() != expected {
+    if cas.current()?.as_deref() != Some(expected) {
         return Ok(false);
     }
     match atomics::swap(cas, new) {
@@ -94,31 +115,31 @@ fn compare_and_swap(
     }
 }
 
-#[cfg(feature = "wasmcloud")]
+/// Ups in `key`, downs in `key/down` (created on the first decrement); the
+/// value is the difference. Each part is one atomic increment.
+#[cfg(any(feature = "wasmcloud", feature = "wasmcloud2"))]
 fn increment(bucket: &store::Bucket, key: &str, delta: i64) -> Result<i64, store::Error> {
-    if let Ok(up) = u64::try_from(delta) {
-        return atomics::increment(bucket, key, up).map(|v| v as i64);
-    }
-    // No signed increment in this draft: read, subtract, write (not atomic).
-    let current = bucket
-        .get(key)?
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .unwrap_or(0);
-    let next = current + delta;
-    bucket.set(key, next.to_string().as_bytes())?;
-    Ok(next)
+    let down_key = format!("{key}/down");
+    let (up, down) = if delta >= 0 {
+        let up = atomics::increment(bucket, key, delta as u64)?;
+        let down = if bucket.exists(&down_key)? { atomics::increment(bucket, &down_key, 0)? } else { 0 };
+        (up, down)
+    } else {
+        let down = atomics::increment(bucket, &down_key, delta.unsigned_abs())?;
+        (atomics::increment(bucket, key, 0)?, down)
+    };
+    Ok(up as i64 - down as i64)
 }
 
-#[cfg(feature = "wasmcloud")]
+#[cfg(any(feature = "wasmcloud", feature = "wasmcloud2"))]
 fn compare_and_swap(
     bucket: &store::Bucket,
     key: &str,
-    expected: Option<&[u8]>,
+    expected: &[u8],
     new: &[u8],
 ) -> Result<bool, store::Error> {
     // No compare-and-swap in this draft: read, compare, write (not atomic).
-    if bucket.get(key)?.as_deref() != expected {
+    if bucket.get(key)?.as_deref() != Some(expected) {
         return Ok(false);
     }
     bucket.set(key, new)?;

@@ -6,6 +6,12 @@ pub fn bytes64() -> [u8; 64] {
     buf
 }
 
+pub fn u32() -> u32 {
+    let mut buf = [0u8; 4];
+    getrandom::fill(&mut buf).expect("the host provides randomness");
+    u32::from_le_bytes(buf)
+}
+
 pub fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }

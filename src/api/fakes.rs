@@ -12,10 +12,30 @@ use crate::core::provider::GeneratedImage;
 use crate::core::request::GenerationRequest;
 use crate::core::Error;
 
+/// Which runtime's observable key-value semantics the fake reproduces
+/// (read from Spin v3.6.0's `crates/key-value-{spin,redis}/src/store.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Semantics {
+    /// Spin's SQLite store: counters are 8 little-endian bytes (any other
+    /// length panics, as Spin's `expect("incorrect length")` does).
+    #[default]
+    SpinSqlite,
+    /// Spin's Redis store: counters are decimal text (INCRBY), and a swap
+    /// reports failure although its SET was applied.
+    SpinRedis,
+}
+
 #[derive(Default)]
 pub struct MemKv {
     pub map: RefCell<BTreeMap<String, Vec<u8>>>,
     pub fail_writes: Cell<bool>,
+    pub semantics: Semantics,
+}
+
+impl MemKv {
+    pub fn with(semantics: Semantics) -> MemKv {
+        MemKv { semantics, ..MemKv::default() }
+    }
 }
 
 impl KeyValue for MemKv {
@@ -35,17 +55,37 @@ impl KeyValue for MemKv {
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
         let mut map = self.map.borrow_mut();
-        let current = map.get(key).map(|v| i64::from_le_bytes(v.as_slice().try_into().unwrap())).unwrap_or(0);
-        map.insert(key.into(), (current + delta).to_le_bytes().to_vec());
-        Ok(current + delta)
+        let current = map.get(key);
+        let next = match self.semantics {
+            Semantics::SpinSqlite => {
+                let n =
+                    current.map(|v| i64::from_le_bytes(v.as_slice().try_into().expect("incorrect length")));
+                let next = n.unwrap_or(0) + delta;
+                map.insert(key.into(), next.to_le_bytes().to_vec());
+                next
+            }
+            Semantics::SpinRedis => {
+                let n = match current {
+                    None => 0,
+                    Some(v) => {
+                        std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| {
+                            Error::KeyValue("ERR value is not an integer or out of range".into())
+                        })?
+                    }
+                };
+                map.insert(key.into(), (n + delta).to_string().into_bytes());
+                n + delta
+            }
+        };
+        Ok(next)
     }
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, Error> {
+    fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error> {
         let mut map = self.map.borrow_mut();
-        if map.get(key).map(Vec::as_slice) != expected {
+        if map.get(key).map(Vec::as_slice) != Some(expected) {
             return Ok(false);
         }
         map.insert(key.into(), new.to_vec());
-        Ok(true)
+        Ok(self.semantics != Semantics::SpinRedis)
     }
 }
 

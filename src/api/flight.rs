@@ -1,14 +1,19 @@
 //! Single-flight, carried out: take the lease or wait for its owner, over the
-//! state machine in `core::single_flight`. Concurrent identical misses, on
-//! one host or many sharing a KV store, cause one provider call.
+//! state machine in `core::single_flight` (which says why the lease is taken
+//! the way it is). Concurrent identical misses, on one host or many sharing a
+//! KV store, cause one provider call.
 
 use super::cached;
 use super::live::{lookup, Env, Incoming, Ports, Slot};
 use super::respond::Reply;
 use crate::core::entry::Entry;
 use crate::core::ports::{Clock, KeyValue, ObjectStore};
-use crate::core::single_flight::{self, decide, Decision, Lease};
+use crate::core::single_flight::{self, decide, Decision, Failure, Lease};
 use crate::core::Error;
+
+/// Rounds of create/acquire that may find the key changed under them before
+/// the request gives up as busy (each round is a few KV operations, no wait).
+const MAX_CONTENDED_ROUNDS: u32 = 64;
 
 pub enum Joined<B> {
     /// This request holds the lease and must generate.
@@ -20,8 +25,9 @@ pub enum Joined<B> {
 /// A lease this request holds.
 pub struct Held {
     key: String,
-    owner: String,
-    bytes: Vec<u8>,
+    failure_key: String,
+    owner: u32,
+    bytes: [u8; 8],
 }
 
 /// Become the owner of the generation for `slot`, or wait for the owner and
@@ -35,21 +41,43 @@ pub async fn join<K: KeyValue, S: ObjectStore, P, C: Clock>(
     stale: Option<&Entry>,
 ) -> Result<Joined<S::Body>, Error> {
     let key = single_flight::lease_key(&slot.project, &slot.hash);
-    let owner = (env.new_id)();
+    let failure_key = single_flight::failure_key(&slot.project, &slot.hash);
+    let owner = single_flight::owner_id((env.random)());
     let started = ports.clock.now_ms();
-    let mut waited_on: Option<String> = None;
+    let busy = || Error::Busy {
+        retry_after: single_flight::give_up_retry_after(ports.config.generation_lease_seconds),
+    };
+    let mut waited_on: Option<u32> = None;
     let mut attempt = 0;
+    let mut contended = 0;
     loop {
         let now = ports.clock.now_ms();
-        let current = ports.kv.get(&key)?;
-        match decide(now, current.as_deref().and_then(Lease::decode).as_ref(), waited_on.as_deref()) {
-            Decision::Acquire => {
-                let mine =
-                    single_flight::generating(&owner, now, ports.config.generation_lease_seconds).encode();
-                if !ports.kv.compare_and_swap(&key, current.as_deref(), &mine)? {
+        let seen = single_flight::observe(now, ports.kv.get(&key)?);
+        let failure = if single_flight::must_check_failure(&seen, waited_on) {
+            ports.kv.get(&failure_key)?.as_deref().and_then(Failure::decode)
+        } else {
+            None
+        };
+        let decision = decide(now, seen, waited_on, failure.as_ref());
+        if matches!(decision, Decision::Create | Decision::Acquire(_)) {
+            contended += 1;
+            if contended > MAX_CONTENDED_ROUNDS {
+                return Err(busy());
+            }
+        }
+        match decision {
+            Decision::Create => {
+                // Creates a counter 0 if the key is still absent, changes
+                // nothing otherwise. On Redis it fails when someone has just
+                // stored a lease there: either way, look again.
+                let _ = ports.kv.increment(&key, 0);
+            }
+            Decision::Acquire(current) => {
+                let mine = Lease::new(owner, now, ports.config.generation_lease_seconds).encode();
+                if !take(ports.kv, &key, &current, &mine)? {
                     continue; // someone else took it first: wait for them
                 }
-                let held = Held { key, owner, bytes: mine };
+                let held = Held { key, failure_key, owner, bytes: mine };
                 // Someone may have finished between our lookup and our lease.
                 if let Some(reply) = fresh_answer(ports, slot, incoming, stale).await? {
                     release(ports.kv, &held);
@@ -59,9 +87,7 @@ pub async fn join<K: KeyValue, S: ObjectStore, P, C: Clock>(
             }
             Decision::Wait { owner: theirs } => {
                 if now.saturating_sub(started) >= ports.config.coalesce_wait_seconds * 1000 {
-                    let retry_after =
-                        single_flight::give_up_retry_after(ports.config.generation_lease_seconds);
-                    return Err(Error::Busy { retry_after });
+                    return Err(busy());
                 }
                 waited_on = Some(theirs);
                 ports.clock.sleep(single_flight::backoff_ms(attempt)).await;
@@ -73,6 +99,15 @@ pub async fn join<K: KeyValue, S: ObjectStore, P, C: Clock>(
             Decision::Fail(error) => return Err(error),
         }
     }
+}
+
+/// CAS from `current` to `mine`. A swap reported as failed may still have
+/// been applied (Spin's Redis store): the key holding our bytes settles it.
+fn take(kv: &impl KeyValue, key: &str, current: &[u8], mine: &[u8]) -> Result<bool, Error> {
+    if kv.compare_and_swap(key, current, mine)? {
+        return Ok(true);
+    }
+    Ok(kv.get(key)?.as_deref() == Some(mine))
 }
 
 /// The cached answer, if an entry other than `stale` is there now.
@@ -90,7 +125,8 @@ async fn fresh_answer<K: KeyValue, S: ObjectStore, P, C>(
     }
 }
 
-/// Drop the lease after success, if it is still ours.
+/// Drop the lease if it is still ours; after a success, also the failure an
+/// earlier owner may have left (it no longer applies).
 pub fn release(kv: &impl KeyValue, held: &Held) {
     let still_ours = matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes);
     if still_ours {
@@ -100,10 +136,19 @@ pub fn release(kv: &impl KeyValue, held: &Held) {
     }
 }
 
-/// Leave the failure for the requests that waited on us.
-pub fn fail(kv: &impl KeyValue, held: &Held, now_ms: u64, error: &Error) {
-    let failed = single_flight::failed(&held.owner, now_ms, error).encode();
-    if let Err(e) = kv.compare_and_swap(&held.key, Some(&held.bytes), &failed) {
-        eprintln!("banatie-live: failed lease not recorded (it will expire): {e}");
+/// After a success: release, and forget any failure an earlier owner left.
+pub fn succeed(kv: &impl KeyValue, held: &Held) {
+    release(kv, held);
+    if let Err(e) = kv.delete(&held.failure_key) {
+        eprintln!("banatie-live: old failure record not removed: {e}");
     }
+}
+
+/// Leave the failure for the requests that waited on us, then release.
+pub fn fail(kv: &impl KeyValue, held: &Held, now_ms: u64, error: &Error) {
+    let failure = Failure::new(held.owner, now_ms, error).encode();
+    if let Err(e) = kv.set(&held.failure_key, &failure) {
+        eprintln!("banatie-live: failure not recorded for the waiters: {e}");
+    }
+    release(kv, held);
 }

@@ -35,10 +35,11 @@ pub struct Ports<'a, K, S, P, C> {
     pub clock: &'a C,
 }
 
-/// Clock reading at the start and the id source, injected.
+/// Clock reading at the start, the id source and randomness, injected.
 pub struct Env {
     pub now: u64,
     pub new_id: fn() -> String,
+    pub random: fn() -> u32,
 }
 
 /// What the client sent that the pipeline looks at.
@@ -88,7 +89,7 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, C: Clock>(
     };
     match produce(ports, env, &project, &slot, &request, existing.as_ref()).await {
         Ok((entry, bytes)) => {
-            flight::release(ports.kv, &held);
+            flight::succeed(ports.kv, &held);
             Ok(Reply { status: 200, headers: headers::miss(&entry), body: Body::Bytes(bytes) })
         }
         Err(e) => {

@@ -3,7 +3,7 @@
 use futures::executor::block_on;
 
 use super::*;
-use crate::api::fakes::{FakeClock, FakeProvider, MemKv, MemStore};
+use crate::api::fakes::{FakeClock, FakeProvider, MemKv, MemStore, Semantics};
 use crate::core::config::{ProviderConfig, S3Config, Secret};
 use crate::core::project::{self, Project};
 
@@ -36,6 +36,14 @@ fn next_id() -> String {
     format!("id-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
+fn next_random() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+const ENV: Env = Env { now: 1_700_000_000, new_id: next_id, random: next_random };
+
 struct World {
     config: Config,
     kv: MemKv,
@@ -64,7 +72,11 @@ fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) -> (St
 
 impl World {
     fn new() -> World {
-        let kv = MemKv::default();
+        World::on(Semantics::SpinSqlite)
+    }
+
+    fn on(semantics: Semantics) -> World {
+        let kv = MemKv::with(semantics);
         let (alpha, _) = add_project(&kv, "proj-a", 1, 100);
         let (beta, _) = add_project(&kv, "proj-b", 2, 100);
         World {
@@ -99,9 +111,8 @@ impl World {
         inm: Option<&str>,
         head: bool,
     ) -> Result<Reply<Vec<u8>>, Error> {
-        let env = Env { now: 1_700_000_000, new_id: next_id };
         let incoming = Incoming { query, api_key: key, if_none_match: inm, head };
-        block_on(get(&self.ports(), &env, &incoming))
+        block_on(get(&self.ports(), &ENV, &incoming))
     }
 
     fn counter(&self, project: &str, counter: crate::core::stats::Counter) -> i64 {
@@ -251,36 +262,42 @@ fn a_failed_generation_gives_its_budget_back() {
 }
 
 #[test]
-fn concurrent_identical_misses_make_one_generation() {
+fn concurrent_identical_misses_make_one_generation_on_every_runtimes_semantics() {
     use crate::core::stats::Counter;
-    let w = World::new();
-    let env = Env { now: 1_700_000_000, new_id: next_id };
-    let incoming =
-        Incoming { query: "prompt=crowd", api_key: Some(&w.alpha), if_none_match: None, head: false };
-    let ports = w.ports();
-    let replies = block_on(futures::future::join_all((0..5).map(|_| get(&ports, &env, &incoming))));
-    assert_eq!(w.provider.calls.get(), 1);
-    let statuses: Vec<_> =
-        replies.iter().map(|r| header(r.as_ref().unwrap(), "x-cache-status").unwrap()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == "MISS").count(), 1);
-    let coalesced =
-        replies.iter().filter(|r| header(r.as_ref().unwrap(), "x-cache-coalesced") == Some("true"));
-    assert_eq!(coalesced.count(), 4);
-    let first = body(replies[0].as_ref().unwrap());
-    assert!(replies.iter().all(|r| body(r.as_ref().unwrap()) == first));
-    assert_eq!(w.counter("proj-a", Counter::Entries), 1);
-    assert!(w.kv.map.borrow().keys().all(|k| !k.starts_with("lease:")), "the lease is released");
+    for semantics in [Semantics::SpinSqlite, Semantics::SpinRedis] {
+        let w = World::on(semantics);
+        let incoming =
+            Incoming { query: "prompt=crowd", api_key: Some(&w.alpha), if_none_match: None, head: false };
+        let ports = w.ports();
+        let replies = block_on(futures::future::join_all((0..5).map(|_| get(&ports, &ENV, &incoming))));
+        assert_eq!(w.provider.calls.get(), 1, "{semantics:?}");
+        let statuses: Vec<_> = replies
+            .iter()
+            .map(|r| {
+                header(r.as_ref().unwrap_or_else(|e| panic!("{semantics:?}: {e:?}")), "x-cache-status")
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(statuses.iter().filter(|s| **s == "MISS").count(), 1, "{semantics:?}");
+        let coalesced =
+            replies.iter().filter(|r| header(r.as_ref().unwrap(), "x-cache-coalesced") == Some("true"));
+        assert_eq!(coalesced.count(), 4);
+        let first = body(replies[0].as_ref().unwrap());
+        assert!(replies.iter().all(|r| body(r.as_ref().unwrap()) == first));
+        assert_eq!(w.counter("proj-a", Counter::Entries), 1);
+        assert!(w.kv.map.borrow().keys().all(|k| !k.starts_with("lease:")), "the lease is released");
+        assert!(w.clock.now_ms.get() < 5_000, "{semantics:?}: nobody waited for long");
+    }
 }
 
 #[test]
 fn waiters_share_the_owners_failure_but_newcomers_retry() {
     let w = World::new();
     *w.provider.answer.borrow_mut() = Some(Error::PromptRefused("SAFETY".into()));
-    let env = Env { now: 1_700_000_000, new_id: next_id };
     let incoming =
         Incoming { query: "prompt=nope", api_key: Some(&w.alpha), if_none_match: None, head: false };
     let ports = w.ports();
-    let replies = block_on(futures::future::join_all((0..4).map(|_| get(&ports, &env, &incoming))));
+    let replies = block_on(futures::future::join_all((0..4).map(|_| get(&ports, &ENV, &incoming))));
     assert_eq!(w.provider.calls.get(), 1, "waiters did not retry");
     assert!(replies.iter().all(|r| r.as_ref().err().map(Error::status) == Some(422)));
     *w.provider.answer.borrow_mut() = None;
@@ -293,7 +310,7 @@ fn a_dead_owners_lease_is_taken_over_after_it_expires() {
     let (_, request) = crate::core::request::parse("prompt=orphan", 100).unwrap();
     let slot = slot_for(&w.config, "proj-a", &request);
     let key = crate::core::single_flight::lease_key("proj-a", &slot.hash);
-    let dead = crate::core::single_flight::generating("dead-host", 0, 2);
+    let dead = crate::core::single_flight::Lease::new(0xdead, 0, 2);
     w.kv.set(&key, &dead.encode()).unwrap();
     let reply = w.get("prompt=orphan", Some(&w.alpha), false).unwrap();
     assert_eq!(header(&reply, "x-cache-status"), Some("MISS"));
@@ -309,7 +326,7 @@ fn a_waiter_gives_up_with_503_after_the_coalesce_wait() {
     let (_, request) = crate::core::request::parse("prompt=slow", 100).unwrap();
     let slot = slot_for(&w.config, "proj-a", &request);
     let key = crate::core::single_flight::lease_key("proj-a", &slot.hash);
-    w.kv.set(&key, &crate::core::single_flight::generating("busy-host", 0, 600).encode()).unwrap();
+    w.kv.set(&key, &crate::core::single_flight::Lease::new(0xb05, 0, 600).encode()).unwrap();
     let e = w.get("prompt=slow", Some(&w.alpha), false).err().unwrap();
     assert_eq!(e.status(), 503);
     assert!(e.extra_headers().iter().any(|(n, _)| *n == "retry-after"));

@@ -158,7 +158,7 @@ async fn dispatch(req: IncomingRequest, timings: &Timings) -> Result<Reply<Incom
             match method {
                 Method::Delete => purge::delete(&ports, query, api_key.as_deref()).await,
                 _ => {
-                    let env = live::Env { now, new_id: random::uuid };
+                    let env = live::Env { now, new_id: random::uuid, random: random::u32 };
                     let incoming = live::Incoming {
                         query,
                         api_key: api_key.as_deref(),

@@ -109,14 +109,25 @@ fn number(lookup: Lookup, name: &str, default: u64, min: u64, max: u64) -> Resul
     }
 }
 
+/// An `http(s)://host[:port]` URL. No path, query or credentials: these
+/// variables also fill spin.toml's `allowed_outbound_hosts`, and Spin refuses
+/// an entry with a path (`crates/outbound-networking-config/src/allowed_hosts.rs`:
+/// "has a path but is not allowed to"), so every outbound call would fail.
 fn http_url(name: &str, value: String) -> Result<String, Error> {
-    let ok = (value.starts_with("http://") || value.starts_with("https://"))
-        && url::Url::parse(&value).is_ok_and(|u| u.host_str().is_some());
-    if ok {
-        Ok(value.trim_end_matches('/').to_string())
-    } else {
-        Err(Error::Misconfigured(format!("variable {name} must be an http(s) URL")))
+    let value = value.trim_end_matches('/').to_string();
+    let parsed = url::Url::parse(&value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()));
+    let Some(url) = parsed else {
+        return Err(Error::Misconfigured(format!("variable {name} must be an http(s) URL")));
+    };
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !bare || !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Misconfigured(format!(
+            "variable {name} must be scheme://host[:port] with no path (Spin's allowed_outbound_hosts takes no path)"
+        )));
     }
+    Ok(value)
 }
 
 impl Config {
@@ -257,5 +268,25 @@ mod tests {
         let mut pairs = MINIMAL.to_vec();
         pairs[0] = ("s3_endpoint", "ftp://x");
         assert!(load(&pairs).unwrap_err().to_string().contains("s3_endpoint"));
+    }
+
+    #[test]
+    fn url_variables_with_a_path_are_refused_as_spin_refuses_them() {
+        for (name, value) in [
+            ("s3_endpoint", "https://s3.example.com/prefix"),
+            ("gemini_base_url", "https://proxy.example.com/gemini/"),
+            ("s3_endpoint", "http://user:pw@127.0.0.1:3900"),
+            ("gemini_base_url", "https://g.example.com?x=1"),
+        ] {
+            let mut pairs = MINIMAL.to_vec();
+            pairs.retain(|(n, _)| *n != name);
+            pairs.push((name, value));
+            let e = load(&pairs).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains("no path"), "{value}: {e}");
+        }
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("gemini_base_url", "https://g.example.com:8443/"));
+        let ProviderConfig::Gemini { base_url, .. } = load(&pairs).unwrap().provider else { panic!() };
+        assert_eq!(base_url, "https://g.example.com:8443");
     }
 }

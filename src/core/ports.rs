@@ -13,9 +13,11 @@ pub trait KeyValue {
     fn delete(&self, key: &str) -> Result<(), Error>;
     /// Atomically add `delta` and return the new value (a missing key is 0).
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error>;
-    /// Atomically set `key` to `new` if its value is still `expected`
-    /// (`None`: absent). `Ok(false)` when someone else changed it first.
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, Error>;
+    /// Set `key` to `new` if its value is still `expected`. There is no CAS
+    /// from *absent*: Spin's SQLite store makes that an unconditional upsert
+    /// (see `core::single_flight`). `Ok(false)` when the swap was refused —
+    /// which on Spin's Redis store does not prove that nothing was written.
+    fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error>;
 }
 
 /// Wall-clock time and waiting. Leases cross processes, so time is wall time.

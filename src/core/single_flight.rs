@@ -1,14 +1,36 @@
 //! Single-flight for concurrent identical misses, across instances and hosts.
 //!
-//! The first request takes a lease in KV with compare-and-swap (owner id +
-//! expiry) and generates; the others wait, polling the entry with backoff, and
-//! answer from the cache. A lease whose owner died expires and is taken over.
-//! When the owner fails it leaves a failed lease naming itself, so the requests
-//! that were waiting on *that* owner get the same error; a request that did not
-//! wait on it ignores the failure and tries again (errors are never cached).
+//! The first request takes a lease in KV (owner + expiry) and generates; the
+//! others wait, polling the entry with backoff, and answer from the cache. A
+//! lease whose owner died expires and is taken over. When the owner fails it
+//! records the failure under `failed:{project}:{hash}`, naming itself, so the
+//! requests that were waiting on *that* owner get the same error; a request
+//! that did not wait on it tries again (errors are never cached).
 //!
-//! This module is the state machine only: `decide(now, lease, waited_on)` says
-//! what to do; `api::flight` does it.
+//! # Which primitive makes the lease exclusive
+//! Only a compare-and-swap from a value that *exists*. The runtimes differ
+//! everywhere else (read from their source, Spin v3.6.0):
+//! - Spin's SQLite store (`crates/key-value-spin/src/store.rs`, `swap`) turns a
+//!   CAS whose expected value is absent into `INSERT … ON CONFLICT DO UPDATE`:
+//!   an upsert that always succeeds, so two racing "absent → mine" both win.
+//!   A CAS from an existing value is `UPDATE … WHERE value = old`: exclusive.
+//! - Spin's Redis store (`crates/key-value-redis/src/store.rs`) does `WATCH` +
+//!   `GET` in `current`, `MULTI`/`SET`/`EXEC` in `swap`: exclusive, but its
+//!   closing `UNWATCH key` is refused by Redis (UNWATCH takes no argument), so
+//!   a swap reports `cas-failed` although its SET was applied.
+//!
+//! So the lease is never taken from *absent*: an absent lease is first
+//! created with `increment(key, 0)`, the one create-if-absent that every
+//! runtime does atomically and that never overwrites (it stores a counter 0:
+//! eight zero bytes on SQLite, `"0"` on Redis). That is why a lease is exactly
+//! eight bytes: `increment(key, 0)` on an eight-byte value rewrites it
+//! unchanged on SQLite (where any other length makes Spin panic). The lease is
+//! then taken by a CAS from the value just read, and a swap reported as failed
+//! is checked by reading the key back: the value holds a random owner id, so
+//! finding our own bytes means our SET was applied.
+//!
+//! This module is the state machine only: `observe` reads a stored lease,
+//! `decide(now, seen, waited_on, failure)` says what to do; `api::flight` does it.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,60 +42,132 @@ pub const FAILURE_MEMORY_MS: u64 = 10_000;
 pub const DEFAULT_LEASE_SECONDS: u64 = 120;
 pub const DEFAULT_COALESCE_WAIT_SECONDS: u64 = 60;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Lease {
-    Generating { owner: String, expires_at_ms: u64 },
-    Failed { owner: String, until_ms: u64, error: SharedFailure },
+/// A held lease: 8 bytes, the owner's random id then the expiry in unix
+/// seconds, both u32 little-endian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: u32,
+    pub expires_at_s: u32,
 }
 
 impl Lease {
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a lease serialises")
+    /// A lease for `owner` from `now_ms`, rounded up to the next second.
+    pub fn new(owner: u32, now_ms: u64, lease_seconds: u64) -> Lease {
+        let expires_ms = now_ms + lease_seconds * 1000;
+        Lease { owner, expires_at_s: expires_ms.div_ceil(1000).min(u32::MAX as u64) as u32 }
     }
 
-    /// An unreadable lease is treated as absent (and will be replaced).
-    pub fn decode(bytes: &[u8]) -> Option<Lease> {
-        serde_json::from_slice(bytes).ok()
+    pub fn encode(&self) -> [u8; 8] {
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&self.owner.to_le_bytes());
+        out[4..].copy_from_slice(&self.expires_at_s.to_le_bytes());
+        out
     }
+
+    /// `None` for anything that is not a lease (a counter 0, an old format).
+    pub fn decode(bytes: &[u8]) -> Option<Lease> {
+        let bytes: [u8; 8] = bytes.try_into().ok()?;
+        let owner = u32::from_le_bytes(bytes[..4].try_into().ok()?);
+        let expires_at_s = u32::from_le_bytes(bytes[4..].try_into().ok()?);
+        (owner != 0).then_some(Lease { owner, expires_at_s })
+    }
+
+    fn live_at(&self, now_ms: u64) -> bool {
+        u64::from(self.expires_at_s) * 1000 > now_ms
+    }
+}
+
+/// A random owner id for a lease from 32 random bits (never 0, which reads
+/// as "no owner").
+pub fn owner_id(random: u32) -> u32 {
+    random.max(1)
 }
 
 pub fn lease_key(project: &str, hash: &str) -> String {
     format!("lease:{project}:{hash}")
 }
 
-pub fn generating(owner: &str, now_ms: u64, lease_seconds: u64) -> Lease {
-    Lease::Generating { owner: owner.to_string(), expires_at_ms: now_ms + lease_seconds * 1000 }
+pub fn failure_key(project: &str, hash: &str) -> String {
+    format!("failed:{project}:{hash}")
 }
 
-pub fn failed(owner: &str, now_ms: u64, error: &Error) -> Lease {
-    Lease::Failed { owner: owner.to_string(), until_ms: now_ms + FAILURE_MEMORY_MS, error: error.share() }
+/// What the lease key holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// No value at all: create it before anything else (`increment(key, 0)`).
+    Absent,
+    /// A value nobody holds (a counter 0, an expired or unreadable lease):
+    /// take it by CAS from exactly these bytes.
+    Free(Vec<u8>),
+    /// A live lease.
+    Held(Lease),
+}
+
+pub fn observe(now_ms: u64, value: Option<Vec<u8>>) -> Seen {
+    match value {
+        None => Seen::Absent,
+        Some(bytes) => match Lease::decode(&bytes) {
+            Some(lease) if lease.live_at(now_ms) => Seen::Held(lease),
+            _ => Seen::Free(bytes),
+        },
+    }
+}
+
+/// The failure an owner leaves for the requests that waited on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub owner: u32,
+    pub until_ms: u64,
+    pub error: SharedFailure,
+}
+
+impl Failure {
+    pub fn new(owner: u32, now_ms: u64, error: &Error) -> Failure {
+        Failure { owner, until_ms: now_ms + FAILURE_MEMORY_MS, error: error.share() }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a failure serialises")
+    }
+
+    /// An unreadable record is no failure (it is replaced or deleted later).
+    pub fn decode(bytes: &[u8]) -> Option<Failure> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// Whether the failure record must be read before deciding: only when we
+/// waited on an owner that no longer holds the lease.
+pub fn must_check_failure(seen: &Seen, waited_on: Option<u32>) -> bool {
+    match (seen, waited_on) {
+        (_, None) => false,
+        (Seen::Held(lease), Some(theirs)) => lease.owner != theirs,
+        (_, Some(_)) => true,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Nobody is generating: try to take the lease (CAS from the current value).
-    Acquire,
+    /// The lease key does not exist: create it (`increment(key, 0)`), then look again.
+    Create,
+    /// Nobody holds it: CAS from these bytes to a lease of ours.
+    Acquire(Vec<u8>),
     /// `owner` is generating: wait for it.
-    Wait { owner: String },
+    Wait { owner: u32 },
     /// The owner we waited on failed: answer with its error.
     Fail(Error),
 }
 
-pub fn decide(now_ms: u64, lease: Option<&Lease>, waited_on: Option<&str>) -> Decision {
-    match lease {
-        None => Decision::Acquire,
-        Some(Lease::Generating { owner, expires_at_ms }) if *expires_at_ms > now_ms => {
-            Decision::Wait { owner: owner.clone() }
+pub fn decide(now_ms: u64, seen: Seen, waited_on: Option<u32>, failure: Option<&Failure>) -> Decision {
+    if let (Some(theirs), Some(f)) = (waited_on, failure) {
+        if f.owner == theirs && f.until_ms > now_ms {
+            return Decision::Fail(Error::Shared(f.error.clone()));
         }
-        Some(Lease::Generating { .. }) => Decision::Acquire,
-        Some(Lease::Failed { owner, until_ms, error }) => {
-            if *until_ms > now_ms && waited_on == Some(owner.as_str()) {
-                Decision::Fail(Error::Shared(error.clone()))
-            } else {
-                Decision::Acquire
-            }
-        }
+    }
+    match seen {
+        Seen::Absent => Decision::Create,
+        Seen::Free(bytes) => Decision::Acquire(bytes),
+        Seen::Held(lease) => Decision::Wait { owner: lease.owner },
     }
 }
 
@@ -92,34 +186,72 @@ mod tests {
     use super::*;
 
     #[test]
-    fn free_or_expired_leases_are_taken() {
-        assert_eq!(decide(0, None, None), Decision::Acquire);
-        let held = generating("a", 1000, 2);
-        assert_eq!(decide(2999, Some(&held), None), Decision::Wait { owner: "a".into() });
-        assert_eq!(decide(3000, Some(&held), None), Decision::Acquire, "a dead owner's lease expires");
+    fn a_lease_is_eight_bytes_owner_then_expiry() {
+        let l = Lease::new(0x0102_0304, 1_700_000_000_001, 120);
+        assert_eq!(l.expires_at_s, 1_700_000_121, "rounded up to the next second");
+        assert_eq!(l.encode(), [4, 3, 2, 1, 121, 241, 83, 101]);
+        assert_eq!(Lease::decode(&l.encode()), Some(l));
+    }
+
+    #[test]
+    fn counters_and_old_formats_are_free_not_leases() {
+        let now = 5_000;
+        assert_eq!(observe(now, None), Seen::Absent);
+        // `increment(key, 0)` on Spin's SQLite store: eight zero bytes.
+        assert_eq!(observe(now, Some(vec![0; 8])), Seen::Free(vec![0; 8]));
+        // ... and on Spin's Redis store: the text "0".
+        assert_eq!(observe(now, Some(b"0".to_vec())), Seen::Free(b"0".to_vec()));
+        let old = br#"{"state":"generating","owner":"a","expires_at_ms":9}"#.to_vec();
+        assert_eq!(observe(now, Some(old.clone())), Seen::Free(old));
+    }
+
+    #[test]
+    fn live_leases_are_held_and_expired_ones_free() {
+        let l = Lease::new(7, 1000, 2);
+        assert_eq!(observe(2999, Some(l.encode().to_vec())), Seen::Held(l));
+        assert_eq!(observe(3000, Some(l.encode().to_vec())), Seen::Free(l.encode().to_vec()));
+    }
+
+    #[test]
+    fn absent_is_created_never_swapped() {
+        assert_eq!(decide(0, Seen::Absent, None, None), Decision::Create);
+        assert_eq!(decide(0, Seen::Free(vec![0; 8]), None, None), Decision::Acquire(vec![0; 8]));
+        let held = Lease::new(9, 0, 60);
+        assert_eq!(decide(0, Seen::Held(held), None, None), Decision::Wait { owner: 9 });
     }
 
     #[test]
     fn a_failure_reaches_only_the_owners_waiters() {
-        let f = failed("a", 1000, &Error::PromptRefused("SAFETY".into()));
-        match decide(1001, Some(&f), Some("a")) {
+        let f = Failure::new(7, 1000, &Error::PromptRefused("SAFETY".into()));
+        match decide(1001, Seen::Free(vec![0; 8]), Some(7), Some(&f)) {
             Decision::Fail(e) => assert_eq!((e.status(), e.code()), (422, "prompt_refused")),
             other => panic!("{other:?}"),
         }
-        assert_eq!(decide(1001, Some(&f), None), Decision::Acquire, "newcomers try again");
-        assert_eq!(decide(1001, Some(&f), Some("b")), Decision::Acquire);
-        assert_eq!(decide(1000 + FAILURE_MEMORY_MS, Some(&f), Some("a")), Decision::Acquire);
+        assert_eq!(decide(1001, Seen::Absent, None, Some(&f)), Decision::Create, "newcomers try again");
+        assert!(matches!(decide(1001, Seen::Absent, Some(8), Some(&f)), Decision::Create));
+        assert_eq!(decide(1000 + FAILURE_MEMORY_MS, Seen::Absent, Some(7), Some(&f)), Decision::Create);
     }
 
     #[test]
-    fn leases_encode_as_tagged_json() {
-        let l = generating("a", 5, 1);
-        assert_eq!(
-            String::from_utf8(l.encode()).unwrap(),
-            r#"{"state":"generating","owner":"a","expires_at_ms":1005}"#
-        );
-        assert_eq!(Lease::decode(&l.encode()), Some(l));
-        assert_eq!(Lease::decode(b"junk"), None);
+    fn the_failure_is_read_only_when_the_awaited_owner_is_gone() {
+        let theirs = Lease::new(7, 0, 60);
+        assert!(!must_check_failure(&Seen::Held(theirs), Some(7)));
+        assert!(must_check_failure(&Seen::Held(Lease::new(8, 0, 60)), Some(7)));
+        assert!(must_check_failure(&Seen::Absent, Some(7)));
+        assert!(!must_check_failure(&Seen::Absent, None));
+    }
+
+    #[test]
+    fn failures_encode_as_json() {
+        let f = Failure::new(7, 5, &Error::Provider("x".into()));
+        assert_eq!(Failure::decode(&f.encode()), Some(f));
+        assert_eq!(Failure::decode(b"junk"), None);
+    }
+
+    #[test]
+    fn owner_ids_are_never_zero() {
+        assert_eq!(owner_id(0), 1);
+        assert_eq!(owner_id(42), 42);
     }
 
     #[test]

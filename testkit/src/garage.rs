@@ -99,7 +99,25 @@ api_bind_addr = "127.0.0.1:{admin}"
             assert!(Instant::now() < deadline, "garage did not start");
             std::thread::sleep(Duration::from_millis(200));
         };
-        cli(&config, &["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
+        // `node id` reads the key from disk and can answer before the RPC
+        // port listens: the first RPC call waits for the server.
+        loop {
+            let out = Command::new(garage_bin())
+                .arg("-c")
+                .arg(&config)
+                .args(["layout", "assign", "-z", "dc1", "-c", "1G", &node])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "garage layout assign: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         cli(&config, &["layout", "apply", "--version", "1"]);
         cli(&config, &["key", "import", "--yes", "-n", "tests", KEY_ID, SECRET]);
         cli(&config, &["bucket", "create", BUCKET]);

@@ -13,3 +13,4 @@ pub mod raw;
 pub mod redis;
 pub mod s3;
 pub mod sign;
+pub mod spin;

@@ -1,6 +1,7 @@
 //! Platform conformance without the platforms: the built component must
-//! target Spin's `http-trigger` world (the WIT shipped with spin-sdk) and the
-//! wasmCloud build the interfaces a wasmCloud 1.x host provides — and an
+//! target Spin's `http-trigger` world (the WIT shipped with spin-sdk), the
+//! wasmCloud build the interfaces a wasmCloud 1.x host provides, and the
+//! wasmcloud2 build those wasmCloud 2's runtime (`wash-runtime`) links — and an
 //! import the platform does not provide must fail the check, naming it.
 
 use std::path::{Path, PathBuf};
@@ -59,15 +60,39 @@ world http-component {
 }
 "#;
 
-fn wasmcloud_world() -> (Resolve, WorldId) {
+/// What wasmCloud 2's `wash-runtime` links for an HTTP component
+/// (wasmCloud/wasmCloud `crates/wash-runtime/src/engine/workload.rs` and its
+/// `wit/deps`): WASI 0.2, `wasi:http` 0.2.x, the key-value draft and config
+/// `0.2.0-rc.1`.
+const WASMCLOUD2_WORLD: &str = r#"
+package banatie:wasmcloud2-check;
+
+world http-component {
+  include wasi:cli/imports@0.2.6;
+  import wasi:http/outgoing-handler@0.2.6;
+  import wasi:keyvalue/store@0.2.0-draft;
+  import wasi:keyvalue/atomics@0.2.0-draft;
+  import wasi:config/store@0.2.0-rc.1;
+}
+"#;
+
+fn draft_world(config_dir: &str, world: &str) -> (Resolve, WorldId) {
     let (mut resolve, _) = spin_world(); // brings the wasi:* 0.2.x packages
     let deps = repo_root().join("wit/deps");
-    for dir in ["keyvalue-0.2.0-draft", "config-0.2.0-draft"] {
+    for dir in ["keyvalue-0.2.0-draft", config_dir] {
         resolve.push_path(deps.join(dir)).unwrap();
     }
-    let pkg = resolve.push_str(Path::new("wasmcloud-check.wit"), WASMCLOUD_WORLD).unwrap();
+    let pkg = resolve.push_str(Path::new("check.wit"), world).unwrap();
     let world = resolve.select_world(&[pkg], Some("http-component")).unwrap();
     (resolve, world)
+}
+
+fn wasmcloud_world() -> (Resolve, WorldId) {
+    draft_world("config-0.2.0-draft", WASMCLOUD_WORLD)
+}
+
+fn wasmcloud2_world() -> (Resolve, WorldId) {
+    draft_world("config-0.2.0-rc.1", WASMCLOUD2_WORLD)
 }
 
 fn check(world: &(Resolve, WorldId), wasm: &[u8]) -> Result<(), String> {
@@ -95,6 +120,20 @@ pub fn the_wasmcloud_build_targets_a_wasmcloud_host() {
     let e = check(&wasmcloud, &with_unsupported_import()).unwrap_err();
     assert!(e.contains("banatie:unsupported/thing"), "{e}");
     let e = check(&wasmcloud, &release("banatie_live.wasm")).unwrap_err();
+    assert!(e.contains("0.2.0-draft2") || e.contains("2024-09-27"), "{e}");
+    let e = check(&wasmcloud, &release("banatie_live_wasmcloud2.wasm")).unwrap_err();
+    assert!(e.contains("0.2.0-rc.1"), "{e}");
+}
+
+pub fn the_wasmcloud2_build_targets_wash_runtime() {
+    let wasmcloud2 = wasmcloud2_world();
+    check(&wasmcloud2, &release("banatie_live_wasmcloud2.wasm")).expect("the wasmcloud2 build conforms");
+    let e = check(&wasmcloud2, &with_unsupported_import()).unwrap_err();
+    assert!(e.contains("banatie:unsupported/thing"), "{e}");
+    // The 1.x build imports config 0.2.0-draft, which wasmCloud 2 does not link.
+    let e = check(&wasmcloud2, &release("banatie_live_wasmcloud.wasm")).unwrap_err();
+    assert!(e.contains("wasi:config/store@0.2.0-draft"), "{e}");
+    let e = check(&wasmcloud2, &release("banatie_live.wasm")).unwrap_err();
     assert!(e.contains("0.2.0-draft2") || e.contains("2024-09-27"), "{e}");
 }
 

@@ -76,3 +76,39 @@ pub fn dev_mode_serves_miss_then_hit_with_no_setup() {
     assert_eq!(&hit.body[1..4], b"PNG");
     assert!(host.log().contains("STAND-IN provider"), "the stand-in is announced");
 }
+
+/// README's first command, exactly as README writes it, from the repository
+/// root (its default manifest `spin.toml` and state dir `.spin/`): it must
+/// build the component, serve, print a dev key, and answer MISS then HIT.
+pub fn readmes_first_command_serves_miss_then_hit() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = readme.split("## Run it locally").nth(1).expect("README has 'Run it locally'");
+    let command = section.split("```sh\n").nth(1).and_then(|b| b.lines().next()).unwrap().to_string();
+    assert!(command.contains("up --dev --build"), "README's first command: {command}");
+    let mut host = crate::support::host::Shell::start(&command, &repo_root());
+    let deadline = Instant::now() + Duration::from_secs(540);
+    let (base, key) = loop {
+        let lines = host.stdout();
+        let base = lines
+            .iter()
+            .find_map(|l| l.split(" on http://").nth(1))
+            .map(|r| format!("http://{}", r.split_whitespace().next().unwrap()));
+        let key =
+            lines.iter().find_map(|l| l.split("dev project API key: ").nth(1)).map(|k| k.trim().to_string());
+        if let (Some(base), Some(key)) = (base, key) {
+            break (base, key);
+        }
+        if let Some(status) = host.exited() {
+            panic!("`{command}` ended ({status}) before serving:\n{}", host.log());
+        }
+        assert!(Instant::now() < deadline, "no address and dev key printed: {lines:?}\n{}", host.log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(base, "http://127.0.0.1:3000", "README's curl lines use port 3000");
+    let url = format!("{base}/api/v1/live/generate?prompt={}&aspect_ratio=16:9", enc(&unique("a red fox")));
+    let miss = send("GET", &url, &[("x-api-key", &key)], b"");
+    assert_eq!((miss.status, miss.header("x-cache-status")), (200, Some("MISS")), "{}", host.log());
+    let hit = send("GET", &url, &[("x-api-key", &key)], b"");
+    assert_eq!(hit.header("x-cache-status"), Some("HIT"));
+    assert_eq!(hit.body, miss.body);
+}

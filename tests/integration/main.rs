@@ -19,6 +19,7 @@ mod scale;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
+use support::runtime::{self, Runtime};
 
 macro_rules! trials {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -27,6 +28,37 @@ macro_rules! trials {
             Ok(())
         })),*]
     };
+}
+
+/// The same test functions again, with every host they start being the real
+/// `spin up` instead of banatie-host (named `spin::module::name`).
+macro_rules! spin_trials {
+    ($spin:expr; $($module:ident :: $name:ident),* $(,)?) => {
+        vec![$(Trial::test(concat!("spin::", stringify!($module), "::", stringify!($name)), || {
+            runtime::with(Runtime::Spin, $module::$name);
+            Ok(())
+        }).with_ignored_flag(!$spin)),*]
+    };
+}
+
+/// Whether the Spin suite can run; loud when it cannot.
+fn spin_available() -> bool {
+    match testkit::spin::version() {
+        Some(version) => {
+            eprintln!("Spin suite: {version} ({})", testkit::spin::binary().unwrap().display());
+            true
+        }
+        None if runtime::spin_required() => {
+            panic!("BANATIE_REQUIRE_SPIN=1 but no spin CLI: none on PATH and no ../shared/spin/install.sh")
+        }
+        None => {
+            eprintln!(
+                "\n*** Spin suite SKIPPED: no `spin` on PATH and no ../shared/spin/install.sh. ***\n\
+                 *** Install Spin >= 3.1 (https://spinframework.dev) and run the tests again.   ***\n"
+            );
+            false
+        }
+    }
 }
 
 fn main() {
@@ -58,6 +90,7 @@ fn main() {
         host_cli::outbound_hosts_outside_the_manifest_are_refused,
         host_cli::missing_required_variable_stops_the_host_before_serving,
         host_cli::dev_mode_serves_miss_then_hit_with_no_setup,
+        host_cli::readmes_first_command_serves_miss_then_hit,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
         public::changing_any_character_of_a_signed_query_is_403,
         public::the_signature_tamper_matrix_is_403,
@@ -66,6 +99,7 @@ fn main() {
         public::purge_removes_the_entry_and_the_object,
         public::rotation_invalidates_the_old_key_and_old_signatures,
         resilience::fifty_concurrent_identical_misses_make_one_provider_call,
+        resilience::rounds_of_concurrent_identical_misses_never_generate_twice,
         resilience::two_hosts_sharing_one_kv_make_one_provider_call,
         resilience::a_lease_left_by_a_killed_host_is_taken_over,
         resilience::conditional_and_head_requests_skip_the_object,
@@ -77,6 +111,7 @@ fn main() {
         scale::switching_provider_never_serves_the_other_providers_image,
         conformance::the_component_targets_spins_http_trigger_world,
         conformance::the_wasmcloud_build_targets_a_wasmcloud_host,
+        conformance::the_wasmcloud2_build_targets_wash_runtime,
         conformance::the_host_validates_spin_toml,
         browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
         browser::there_is_no_demo_page_unless_asked_for,
@@ -84,6 +119,20 @@ fn main() {
         openapi::schemathesis_finds_no_server_error_or_undocumented_status,
         openapi::schemathesis_fails_on_an_undocumented_status,
     ];
+    let spin = !args.list && spin_available();
+    let mut trials = trials;
+    trials.extend(spin_trials![spin;
+        live::miss_then_hit_serves_identical_bytes_and_headers,
+        live::a_vanished_object_is_regenerated,
+        errors::provider_failure_is_502_and_writes_nothing,
+        public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
+        public::the_budget_refuses_misses_with_429_but_serves_hits,
+        public::stats_are_exact_after_concurrent_hits,
+        public::purge_removes_the_entry_and_the_object,
+        resilience::fifty_concurrent_identical_misses_make_one_provider_call,
+        resilience::rounds_of_concurrent_identical_misses_never_generate_twice,
+        scale::two_hosts_on_one_redis_share_cache_counts_and_single_flight,
+    ]);
     let garage = if args.list { None } else { Some(support::start_garage()) };
     let conclusion = libtest_mimic::run(&args, trials);
     let whole_run = !args.list && args.filter.is_none() && args.skip.is_empty();

@@ -46,6 +46,27 @@ pub fn fifty_concurrent_identical_misses_make_one_provider_call() {
     assert!(w.host.kv_keys("lease:").is_empty(), "the lease is released");
 }
 
+/// Many rounds of many identical misses at once: on Spin's SQLite store a
+/// lease taken by a CAS from *absent* lets two owners through now and then
+/// (measured: 1 extra generation in 20 rounds of 30), so this counts exactly.
+pub fn rounds_of_concurrent_identical_misses_never_generate_twice() {
+    let w = World::new();
+    w.gemini.set_delay(50);
+    let key = w.host.create_project("stress");
+    let rounds = 20;
+    for round in 0..rounds {
+        let replies = burst(&[&w.host], &key, &live(&unique("stress")), 30);
+        // A request that starts after the entry is written is a plain HIT:
+        // only the count of MISSes matters here.
+        assert!(replies.iter().all(|r| r.status == 200 && r.body == replies[0].body), "round {round}");
+        let misses = replies.iter().filter(|r| r.header("x-cache-status") == Some("MISS")).count();
+        assert_eq!(misses, 1, "round {round}: exactly one request generated");
+        assert_eq!(w.gemini.calls(), round + 1, "round {round}: one generation per round");
+    }
+    assert_eq!(w.host.stats(&key)["generations"], rounds);
+    assert!(w.host.kv_keys("lease:").is_empty(), "every lease is released");
+}
+
 /// Two host processes sharing one SQLite KV file through Spin's runtime config.
 pub fn two_hosts_sharing_one_kv_make_one_provider_call() {
     let gemini = Gemini::start();
@@ -150,10 +171,7 @@ fn failure_case(
     let key = w.host.create_project("failing");
     let r = w.host.get(&live(&unique("a failure")), &key);
     assert!(w.host.kv_keys("live:").is_empty(), "no entry after a failure");
-    assert!(w.host.kv_keys("lease:").iter().all(|k| {
-        let v: serde_json::Value = serde_json::from_slice(&w.host.kv_get(k).unwrap()).unwrap();
-        v["state"] == "failed"
-    }));
+    assert!(w.host.kv_keys("lease:").is_empty(), "the failed owner released its lease");
     (r, w)
 }
 

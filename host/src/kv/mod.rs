@@ -3,8 +3,12 @@
 //! durability and atomicity).
 //!
 //! Only the store labels listed in the component's `key_value_stores` can be
-//! opened, as in Spin. Compare-and-swap remembers the value seen when the `cas`
-//! handle was made and swaps only if the stored value is still that one.
+//! opened, as in Spin. The atomics follow Spin v3.6.0's host
+//! (`crates/factor-key-value/src/host.rs`) call for call, so that the
+//! component meets here what it meets under `spin up`: `cas.new` reads
+//! nothing, `cas.current` reads (and the backend remembers what it read),
+//! `swap` is the backend's own (see [`Cas`]), and a failed swap hands back a
+//! fresh handle on which `current` has already been called.
 
 pub mod redis;
 pub mod sqlite;
@@ -26,16 +30,33 @@ pub trait Backend: Send + Sync {
     fn exists(&self, store: &str, key: &str) -> BackendResult<bool>;
     /// All keys of a store in order, starting after `cursor`, at most `limit`.
     fn list_keys(&self, store: &str, cursor: Option<&str>, limit: usize) -> BackendResult<Vec<String>>;
-    /// Add `delta` to the i64 (little-endian bytes) under `key`; missing is 0.
-    fn increment(&self, store: &str, key: &str, delta: i64) -> BackendResult<i64>;
-    /// Set `key` to `new` only if its value is still `expected` (`None`: absent).
-    fn compare_and_swap(
-        &self,
-        store: &str,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> BackendResult<bool>;
+    /// Add `delta` to the counter under `key` (missing is 0), in the
+    /// backend's own encoding, as Spin's store of the same kind does.
+    fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, IncrementError>;
+    /// Begin a compare-and-swap on `key` (Spin: `Store::new_compare_and_swap`).
+    fn new_cas(&self, store: &str, key: &str) -> BackendResult<Box<dyn Cas>>;
+}
+
+/// One compare-and-swap, with the semantics of Spin's store of that kind.
+pub trait Cas: Send {
+    /// Read the value; `swap` is conditional on what was read here.
+    fn current(&mut self) -> BackendResult<Option<Vec<u8>>>;
+    fn swap(&mut self, value: &[u8]) -> Result<(), SwapError>;
+}
+
+#[derive(Debug)]
+pub enum SwapError {
+    /// Reported as not swapped (which, on Redis, does not mean nothing was written).
+    CasFailed(String),
+    Other(String),
+}
+
+#[derive(Debug)]
+pub enum IncrementError {
+    /// The stored value is not a counter of this backend. Spin's SQLite store
+    /// panics here (`expect("incorrect length")`); the host traps the guest.
+    NotACounter(String),
+    Store(String),
 }
 
 /// What the KV interfaces need from the store: the backend and the labels the
@@ -63,7 +84,7 @@ pub struct BucketHandle {
 pub struct CasHandle {
     store: String,
     key: String,
-    seen: Option<Vec<u8>>,
+    cas: Box<dyn Cas>,
 }
 
 const LIST_PAGE: usize = 1000;
@@ -137,6 +158,20 @@ impl store::HostBucket for KvView<'_> {
     }
 }
 
+impl KvView<'_> {
+    fn new_cas(
+        &mut self,
+        store: String,
+        key: String,
+    ) -> wasmtime::Result<Result<Resource<CasHandle>, Error>> {
+        let cas = match self.kv.backend.new_cas(&store, &key) {
+            Ok(cas) => cas,
+            Err(e) => return Ok(Err(other(e))),
+        };
+        Ok(Ok(self.table.push(CasHandle { store, key, cas })?))
+    }
+}
+
 impl atomics::Host for KvView<'_> {
     fn increment(
         &mut self,
@@ -145,22 +180,29 @@ impl atomics::Host for KvView<'_> {
         delta: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
         let s = self.label(&b)?;
-        Ok(self.kv.backend.increment(&s, &key, delta).map_err(other))
+        match self.kv.backend.increment(&s, &key, delta) {
+            Ok(n) => Ok(Ok(n)),
+            Err(IncrementError::Store(e)) => Ok(Err(other(e))),
+            Err(IncrementError::NotACounter(e)) => Err(wasmtime::Error::msg(e)),
+        }
     }
 
     fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
-        let handle = self.table.delete(cas)?;
-        match self.kv.backend.compare_and_swap(&handle.store, &handle.key, handle.seen.as_deref(), &value) {
-            Ok(true) => Ok(Ok(())),
-            Ok(false) => {
-                let seen = match self.kv.backend.get(&handle.store, &handle.key) {
-                    Ok(seen) => seen,
-                    Err(e) => return Ok(Err(CasError::StoreError(other(e)))),
+        let mut handle = self.table.delete(cas)?;
+        match handle.cas.swap(&value) {
+            Ok(()) => Ok(Ok(())),
+            Err(SwapError::Other(e)) => Ok(Err(CasError::StoreError(other(e)))),
+            Err(SwapError::CasFailed(_)) => {
+                // As Spin: a new handle for the same key, `current` already called.
+                let fresh = match self.new_cas(handle.store, handle.key)? {
+                    Ok(fresh) => fresh,
+                    Err(e) => return Ok(Err(CasError::StoreError(e))),
                 };
-                let fresh = self.table.push(CasHandle { seen, ..handle })?;
+                if let Err(e) = self.table.get_mut(&fresh)?.cas.current() {
+                    return Ok(Err(CasError::StoreError(other(e))));
+                }
                 Ok(Err(CasError::CasFailed(fresh)))
             }
-            Err(e) => Ok(Err(CasError::StoreError(other(e)))),
         }
     }
 }
@@ -172,15 +214,11 @@ impl atomics::HostCas for KvView<'_> {
         key: String,
     ) -> wasmtime::Result<Result<Resource<CasHandle>, Error>> {
         let s = self.label(&b)?;
-        let seen = match self.kv.backend.get(&s, &key) {
-            Ok(seen) => seen,
-            Err(e) => return Ok(Err(other(e))),
-        };
-        Ok(Ok(self.table.push(CasHandle { store: s, key, seen })?))
+        self.new_cas(s, key)
     }
 
     fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok(Ok(self.table.get(&cas)?.seen.clone()))
+        Ok(self.table.get_mut(&cas)?.cas.current().map_err(other))
     }
 
     fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {

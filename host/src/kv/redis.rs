@@ -1,29 +1,22 @@
 //! Redis (or Valkey) key-value backend, as Spin's runtime config selects it
 //! (`type = "redis"`, `url = "redis://..."`). Keys are used as they are, like
 //! Spin's own Redis store, so Spin and banatie-host can share one Redis.
-//! Counters are Redis integers (`INCRBY`); compare-and-swap is one Lua script,
-//! atomic on the server. Several hosts share one Redis: that is how
-//! single-flight, hit counts and budgets stay exact across machines.
+//! Several hosts share one Redis: that is how single-flight, hit counts and
+//! budgets stay exact across machines.
+//!
+//! The commands are Spin v3.6.0's (`crates/key-value-redis/src/store.rs`):
+//! counters are `INCRBY` (decimal text); a compare-and-swap gets a connection
+//! of its own, `current` is `WATCH key` + `GET key`, and `swap` is
+//! `MULTI`/`SET`/`EXEC` followed by `UNWATCH key`. Redis refuses that UNWATCH
+//! (it takes no argument), so the swap is reported as failed whether or not
+//! its SET was applied — reproduced here by sending the same commands.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::{Client, Connection, Script};
+use redis::{Client, Connection};
 
-use super::{Backend, BackendResult};
-
-/// SET `KEYS[1]` to `ARGV[3]` if its value is `ARGV[2]` (`ARGV[1]` = "1"), or
-/// if it does not exist (`ARGV[1]` = "0"). Returns 1 when it swapped.
-const CAS_SCRIPT: &str = r#"
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '1' then
-  if current ~= ARGV[2] then return 0 end
-elseif current then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[3])
-return 1
-"#;
+use super::{Backend, BackendResult, Cas, IncrementError, SwapError};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_IDLE: usize = 64;
@@ -31,7 +24,6 @@ const MAX_IDLE: usize = 64;
 pub struct Redis {
     client: Client,
     idle: Mutex<Vec<Connection>>,
-    cas: Script,
 }
 
 fn err(e: redis::RedisError) -> String {
@@ -42,7 +34,7 @@ impl Redis {
     /// Connect once to check the URL and the server before serving.
     pub fn open(url: &str) -> anyhow::Result<Redis> {
         let client = Client::open(url)?;
-        let redis = Redis { client, idle: Mutex::new(Vec::new()), cas: Script::new(CAS_SCRIPT) };
+        let redis = Redis { client, idle: Mutex::new(Vec::new()) };
         let mut conn = redis.connect().map_err(|e| anyhow::anyhow!(e))?;
         redis::cmd("PING").query::<String>(&mut conn)?;
         redis.idle.lock().unwrap().push(conn);
@@ -50,10 +42,7 @@ impl Redis {
     }
 
     fn connect(&self) -> BackendResult<Connection> {
-        let conn = self.client.get_connection_with_timeout(TIMEOUT).map_err(err)?;
-        conn.set_read_timeout(Some(TIMEOUT)).map_err(err)?;
-        conn.set_write_timeout(Some(TIMEOUT)).map_err(err)?;
-        Ok(conn)
+        connect(&self.client)
     }
 
     /// Run `f` on a pooled connection; a connection that failed is dropped.
@@ -73,6 +62,13 @@ impl Redis {
         }
         result.map_err(err)
     }
+}
+
+fn connect(client: &Client) -> BackendResult<Connection> {
+    let conn = client.get_connection_with_timeout(TIMEOUT).map_err(err)?;
+    conn.set_read_timeout(Some(TIMEOUT)).map_err(err)?;
+    conn.set_write_timeout(Some(TIMEOUT)).map_err(err)?;
+    Ok(conn)
 }
 
 impl Backend for Redis {
@@ -98,21 +94,68 @@ impl Backend for Redis {
         Ok(keys.into_iter().filter(|k| cursor.is_none_or(|c| k.as_str() > c)).take(limit).collect())
     }
 
-    fn increment(&self, _store: &str, key: &str, delta: i64) -> BackendResult<i64> {
-        self.with(|c| redis::cmd("INCRBY").arg(key).arg(delta).query(c))
+    fn increment(&self, _store: &str, key: &str, delta: i64) -> Result<i64, IncrementError> {
+        self.with(|c| redis::cmd("INCRBY").arg(key).arg(delta).query(c)).map_err(IncrementError::Store)
     }
 
-    fn compare_and_swap(
-        &self,
-        _store: &str,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> BackendResult<bool> {
-        let (flag, expected) = match expected {
-            Some(e) => ("1", e),
-            None => ("0", &b""[..]),
-        };
-        self.with(|c| self.cas.key(key).arg(flag).arg(expected).arg(new).invoke::<i64>(c)).map(|n| n == 1)
+    fn new_cas(&self, _store: &str, key: &str) -> BackendResult<Box<dyn Cas>> {
+        Ok(Box::new(RedisCas { conn: connect(&self.client)?, key: key.into() }))
+    }
+}
+
+/// One compare-and-swap on a connection of its own (WATCH is per connection).
+struct RedisCas {
+    conn: Connection,
+    key: String,
+}
+
+impl Cas for RedisCas {
+    fn current(&mut self) -> BackendResult<Option<Vec<u8>>> {
+        redis::cmd("WATCH").arg(&self.key).exec(&mut self.conn).map_err(err)?;
+        redis::cmd("GET").arg(&self.key).query(&mut self.conn).map_err(err)
+    }
+
+    fn swap(&mut self, value: &[u8]) -> Result<(), SwapError> {
+        let res: redis::RedisResult<()> = redis::pipe().atomic().set(&self.key, value).query(&mut self.conn);
+        redis::cmd("UNWATCH")
+            .arg(&self.key)
+            .exec(&mut self.conn)
+            .map_err(|e| SwapError::CasFailed(format!("{e:?}")))?;
+        res.map_err(|e| SwapError::CasFailed(format!("{e:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spin v3.6.0 `crates/key-value-redis/src/store.rs`: `swap` ends with
+    /// `UNWATCH key`, which Redis refuses, so a swap that was applied is
+    /// reported as failed; one whose key changed after `current` is not applied.
+    #[test]
+    fn swaps_report_failure_even_when_applied_like_spin() {
+        let server = testkit::redis::RedisServer::start();
+        let db = Redis::open(&server.url()).unwrap();
+        let mut cas = db.new_cas("default", "k").unwrap();
+        assert_eq!(cas.current().unwrap(), None);
+        assert!(matches!(cas.swap(b"mine"), Err(SwapError::CasFailed(_))));
+        assert_eq!(db.get("default", "k").unwrap(), Some(b"mine".to_vec()), "the SET was applied");
+
+        let mut late = db.new_cas("default", "k").unwrap();
+        late.current().unwrap();
+        db.set("default", "k", b"theirs").unwrap();
+        assert!(matches!(late.swap(b"late"), Err(SwapError::CasFailed(_))));
+        assert_eq!(db.get("default", "k").unwrap(), Some(b"theirs".to_vec()), "WATCH kept it exclusive");
+    }
+
+    #[test]
+    fn counters_are_decimal_text_like_spin() {
+        let server = testkit::redis::RedisServer::start();
+        let db = Redis::open(&server.url()).unwrap();
+        assert_eq!(db.increment("default", "n", 0).unwrap(), 0);
+        assert_eq!(db.increment("default", "n", 5).unwrap(), 5);
+        assert_eq!(db.get("default", "n").unwrap(), Some(b"5".to_vec()));
+        db.set("default", "lease", &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        assert!(matches!(db.increment("default", "lease", 0), Err(IncrementError::Store(_))));
     }
 }

@@ -2,20 +2,29 @@
 //! `spin_key_value(store, key, value)` in `sqlite_key_value.db`, so a state
 //! directory written by `spin up` and by banatie-host are interchangeable.
 //!
-//! Several host processes may share one file: WAL mode (synchronous=NORMAL),
-//! a busy timeout, and every read-modify-write (increment, compare-and-swap)
+//! The observable semantics are Spin v3.6.0's (`crates/key-value-spin/src/store.rs`):
+//! a counter is 8 little-endian bytes (any other value makes `increment` fail
+//! the way Spin's `expect("incorrect length")` does: the guest traps);
+//! compare-and-swap remembers what `current` read and then runs
+//! `UPDATE … WHERE value = old`, or — when `current` read nothing — the upsert
+//! `INSERT … ON CONFLICT DO UPDATE`, which always succeeds. That last one is
+//! not a compare-and-swap at all, and it is reproduced on purpose: the
+//! component must be correct on it (see `core::single_flight`).
+//!
+//! Several host processes may share one file (Spin does not do that; the host's
+//! tests do): WAL mode (synchronous=NORMAL), a busy timeout, and `increment`
 //! runs in an IMMEDIATE transaction, which takes the write lock before reading.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{named_params, params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{Backend, BackendResult};
+use super::{Backend, BackendResult, Cas, IncrementError, SwapError};
 
 pub struct Sqlite {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
 fn err(e: rusqlite::Error) -> String {
@@ -41,13 +50,20 @@ impl Sqlite {
                 PRIMARY KEY (store, key)
             );",
         )?;
-        Ok(Sqlite { conn: Mutex::new(conn) })
+        Ok(Sqlite { conn: Arc::new(Mutex::new(conn)) })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> BackendResult<T> {
-        let mut conn = self.conn.lock().map_err(|_| "sqlite: lock poisoned".to_string())?;
-        f(&mut conn).map_err(err)
+        with(&self.conn, f)
     }
+}
+
+fn with<T>(
+    conn: &Mutex<Connection>,
+    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+) -> BackendResult<T> {
+    let mut conn = conn.lock().map_err(|_| "sqlite: lock poisoned".to_string())?;
+    f(&mut conn).map_err(err)
 }
 
 fn read(conn: &Connection, store: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
@@ -98,40 +114,65 @@ impl Backend for Sqlite {
         })
     }
 
-    fn increment(&self, store: &str, key: &str, delta: i64) -> BackendResult<i64> {
-        let result = self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current = match read(&tx, store, key)? {
-                None => Ok(0),
-                Some(v) => v.as_slice().try_into().map(i64::from_le_bytes).map_err(|_| ()),
-            };
-            let Ok(current) = current else {
-                return Ok(None);
-            };
-            let next = current.wrapping_add(delta);
-            write(&tx, store, key, &next.to_le_bytes())?;
-            tx.commit()?;
-            Ok(Some(next))
-        })?;
-        result.ok_or_else(|| format!("value of {key} is not a counter"))
+    fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, IncrementError> {
+        let result = self
+            .with(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let current = match read(&tx, store, key)? {
+                    None => 0,
+                    Some(v) => match <[u8; 8]>::try_from(v.as_slice()) {
+                        Ok(bytes) => i64::from_le_bytes(bytes),
+                        Err(_) => return Ok(None),
+                    },
+                };
+                let next = current.wrapping_add(delta);
+                write(&tx, store, key, &next.to_le_bytes())?;
+                tx.commit()?;
+                Ok(Some(next))
+            })
+            .map_err(IncrementError::Store)?;
+        result.ok_or_else(|| {
+            IncrementError::NotACounter(format!("sqlite: value of {key} is not an 8-byte counter"))
+        })
     }
 
-    fn compare_and_swap(
-        &self,
-        store: &str,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> BackendResult<bool> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if read(&tx, store, key)?.as_deref() != expected {
-                return Ok(false);
-            }
-            write(&tx, store, key, new)?;
-            tx.commit()?;
-            Ok(true)
+    fn new_cas(&self, store: &str, key: &str) -> BackendResult<Box<dyn Cas>> {
+        Ok(Box::new(SqliteCas { conn: self.conn.clone(), store: store.into(), key: key.into(), seen: None }))
+    }
+}
+
+struct SqliteCas {
+    conn: Arc<Mutex<Connection>>,
+    store: String,
+    key: String,
+    seen: Option<Vec<u8>>,
+}
+
+impl Cas for SqliteCas {
+    fn current(&mut self) -> BackendResult<Option<Vec<u8>>> {
+        self.seen = with(&self.conn, |c| read(c, &self.store, &self.key))?;
+        Ok(self.seen.clone())
+    }
+
+    fn swap(&mut self, value: &[u8]) -> Result<(), SwapError> {
+        let rows = with(&self.conn, |c| match &self.seen {
+            Some(old) => c.execute(
+                "UPDATE spin_key_value SET value = :new WHERE store = :store AND key = :key AND value = :old",
+                named_params! { ":new": value, ":store": self.store, ":key": self.key, ":old": old },
+            ),
+            // Spin's behaviour when `current` read nothing: an upsert.
+            None => c.execute(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                params![self.store, self.key, value],
+            ),
         })
+        .map_err(SwapError::Other)?;
+        if rows == 1 {
+            Ok(())
+        } else {
+            Err(SwapError::CasFailed("failed to update 1 row".into()))
+        }
     }
 }
 
@@ -149,10 +190,11 @@ mod tests {
         assert_eq!(db.get("other", "a").unwrap(), None);
         assert_eq!(db.increment("default", "n", 1).unwrap(), 1);
         assert_eq!(db.increment("default", "n", 2).unwrap(), 3);
-        assert!(db.increment("default", "a", 1).is_err());
-        assert!(db.compare_and_swap("default", "l", None, b"x").unwrap());
-        assert!(!db.compare_and_swap("default", "l", None, b"y").unwrap());
-        assert!(db.compare_and_swap("default", "l", Some(b"x"), b"y").unwrap());
+        assert!(matches!(db.increment("default", "a", 1), Err(IncrementError::NotACounter(_))));
+        let mut cas = db.new_cas("default", "l").unwrap();
+        assert_eq!(cas.current().unwrap(), None);
+        cas.swap(b"x").unwrap();
+        assert_eq!(db.get("default", "l").unwrap(), Some(b"x".to_vec()));
         assert_eq!(db.list_keys("default", None, 10).unwrap(), vec!["a", "l", "n"]);
         assert_eq!(db.list_keys("default", Some("a"), 1).unwrap(), vec!["l"]);
         db.delete("default", "a").unwrap();
@@ -160,6 +202,39 @@ mod tests {
         let again = Sqlite::open(&path).unwrap();
         assert!(!again.exists("default", "a").unwrap());
         assert_eq!(again.increment("default", "n", 0).unwrap(), 3);
+    }
+
+    /// Spin v3.6.0 `crates/key-value-spin/src/store.rs`, `CompareAndSwap::swap`:
+    /// with a value read, the swap is `UPDATE … WHERE value = old`; with none
+    /// read, it is an upsert, so two racing swaps from absent both succeed.
+    #[test]
+    fn cas_is_conditional_from_a_value_and_an_upsert_from_absent_like_spin() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(&dir.path().join("kv.db")).unwrap();
+        let (mut a, mut b) = (db.new_cas("s", "k").unwrap(), db.new_cas("s", "k").unwrap());
+        assert_eq!((a.current().unwrap(), b.current().unwrap()), (None, None));
+        a.swap(b"a").unwrap();
+        b.swap(b"b").expect("Spin's swap from absent is an upsert: both succeed");
+        assert_eq!(db.get("s", "k").unwrap(), Some(b"b".to_vec()));
+        let (mut c, mut d) = (db.new_cas("s", "k").unwrap(), db.new_cas("s", "k").unwrap());
+        assert_eq!(c.current().unwrap(), Some(b"b".to_vec()));
+        d.current().unwrap();
+        c.swap(b"c").unwrap();
+        assert!(matches!(d.swap(b"d"), Err(SwapError::CasFailed(_))), "from a value, only one wins");
+        assert_eq!(db.get("s", "k").unwrap(), Some(b"c".to_vec()));
+    }
+
+    /// Spin v3.6.0 `increment`: 8 little-endian bytes; a counter 0 is created
+    /// when the key is absent and an existing 8-byte value is kept as it is.
+    #[test]
+    fn counters_are_eight_little_endian_bytes_like_spin() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(&dir.path().join("kv.db")).unwrap();
+        assert_eq!(db.increment("s", "n", 0).unwrap(), 0);
+        assert_eq!(db.get("s", "n").unwrap(), Some(vec![0; 8]));
+        db.set("s", "lease", &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        db.increment("s", "lease", 0).unwrap();
+        assert_eq!(db.get("s", "lease").unwrap(), Some(vec![1, 2, 3, 4, 5, 6, 7, 8]));
     }
 
     #[test]

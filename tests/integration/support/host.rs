@@ -1,15 +1,20 @@
-//! Run the real `banatie-host` binary with the real component against Garage
-//! and a provider double, each host with its own state dir and port. The
-//! process is killed when the `Host` is dropped.
+//! Run the real component against Garage and a provider double, each host
+//! with its own state dir and port, in the real `banatie-host` binary or —
+//! when the test runs on `Runtime::Spin` — in the real `spin up`, with the
+//! same arguments (`spin up` takes `--from`, `--listen`, `--state-dir`,
+//! `--variable` and `--runtime-config-file` too). The process group is
+//! killed when the `Host` is dropped.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::garage::{BUCKET, KEY_ID, REGION, SECRET};
+use super::garage::{free_port, BUCKET, KEY_ID, REGION, SECRET};
 use super::http::{send, Reply};
+use super::runtime::{self, Runtime};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -23,6 +28,7 @@ pub struct Host {
     /// Everything the host printed on stdout so far.
     pub stdout: Arc<std::sync::Mutex<Vec<String>>>,
     pub state: Arc<tempfile::TempDir>,
+    pub runtime: Runtime,
     args: Vec<String>,
 }
 
@@ -75,25 +81,41 @@ impl Host {
         Host::spawn(state, args)
     }
 
-    fn spawn(state: Arc<tempfile::TempDir>, args: Vec<String>) -> Host {
+    fn spawn(state: Arc<tempfile::TempDir>, mut args: Vec<String>) -> Host {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(state.path().join("host.log"))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_banatie-host"))
+        let runtime = runtime::current();
+        let program = match runtime {
+            Runtime::BanatieHost => PathBuf::from(env!("CARGO_BIN_EXE_banatie-host")),
+            Runtime::Spin => {
+                assert!(!args.iter().any(|a| a == "--dev"), "--dev is banatie-host's");
+                // Spin prints the address it was given: give it a real port.
+                for a in args.iter_mut().filter(|a| a.as_str() == "127.0.0.1:0") {
+                    *a = format!("127.0.0.1:{}", free_port());
+                }
+                testkit::spin::binary().expect("spin CLI").to_path_buf()
+            }
+        };
+        let mut child = Command::new(&program)
             .args(&args)
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
-            .expect("start banatie-host");
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split(" on http://").nth(1) {
+                // banatie-host: "serving APP on http://ADDR (route …)"; Spin: "Serving http://ADDR".
+                let announced =
+                    line.split(" on http://").nth(1).or_else(|| line.strip_prefix("Serving http://"));
+                if let Some(rest) = announced {
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
                 }
                 sink.lock().unwrap().push(line);
@@ -102,24 +124,23 @@ impl Host {
         let addr = match rx.recv_timeout(Duration::from_secs(90)) {
             Ok(addr) => addr,
             Err(_) => {
-                let _ = child.kill();
+                kill_group(&mut child);
                 let log = std::fs::read_to_string(state.path().join("host.log")).unwrap_or_default();
-                panic!("banatie-host did not start; its log:\n{log}");
+                panic!("{runtime:?} did not start; its log:\n{log}");
             }
         };
-        Host { child, base: format!("http://{addr}"), stdout: lines, state, args }
+        Host { child, base: format!("http://{addr}"), stdout: lines, state, runtime, args }
     }
 
-    /// Stop the process and start it again on the same state dir.
+    /// Stop the process and start it again on the same state dir (and runtime).
     pub fn restart(mut self) -> Host {
         self.kill();
         let (state, args) = (self.state.clone(), self.args.clone());
-        Host::spawn(state, args)
+        runtime::with_current(self.runtime, || Host::spawn(state, args))
     }
 
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 
     pub fn log(&self) -> String {
@@ -191,6 +212,70 @@ pub struct Created {
     pub id: String,
     pub api_key: String,
     pub signing_secret: String,
+}
+
+/// A shell command run as a user types it (README's commands), in its own
+/// process group, killed with everything it started when dropped.
+pub struct Shell {
+    child: Child,
+    stdout: Arc<std::sync::Mutex<Vec<String>>>,
+    log: tempfile::NamedTempFile,
+}
+
+impl Shell {
+    pub fn start(command: &str, dir: &Path) -> Shell {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", command])
+            .current_dir(dir)
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log.reopen().unwrap()))
+            .spawn()
+            .expect("sh");
+        let out = child.stdout.take().unwrap();
+        let stdout = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Shell { child, stdout, log }
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// The exit status, once the command has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// What it printed on stderr (cargo's output, the host's log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// Kill the process and everything it started (`spin up` runs its trigger
+/// as a child process).
+fn kill_group(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return; // already reaped: its pid may belong to someone else now
+    }
+    // SAFETY: kill(2) with the negative pid of the group the child leads
+    // (`process_group(0)` at spawn); it touches no memory of ours.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 pub fn kv_get(db: &Path, key: &str) -> Option<Vec<u8>> {

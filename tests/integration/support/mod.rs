@@ -2,6 +2,7 @@
 //! test. Everything listens on 127.0.0.1 and is stopped by the run.
 
 pub mod host;
+pub mod runtime;
 
 pub use testkit::{browser, garage, gemini, http, openai, raw, redis, s3, sign};
 
