@@ -168,6 +168,7 @@ fn start_host(
         manifest: root.join("spin.toml"),
         listen: "127.0.0.1:0".parse()?,
         runtime_config_file: None,
+        limits: Default::default(),
         state_dir: Some(state.to_path_buf()),
         variables: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         build: false,

@@ -1,6 +1,6 @@
 //! banatie-host: runs the banatie-live component the way `spin up` does,
 //! without Spin: reads spin.toml, resolves variables, provides
-//! `wasi:keyvalue` (SQLite), `wasi:config` and `wasi:http` with Spin's
+//! `wasi:keyvalue` (SQLite or Redis), `wasi:config` and `wasi:http` with Spin's
 //! outbound allow-list, and serves HTTP with a fresh instance per request.
 //!
 //! # Layout
@@ -10,6 +10,7 @@
 //! - `outbound`: the allow-list hook and the pooled client. `kv`, `config`:
 //!   the WASI interfaces. `memory`: per-instance linear memory watch.
 //! - `dev`: `--dev`'s embedded S3 and stand-in provider.
+//! - `private_file`: state files that hold secrets are created owner-only.
 
 pub mod bindings;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod kv;
 pub mod manifest;
 pub mod memory;
 pub mod outbound;
+pub mod private_file;
 pub mod runtime_config;
 pub mod server;
 pub mod up;

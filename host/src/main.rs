@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +48,22 @@ struct UpArgs {
     /// (real Gemini as soon as gemini_api_key is given); creates a dev project.
     #[arg(long)]
     dev: bool,
+    /// Requests whose component runs at once (sizes the instance pool).
+    /// Default: 64 per core, at least 64.
+    #[arg(long, value_name = "N")]
+    max_concurrent_requests: Option<u32>,
+    /// How long a request waits for a free slot before it gets 503 + Retry-After.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    queue_timeout_ms: u64,
+    /// Open connections at once; beyond it new connections wait in the backlog.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_connections: usize,
+    /// Time to send a request head; also how long an idle keep-alive connection stays open.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    header_timeout_seconds: u64,
+    /// Longest a request's component may run, body included; then 503 (or a cut body).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    request_timeout_seconds: u64,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -57,9 +74,24 @@ fn parse_variable(s: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.to_string()))
 }
 
+fn limits(args: &UpArgs) -> banatie_host::server::Limits {
+    let default = banatie_host::server::Limits::default();
+    banatie_host::server::Limits {
+        max_concurrent_requests: args
+            .max_concurrent_requests
+            .unwrap_or(default.max_concurrent_requests)
+            .max(1),
+        queue_timeout: Duration::from_millis(args.queue_timeout_ms),
+        max_connections: args.max_connections.max(1),
+        header_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+        request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let Command::Up(args) = cli.command;
+    let limits = limits(&args);
     let options = banatie_host::up::Options {
         manifest: args.from,
         listen: args.listen,
@@ -68,6 +100,7 @@ fn main() -> std::process::ExitCode {
         variables: args.variables.into_iter().collect(),
         build: args.build,
         dev: args.dev,
+        limits,
         on_ready: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");

@@ -2,13 +2,25 @@
 //! pre-instantiate once, a fresh `Store` and instance for every request.
 //! The store owns the per-request state; small views borrow it for each WASI
 //! interface (`WasiView`, `WasiHttpView`, the KV and config views).
+//!
+//! Everything that bounds the server is one [`Limits`]: the instance pool is
+//! sized from `max_concurrent_requests` and a request waits at most
+//! `queue_timeout` for a slot (then 503 + Retry-After); open connections are
+//! capped; a request head must arrive within `header_timeout` (which is also
+//! how long an idle keep-alive connection stays); a request's component runs
+//! at most `request_timeout` (an epoch deadline for wasm that computes, a
+//! timer for wasm that waits). What the host itself answers is JSON in the
+//! component's error shape (see [`error_response`]), never a bare 500.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -57,12 +69,65 @@ impl WasiHttpView for State {
     }
 }
 
-pub fn engine() -> anyhow::Result<Engine> {
+/// The server's bounds (`banatie-host up --help` names the flags).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Requests whose component runs at once; sizes the instance pool.
+    pub max_concurrent_requests: u32,
+    /// How long a request waits for a free slot before it is answered 503.
+    pub queue_timeout: Duration,
+    /// Open connections at once; beyond it the host stops accepting for a
+    /// while (the kernel's listen backlog holds the newcomers).
+    pub max_connections: usize,
+    /// Time to receive a request head; also the keep-alive idle timeout.
+    pub header_timeout: Duration,
+    /// Wall-clock limit on one request's component, body streaming included.
+    pub request_timeout: Duration,
+}
+
+/// Epoch ticks: the deadline's granularity.
+const EPOCH_TICK: Duration = Duration::from_millis(100);
+
+impl Default for Limits {
+    /// Sized for the machine: 64 instances per core (an instance mostly waits
+    /// on I/O), queue 2 s, 4096 connections, 10 s for a head, 300 s a request
+    /// (a coalesced MISS may wait `coalesce_wait_seconds`, then a provider call).
+    fn default() -> Limits {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        Limits {
+            max_concurrent_requests: (64 * cores).clamp(64, 1024),
+            queue_timeout: Duration::from_secs(2),
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+pub fn engine(limits: &Limits) -> anyhow::Result<Engine> {
     let mut config = Config::new();
+    let n = limits.max_concurrent_requests.max(1);
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(256).total_memories(256).total_tables(256).max_memory_size(512 << 20);
+    // Per component instance: a few core instances (the component and the
+    // WASI adapter shims), one memory, a couple of tables, one async stack.
+    pool.total_component_instances(n)
+        .total_core_instances(n * 8)
+        .total_memories(n * 2)
+        .total_tables(n * 4)
+        .total_stacks(n)
+        .max_memory_size(512 << 20);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Ok(Engine::new(&config)?)
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    let ticker = engine.weak();
+    std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || loop {
+        std::thread::sleep(EPOCH_TICK);
+        match ticker.upgrade() {
+            Some(engine) => engine.increment_epoch(),
+            None => break,
+        }
+    })?;
+    Ok(engine)
 }
 
 /// wasmtime has its own error type; bring it into anyhow to add context.
@@ -91,6 +156,8 @@ fn kv_view(state: &mut State) -> KvView<'_> {
 pub struct Server {
     pre: ProxyPre<State>,
     shared: Shared,
+    limits: Limits,
+    slots: Arc<Semaphore>,
 }
 
 type Response = hyper::Response<HyperOutgoingBody>;
@@ -99,37 +166,69 @@ type Response = hyper::Response<HyperOutgoingBody>;
 /// answers 431 before the component runs.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-fn plain(status: u16, text: &'static str) -> Response {
+/// An answer of the host's own, in the component's error shape:
+/// `{"error":{"code","message"}}`, `Cache-Control: no-store`.
+pub fn error_response(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> Response {
     use http_body_util::BodyExt;
-    let body = http_body_util::Full::new(bytes::Bytes::from_static(text.as_bytes()))
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    hyper::Response::builder()
+    let json = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    let body =
+        http_body_util::Full::new(bytes::Bytes::from(json)).map_err(|never| match never {}).boxed_unsync();
+    let mut builder = hyper::Response::builder()
         .status(status)
-        .header("content-type", "text/plain")
-        .body(body)
-        .expect("static response is valid")
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store");
+    if let Some(seconds) = retry_after {
+        builder = builder.header("retry-after", seconds.to_string());
+    }
+    builder.body(body).expect("static response is valid")
+}
+
+/// Why a request's component gave no response.
+enum Failure {
+    /// It ran past `request_timeout`.
+    Deadline,
+    /// It trapped, or answered with an error code.
+    Component(anyhow::Error),
 }
 
 impl Server {
-    pub fn new(pre: ProxyPre<State>, shared: Shared) -> Server {
-        Server { pre, shared }
+    pub fn new(pre: ProxyPre<State>, shared: Shared, limits: Limits) -> Server {
+        let slots = Arc::new(Semaphore::new(limits.max_concurrent_requests as usize));
+        Server { pre, shared, limits, slots }
     }
 
     async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> Response {
-        if !self.shared.route.route_matches(req.uri().path()) {
-            return plain(404, "not found\n");
+        if req.uri().authority().is_none() && !req.headers().contains_key(hyper::header::HOST) {
+            return error_response(400, "bad_request", "the request has no Host header", None);
         }
-        match self.run_component(req).await {
+        if !self.shared.route.route_matches(req.uri().path()) {
+            return error_response(404, "not_found", "no such route", None);
+        }
+        let slot = tokio::time::timeout(self.limits.queue_timeout, self.slots.clone().acquire_owned()).await;
+        let Ok(Ok(slot)) = slot else {
+            return error_response(503, "overloaded", "the server is at capacity; retry shortly", Some(1));
+        };
+        match self.run_component(req, slot).await {
             Ok(response) => response,
-            Err(e) => {
+            Err(Failure::Deadline) => {
+                eprintln!(
+                    "banatie-host: request cut off at --request-timeout ({:?})",
+                    self.limits.request_timeout
+                );
+                error_response(503, "timeout", "the request took too long; retry later", Some(1))
+            }
+            Err(Failure::Component(e)) => {
                 eprintln!("banatie-host: component failed: {e:#}");
-                plain(500, "internal error\n")
+                error_response(500, "internal_error", "the component failed; see the host's log", None)
             }
         }
     }
 
-    async fn run_component(&self, req: hyper::Request<hyper::body::Incoming>) -> anyhow::Result<Response> {
+    async fn run_component(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<Response, Failure> {
         let state = State {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
@@ -141,25 +240,77 @@ impl Server {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.memory);
+        let limit = self.limits.request_timeout;
+        // Wasm that computes past the deadline traps at its next epoch check.
+        store.set_epoch_deadline((limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1);
+        store.epoch_deadline_trap();
+        let component = |e: wasmtime::Error| Failure::Component(anyhow::Error::from(e));
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
-        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(component)?;
+        let out = store.data_mut().http().new_response_outparam(sender).map_err(component)?;
         let pre = self.pre.clone();
         let task = tokio::task::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await;
+            let _slot = slot; // held until the instance is done, body included
+                              // Wasm that waits (I/O, sleeps) past the deadline is dropped here.
+            let run = tokio::time::timeout(limit, async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            })
+            .await;
             crate::memory::record(&store.data().memory);
-            result
+            match run {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e))
+                    if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) =>
+                {
+                    Err(Failure::Deadline)
+                }
+                Ok(Err(e)) => Err(component(e)),
+                Err(_elapsed) => Err(Failure::Deadline),
+            }
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => anyhow::bail!("component answered with error code {code:?}"),
+            Ok(Err(code)) => {
+                Err(Failure::Component(anyhow::anyhow!("component answered with error code {code:?}")))
+            }
             Err(_) => match task.await {
-                Ok(Ok(())) => anyhow::bail!("component never set a response"),
-                Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(e.into()),
+                Ok(Ok(())) => Err(Failure::Component(anyhow::anyhow!("component never set a response"))),
+                Ok(Err(failure)) => Err(failure),
+                Err(e) => Err(Failure::Component(e.into())),
             },
         }
+    }
+}
+
+/// Accept errors (EMFILE above all) are logged at most once a second, and
+/// accepting backs off (10 ms doubling to 1 s) while they last.
+struct AcceptErrors {
+    backoff: Duration,
+    last_log: Option<Instant>,
+    suppressed: u64,
+}
+
+impl AcceptErrors {
+    fn new() -> AcceptErrors {
+        AcceptErrors { backoff: Duration::ZERO, last_log: None, suppressed: 0 }
+    }
+
+    fn failed(&mut self, e: &std::io::Error) -> Duration {
+        let now = Instant::now();
+        if self.last_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            let more = std::mem::take(&mut self.suppressed);
+            eprintln!("banatie-host: accept failed: {e} ({more} more since the last report); backing off");
+            self.last_log = Some(now);
+        } else {
+            self.suppressed += 1;
+        }
+        self.backoff = (self.backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        self.backoff
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = Duration::ZERO;
     }
 }
 
@@ -170,17 +321,29 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
+    let connections = Arc::new(Semaphore::new(server.limits.max_connections));
+    let mut errors = AcceptErrors::new();
     loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("never closed"),
+            () = &mut shutdown => return Ok(()),
+        };
         let (stream, _peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => { eprintln!("banatie-host: accept failed: {e}"); continue; }
+                Ok(conn) => { errors.succeeded(); conn }
+                Err(e) => {
+                    let pause = errors.failed(&e);
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
             },
             () = &mut shutdown => return Ok(()),
         };
         let _ = stream.set_nodelay(true);
         let server = server.clone();
         tokio::spawn(async move {
+            let _permit = permit;
+            let header_timeout = server.limits.header_timeout;
             let service = hyper::service::service_fn(move |req| {
                 let server = server.clone();
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
@@ -188,6 +351,8 @@ pub async fn serve(
             let _ = http1::Builder::new()
                 .keep_alive(true)
                 .max_buf_size(MAX_HEAD_BYTES)
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

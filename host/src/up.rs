@@ -26,6 +26,8 @@ pub struct Options {
     pub variables: BTreeMap<String, String>,
     pub build: bool,
     pub dev: bool,
+    /// Concurrency, queueing and timeouts of the server.
+    pub limits: server::Limits,
     /// Called with the bound address once the host listens (embedders, the benchmark).
     pub on_ready: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
 }
@@ -114,7 +116,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
             StoreConfig::Redis(url) => Arc::new(Redis::open(&url).context("key-value store: redis")?),
         };
 
-    let engine = server::engine()?;
+    let engine = server::engine(&options.limits)?;
     let pre = server::prepare(&engine, &manifest.source)?;
     let shared = Shared {
         vars: Arc::new(std::sync::RwLock::new(Arc::new(ConfigVars(component_vars)))),
@@ -147,7 +149,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
         });
     }
 
-    let server = Arc::new(Server::new(pre, shared));
+    let server = Arc::new(Server::new(pre, shared, options.limits.clone()));
     server::serve(listener, server, shutdown_signal()).await
 }
 

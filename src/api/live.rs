@@ -105,8 +105,20 @@ pub fn slot_for(config: &Config, project: &str, request: &GenerationRequest) -> 
     Slot { project: project.to_string(), hash, entry_key }
 }
 
+/// The entry for `slot`. One that cannot be decoded (corrupt, or of a version
+/// this build does not know) is a miss: it is regenerated and replaced, never
+/// a URL broken for good.
 pub fn lookup(kv: &impl KeyValue, slot: &Slot) -> Result<Option<Entry>, Error> {
-    kv.get(&slot.entry_key)?.map(|bytes| Entry::decode(&bytes)).transpose()
+    let Some(bytes) = kv.get(&slot.entry_key)? else {
+        return Ok(None);
+    };
+    match Entry::decode(&bytes) {
+        Ok(entry) => Ok(Some(entry)),
+        Err(e) => {
+            eprintln!("banatie-live: {}: {e}; treated as a miss", slot.entry_key);
+            Ok(None)
+        }
+    }
 }
 
 /// The lease holder's work: budget → provider → S3 PUT → KV entry.

@@ -346,3 +346,19 @@ fn if_none_match_gives_304_without_reading_the_object() {
     let other = w.send("prompt=tag", Some(&w.alpha), Some("\"nope\""), false).unwrap();
     assert_eq!(header(&other, "x-cache-status"), Some("MISS"), "no match: the object is read (and healed)");
 }
+
+#[test]
+fn a_corrupt_entry_is_a_miss_that_is_replaced_and_purge_removes_one() {
+    let w = World::new();
+    w.get("prompt=fox", Some(&w.alpha), false).unwrap();
+    let key = w.kv.map.borrow().keys().find(|k| k.starts_with("live:")).unwrap().clone();
+    w.kv.set(&key, b"{not json").unwrap();
+    let again = w.get("prompt=fox", Some(&w.alpha), false).unwrap();
+    assert_eq!(header(&again, "x-cache-status"), Some("MISS"));
+    assert!(Entry::decode(&w.kv.get(&key).unwrap().unwrap()).is_ok(), "replaced by a good entry");
+    w.kv.set(&key, br#"{"v":99}"#).unwrap();
+    let ports = w.ports();
+    let purged = block_on(super::super::purge::delete(&ports, "prompt=fox", Some(&w.alpha))).unwrap();
+    assert_eq!(purged.status, 204);
+    assert!(w.kv.get(&key).unwrap().is_none(), "an unreadable entry is purged too");
+}

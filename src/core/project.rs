@@ -121,13 +121,16 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
     Ok(NewProject { name: name.to_string(), generations_per_hour })
 }
 
-/// Check `Authorization: Bearer <token>` against the admin token in constant time.
+/// Check `Authorization: Bearer <token>` against the admin token in constant
+/// time. The scheme is case-insensitive (RFC 7235 §2.1).
 pub fn check_admin(authorization: Option<&str>, admin_token: Option<&str>) -> Result<(), Error> {
     let Some(expected) = admin_token else {
         return Err(Error::Forbidden("the admin API is disabled (admin_token is not set)"));
     };
     let given = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .ok_or(Error::Unauthorized("missing admin bearer token"))?;
     // Compare digests so the comparison time does not depend on lengths either.
     let a = Sha256::digest(given.trim().as_bytes());
@@ -157,6 +160,9 @@ mod tests {
     #[test]
     fn admin_token_is_checked() {
         assert!(check_admin(Some("Bearer s3cret"), Some("s3cret")).is_ok());
+        assert!(check_admin(Some("bearer s3cret"), Some("s3cret")).is_ok(), "RFC 7235: any case");
+        assert!(check_admin(Some("BEARER s3cret"), Some("s3cret")).is_ok());
+        assert_eq!(check_admin(Some("Basic s3cret"), Some("s3cret")).unwrap_err().status(), 401);
         assert_eq!(check_admin(Some("Bearer nope"), Some("s3cret")).unwrap_err().status(), 401);
         assert_eq!(check_admin(None, Some("s3cret")).unwrap_err().status(), 401);
         assert_eq!(check_admin(Some("s3cret"), Some("s3cret")).unwrap_err().status(), 401);

@@ -5,6 +5,8 @@
 //! nothing is silently ignored, because every accepted parameter is part of the
 //! cache key. Does not authenticate (see `api::live`).
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::Error;
 
 /// Aspect ratios Gemini's `imageConfig.aspectRatio` accepts.
@@ -13,6 +15,9 @@ pub const ASPECT_RATIOS: [&str; 10] =
 pub const DEFAULT_ASPECT_RATIO: &str = "1:1";
 /// Longest query we look at, in bytes, before decoding anything.
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+/// Most parameters a query may have (a signed URL has five); counted before
+/// anything is decoded, so a query of thousands of names costs nothing.
+pub const MAX_PARAMS: usize = 32;
 
 /// Parameters that shape the image (all part of the cache key).
 pub const GENERATION_PARAMS: [&str; 2] = ["prompt", "aspect_ratio"];
@@ -52,16 +57,21 @@ pub fn decode_component(raw: &str) -> Result<String, Error> {
 }
 
 /// Split a query into decoded (name, value) pairs, refusing repeated names.
+/// Linear in the query's length.
 pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, Error> {
     if query.len() > MAX_QUERY_BYTES {
         return Err(Error::BadRequest("query too long".into()));
     }
+    if query.split('&').filter(|p| !p.is_empty()).nth(MAX_PARAMS).is_some() {
+        return Err(Error::BadRequest(format!("more than {MAX_PARAMS} parameters")));
+    }
     let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
         let name = decode_component(name)?;
         let value = decode_component(value)?;
-        if pairs.iter().any(|(n, _)| *n == name) {
+        if !seen.insert(name.clone()) {
             return Err(Error::BadRequest(format!("parameter '{}' given more than once", short(&name))));
         }
         pairs.push((name, value));
@@ -94,7 +104,11 @@ pub struct RawQuery {
 /// Stage 1: decode. In a URL that carries `sig=`, every defect is the opaque
 /// signature error, so no edit of a signed URL can tell the editor more.
 pub fn parse_query(query: &str) -> Result<RawQuery, Error> {
-    let looks_signed = query.split('&').any(|p| p.starts_with("sig="));
+    // Decoded leniently, so that `si%67=` is as signed as `sig=`.
+    let looks_signed = query.split('&').any(|p| {
+        let name = p.split_once('=').map_or(p, |(n, _)| n);
+        percent_encoding::percent_decode_str(name).decode_utf8_lossy() == "sig"
+    });
     let opaque = |e: Error| if looks_signed { Error::BadSignature } else { e };
     let pairs = parse_pairs(query).map_err(opaque)?;
     let signed = signed_params(&pairs)?;
@@ -129,9 +143,13 @@ pub fn generation_request(
     let prompt = value(pairs, "prompt")
         .ok_or_else(|| Error::BadRequest("parameter 'prompt' is required".into()))?
         .trim();
-    if prompt.is_empty() {
+    if prompt.chars().all(|c| c.is_whitespace() || invisible(c)) {
         return Err(Error::BadRequest("parameter 'prompt' is empty".into()));
     }
+    // One spelling per text: NFC, so that composed and decomposed accents are
+    // one cache entry (an NFC prompt's key is unchanged).
+    let prompt: String = prompt.nfc().collect();
+    let prompt = prompt.as_str();
     if prompt.chars().count() > max_prompt_length {
         return Err(Error::BadRequest(format!(
             "parameter 'prompt' is longer than {max_prompt_length} characters"
@@ -148,6 +166,15 @@ pub fn generation_request(
         )));
     }
     Ok(GenerationRequest { prompt: prompt.to_string(), aspect_ratio: aspect_ratio.to_string() })
+}
+
+/// Characters that show nothing: zero-width spaces and joiners, the byte
+/// order mark, the soft hyphen and friends (Unicode `Default_Ignorable`
+/// format characters a prompt could be made of).
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}')
 }
 
 /// Any of `project`, `exp`, `sig` makes this a signed URL, which then needs
@@ -227,5 +254,35 @@ mod tests {
         assert!(bad("prompt=%E2%82").contains("UTF-8"));
         assert!(bad("prompt=a%00b").contains("control"));
         assert!(bad(&"x".repeat(MAX_QUERY_BYTES + 1)).contains("too long"));
+    }
+
+    #[test]
+    fn too_many_parameters_are_refused_before_decoding() {
+        let many: String = (0..MAX_PARAMS).map(|i| format!("&p{i}=%zz")).collect();
+        assert!(bad(&format!("prompt=a{many}")).contains("more than 32 parameters"));
+        let signed: String = (0..40).map(|i| format!("&p{i}=1")).collect();
+        assert_eq!(parse_query(&format!("prompt=a&sig=x{signed}")).unwrap_err(), Error::BadSignature);
+    }
+
+    #[test]
+    fn an_encoded_sig_name_still_makes_defects_opaque() {
+        assert_eq!(parse_query("prompt=%zz&project=p&si%67=s").unwrap_err(), Error::BadSignature);
+        assert_eq!(parse_query("prompt=a&si%67=s&si%67=t").unwrap_err(), Error::BadSignature);
+    }
+
+    #[test]
+    fn a_prompt_of_invisible_characters_is_empty() {
+        for q in ["prompt=%E2%80%8B", "prompt=%EF%BB%BF%E2%80%8B%20", "prompt=%C2%AD%E2%81%A0"] {
+            assert!(bad(q).contains("empty"), "{q}");
+        }
+        assert_eq!(req("prompt=a%E2%80%8Bb").prompt, "a\u{200B}b", "inside text they stay");
+    }
+
+    #[test]
+    fn composed_and_decomposed_spellings_are_one_prompt() {
+        let nfc = req("prompt=caf%C3%A9");
+        let nfd = req("prompt=cafe%CC%81");
+        assert_eq!(nfc, nfd);
+        assert_eq!(nfc.prompt, "caf\u{e9}");
     }
 }

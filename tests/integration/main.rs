@@ -10,6 +10,7 @@ mod admin;
 mod browser;
 mod conformance;
 mod errors;
+mod hardening;
 mod host_cli;
 mod live;
 mod openapi;
@@ -107,6 +108,15 @@ fn main() {
         resilience::malformed_provider_answers_and_s3_put_failures_are_502,
         resilience::thirty_malformed_requests_get_clean_4xx_and_write_nothing,
         scale::two_hosts_on_one_redis_share_cache_counts_and_single_flight,
+        hardening::more_concurrent_requests_than_the_old_pool_are_all_served,
+        hardening::beyond_capacity_requests_queue_then_get_503_json_with_retry_after,
+        hardening::slow_headers_and_idle_keep_alive_connections_are_closed,
+        hardening::a_request_past_the_request_timeout_is_cut_off_with_503_json,
+        hardening::a_request_without_host_is_400_json,
+        hardening::a_flood_of_parameter_names_is_a_400_before_anything_else,
+        hardening::a_corrupt_entry_is_regenerated_and_delete_always_removes_it,
+        hardening::small_things_a_client_would_trip_over,
+        hardening::a_stuck_kv_store_does_not_stall_unrelated_requests,
         scale::the_openai_provider_generates_refuses_and_fails_like_gemini,
         scale::switching_provider_never_serves_the_other_providers_image,
         conformance::the_component_targets_spins_http_trigger_world,

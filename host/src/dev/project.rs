@@ -58,6 +58,6 @@ pub async fn ensure(addr: SocketAddr, admin_token: &str, state_dir: &Path) -> an
         bail!("POST /api/v1/projects answered {status}: {}", String::from_utf8_lossy(&body));
     }
     let project = read(&body).context("POST /api/v1/projects answered no project_id/api_key")?;
-    std::fs::write(&file, &body)?;
+    crate::private_file::write(&file, &body)?;
     Ok(project)
 }

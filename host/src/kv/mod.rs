@@ -89,6 +89,18 @@ pub struct CasHandle {
 
 const LIST_PAGE: usize = 1000;
 
+/// Run a (synchronous) backend call without stalling the async worker it is
+/// on: SQLite waits on a lock and Redis on the network, so the worker's other
+/// tasks move to another thread meanwhile, as Spin does
+/// (`task::block_in_place` in `crates/key-value-spin/src/store.rs`).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 fn other(e: String) -> Error {
     Error::Other(e)
 }
@@ -115,7 +127,7 @@ impl store::HostBucket for KvView<'_> {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let s = self.label(&b)?;
-        Ok(self.kv.backend.get(&s, &key).map_err(other))
+        Ok(blocking(|| self.kv.backend.get(&s, &key)).map_err(other))
     }
 
     fn set(
@@ -125,17 +137,17 @@ impl store::HostBucket for KvView<'_> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let s = self.label(&b)?;
-        Ok(self.kv.backend.set(&s, &key, &value).map_err(other))
+        Ok(blocking(|| self.kv.backend.set(&s, &key, &value)).map_err(other))
     }
 
     fn delete(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<(), Error>> {
         let s = self.label(&b)?;
-        Ok(self.kv.backend.delete(&s, &key).map_err(other))
+        Ok(blocking(|| self.kv.backend.delete(&s, &key)).map_err(other))
     }
 
     fn exists(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         let s = self.label(&b)?;
-        Ok(self.kv.backend.exists(&s, &key).map_err(other))
+        Ok(blocking(|| self.kv.backend.exists(&s, &key)).map_err(other))
     }
 
     fn list_keys(
@@ -144,7 +156,7 @@ impl store::HostBucket for KvView<'_> {
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<KeyResponse, Error>> {
         let s = self.label(&b)?;
-        let keys = match self.kv.backend.list_keys(&s, cursor.as_deref(), LIST_PAGE) {
+        let keys = match blocking(|| self.kv.backend.list_keys(&s, cursor.as_deref(), LIST_PAGE)) {
             Ok(keys) => keys,
             Err(e) => return Ok(Err(other(e))),
         };
@@ -164,7 +176,7 @@ impl KvView<'_> {
         store: String,
         key: String,
     ) -> wasmtime::Result<Result<Resource<CasHandle>, Error>> {
-        let cas = match self.kv.backend.new_cas(&store, &key) {
+        let cas = match blocking(|| self.kv.backend.new_cas(&store, &key)) {
             Ok(cas) => cas,
             Err(e) => return Ok(Err(other(e))),
         };
@@ -180,7 +192,7 @@ impl atomics::Host for KvView<'_> {
         delta: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
         let s = self.label(&b)?;
-        match self.kv.backend.increment(&s, &key, delta) {
+        match blocking(|| self.kv.backend.increment(&s, &key, delta)) {
             Ok(n) => Ok(Ok(n)),
             Err(IncrementError::Store(e)) => Ok(Err(other(e))),
             Err(IncrementError::NotACounter(e)) => Err(wasmtime::Error::msg(e)),
@@ -189,7 +201,7 @@ impl atomics::Host for KvView<'_> {
 
     fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
         let mut handle = self.table.delete(cas)?;
-        match handle.cas.swap(&value) {
+        match blocking(|| handle.cas.swap(&value)) {
             Ok(()) => Ok(Ok(())),
             Err(SwapError::Other(e)) => Ok(Err(CasError::StoreError(other(e)))),
             Err(SwapError::CasFailed(_)) => {
@@ -198,7 +210,8 @@ impl atomics::Host for KvView<'_> {
                     Ok(fresh) => fresh,
                     Err(e) => return Ok(Err(CasError::StoreError(e))),
                 };
-                if let Err(e) = self.table.get_mut(&fresh)?.cas.current() {
+                let cas = &mut self.table.get_mut(&fresh)?.cas;
+                if let Err(e) = blocking(|| cas.current()) {
                     return Ok(Err(CasError::StoreError(other(e))));
                 }
                 Ok(Err(CasError::CasFailed(fresh)))
@@ -218,7 +231,8 @@ impl atomics::HostCas for KvView<'_> {
     }
 
     fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok(self.table.get_mut(&cas)?.cas.current().map_err(other))
+        let cas = &mut self.table.get_mut(&cas)?.cas;
+        Ok(blocking(|| cas.current()).map_err(other))
     }
 
     fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {

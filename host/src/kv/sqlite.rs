@@ -33,6 +33,9 @@ fn err(e: rusqlite::Error) -> String {
 
 impl Sqlite {
     pub fn open(path: &Path) -> anyhow::Result<Sqlite> {
+        // It holds API key hashes and signing secrets: owner-only, and SQLite
+        // gives its -wal and -shm files the database file's permissions.
+        crate::private_file::create(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

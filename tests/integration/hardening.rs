@@ -1,0 +1,232 @@
+//! The host as a production server (issue 12): load beyond capacity, slow
+//! and idle clients, requests that run too long, hostile queries, corrupt
+//! state. Every answer of the host's own is JSON; none is a 500.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::gemini::Gemini;
+use crate::support::host::{standard_vars, Host, ADMIN_TOKEN};
+use crate::support::http::{send, Reply};
+use crate::support::{enc, raw, s3_endpoint, unique, World};
+
+fn live(prompt: &str) -> String {
+    format!("/api/v1/live/generate?prompt={}", enc(prompt))
+}
+
+fn host_with(gemini: &Gemini, extra: &[&str]) -> Host {
+    Host::start_in(Arc::new(tempfile::tempdir().unwrap()), &standard_vars(s3_endpoint(), &gemini.url), extra)
+}
+
+fn big_project(host: &Host) -> String {
+    host.create_project_with(r#"{"name":"load","generations_per_hour":1000}"#).api_key
+}
+
+/// `n` distinct slow misses at once.
+fn crowd(host: &Host, key: &str, n: usize) -> Vec<Reply> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            (0..n).map(|_| scope.spawn(move || host.get(&live(&unique("crowd")), key))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn assert_json_error(r: &Reply, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.error_code(), code);
+}
+
+/// On main the pool held 128 requests (256 tables, two per instance) and the
+/// 129th got `500 text/plain`.
+pub fn more_concurrent_requests_than_the_old_pool_are_all_served() {
+    let gemini = Gemini::start();
+    gemini.set_delay(1500);
+    let host = host_with(&gemini, &[]); // the default pool, sized for the machine
+    let key = big_project(&host);
+    let replies = crowd(&host, &key, 140);
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}\n{}", host.log());
+    assert_eq!(gemini.calls(), 140);
+}
+
+pub fn beyond_capacity_requests_queue_then_get_503_json_with_retry_after() {
+    let gemini = Gemini::start();
+    gemini.set_delay(1500);
+    let host = host_with(&gemini, &["--max-concurrent-requests", "4", "--queue-timeout-ms", "200"]);
+    let key = big_project(&host);
+    let replies = crowd(&host, &key, 20);
+    assert!(
+        replies.iter().all(|r| r.status == 200 || r.status == 503),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let refused: Vec<_> = replies.iter().filter(|r| r.status == 503).collect();
+    assert!(!refused.is_empty(), "4 slots cannot hold 20 slow requests");
+    for r in refused {
+        assert_json_error(r, 503, "overloaded");
+        assert_eq!(r.header("retry-after"), Some("1"));
+    }
+    assert_eq!(replies.iter().filter(|r| r.status == 200).count(), gemini.calls());
+    // Capacity comes back once the crowd is gone.
+    gemini.set_delay(0);
+    assert_eq!(host.get(&live(&unique("after the crowd")), &key).status, 200);
+}
+
+/// Reads until the server closes the connection; how long that took.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(started.elapsed()),
+            Err(_) => return None, // timed out: still open
+        }
+    }
+}
+
+pub fn slow_headers_and_idle_keep_alive_connections_are_closed() {
+    let w = World::new();
+    let host = host_with(&w.gemini, &["--header-timeout-seconds", "1"]);
+    let addr = host.base.trim_start_matches("http://").to_string();
+    // Slowloris: half a request line, then nothing.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /api/v1/live/gen").unwrap();
+    assert!(closed_within(&mut slow, Duration::from_secs(5)).is_some(), "a half-sent head is cut off");
+    // Idle keep-alive: one full exchange, then silence.
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /api/v1/live/stats HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 512];
+    let n = idle.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 401"));
+    assert!(closed_within(&mut idle, Duration::from_secs(5)).is_some(), "an idle connection is closed");
+    // Connections that do nothing never stop the others.
+    let _silent: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    let key = host.create_project("still-served");
+    assert_eq!(host.get(&live(&unique("served")), &key).status, 200);
+}
+
+pub fn a_request_past_the_request_timeout_is_cut_off_with_503_json() {
+    let gemini = Gemini::start();
+    gemini.set_delay(8000);
+    let host = host_with(&gemini, &["--request-timeout-seconds", "1"]);
+    let key = host.create_project("patient");
+    let other = std::thread::scope(|scope| {
+        let slow = scope.spawn(|| host.get(&live(&unique("slow")), &key));
+        std::thread::sleep(Duration::from_millis(200));
+        let quick = host.get("/api/v1/live/stats", &key);
+        (slow.join().unwrap(), quick)
+    });
+    let (slow, quick) = other;
+    assert_json_error(&slow, 503, "timeout");
+    assert!(slow.header("retry-after").is_some());
+    assert_eq!(quick.status, 200, "others are served meanwhile");
+    assert!(host.kv_keys("live:").is_empty(), "nothing cached from a cut-off request");
+}
+
+pub fn a_request_without_host_is_400_json() {
+    let w = World::new();
+    let (status, answer) =
+        raw::send(&w.host.base, b"GET /api/v1/live/stats HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains(r#""code":"bad_request""#), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("content-type: application/json"));
+}
+
+pub fn a_flood_of_parameter_names_is_a_400_before_anything_else() {
+    let w = World::new();
+    let names: String = (0..12_000).map(|i| format!("&{i:x}")).collect();
+    let path = format!("/api/v1/live/generate?prompt=a{names}");
+    assert!(path.len() < 64 * 1024 + 100);
+    let r = send("GET", &w.host.url(&path), &[], b"");
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("more than 32 parameters"));
+    // And as a signed URL, the same flood is the opaque 403.
+    let signed = format!("/api/v1/live/generate?prompt=a&project=p&sig=x{names}");
+    assert_eq!(send("GET", &w.host.url(&signed), &[], b"").status, 403);
+}
+
+pub fn a_corrupt_entry_is_regenerated_and_delete_always_removes_it() {
+    let w = World::new();
+    let key = w.host.create_project("corrupt");
+    let path = live(&unique("a fragile entry"));
+    assert_eq!(w.host.get(&path, &key).header("x-cache-status"), Some("MISS"));
+    let entry = w.host.kv_keys("live:")[0].clone();
+    let db = w.host.state.path().join("sqlite_key_value.db");
+    let corrupt = |value: &[u8]| {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("UPDATE spin_key_value SET value = ?1 WHERE key = ?2", rusqlite::params![value, entry])
+            .unwrap();
+    };
+    corrupt(b"{garbage");
+    let healed = w.host.get(&path, &key);
+    assert_eq!((healed.status, healed.header("x-cache-status")), (200, Some("MISS")));
+    assert_eq!(w.host.get(&path, &key).header("x-cache-status"), Some("HIT"), "the entry was replaced");
+    corrupt(br#"{"v":99}"#);
+    let head = send("HEAD", &w.host.url(&path), &[("x-api-key", &key)], b"");
+    assert_eq!(head.status, 404, "an unreadable entry is not cached");
+    let purge = send("DELETE", &w.host.url(&path), &[("x-api-key", &key)], b"");
+    assert_eq!(purge.status, 204);
+    assert!(w.host.kv_get(&entry).is_none());
+    assert_eq!(w.gemini.calls(), 2);
+}
+
+pub fn small_things_a_client_would_trip_over() {
+    let w = World::new();
+    // RFC 7235: the auth scheme is case-insensitive.
+    let lower = send(
+        "POST",
+        &w.host.url("/api/v1/projects"),
+        &[("authorization", &format!("bearer {ADMIN_TOKEN}")), ("content-type", "application/json")],
+        br#"{"name":"lower"}"#,
+    );
+    assert_eq!(lower.status, 201, "{}", String::from_utf8_lossy(&lower.body));
+    let key = lower.json()["api_key"].as_str().unwrap().to_string();
+    // An encoded `sig` name keeps a tampered signed URL opaque.
+    let r = send("GET", &w.host.url("/api/v1/live/generate?prompt=%zz&project=p&si%67=x"), &[], b"");
+    assert_eq!(r.status, 403);
+    // A prompt of invisible characters is empty.
+    for invisible in ["%E2%80%8B", "%EF%BB%BF", "%E2%80%8B%EF%BB%BF%E2%81%A0"] {
+        let r = w.host.get(&format!("/api/v1/live/generate?prompt={invisible}"), &key);
+        assert_eq!(r.status, 400, "{invisible}");
+    }
+    // NFC and NFD spellings are one prompt and one generation.
+    let tag = unique("x");
+    let nfc = w.host.get(&format!("{}%20caf%C3%A9", live(&tag)), &key);
+    let nfd = w.host.get(&format!("{}%20cafe%CC%81", live(&tag)), &key);
+    assert_eq!((nfc.header("x-cache-status"), nfd.header("x-cache-status")), (Some("MISS"), Some("HIT")));
+    assert_eq!(w.gemini.calls(), 1);
+    // The KV file holds secrets: owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let db = w.host.state.path().join("sqlite_key_value.db");
+    assert_eq!(std::fs::metadata(db).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+/// KV calls are synchronous (SQLite waits on its lock): they must not hold
+/// the async workers, or a stuck store stalls requests that never touch it.
+pub fn a_stuck_kv_store_does_not_stall_unrelated_requests() {
+    let w = World::new();
+    let key = w.host.create_project("stuck");
+    let path = live(&unique("a hit while the store is locked"));
+    assert_eq!(w.host.get(&path, &key).status, 200);
+    let db = w.host.state.path().join("sqlite_key_value.db");
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap(); // every writer now waits
+    let (answered_while_locked, hits) = std::thread::scope(|scope| {
+        // More blocked writers (each HIT counts itself) than the host has workers.
+        let hits: Vec<_> = (0..6).map(|_| scope.spawn(|| w.host.get(&path, &key))).collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let unrelated = send("GET", &w.host.url("/no/such/route"), &[], b"");
+        let answered_while_locked = unrelated.status == 404;
+        locker.execute_batch("COMMIT").unwrap();
+        (answered_while_locked, hits.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>())
+    });
+    assert!(answered_while_locked, "a request that needs no KV was answered while the store was locked");
+    assert!(hits.iter().all(|r| r.status == 200), "the blocked requests finish once the lock is gone");
+}
