@@ -250,14 +250,17 @@ impl Server {
         let out = store.data_mut().http().new_response_outparam(sender).map_err(component)?;
         let pre = self.pre.clone();
         let task = tokio::task::spawn(async move {
-            let _slot = slot; // held until the instance is done, body included
-                              // Wasm that waits (I/O, sleeps) past the deadline is dropped here.
+            // Wasm that waits (I/O, sleeps) past the deadline is dropped here.
             let run = tokio::time::timeout(limit, async {
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
             })
             .await;
             crate::memory::record(&store.data().memory);
+            // The instance goes back to the pool before its slot is freed, so
+            // slots never outnumber free instances.
+            drop(store);
+            drop(slot);
             match run {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e))

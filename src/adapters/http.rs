@@ -34,6 +34,28 @@ pub async fn send_buffered(spec: HttpRequestSpec) -> Result<HttpAnswer, String> 
     Ok(HttpAnswer { status: *response.status(), retry_after, body: response.into_body() })
 }
 
+/// Send and read the answer, but never more than `max_bytes` of it: a
+/// larger one is an error before it can fill the instance's memory.
+pub async fn send_capped(spec: HttpRequestSpec, max_bytes: usize) -> Result<HttpAnswer, String> {
+    use futures::TryStreamExt;
+    let response = send_streaming(spec).await?;
+    let too_large = || format!("answer larger than {max_bytes} bytes");
+    let declared = header(&response, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max_bytes) {
+        return Err(too_large());
+    }
+    let retry_after = header(&response, "retry-after").and_then(|s| s.trim().parse::<u64>().ok());
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    let mut chunks = response.take_body_stream();
+    while let Some(chunk) = chunks.try_next().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpAnswer { status: response.status(), retry_after, body })
+}
+
 /// Send and return the response with its body still unread.
 pub async fn send_streaming(spec: HttpRequestSpec) -> Result<IncomingResponse, String> {
     send::<_, IncomingResponse>(build(spec)).await.map_err(|e| e.to_string())

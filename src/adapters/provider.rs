@@ -17,6 +17,7 @@ use crate::core::Error;
 pub struct ConfiguredProvider<'a> {
     pub config: &'a ProviderConfig,
     pub timeout_ms: u64,
+    pub max_image_bytes: usize,
     pub timings: &'a Timings,
 }
 
@@ -24,12 +25,13 @@ impl Provider for ConfiguredProvider<'_> {
     async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
         let spec = provider::build_request(self.config, request);
         let start = Instant::now();
-        let send = std::pin::pin!(http::send_buffered(spec));
+        let send = std::pin::pin!(http::send_capped(spec, provider::answer_limit(self.max_image_bytes)));
         let timeout = std::pin::pin!(clock::sleep(self.timeout_ms));
         let outcome = select(send, timeout).await;
         self.timings.add(Kind::Provider, start.elapsed().as_micros() as u64);
         match outcome {
-            Either::Left((Ok(answer), _)) => provider::parse_response(self.config, &answer),
+            Either::Left((Ok(answer), _)) => provider::parse_response(self.config, &answer)
+                .and_then(|image| provider::check_size(image, self.max_image_bytes)),
             Either::Left((Err(e), _)) => {
                 Err(Error::Provider(format!("{} unreachable: {e}", self.config.name())))
             }

@@ -32,13 +32,15 @@ pub struct Held {
 
 /// Become the owner of the generation for `slot`, or wait for the owner and
 /// answer from the cache. `stale` is an entry whose object vanished: it does
-/// not count as an answer.
+/// not count as an answer. `may_take` is asked before this request would take
+/// the lease (never while it waits on another's).
 pub async fn join<K: KeyValue, S: ObjectStore, P, C: Clock>(
     ports: &Ports<'_, K, S, P, C>,
     env: &Env,
     slot: &Slot,
     incoming: &Incoming<'_>,
     stale: Option<&Entry>,
+    may_take: impl Fn() -> Result<(), Error>,
 ) -> Result<Joined<S::Body>, Error> {
     let key = single_flight::lease_key(&slot.project, &slot.hash);
     let failure_key = single_flight::failure_key(&slot.project, &slot.hash);
@@ -60,6 +62,7 @@ pub async fn join<K: KeyValue, S: ObjectStore, P, C: Clock>(
         };
         let decision = decide(now, seen, waited_on, failure.as_ref());
         if matches!(decision, Decision::Create | Decision::Acquire(_)) {
+            may_take()?;
             contended += 1;
             if contended > MAX_CONTENDED_ROUNDS {
                 return Err(busy());

@@ -83,7 +83,8 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, C: Clock>(
         None if incoming.head => return Err(Error::NotCached),
         None => {}
     }
-    let held = match flight::join(ports, env, &slot, incoming, existing.as_ref()).await? {
+    let may_take = || refuse_if_budget_spent(ports.kv, &project, env.now);
+    let held = match flight::join(ports, env, &slot, incoming, existing.as_ref(), may_take).await? {
         Joined::Served(reply) => return Ok(reply),
         Joined::Owner(held) => held,
     };
@@ -138,10 +139,26 @@ async fn produce<K: KeyValue, S: ObjectStore, P: Provider, C>(
     Ok((entry, image.bytes))
 }
 
+/// A MISS whose budget is already spent is refused before it takes a lease,
+/// so a stream of refused prompts writes nothing (adding 0 reads atomically).
+/// Requests that find a generation under way wait for it instead.
+fn refuse_if_budget_spent(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), Error> {
+    let count = kv.increment(&budget::counter_key(&project.id, now), 0)?;
+    budget::check_before_spending(count, project.generations_per_hour, now)
+}
+
 /// Take one generation from this hour's budget (atomic increment, so
-/// concurrent misses cannot overshoot).
+/// concurrent misses cannot overshoot). The first spend of an hour removes
+/// the counters of the hours before.
 fn spend_budget(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), Error> {
     let count = kv.increment(&budget::counter_key(&project.id, now), 1)?;
+    if count == 1 {
+        for stale in budget::stale_counter_keys(&project.id, now) {
+            if let Err(e) = kv.delete(&stale) {
+                eprintln!("banatie-live: old budget counter {stale} not removed: {e}");
+            }
+        }
+    }
     budget::decide(count, project.generations_per_hour, now)
 }
 

@@ -26,6 +26,7 @@ fn config() -> Config {
         generation_lease_seconds: 120,
         coalesce_wait_seconds: 60,
         provider_timeout_ms: 1000,
+        max_image_bytes: 1 << 20,
         demo_project_id: None,
     }
 }
@@ -361,4 +362,48 @@ fn a_corrupt_entry_is_a_miss_that_is_replaced_and_purge_removes_one() {
     let purged = block_on(super::super::purge::delete(&ports, "prompt=fox", Some(&w.alpha))).unwrap();
     assert_eq!(purged.status, 204);
     assert!(w.kv.get(&key).unwrap().is_none(), "an unreadable entry is purged too");
+}
+
+#[test]
+fn refused_misses_write_nothing_and_old_budget_counters_are_removed() {
+    let w = World::new();
+    let (key, _) = add_project(&w.kv, "proj-tight", 6, 1);
+    let old = crate::core::budget::counter_key("proj-tight", ENV.now - 3600);
+    w.kv.increment(&old, 7).unwrap();
+    w.get("prompt=first", Some(key.as_str()), false).unwrap();
+    assert!(w.kv.get(&old).unwrap().is_none(), "the first spend of an hour removes the hours before");
+    for prompt in ["a", "b", "c"] {
+        assert_eq!(
+            w.get(&format!("prompt={prompt}"), Some(key.as_str()), false).err().unwrap().status(),
+            429
+        );
+    }
+    let rows: Vec<String> =
+        w.kv.map
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with("lease:") || k.starts_with("failed:"))
+            .cloned()
+            .collect();
+    assert!(rows.is_empty(), "a 429 leaves no row: {rows:?}");
+}
+
+#[test]
+fn an_image_over_max_image_bytes_is_a_provider_error() {
+    let image =
+        crate::core::provider::GeneratedImage { content_type: "image/png".into(), bytes: vec![0; 2048] };
+    let e = crate::core::provider::check_size(image, 1024).unwrap_err();
+    assert_eq!((e.status(), e.code()), (502, "provider_error"));
+    assert!(crate::core::provider::answer_limit(3 << 20) > 4 << 20, "base64 and JSON fit");
+}
+
+#[test]
+fn requests_that_wait_on_the_last_budget_unit_are_served_not_refused() {
+    let w = World::new();
+    let (key, _) = add_project(&w.kv, "proj-last", 7, 1);
+    let incoming = Incoming { query: "prompt=last", api_key: Some(&key), if_none_match: None, head: false };
+    let ports = w.ports();
+    let replies = block_on(futures::future::join_all((0..4).map(|_| get(&ports, &ENV, &incoming))));
+    assert!(replies.iter().all(|r| r.as_ref().is_ok_and(|r| r.status == 200)), "no 429 while coalescing");
+    assert_eq!(w.provider.calls.get(), 1);
 }

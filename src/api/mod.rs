@@ -146,6 +146,7 @@ async fn dispatch(req: IncomingRequest, timings: &Timings) -> Result<Reply<Incom
             let provider = ConfiguredProvider {
                 config: &config.provider,
                 timeout_ms: config.provider_timeout_ms,
+                max_image_bytes: config.max_image_bytes,
                 timings,
             };
             let ports = live::Ports {

@@ -23,6 +23,24 @@ pub fn counter_key(project: &str, now: u64) -> String {
     format!("budget:{project}:{}", window(now))
 }
 
+/// How many past windows' counters the first spend of a window removes.
+pub const STALE_WINDOWS_CLEANED: u64 = 24;
+
+/// Counters of the windows before `now`'s that nothing reads any more: the
+/// first spend of each window deletes them, so they never pile up.
+pub fn stale_counter_keys(project: &str, now: u64) -> Vec<String> {
+    let current = window(now);
+    (1..=STALE_WINDOWS_CLEANED.min(current))
+        .map(|back| format!("budget:{project}:{}", current - back))
+        .collect()
+}
+
+/// Before taking a lease: is this window's budget already spent? (`count` is
+/// the counter as it is, before this request.) Refusing here writes nothing.
+pub fn check_before_spending(count: i64, limit: u32, now: u64) -> Result<(), Error> {
+    decide(count + 1, limit, now)
+}
+
 /// Decide with the counter's value *after* this request's increment.
 pub fn decide(count: i64, limit: u32, now: u64) -> Result<(), Error> {
     if count <= i64::from(limit) {
@@ -40,6 +58,21 @@ pub fn used(count: i64, limit: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_first_spend_of_a_window_names_the_counters_before_it() {
+        let now = 10 * WINDOW_SECONDS + 5;
+        let keys = stale_counter_keys("p", now);
+        assert_eq!(keys.len(), 10);
+        assert_eq!(keys[0], "budget:p:9");
+        assert_eq!(stale_counter_keys("p", 100 * WINDOW_SECONDS).len(), STALE_WINDOWS_CLEANED as usize);
+    }
+
+    #[test]
+    fn a_spent_budget_is_refused_before_spending() {
+        assert!(check_before_spending(1, 2, 0).is_ok());
+        assert_eq!(check_before_spending(2, 2, 0).unwrap_err().status(), 429);
+    }
+
     use super::*;
 
     #[test]

@@ -10,6 +10,8 @@ use super::single_flight::{DEFAULT_COALESCE_WAIT_SECONDS, DEFAULT_LEASE_SECONDS}
 use super::Error;
 
 pub const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 60_000;
+/// Largest image a provider may answer (32 MiB); a larger one is a 502.
+pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 32 << 20;
 
 pub const DEFAULT_S3_REGION: &str = "us-east-1";
 pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
@@ -80,6 +82,8 @@ pub struct Config {
     pub coalesce_wait_seconds: u64,
     /// How long a provider call may take before it counts as failed (503).
     pub provider_timeout_ms: u64,
+    /// Largest image a provider may answer; the answer is read no further.
+    pub max_image_bytes: usize,
     /// The project the demo page (`/`) signs for; `None` turns the demo off.
     pub demo_project_id: Option<String>,
 }
@@ -185,6 +189,8 @@ impl Config {
                 3600,
             )?,
             demo_project_id: get(lookup, "demo_project_id")?,
+            max_image_bytes: number(lookup, "max_image_bytes", DEFAULT_MAX_IMAGE_BYTES, 1024, 256 << 20)?
+                as usize,
             provider_timeout_ms: number(
                 lookup,
                 "provider_timeout_ms",

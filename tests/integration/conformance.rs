@@ -35,7 +35,7 @@ fn spin_sdk_wit() -> PathBuf {
         .unwrap_or_else(|| panic!("spin-sdk {version} sources not found under {}", registry.display()))
 }
 
-fn spin_world() -> (Resolve, WorldId) {
+pub fn spin_world() -> (Resolve, WorldId) {
     let mut resolve = Resolve::default();
     let (pkg, _) = resolve.push_dir(spin_sdk_wit()).unwrap();
     let world = resolve.select_world(&[pkg], Some("http-trigger")).unwrap();

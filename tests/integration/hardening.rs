@@ -230,3 +230,94 @@ pub fn a_stuck_kv_store_does_not_stall_unrelated_requests() {
     assert!(answered_while_locked, "a request that needs no KV was answered while the store was locked");
     assert!(hits.iter().all(|r| r.status == 200), "the blocked requests finish once the lock is gone");
 }
+
+/// A test-only component whose handler loops forever: made here from a
+/// one-function core module and the `wasi:http` WIT that spin-sdk ships.
+fn looping_component() -> Vec<u8> {
+    let (mut resolve, _) = crate::conformance::spin_world();
+    let world = r#"
+        package banatie:looping;
+        world looping { export wasi:http/incoming-handler@0.2.6; }
+    "#;
+    let pkg = resolve.push_str(std::path::Path::new("looping.wit"), world).unwrap();
+    let world = resolve.select_world(&[pkg], Some("looping")).unwrap();
+    let mut module = wat::parse_str(
+        r#"(module
+             (memory (export "memory") 1)
+             (func (export "wasi:http/incoming-handler@0.2.6#handle") (param i32 i32)
+               (loop $forever (br $forever))))"#,
+    )
+    .unwrap();
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default().module(&module).unwrap().validate(true).encode().unwrap()
+}
+
+pub fn a_looping_guest_is_cut_off_at_the_deadline_and_the_host_keeps_serving() {
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    let wasm = state.path().join("looping.wasm");
+    std::fs::write(&wasm, looping_component()).unwrap();
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"looping\"\n[[trigger.http]]\nroute = \"/...\"\n\
+         component = \"looping\"\n[component.looping]\nsource = {:?}\n",
+        wasm.display().to_string()
+    );
+    let path = state.path().join("spin.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let host = Host::start_with_manifest(state, &path, &[], &["--request-timeout-seconds", "1"]);
+    // Raw requests: this app is not the one docs/openapi.yaml describes.
+    let spin = || raw::send(&host.base, &raw::get(b"/spin", &[]));
+    // More looping requests than cores: each one spins until its deadline.
+    let replies: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4).map(|_| scope.spawn(spin)).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // The host is still there and still cuts the next one off.
+    for (status, answer) in replies.iter().chain([spin()].iter()) {
+        assert_eq!(*status, 503, "{answer}");
+        assert!(answer.contains(r#""code":"timeout""#) && answer.contains("no-store"), "{answer}");
+    }
+    assert!(host.log().contains("request cut off"), "{}", host.log());
+}
+
+/// On main a 100–300 MB inline image made the guest run out of memory and
+/// trap: budget unit lost, lease stuck "generating".
+pub fn an_oversized_provider_image_is_502_refunded_and_releases_the_waiters() {
+    let gemini = Gemini::start();
+    gemini.set(crate::support::gemini::Behavior::Sized(3 << 20));
+    gemini.set_delay(300);
+    let mut vars = standard_vars(s3_endpoint(), &gemini.url);
+    vars.push(("max_image_bytes".into(), (1u32 << 20).to_string()));
+    let host = Host::start(&vars);
+    let key = host.create_project_with(r#"{"name":"big","generations_per_hour":1}"#).api_key;
+    let path = live(&unique("an enormous picture"));
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3).map(|_| scope.spawn(|| host.get(&path, &key))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &replies {
+        assert_eq!((r.status, r.error_code().as_str()), (502, "provider_error"));
+    }
+    assert_eq!(gemini.calls(), 1, "the waiters shared the owner's failure");
+    assert_eq!(host.stats(&key)["budget"]["used"], 0, "the unit was given back");
+    assert!(host.kv_keys("lease:").is_empty() && host.kv_keys("live:").is_empty());
+    gemini.set(crate::support::gemini::Behavior::Image);
+    assert_eq!(host.get(&path, &key).status, 200, "the refunded unit pays for the retry");
+}
+
+/// On main every 429 for a distinct prompt left a permanent `lease:` row.
+pub fn refused_misses_leave_no_rows_behind() {
+    let w = World::new();
+    let key = w.host.create_project_with(r#"{"name":"tight","generations_per_hour":1}"#).api_key;
+    assert_eq!(w.host.get(&live(&unique("the one")), &key).status, 200);
+    for _ in 0..5 {
+        assert_eq!(w.host.get(&live(&unique("one too many")), &key).status, 429);
+    }
+    assert!(w.host.kv_keys("lease:").is_empty(), "{:?}", w.host.kv_keys("lease:"));
+    assert!(w.host.kv_keys("failed:").is_empty(), "{:?}", w.host.kv_keys("failed:"));
+}

@@ -71,3 +71,21 @@ pub struct HttpAnswer {
 
 /// Retry-After we suggest when a provider rate-limits without saying how long.
 pub const DEFAULT_RETRY_AFTER: u64 = 30;
+
+/// How much of a provider's answer is read for an image of at most
+/// `max_image_bytes`: the image comes base64-encoded (4 bytes per 3) inside
+/// JSON, with room for the rest of the document.
+pub fn answer_limit(max_image_bytes: usize) -> usize {
+    max_image_bytes / 3 * 4 + 4 + 64 * 1024
+}
+
+/// An image over the limit is the provider's failure (502), never stored.
+pub fn check_size(image: GeneratedImage, max_image_bytes: usize) -> Result<GeneratedImage, Error> {
+    if image.bytes.len() > max_image_bytes {
+        return Err(Error::Provider(format!(
+            "image of {} bytes is over max_image_bytes ({max_image_bytes})",
+            image.bytes.len()
+        )));
+    }
+    Ok(image)
+}
