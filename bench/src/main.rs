@@ -11,7 +11,11 @@
 //! in this process (`host` profile: optimised for speed). Needs `wrk`
 //! (Debian: `apt-get install wrk`).
 //! Prints a Markdown report (also written to `target/benchmarks.md`).
+//!
+//! `cargo run --profile host -p bench -- soak` runs the soak scenarios
+//! instead (see `soak.rs`; report in `target/soak.md`).
 
+mod soak;
 mod wrk;
 
 use std::net::SocketAddr;
@@ -34,6 +38,16 @@ fn main() -> anyhow::Result<()> {
     let addr = start_host(&root, &garage.endpoint, &gemini.url, state.path())?;
     let base = format!("http://{addr}");
     let key = create_project(&base)?;
+
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        let mut report = format!("Machine: {}\n\n", machine());
+        soak::run(&base, &key, &mut report)?;
+        println!("{report}");
+        let out = root.join("target/soak.md");
+        std::fs::write(&out, &report)?;
+        eprintln!("bench: soak report written to {}", out.display());
+        return Ok(());
+    }
 
     let mut report = String::new();
     let machine = machine();

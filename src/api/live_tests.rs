@@ -407,3 +407,17 @@ fn requests_that_wait_on_the_last_budget_unit_are_served_not_refused() {
     assert!(replies.iter().all(|r| r.as_ref().is_ok_and(|r| r.status == 200)), "no 429 while coalescing");
     assert_eq!(w.provider.calls.get(), 1);
 }
+
+#[test]
+fn a_corrupt_project_record_is_a_clear_error_that_rotation_repairs() {
+    let w = World::new();
+    w.kv.set(&project::project_key("proj-a"), b"{broken").unwrap();
+    let e = w.get("prompt=fox", Some(&w.alpha), false).err().unwrap();
+    assert_eq!((e.status(), e.code()), (500, "project_unreadable"));
+    let rotated: Reply<Vec<u8>> = super::super::projects::rotate(&w.kv, "proj-a", [9; 64]).unwrap();
+    assert_eq!(rotated.status, 200);
+    let record = crate::api::auth::load_project(&w.kv, "proj-a").unwrap().unwrap();
+    assert_eq!(record.generations_per_hour, crate::core::budget::DEFAULT_GENERATIONS_PER_HOUR);
+    let (new_key, _) = project::new_credentials([9; 64]);
+    assert_eq!(w.get("prompt=fox", Some(&new_key), false).unwrap().status, 200, "the new key works");
+}

@@ -46,8 +46,19 @@ pub fn create<B>(kv: &impl KeyValue, body: &[u8], fresh: Fresh) -> Result<Reply<
 
 /// New API key and signing secret; the old ones stop working at once (the
 /// record names only the newest key, and the old index is removed).
+///
+/// A record that cannot be decoded is repaired here: rebuilt with the
+/// project's id as its name and the default budget (its old key stops
+/// working, as after any rotation; its cached images stay).
 pub fn rotate<B>(kv: &impl KeyValue, id: &str, random: [u8; 64]) -> Result<Reply<B>, Error> {
-    let mut record = load_project(kv, id)?.ok_or(Error::NotFound("no such project"))?;
+    let mut record = match load_project(kv, id) {
+        Ok(record) => record.ok_or(Error::NotFound("no such project"))?,
+        Err(Error::ProjectUnreadable(detail)) => {
+            eprintln!("banatie-live: repairing project {id}: {detail}");
+            Project::repaired(id)
+        }
+        Err(e) => return Err(e),
+    };
     let old_index = project::api_key_index_for_hash(&record.api_key_sha256);
     let (api_key, signing_secret) = project::new_credentials(random);
     record.api_key_sha256 = project::hash_api_key(&api_key);

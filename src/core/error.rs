@@ -41,6 +41,9 @@ pub enum Error {
     Busy { retry_after: u64 },
     /// Another request's failure, shared with the requests that waited on it.
     Shared(SharedFailure),
+    /// A project record that cannot be decoded (internal detail); an admin
+    /// repairs it by rotating the project's key.
+    ProjectUnreadable(String),
 }
 
 /// The client-visible part of an error, as stored in a failed lease so that
@@ -66,7 +69,7 @@ impl Error {
             Error::PromptRefused(_) => 422,
             Error::Provider(_) | Error::Storage(_) => 502,
             Error::ProviderBusy { .. } | Error::KeyValue(_) => 503,
-            Error::Misconfigured(_) => 500,
+            Error::Misconfigured(_) | Error::ProjectUnreadable(_) => 500,
             Error::Busy { .. } => 503,
             Error::Shared(f) => f.status,
         }
@@ -90,6 +93,7 @@ impl Error {
             Error::Storage(_) => "storage_error",
             Error::KeyValue(_) => "kv_unavailable",
             Error::Misconfigured(_) => "misconfigured",
+            Error::ProjectUnreadable(_) => "project_unreadable",
             Error::Busy { .. } => "busy",
             Error::Shared(f) => &f.code,
         }
@@ -116,6 +120,10 @@ impl Error {
             Error::Storage(_) => "the object store failed".into(),
             Error::KeyValue(_) => "the key-value store is unavailable".into(),
             Error::Misconfigured(_) => "the service is misconfigured".into(),
+            Error::ProjectUnreadable(_) => {
+                "the project's record cannot be read; an admin can repair it by rotating the project's key"
+                    .into()
+            }
             Error::Busy { .. } => "the image is still being generated; retry shortly".into(),
             Error::Shared(f) => f.message.clone(),
         }
@@ -139,7 +147,7 @@ impl Error {
         match self {
             Error::Provider(d) | Error::Storage(d) | Error::KeyValue(d) => Some(d.clone()),
             Error::ProviderBusy { detail, .. } => Some(detail.clone()),
-            Error::Misconfigured(d) => Some(d.clone()),
+            Error::Misconfigured(d) | Error::ProjectUnreadable(d) => Some(d.clone()),
             _ => None,
         }
     }

@@ -42,8 +42,22 @@ impl Project {
         serde_json::to_vec(self).expect("a project serialises")
     }
 
+    /// A record to replace one that cannot be read: the id as its name, the
+    /// default budget, no key yet (the rotation that repairs it sets one).
+    pub fn repaired(id: &str) -> Project {
+        Project {
+            id: id.to_string(),
+            name: id.to_string(),
+            api_key_sha256: String::new(),
+            signing_secret: String::new(),
+            generations_per_hour: super::budget::DEFAULT_GENERATIONS_PER_HOUR,
+            created_at: 0,
+        }
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Project, Error> {
-        serde_json::from_slice(bytes).map_err(|e| Error::KeyValue(format!("unreadable project record: {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::ProjectUnreadable(format!("unreadable project record: {e}")))
     }
 
     /// Does this API key belong to the project (after rotation, only the newest does)?

@@ -321,3 +321,22 @@ pub fn refused_misses_leave_no_rows_behind() {
     assert!(w.host.kv_keys("lease:").is_empty(), "{:?}", w.host.kv_keys("lease:"));
     assert!(w.host.kv_keys("failed:").is_empty(), "{:?}", w.host.kv_keys("failed:"));
 }
+
+/// On main a corrupt project record was a 503 `kv_unavailable` forever.
+pub fn a_corrupt_project_record_is_a_clear_error_and_rotation_repairs_it() {
+    let w = World::new();
+    let created = w.host.create_project_with(r#"{"name":"fragile"}"#);
+    let db = w.host.state.path().join("sqlite_key_value.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE spin_key_value SET value = ?1 WHERE key = ?2",
+        rusqlite::params![b"{torn".to_vec(), format!("project:{}", created.id)],
+    )
+    .unwrap();
+    let broken = w.host.get(&live(&unique("a fox")), &created.api_key);
+    assert_json_error(&broken, 500, "project_unreadable");
+    let rotated = w.host.admin("POST", &format!("/api/v1/projects/{}/rotate", created.id), "");
+    assert_eq!(rotated.status, 200, "{}", String::from_utf8_lossy(&rotated.body));
+    let new_key = rotated.json()["api_key"].as_str().unwrap().to_string();
+    assert_eq!(w.host.get(&live(&unique("a fox")), &new_key).status, 200, "repaired");
+}

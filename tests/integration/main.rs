@@ -120,6 +120,7 @@ fn main() {
         hardening::a_looping_guest_is_cut_off_at_the_deadline_and_the_host_keeps_serving,
         hardening::an_oversized_provider_image_is_502_refunded_and_releases_the_waiters,
         hardening::refused_misses_leave_no_rows_behind,
+        hardening::a_corrupt_project_record_is_a_clear_error_and_rotation_repairs_it,
         scale::the_openai_provider_generates_refuses_and_fails_like_gemini,
         scale::switching_provider_never_serves_the_other_providers_image,
         conformance::the_component_targets_spins_http_trigger_world,
