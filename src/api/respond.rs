@@ -55,9 +55,14 @@ pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
             reply.headers.push(("content-length", bytes.len().to_string()));
         }
     }
-    let fields: Vec<(String, Vec<u8>)> =
-        reply.headers.into_iter().map(|(name, value)| (name.to_string(), value.into_bytes())).collect();
-    let headers = Fields::from_list(&fields).unwrap_or_else(|_| Fields::new());
+    // One header at a time: a value the host refuses is dropped and logged,
+    // never the whole set (which would send a response without Content-Type).
+    let headers = Fields::new();
+    for (name, value) in reply.headers {
+        if let Err(e) = headers.append(name, value.as_bytes()) {
+            eprintln!("banatie-live: response header {name} dropped ({e:?}): a bug to fix");
+        }
+    }
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(reply.status);
     match reply.body {

@@ -17,7 +17,7 @@ pub enum Error {
     BudgetExceeded { retry_after: u64 },
     /// The caller is known but may not do this (e.g. the admin API is disabled).
     Forbidden(&'static str),
-    /// No such route, or (HEAD) no cached entry.
+    /// No such route or resource (unknown project, nothing to purge).
     NotFound(&'static str),
     /// HEAD for something that is not cached (HEAD never generates).
     NotCached,
