@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`core`]: pure logic (request parsing, cache key, entries, headers, errors,
-//!   provider wire formats). No I/O; unit-tested natively.
+//!   single-flight, provider wire formats): the crate `crates/banatie-core`,
+//!   which has no spin-sdk or WASI dependency. No I/O; unit-tested natively.
 //! - `adapters`: the only code that touches WASI (`wasi:keyvalue`, `wasi:config`,
 //!   outbound HTTP, S3 signing). Thin: translate, never decide.
 //! - `api`: the route table and one module per route family, composing the two.
@@ -11,7 +12,8 @@
 
 mod adapters;
 mod api;
-pub mod core;
+/// The pure logic, its own crate (`crates/banatie-core`), under its old name.
+pub use banatie_core as core;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

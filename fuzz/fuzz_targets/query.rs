@@ -3,10 +3,7 @@
 //! non-empty prompt and a stable cache key.
 #![no_main]
 
-// src/core is pure (no WASI, no spin-sdk), so it builds natively as a module.
-#[allow(dead_code)]
-#[path = "../../src/core/mod.rs"]
-mod core;
+use banatie_core as core;
 
 use libfuzzer_sys::fuzz_target;
 

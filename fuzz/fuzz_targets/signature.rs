@@ -3,9 +3,7 @@
 //! through the query parser.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/core/mod.rs"]
-mod core;
+use banatie_core as core;
 
 use libfuzzer_sys::fuzz_target;
 

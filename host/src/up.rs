@@ -96,6 +96,14 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
             .with_context(|| format!("component variable {name}"))?;
         component_vars.insert(name.clone(), value);
     }
+    // The component checks its configuration on every request; checking it
+    // once here, with the same code, stops a mistake before the host listens.
+    if let Err(e) = banatie_core::config::Config::load(&|name| Ok(component_vars.get(name).cloned())) {
+        bail!(
+            "the component's configuration is invalid: {}",
+            e.log_detail().unwrap_or_else(|| e.to_string())
+        );
+    }
     let mut allowed = Vec::new();
     for entry in &manifest.allowed_outbound_hosts {
         let rendered = variables::render(entry, &manifest.variables, &values)?;

@@ -262,9 +262,15 @@ pub fn a_looping_guest_is_cut_off_at_the_deadline_and_the_host_keeps_serving() {
     let state = Arc::new(tempfile::tempdir().unwrap());
     let wasm = state.path().join("looping.wasm");
     std::fs::write(&wasm, looping_component()).unwrap();
+    // banatie-host checks banatie-live's configuration before it listens, so
+    // the stand-in component gets a valid one too.
+    let vars = standard_vars(s3_endpoint(), "http://127.0.0.1:9");
+    let declared: String = vars.iter().map(|(k, v)| format!("{k} = {{ default = {v:?} }}\n")).collect();
+    let passed: String = vars.iter().map(|(k, _)| format!("{k} = \"{{{{ {k} }}}}\"\n")).collect();
     let manifest = format!(
-        "spin_manifest_version = 2\n[application]\nname = \"looping\"\n[[trigger.http]]\nroute = \"/...\"\n\
-         component = \"looping\"\n[component.looping]\nsource = {:?}\n",
+        "spin_manifest_version = 2\n[application]\nname = \"looping\"\n[variables]\n{declared}\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"looping\"\n[component.looping]\nsource = {:?}\n\
+         [component.looping.variables]\n{passed}",
         wasm.display().to_string()
     );
     let path = state.path().join("spin.toml");

@@ -112,3 +112,32 @@ pub fn readmes_first_command_serves_miss_then_hit() {
     assert_eq!(hit.header("x-cache-status"), Some("HIT"));
     assert_eq!(hit.body, miss.body);
 }
+
+/// The component's own configuration check runs in the host before it
+/// listens: a mis-set `provider` or an empty required key names the variable.
+pub fn an_invalid_component_configuration_stops_the_host_before_serving() {
+    let gemini = Gemini::start();
+    for (name, value, named) in [
+        ("provider", "dall-e", "provider"),
+        ("gemini_api_key", "", "gemini_api_key"),
+        ("s3_endpoint", "https://s3.example.com/prefix", "s3_endpoint"),
+    ] {
+        let mut vars = standard_vars(s3_endpoint(), &gemini.url);
+        vars.retain(|(n, _)| n != name);
+        vars.push((name.to_string(), value.to_string()));
+        let mut args = vec!["up".to_string(), "--listen".into(), "127.0.0.1:0".into(), "--from".into()];
+        args.push(repo_root().join("spin.toml").display().to_string());
+        args.push("--state-dir".into());
+        args.push(tempfile::tempdir().unwrap().path().display().to_string());
+        for (k, v) in &vars {
+            args.push("--variable".into());
+            args.push(format!("{k}={v}"));
+        }
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_banatie-host")).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}={value:?} was accepted");
+        assert!(stderr.contains(named), "{name}: {stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("serving"), "it never listened");
+    }
+}

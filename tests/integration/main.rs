@@ -92,6 +92,7 @@ fn main() {
         host_cli::missing_required_variable_stops_the_host_before_serving,
         host_cli::dev_mode_serves_miss_then_hit_with_no_setup,
         host_cli::readmes_first_command_serves_miss_then_hit,
+        host_cli::an_invalid_component_configuration_stops_the_host_before_serving,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
         public::changing_any_character_of_a_signed_query_is_403,
         public::the_signature_tamper_matrix_is_403,

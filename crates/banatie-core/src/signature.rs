@@ -179,7 +179,7 @@ mod tests {
     fn signed_path_round_trips_through_the_query_parser() {
         let path = signed_path(SECRET, PATH, &example());
         let query = path.split_once('?').unwrap().1;
-        let parsed = crate::core::request::parse_query(query).unwrap();
+        let parsed = crate::request::parse_query(query).unwrap();
         let signed = parsed.signed.clone().unwrap();
         assert_eq!(verify(SECRET, PATH, &parsed.pairs, &signed.sig, signed.exp, 0), Ok(()));
     }

@@ -13,8 +13,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::{GeneratedImage, HttpAnswer, HttpRequestSpec, DEFAULT_RETRY_AFTER};
-use crate::core::request::GenerationRequest;
-use crate::core::Error;
+use crate::request::GenerationRequest;
+use crate::Error;
 
 /// Finish reasons that mean "refused", not "failed".
 const REFUSAL_FINISH_REASONS: [&str; 7] = [

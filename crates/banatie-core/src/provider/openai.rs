@@ -9,8 +9,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::{GeneratedImage, HttpAnswer, HttpRequestSpec, DEFAULT_RETRY_AFTER};
-use crate::core::request::GenerationRequest;
-use crate::core::Error;
+use crate::request::GenerationRequest;
+use crate::Error;
 
 /// Sizes `gpt-image-1` accepts, with their width/height ratio.
 const SIZES: [(&str, f64); 3] = [("1024x1024", 1.0), ("1536x1024", 1.5), ("1024x1536", 2.0 / 3.0)];
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn ratios_map_to_the_nearest_supported_size() {
-        let sizes: Vec<_> = crate::core::request::ASPECT_RATIOS.iter().map(|r| (*r, size_for(r))).collect();
+        let sizes: Vec<_> = crate::request::ASPECT_RATIOS.iter().map(|r| (*r, size_for(r))).collect();
         assert_eq!(
             sizes,
             vec![

@@ -1,0 +1,26 @@
+//! Pure logic of banatie-live: values in, values or decisions out.
+//!
+//! Nothing in here performs I/O or touches WASI or spin-sdk (this crate does
+//! not depend on them); every decision is a function over data, unit-tested
+//! natively. The [`ports`] traits are the only door to the outside world: the
+//! component's `adapters` implement them for WASI and its tests in memory.
+//! banatie-host uses [`config::Config`] to check the component's variables
+//! before it listens; the fuzz targets use the parsers and the signer.
+#![forbid(unsafe_code)]
+
+pub mod budget;
+pub mod cache_key;
+pub mod config;
+pub mod entry;
+pub mod error;
+pub mod headers;
+pub mod ports;
+pub mod project;
+pub mod provider;
+pub mod request;
+pub mod signature;
+pub mod single_flight;
+pub mod stats;
+pub mod timing;
+
+pub use error::Error;
