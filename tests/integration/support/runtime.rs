@@ -20,9 +20,7 @@ pub fn current() -> Runtime {
 
 /// Run `test` with every host it starts on `runtime`.
 pub fn with(runtime: Runtime, test: fn()) {
-    CURRENT.with(|c| c.set(runtime));
-    test();
-    CURRENT.with(|c| c.set(Runtime::BanatieHost));
+    with_current(runtime, test)
 }
 
 /// Set `BANATIE_REQUIRE_SPIN=1` (CI does) to make a missing Spin a failure
