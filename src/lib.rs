@@ -4,11 +4,15 @@
 //! - [`core`]: pure logic (request parsing, cache key, entries, headers, errors,
 //!   single-flight, provider wire formats): the crate `crates/banatie-core`,
 //!   which has no spin-sdk or WASI dependency. No I/O; unit-tested natively.
-//! - `adapters`: the only code that touches WASI (`wasi:keyvalue`, `wasi:config`,
-//!   outbound HTTP, S3 signing). Thin: translate, never decide.
-//! - `api`: the route table and one module per route family, composing the two.
+//! - `api`: the service as plain Rust, `api::Request` in, `api::Reply` out:
+//!   dispatch over `core::routes`, one module per route family, composing
+//!   core decisions over the `core::ports` traits. Unit-tested with fakes.
+//! - `adapters`: the only code that touches WASI (inbound HTTP and the reply,
+//!   `wasi:keyvalue`, `wasi:config`, outbound HTTP, clocks, randomness).
+//!   Thin: translate, never decide.
 //!
-//! This file is the entry point only: it hands every request to `api::handle`.
+//! See docs/architecture.md. This file is the entry point only: it hands
+//! every request to `adapters::inbound`.
 
 mod adapters;
 mod api;
@@ -19,5 +23,5 @@ use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 #[spin_sdk::http_component]
 async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-    api::handle(request, response_out).await
+    adapters::inbound::handle(request, response_out).await
 }

@@ -4,12 +4,14 @@
 //! outbound allow-list, and serves HTTP with a fresh instance per request.
 //!
 //! # Layout
-//! - `up`: the command: validate everything, then serve (fail before listening).
+//! - `plan`: options + files → what to serve (manifest, variables, allow-list,
+//!   store, the component's configuration check): fails before listening.
+//! - `up`: the command: plan, `--dev`'s services and project, then serve.
 //! - `manifest`, `variables`, `runtime_config`: reading what the user wrote.
 //! - `server`: engine, linker, `ProxyPre`, per-request `Store`.
 //! - `outbound`: the allow-list hook and the pooled client. `kv`, `config`:
 //!   the WASI interfaces. `memory`: per-instance linear memory watch.
-//! - `dev`: `--dev`'s embedded S3 and stand-in provider.
+//! - `dev`: `--dev`'s embedded S3, stand-in provider and dev project.
 //! - `private_file`: state files that hold secrets are created owner-only.
 
 pub mod bindings;
@@ -19,6 +21,7 @@ pub mod kv;
 pub mod manifest;
 pub mod memory;
 pub mod outbound;
+pub mod plan;
 pub mod private_file;
 pub mod runtime_config;
 pub mod server;

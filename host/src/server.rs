@@ -41,7 +41,7 @@ use crate::outbound::Outbound;
 pub struct Shared {
     /// The component's variables. Each request takes a snapshot; `--dev`
     /// replaces it once the dev project exists (to turn the demo on).
-    pub vars: Arc<std::sync::RwLock<Arc<ConfigVars>>>,
+    pub vars: Arc<ConfigVars>,
     pub kv: KvAccess,
     pub outbound: Outbound,
     pub route: Arc<crate::manifest::Manifest>,
@@ -235,7 +235,7 @@ impl Server {
             http: WasiHttpCtx::new(),
             hooks: self.shared.outbound.clone(),
             memory: MemoryWatch::default(),
-            vars: self.shared.vars.read().map(|v| v.clone()).unwrap_or_default(),
+            vars: self.shared.vars.clone(),
             shared: self.shared.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);

@@ -9,8 +9,6 @@
 //! differ). CAS is read, compare, write: the single-flight lease is
 //! best-effort there, not exclusive (see docs/deploy.md).
 
-use std::time::Instant;
-
 use super::bindings::keyvalue::{atomics, store};
 use crate::core::ports::KeyValue;
 use crate::core::timing::{Kind, Timings};
@@ -54,17 +52,12 @@ fn kv_error(op: &str, e: store::Error) -> Error {
 
 impl<'t> Kv<'t> {
     pub fn open(timings: &'t Timings) -> Result<Kv<'t>, Error> {
-        let start = Instant::now();
-        let bucket = store::open(STORE).map_err(|e| kv_error("open", e));
-        timings.add(Kind::Kv, start.elapsed().as_micros() as u64);
-        Ok(Kv { bucket: bucket?, timings })
+        let bucket = timings.measure(Kind::Kv, || store::open(STORE)).map_err(|e| kv_error("open", e))?;
+        Ok(Kv { bucket, timings })
     }
 
     fn timed<T>(&self, op: &str, f: impl FnOnce() -> Result<T, store::Error>) -> Result<T, Error> {
-        let start = Instant::now();
-        let result = f().map_err(|e| kv_error(op, e));
-        self.timings.add(Kind::Kv, start.elapsed().as_micros() as u64);
-        result
+        self.timings.measure(Kind::Kv, f).map_err(|e| kv_error(op, e))
     }
 }
 

@@ -1,17 +1,68 @@
-//! Who is calling: a project, by `X-API-Key` or by a signed URL. Everything
-//! that fails here says nothing about which part failed.
+//! Who is calling, decided in one place for every route from the kind of
+//! credentials `core::routes` names for it. Everything that fails here says
+//! nothing about which part failed.
 
+use crate::core::config::Config;
 use crate::core::ports::KeyValue;
 use crate::core::project::{self, Project};
 use crate::core::request::{RawQuery, SignedParams};
+use crate::core::routes::Auth;
 use crate::core::{signature, Error};
+
+/// An authenticated caller.
+pub enum Caller {
+    Project(Project),
+    Admin,
+}
+
+impl Caller {
+    /// The project of a caller the table says is one.
+    pub fn project(self) -> Project {
+        match self {
+            Caller::Project(p) => p,
+            Caller::Admin => unreachable!("the route table gives admin routes no project"),
+        }
+    }
+}
+
+/// The credentials a request carries.
+pub struct Credentials<'a> {
+    pub api_key: Option<&'a str>,
+    pub authorization: Option<&'a str>,
+    /// The live endpoint's parsed query, which may be a signed URL.
+    pub query: Option<&'a RawQuery>,
+}
+
+pub fn authenticate(
+    kv: &impl KeyValue,
+    config: &Config,
+    auth: Auth,
+    path: &str,
+    credentials: &Credentials<'_>,
+    now: u64,
+) -> Result<Caller, Error> {
+    let signed = credentials.query.and_then(|q| q.signed.as_ref().map(|s| (q, s)));
+    let project = match (auth, signed) {
+        (Auth::KeyOrSignature, Some((query, signed))) => project_by_signature(kv, path, query, signed, now)?,
+        (Auth::KeyOrSignature, None) => project_by_key(kv, credentials.api_key)?,
+        (Auth::Key, Some(_)) => return Err(Error::Forbidden("signed URLs cannot purge; use X-API-Key")),
+        (Auth::Key, None) => project_by_key(kv, credentials.api_key)?,
+        (Auth::Admin, _) => {
+            let admin = config.admin_token.as_ref().map(|t| t.expose());
+            project::check_admin(credentials.authorization, admin)?;
+            return Ok(Caller::Admin);
+        }
+        (Auth::Demo, _) => demo_project(kv, config)?,
+    };
+    Ok(Caller::Project(project))
+}
 
 pub fn load_project(kv: &impl KeyValue, id: &str) -> Result<Option<Project>, Error> {
     kv.get(&project::project_key(id))?.map(|b| Project::decode(&b)).transpose()
 }
 
 /// The project an `X-API-Key` belongs to (only its newest key, after rotation).
-pub fn project_by_key(kv: &impl KeyValue, api_key: Option<&str>) -> Result<Project, Error> {
+fn project_by_key(kv: &impl KeyValue, api_key: Option<&str>) -> Result<Project, Error> {
     let key = api_key.ok_or(Error::Unauthorized("missing X-API-Key header"))?;
     let unknown = || Error::Unauthorized("unknown API key");
     if !project::plausible_api_key(key) {
@@ -27,7 +78,7 @@ pub fn project_by_key(kv: &impl KeyValue, api_key: Option<&str>) -> Result<Proje
 }
 
 /// The project whose secret signed this URL.
-pub fn project_by_signature(
+fn project_by_signature(
     kv: &impl KeyValue,
     path: &str,
     query: &RawQuery,
@@ -39,16 +90,9 @@ pub fn project_by_signature(
     Ok(project)
 }
 
-/// A signed URL needs no key; anything else needs `X-API-Key`.
-pub fn caller(
-    kv: &impl KeyValue,
-    path: &str,
-    query: &RawQuery,
-    api_key: Option<&str>,
-    now: u64,
-) -> Result<Project, Error> {
-    match &query.signed {
-        Some(signed) => project_by_signature(kv, path, query, signed, now),
-        None => project_by_key(kv, api_key),
-    }
+/// The demo's project (`demo_project_id`): without that variable the demo
+/// routes do not exist (404), as production deployments expect.
+fn demo_project(kv: &impl KeyValue, config: &Config) -> Result<Project, Error> {
+    let id = config.demo_project_id.as_deref().ok_or(Error::NotFound("no such route"))?;
+    load_project(kv, id)?.ok_or(Error::NotFound("the demo project does not exist"))
 }

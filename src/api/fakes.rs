@@ -1,15 +1,20 @@
-//! In-memory implementations of the `core::ports` traits for native tests.
+//! In-memory implementations of the `core::ports` traits for native tests,
+//! and a `World` of them that requests are sent to through `api::run`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{self, Poll};
 
-use crate::core::ports::{Clock, KeyValue, ObjectStore, Provider, StoredObject};
+use super::{run, Body, Context, Reply, Request};
+use crate::core::config::{Config, ProviderConfig, S3Config, Secret};
+use crate::core::ports::{Env, KeyValue, ObjectStore, Provider, StoredObject};
+use crate::core::project::{self, Project};
 use crate::core::provider::GeneratedImage;
 use crate::core::request::GenerationRequest;
+use crate::core::routes::{Method, LIVE_PATH};
 use crate::core::Error;
 
 /// Which runtime's observable key-value semantics the fake reproduces
@@ -95,7 +100,7 @@ pub struct YieldOnce(bool);
 
 impl Future for YieldOnce {
     type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<()> {
         if self.0 {
             return Poll::Ready(());
         }
@@ -105,19 +110,48 @@ impl Future for YieldOnce {
     }
 }
 
-/// Virtual time: sleeping advances it instantly (tests never really wait).
-#[derive(Default)]
-pub struct FakeClock {
+/// Wall-clock second at which every test world starts.
+pub const START_UNIX: u64 = 1_700_000_000;
+
+/// Virtual time (sleeping advances it instantly: tests never really wait),
+/// numbered ids and counting "randomness".
+pub struct FakeEnv {
     pub now_ms: Cell<u64>,
+    ids: Cell<u64>,
+    random: Cell<u32>,
 }
 
-impl Clock for FakeClock {
+impl Default for FakeEnv {
+    fn default() -> FakeEnv {
+        FakeEnv { now_ms: Cell::new(START_UNIX * 1000), ids: Cell::new(0), random: Cell::new(1) }
+    }
+}
+
+impl FakeEnv {
+    /// Virtual milliseconds since the world started.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.now_ms.get() - START_UNIX * 1000
+    }
+}
+
+impl Env for FakeEnv {
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
     }
     async fn sleep(&self, ms: u64) {
         self.now_ms.set(self.now_ms.get() + ms);
         YieldOnce::default().await
+    }
+    fn new_id(&self) -> String {
+        self.ids.set(self.ids.get() + 1);
+        format!("id-{}", self.ids.get())
+    }
+    fn random_u32(&self) -> u32 {
+        self.random.set(self.random.get() + 1);
+        self.random.get()
+    }
+    fn random_bytes64(&self) -> [u8; 64] {
+        [self.random_u32() as u8; 64]
     }
 }
 
@@ -167,5 +201,145 @@ impl Provider for FakeProvider {
             content_type: "image/png".into(),
             bytes: format!("PNG:{}:{}", request.prompt, request.aspect_ratio).into_bytes(),
         })
+    }
+}
+
+pub fn config() -> Config {
+    Config {
+        s3: S3Config {
+            endpoint: "http://s3".into(),
+            region: "us-east-1".into(),
+            bucket: "b".into(),
+            access_key_id: "a".into(),
+            secret_access_key: Secret("s".into()),
+        },
+        provider: ProviderConfig::Gemini {
+            api_key: Secret("k".into()),
+            base_url: "http://g".into(),
+            model: "m".into(),
+        },
+        admin_token: None,
+        max_prompt_length: 100,
+        generation_lease_seconds: 120,
+        coalesce_wait_seconds: 60,
+        provider_timeout_ms: 1000,
+        max_image_bytes: 1 << 20,
+        demo_project_id: None,
+    }
+}
+
+/// Store a project record and its key index; returns (API key, signing secret).
+pub fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) -> (String, String) {
+    let (key, secret) = project::new_credentials([seed; 64]);
+    let record = Project {
+        id: id.into(),
+        name: id.into(),
+        api_key_sha256: project::hash_api_key(&key),
+        signing_secret: secret.clone(),
+        generations_per_hour,
+        created_at: 0,
+    };
+    kv.set(&project::project_key(id), &record.encode()).unwrap();
+    kv.set(&project::api_key_index(&key), id.as_bytes()).unwrap();
+    (key, secret)
+}
+
+pub type FakeContext<'w> = Context<&'w MemKv, &'w MemStore, &'w FakeProvider, &'w FakeEnv>;
+
+/// Fakes for every port, and two projects (`proj-a`, `proj-b`).
+pub struct World {
+    pub config: Config,
+    pub kv: MemKv,
+    pub store: MemStore,
+    pub provider: FakeProvider,
+    pub env: FakeEnv,
+    pub alpha: String,
+    pub beta: String,
+}
+
+impl World {
+    pub fn new() -> World {
+        World::on(Semantics::SpinSqlite)
+    }
+
+    pub fn on(semantics: Semantics) -> World {
+        let kv = MemKv::with(semantics);
+        let (alpha, _) = add_project(&kv, "proj-a", 1, 100);
+        let (beta, _) = add_project(&kv, "proj-b", 2, 100);
+        World {
+            config: config(),
+            kv,
+            store: MemStore::default(),
+            provider: FakeProvider::default(),
+            env: FakeEnv::default(),
+            alpha,
+            beta,
+        }
+    }
+
+    pub fn ctx(&self) -> FakeContext<'_> {
+        Context {
+            config: self.config.clone(),
+            kv: &self.kv,
+            store: &self.store,
+            provider: &self.provider,
+            env: &self.env,
+        }
+    }
+
+    /// A request through routing, authentication and the handler.
+    pub fn request(&self, request: Request<Vec<u8>>) -> Result<Reply<Vec<u8>>, Error> {
+        futures::executor::block_on(run(&self.ctx(), request))
+    }
+
+    /// A live request (`GET`, or `HEAD` when `head`), with these headers.
+    pub fn live(&self, query: &str, headers: &[(&str, &str)], head: bool) -> Result<Reply<Vec<u8>>, Error> {
+        self.request(live_request(query, headers, head))
+    }
+
+    /// A live GET or HEAD with `X-API-Key: key` when there is one.
+    pub fn get(&self, query: &str, key: Option<&str>, head: bool) -> Result<Reply<Vec<u8>>, Error> {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
+        self.live(query, &headers, head)
+    }
+
+    /// The value of a project's stats counter.
+    pub fn counter(&self, project: &str, counter: crate::core::stats::Counter) -> i64 {
+        self.kv.increment(&crate::core::stats::counter_key(project, counter), 0).unwrap()
+    }
+
+    /// How many cache entries the KV store holds.
+    pub fn entries(&self) -> usize {
+        self.kv.map.borrow().keys().filter(|k| k.starts_with("live:")).count()
+    }
+}
+
+pub fn request(
+    method: Method,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Request<Vec<u8>> {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    Request {
+        method,
+        path: path.into(),
+        query: query.into(),
+        headers: headers.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect(),
+        origin: Some("http://localhost:3000".into()),
+        body: body.to_vec(),
+    }
+}
+
+pub fn live_request(query: &str, headers: &[(&str, &str)], head: bool) -> Request<Vec<u8>> {
+    let method = if head { Method::Head } else { Method::Get };
+    request(method, &format!("{LIVE_PATH}?{query}"), headers, b"")
+}
+
+/// A reply's body bytes, streamed or not.
+pub fn body(reply: &Reply<Vec<u8>>) -> Vec<u8> {
+    match &reply.body {
+        Body::Bytes(b) | Body::Stream(b) => b.clone(),
+        Body::Empty => Vec::new(),
     }
 }

@@ -4,10 +4,11 @@
 //! KV store, cause one provider call.
 
 use super::cached;
-use super::live::{lookup, Env, Incoming, Ports, Slot};
-use super::respond::Reply;
+use super::context::{Context, Incoming};
+use super::reply::Reply;
+use super::slot::Slot;
 use crate::core::entry::Entry;
-use crate::core::ports::{Clock, KeyValue, ObjectStore};
+use crate::core::ports::{Env, KeyValue, ObjectStore};
 use crate::core::single_flight::{self, decide, Decision, Failure, Lease};
 use crate::core::Error;
 
@@ -34,9 +35,8 @@ pub struct Held {
 /// answer from the cache. `stale` is an entry whose object vanished: it does
 /// not count as an answer. `may_take` is asked before this request would take
 /// the lease (never while it waits on another's).
-pub async fn join<K: KeyValue, S: ObjectStore, P, C: Clock>(
-    ports: &Ports<'_, K, S, P, C>,
-    env: &Env,
+pub async fn join<K: KeyValue, S: ObjectStore, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
     slot: &Slot,
     incoming: &Incoming<'_>,
     stale: Option<&Entry>,
@@ -44,19 +44,19 @@ pub async fn join<K: KeyValue, S: ObjectStore, P, C: Clock>(
 ) -> Result<Joined<S::Body>, Error> {
     let key = single_flight::lease_key(&slot.project, &slot.hash);
     let failure_key = single_flight::failure_key(&slot.project, &slot.hash);
-    let owner = single_flight::owner_id((env.random)());
-    let started = ports.clock.now_ms();
+    let owner = single_flight::owner_id(ctx.env.random_u32());
+    let started = ctx.env.now_ms();
     let busy = || Error::Busy {
-        retry_after: single_flight::give_up_retry_after(ports.config.generation_lease_seconds),
+        retry_after: single_flight::give_up_retry_after(ctx.config.generation_lease_seconds),
     };
     let mut waited_on: Option<u32> = None;
     let mut attempt = 0;
     let mut contended = 0;
     loop {
-        let now = ports.clock.now_ms();
-        let seen = single_flight::observe(now, ports.kv.get(&key)?);
+        let now = ctx.env.now_ms();
+        let seen = single_flight::observe(now, ctx.kv.get(&key)?);
         let failure = if single_flight::must_check_failure(&seen, waited_on) {
-            ports.kv.get(&failure_key)?.as_deref().and_then(Failure::decode)
+            ctx.kv.get(&failure_key)?.as_deref().and_then(Failure::decode)
         } else {
             None
         };
@@ -73,29 +73,29 @@ pub async fn join<K: KeyValue, S: ObjectStore, P, C: Clock>(
                 // Creates a counter 0 if the key is still absent, changes
                 // nothing otherwise. On Redis it fails when someone has just
                 // stored a lease there: either way, look again.
-                let _ = ports.kv.increment(&key, 0);
+                let _ = ctx.kv.increment(&key, 0);
             }
             Decision::Acquire(current) => {
-                let mine = Lease::new(owner, now, ports.config.generation_lease_seconds).encode();
-                if !take(ports.kv, &key, &current, &mine)? {
+                let mine = Lease::new(owner, now, ctx.config.generation_lease_seconds).encode();
+                if !take(&ctx.kv, &key, &current, &mine)? {
                     continue; // someone else took it first: wait for them
                 }
                 let held = Held { key, failure_key, owner, bytes: mine };
                 // Someone may have finished between our lookup and our lease.
-                if let Some(reply) = fresh_answer(ports, slot, incoming, stale).await? {
-                    release(ports.kv, &held);
+                if let Some(reply) = fresh_answer(ctx, slot, incoming, stale).await? {
+                    release(&ctx.kv, &held);
                     return Ok(Joined::Served(reply));
                 }
                 return Ok(Joined::Owner(held));
             }
             Decision::Wait { owner: theirs } => {
-                if now.saturating_sub(started) >= ports.config.coalesce_wait_seconds * 1000 {
+                if now.saturating_sub(started) >= ctx.config.coalesce_wait_seconds * 1000 {
                     return Err(busy());
                 }
                 waited_on = Some(theirs);
-                ports.clock.sleep(single_flight::backoff_ms(attempt)).await;
+                ctx.env.sleep(single_flight::backoff_ms(attempt)).await;
                 attempt += 1;
-                if let Some(reply) = fresh_answer(ports, slot, incoming, stale).await? {
+                if let Some(reply) = fresh_answer(ctx, slot, incoming, stale).await? {
                     return Ok(Joined::Served(reply));
                 }
             }
@@ -114,15 +114,15 @@ fn take(kv: &impl KeyValue, key: &str, current: &[u8], mine: &[u8]) -> Result<bo
 }
 
 /// The cached answer, if an entry other than `stale` is there now.
-async fn fresh_answer<K: KeyValue, S: ObjectStore, P, C>(
-    ports: &Ports<'_, K, S, P, C>,
+async fn fresh_answer<K: KeyValue, S: ObjectStore, P, E>(
+    ctx: &Context<K, S, P, E>,
     slot: &Slot,
     incoming: &Incoming<'_>,
     stale: Option<&Entry>,
 ) -> Result<Option<Reply<S::Body>>, Error> {
-    match lookup(ports.kv, slot)? {
+    match slot.lookup(&ctx.kv)? {
         Some(entry) if stale.is_none_or(|s| s.image_id != entry.image_id) => {
-            cached::answer(ports, slot, &entry, incoming, true).await
+            cached::answer(ctx, slot, &entry, incoming, true).await
         }
         _ => Ok(None),
     }

@@ -13,8 +13,13 @@ fn a_corrupt_entry_is_a_miss_that_is_replaced_and_purge_removes_one() {
     assert_eq!(header(&again, "x-cache-status"), Some("MISS"));
     assert!(Entry::decode(&w.kv.get(&key).unwrap().unwrap()).is_ok(), "replaced by a good entry");
     w.kv.set(&key, br#"{"v":99}"#).unwrap();
-    let ports = w.ports();
-    let purged = block_on(crate::api::purge::delete(&ports, "prompt=fox", Some(&w.alpha))).unwrap();
+    let purge = crate::api::fakes::request(
+        crate::core::routes::Method::Delete,
+        "/api/v1/live/generate?prompt=fox",
+        &[("x-api-key", &w.alpha)],
+        b"",
+    );
+    let purged = w.request(purge).unwrap();
     assert_eq!(purged.status, 204);
     assert!(w.kv.get(&key).unwrap().is_none(), "an unreadable entry is purged too");
 }
@@ -23,7 +28,7 @@ fn a_corrupt_entry_is_a_miss_that_is_replaced_and_purge_removes_one() {
 fn refused_misses_write_nothing_and_old_budget_counters_are_removed() {
     let w = World::new();
     let (key, _) = add_project(&w.kv, "proj-tight", 6, 1);
-    let old = crate::core::budget::counter_key("proj-tight", ENV.now - 3600);
+    let old = crate::core::budget::counter_key("proj-tight", START_UNIX - 3600);
     w.kv.increment(&old, 7).unwrap();
     w.get("prompt=first", Some(key.as_str()), false).unwrap();
     assert!(w.kv.get(&old).unwrap().is_none(), "the first spend of an hour removes the hours before");
@@ -56,9 +61,7 @@ fn an_image_over_max_image_bytes_is_a_provider_error() {
 fn requests_that_wait_on_the_last_budget_unit_are_served_not_refused() {
     let w = World::new();
     let (key, _) = add_project(&w.kv, "proj-last", 7, 1);
-    let incoming = Incoming { query: "prompt=last", api_key: Some(&key), if_none_match: None, head: false };
-    let ports = w.ports();
-    let replies = block_on(futures::future::join_all((0..4).map(|_| get(&ports, &ENV, &incoming))));
+    let replies = concurrently(&w, 4, "prompt=last", &key);
     assert!(replies.iter().all(|r| r.as_ref().is_ok_and(|r| r.status == 200)), "no 429 while coalescing");
     assert_eq!(w.provider.calls.get(), 1);
 }

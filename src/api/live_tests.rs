@@ -1,139 +1,23 @@
-//! The HIT/MISS flow, natively, over in-memory ports.
+//! The HIT/MISS flow, natively, over in-memory ports, sent through the
+//! whole of `api` (routing and authentication included).
 
 use futures::executor::block_on;
 
 use super::*;
-use crate::api::fakes::{FakeClock, FakeProvider, MemKv, MemStore, Semantics};
-use crate::core::config::{ProviderConfig, S3Config, Secret};
-use crate::core::project::{self, Project};
-
-fn config() -> Config {
-    Config {
-        s3: S3Config {
-            endpoint: "http://s3".into(),
-            region: "us-east-1".into(),
-            bucket: "b".into(),
-            access_key_id: "a".into(),
-            secret_access_key: Secret("s".into()),
-        },
-        provider: ProviderConfig::Gemini {
-            api_key: Secret("k".into()),
-            base_url: "http://g".into(),
-            model: "m".into(),
-        },
-        admin_token: None,
-        max_prompt_length: 100,
-        generation_lease_seconds: 120,
-        coalesce_wait_seconds: 60,
-        provider_timeout_ms: 1000,
-        max_image_bytes: 1 << 20,
-        demo_project_id: None,
-    }
-}
-
-fn next_id() -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!("id-{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-fn next_random() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(1);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-const ENV: Env = Env { now: 1_700_000_000, new_id: next_id, random: next_random };
-
-struct World {
-    config: Config,
-    kv: MemKv,
-    store: MemStore,
-    provider: FakeProvider,
-    clock: FakeClock,
-    alpha: String,
-    beta: String,
-}
-
-/// Store a project record and its key index; returns (API key, signing secret).
-fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) -> (String, String) {
-    let (key, secret) = project::new_credentials([seed; 64]);
-    let record = Project {
-        id: id.into(),
-        name: id.into(),
-        api_key_sha256: project::hash_api_key(&key),
-        signing_secret: secret.clone(),
-        generations_per_hour,
-        created_at: 0,
-    };
-    kv.set(&project::project_key(id), &record.encode()).unwrap();
-    kv.set(&project::api_key_index(&key), id.as_bytes()).unwrap();
-    (key, secret)
-}
-
-impl World {
-    fn new() -> World {
-        World::on(Semantics::SpinSqlite)
-    }
-
-    fn on(semantics: Semantics) -> World {
-        let kv = MemKv::with(semantics);
-        let (alpha, _) = add_project(&kv, "proj-a", 1, 100);
-        let (beta, _) = add_project(&kv, "proj-b", 2, 100);
-        World {
-            config: config(),
-            kv,
-            store: MemStore::default(),
-            provider: FakeProvider::default(),
-            clock: FakeClock::default(),
-            alpha,
-            beta,
-        }
-    }
-
-    fn ports(&self) -> Ports<'_, MemKv, MemStore, FakeProvider, FakeClock> {
-        Ports {
-            config: &self.config,
-            kv: &self.kv,
-            store: &self.store,
-            provider: &self.provider,
-            clock: &self.clock,
-        }
-    }
-
-    fn get(&self, query: &str, key: Option<&str>, head: bool) -> Result<Reply<Vec<u8>>, Error> {
-        self.send(query, key, None, head)
-    }
-
-    fn send(
-        &self,
-        query: &str,
-        key: Option<&str>,
-        inm: Option<&str>,
-        head: bool,
-    ) -> Result<Reply<Vec<u8>>, Error> {
-        let incoming = Incoming { query, api_key: key, if_none_match: inm, head };
-        block_on(get(&self.ports(), &ENV, &incoming))
-    }
-
-    fn counter(&self, project: &str, counter: crate::core::stats::Counter) -> i64 {
-        self.kv.increment(&crate::core::stats::counter_key(project, counter), 0).unwrap()
-    }
-
-    fn entries(&self) -> usize {
-        self.kv.map.borrow().keys().filter(|k| k.starts_with("live:")).count()
-    }
-}
+use crate::api::fakes::{add_project, body, live_request, Semantics, World, START_UNIX};
+use crate::api::run;
+use crate::core::project;
+use crate::core::routes::LIVE_PATH;
 
 fn header<'a>(reply: &'a Reply<Vec<u8>>, name: &str) -> Option<&'a str> {
-    reply.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    reply.header(name)
 }
 
-fn body(reply: &Reply<Vec<u8>>) -> Vec<u8> {
-    match &reply.body {
-        Body::Bytes(b) | Body::Stream(b) => b.clone(),
-        Body::Empty => Vec::new(),
-    }
+/// `n` identical live GETs at once, over one context.
+fn concurrently(w: &World, n: usize, query: &str, key: &str) -> Vec<Result<Reply<Vec<u8>>, Error>> {
+    let ctx = w.ctx();
+    let requests = (0..n).map(|_| live_request(query, &[("x-api-key", key)], false));
+    block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))))
 }
 
 #[test]
@@ -225,7 +109,7 @@ fn a_signed_url_needs_no_key_and_any_change_breaks_it() {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-    let path = crate::core::signature::signed_path(&secret, PATH, &pairs);
+    let path = crate::core::signature::signed_path(&secret, LIVE_PATH, &pairs);
     let query = path.split_once('?').unwrap().1;
     let ok = w.get(query, None, false).unwrap();
     assert_eq!(header(&ok, "x-cache-status"), Some("MISS"));
@@ -245,7 +129,7 @@ fn the_budget_stops_misses_but_never_hits() {
     get("prompt=two").unwrap();
     let e = get("prompt=three").err().unwrap();
     assert_eq!(e.status(), 429);
-    assert!(e.extra_headers()[0].1.parse::<u64>().unwrap() <= 3600);
+    assert!(e.retry_after().unwrap() <= 3600);
     assert_eq!(header(&get("prompt=one").unwrap(), "x-cache-status"), Some("HIT"));
     assert_eq!(w.provider.calls.get(), 2);
     assert_eq!(w.counter("proj-small", Counter::Generations), 2);
@@ -267,10 +151,7 @@ fn concurrent_identical_misses_make_one_generation_on_every_runtimes_semantics()
     use crate::core::stats::Counter;
     for semantics in [Semantics::SpinSqlite, Semantics::SpinRedis] {
         let w = World::on(semantics);
-        let incoming =
-            Incoming { query: "prompt=crowd", api_key: Some(&w.alpha), if_none_match: None, head: false };
-        let ports = w.ports();
-        let replies = block_on(futures::future::join_all((0..5).map(|_| get(&ports, &ENV, &incoming))));
+        let replies = concurrently(&w, 5, "prompt=crowd", &w.alpha);
         assert_eq!(w.provider.calls.get(), 1, "{semantics:?}");
         let statuses: Vec<_> = replies
             .iter()
@@ -287,7 +168,7 @@ fn concurrent_identical_misses_make_one_generation_on_every_runtimes_semantics()
         assert!(replies.iter().all(|r| body(r.as_ref().unwrap()) == first));
         assert_eq!(w.counter("proj-a", Counter::Entries), 1);
         assert!(w.kv.map.borrow().keys().all(|k| !k.starts_with("lease:")), "the lease is released");
-        assert!(w.clock.now_ms.get() < 5_000, "{semantics:?}: nobody waited for long");
+        assert!(w.env.elapsed_ms() < 5_000, "{semantics:?}: nobody waited for long");
     }
 }
 
@@ -295,10 +176,7 @@ fn concurrent_identical_misses_make_one_generation_on_every_runtimes_semantics()
 fn waiters_share_the_owners_failure_but_newcomers_retry() {
     let w = World::new();
     *w.provider.answer.borrow_mut() = Some(Error::PromptRefused("SAFETY".into()));
-    let incoming =
-        Incoming { query: "prompt=nope", api_key: Some(&w.alpha), if_none_match: None, head: false };
-    let ports = w.ports();
-    let replies = block_on(futures::future::join_all((0..4).map(|_| get(&ports, &ENV, &incoming))));
+    let replies = concurrently(&w, 4, "prompt=nope", &w.alpha);
     assert_eq!(w.provider.calls.get(), 1, "waiters did not retry");
     assert!(replies.iter().all(|r| r.as_ref().err().map(Error::status) == Some(422)));
     *w.provider.answer.borrow_mut() = None;
@@ -309,13 +187,13 @@ fn waiters_share_the_owners_failure_but_newcomers_retry() {
 fn a_dead_owners_lease_is_taken_over_after_it_expires() {
     let w = World::new();
     let (_, request) = crate::core::request::parse("prompt=orphan", 100).unwrap();
-    let slot = slot_for(&w.config, "proj-a", &request);
+    let slot = Slot::new(&w.config, "proj-a", &request);
     let key = crate::core::single_flight::lease_key("proj-a", &slot.hash);
-    let dead = crate::core::single_flight::Lease::new(0xdead, 0, 2);
+    let dead = crate::core::single_flight::Lease::new(0xdead, START_UNIX * 1000, 2);
     w.kv.set(&key, &dead.encode()).unwrap();
     let reply = w.get("prompt=orphan", Some(&w.alpha), false).unwrap();
     assert_eq!(header(&reply, "x-cache-status"), Some("MISS"));
-    assert!(w.clock.now_ms.get() >= 2_000, "it waited for the lease to expire");
+    assert!(w.env.elapsed_ms() >= 2_000, "it waited for the lease to expire");
     assert_eq!(w.provider.calls.get(), 1);
 }
 
@@ -325,12 +203,12 @@ fn a_waiter_gives_up_with_503_after_the_coalesce_wait() {
     w.config.generation_lease_seconds = 600;
     w.config.coalesce_wait_seconds = 5;
     let (_, request) = crate::core::request::parse("prompt=slow", 100).unwrap();
-    let slot = slot_for(&w.config, "proj-a", &request);
+    let slot = Slot::new(&w.config, "proj-a", &request);
     let key = crate::core::single_flight::lease_key("proj-a", &slot.hash);
-    w.kv.set(&key, &crate::core::single_flight::Lease::new(0xb05, 0, 600).encode()).unwrap();
+    w.kv.set(&key, &crate::core::single_flight::Lease::new(0xb05, START_UNIX * 1000, 600).encode()).unwrap();
     let e = w.get("prompt=slow", Some(&w.alpha), false).err().unwrap();
     assert_eq!(e.status(), 503);
-    assert!(e.extra_headers().iter().any(|(n, _)| *n == "retry-after"));
+    assert!(e.retry_after().is_some());
     assert_eq!(w.provider.calls.get(), 0);
 }
 
@@ -340,11 +218,12 @@ fn if_none_match_gives_304_without_reading_the_object() {
     let miss = w.get("prompt=tag", Some(&w.alpha), false).unwrap();
     let etag = header(&miss, "etag").unwrap().to_string();
     w.store.objects.borrow_mut().clear(); // a 304 must not need the object
-    let r = w.send("prompt=tag", Some(&w.alpha), Some(&etag), false).unwrap();
+    let r = w.live("prompt=tag", &[("x-api-key", &w.alpha), ("if-none-match", &etag)], false).unwrap();
     assert_eq!(r.status, 304);
     assert!(body(&r).is_empty());
     assert_eq!(header(&r, "etag"), Some(etag.as_str()));
-    let other = w.send("prompt=tag", Some(&w.alpha), Some("\"nope\""), false).unwrap();
+    let other =
+        w.live("prompt=tag", &[("x-api-key", &w.alpha), ("if-none-match", "\"nope\"")], false).unwrap();
     assert_eq!(header(&other, "x-cache-status"), Some("MISS"), "no match: the object is read (and healed)");
 }
 

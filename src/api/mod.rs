@@ -1,223 +1,171 @@
-//! Routes: method + path → handler, as one table. Builds the adapters for the
-//! request, runs the handler, and hands the reply (or the error) to `respond`.
+//! The service as plain Rust: a [`Request`] in, a [`Reply`] out. The route
+//! table and who may call what are `core::routes`; this module reads the
+//! request's headers and body, authenticates through `auth`, and runs the
+//! handler. No WASI here: `adapters::inbound` builds the `Request` and the
+//! `Context`, and writes the `Reply` out.
 
 pub mod auth;
 pub mod cached;
+pub mod context;
 pub mod counters;
 pub mod demo;
 pub mod flight;
 pub mod live;
 pub mod projects;
 pub mod purge;
-pub mod respond;
+pub mod reply;
 pub mod sign;
+pub mod slot;
 pub mod stats;
 
 #[cfg(test)]
+mod dispatch_tests;
+#[cfg(test)]
 mod fakes;
 
-use futures::StreamExt;
-use spin_sdk::http::{IncomingRequest, IncomingResponse, Method, ResponseOutparam, Scheme};
-
-use crate::adapters::{self, clock::WasiClock, kv::Kv, provider::ConfiguredProvider, random, s3::S3};
-use crate::core::timing::Timings;
-use crate::core::{project, Error};
-use respond::Reply;
+use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
+use crate::core::request;
+use crate::core::routes::{self, Method, Route};
+use crate::core::Error;
+use auth::Credentials;
+pub use context::{Context, Incoming};
+pub use reply::{Body, Reply};
 
 /// Largest request body any route reads.
-const MAX_BODY_BYTES: usize = 16 * 1024;
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Route {
-    Live,
-    Sign,
-    Stats,
-    Projects,
-    Rotate(String),
-    DemoPage,
-    DemoSign,
-    DemoStats,
+/// A request as the handlers see it.
+pub struct Request<B> {
+    pub method: Method,
+    pub path: String,
+    /// The raw query, without the `?` (empty when there is none).
+    pub query: String,
+    /// Every header field, names in lower case, a repeated field once per value.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// `scheme://authority`, when the host says it.
+    pub origin: Option<String>,
+    pub body: B,
 }
 
-impl Route {
-    /// The methods the route answers, as the `Allow` header says them.
-    fn allow(&self) -> &'static str {
-        match self {
-            Route::Live => "GET, HEAD, DELETE",
-            Route::Stats | Route::DemoStats => "GET",
-            Route::DemoPage => "GET, HEAD",
-            Route::Sign | Route::Projects | Route::Rotate(_) | Route::DemoSign => "POST",
-        }
-    }
-
-    fn allows(&self, method: &Method) -> bool {
-        match self {
-            Route::Live => matches!(method, Method::Get | Method::Head | Method::Delete),
-            Route::Stats | Route::DemoStats => matches!(method, Method::Get),
-            Route::DemoPage => matches!(method, Method::Get | Method::Head),
-            Route::Sign | Route::Projects | Route::Rotate(_) | Route::DemoSign => {
-                matches!(method, Method::Post)
-            }
-        }
-    }
+/// A request body, read only by the routes that take one.
+#[allow(async_fn_in_trait)] // single-threaded wasm executor
+pub trait RequestBody {
+    /// The whole body, or 413 once it passes `max_bytes`.
+    async fn read(self, max_bytes: usize) -> Result<Vec<u8>, Error>;
 }
 
-/// The route table.
-fn route(path: &str) -> Option<Route> {
-    match path {
-        live::PATH => Some(Route::Live),
-        "/api/v1/live/sign" => Some(Route::Sign),
-        "/api/v1/live/stats" => Some(Route::Stats),
-        "/api/v1/projects" => Some(Route::Projects),
-        "/" => Some(Route::DemoPage),
-        "/api/v1/demo/sign" => Some(Route::DemoSign),
-        "/api/v1/demo/stats" => Some(Route::DemoStats),
-        _ => {
-            let id = path.strip_prefix("/api/v1/projects/")?.strip_suffix("/rotate")?;
-            let valid = !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            valid.then(|| Route::Rotate(id.to_string()))
-        }
-    }
-}
-
-pub async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let timings = Timings::default();
-    let mut reply = match dispatch(req, &timings).await {
-        Ok(reply) => reply,
-        Err(e) => Reply::error(&e),
-    };
-    reply.headers.push(("server-timing", timings.header()));
-    respond::send(out, reply).await;
-}
-
-/// The single value of a request header; a repeated header is a 400.
-fn header(req: &IncomingRequest, name: &str) -> Result<Option<String>, Error> {
-    let values = req.headers().get(name);
-    match values.as_slice() {
-        [] => Ok(None),
-        [one] => String::from_utf8(one.clone())
-            .map(Some)
-            .map_err(|_| Error::BadRequest(format!("header {name} is not UTF-8"))),
-        _ => Err(Error::BadRequest(format!("header {name} given more than once"))),
-    }
-}
-
-async fn read_body(req: IncomingRequest) -> Result<Vec<u8>, Error> {
-    let mut body = Vec::new();
-    let mut stream = req.into_body_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| Error::BadRequest("request body could not be read".into()))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+impl RequestBody for Vec<u8> {
+    async fn read(self, max_bytes: usize) -> Result<Vec<u8>, Error> {
+        if self.len() > max_bytes {
             return Err(Error::PayloadTooLarge);
         }
-        body.extend_from_slice(&chunk);
+        Ok(self)
     }
-    Ok(body)
 }
 
-/// `scheme://authority` of the request, when the host says it.
-fn origin(req: &IncomingRequest) -> Option<String> {
-    let scheme = match req.scheme()? {
-        Scheme::Http => "http".to_string(),
-        Scheme::Https => "https".to_string(),
-        Scheme::Other(s) => s,
+impl<B> Request<B> {
+    /// The single value of a header; a repeated header is a 400.
+    pub fn header(&self, name: &str) -> Result<Option<&str>, Error> {
+        let mut values = self.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some(one), None) => std::str::from_utf8(one)
+                .map(Some)
+                .map_err(|_| Error::BadRequest(format!("header {name} is not UTF-8"))),
+            (Some(_), Some(_)) => Err(Error::BadRequest(format!("header {name} given more than once"))),
+        }
+    }
+}
+
+/// Route, authenticate, run the handler. `open` builds the context, and is
+/// called only for a request that reached a route (a 404 or 405 touches
+/// neither configuration nor stores).
+pub async fn handle<B, K, S, P, E>(
+    request: Request<B>,
+    open: impl FnOnce() -> Result<Context<K, S, P, E>, Error>,
+) -> Reply<S::Body>
+where
+    B: RequestBody,
+    K: KeyValue,
+    S: ObjectStore,
+    P: Provider,
+    E: Env,
+{
+    let result = match routes::resolve(&request.path, request.method) {
+        Ok(resolved) => match open() {
+            Ok(ctx) => dispatch(&ctx, resolved, request).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
     };
-    Some(format!("{scheme}://{}", req.authority()?))
+    result.unwrap_or_else(|e| Reply::error(&e))
 }
 
-async fn dispatch(req: IncomingRequest, timings: &Timings) -> Result<Reply<IncomingResponse>, Error> {
-    let path_with_query = req.path_with_query().unwrap_or_default();
-    let (path, query) = path_with_query.split_once('?').unwrap_or((&path_with_query, ""));
-    let route = route(path).ok_or(Error::NotFound("no such route"))?;
-    let method = req.method();
-    if !route.allows(&method) {
-        return Err(Error::MethodNotAllowed(route.allow()));
-    }
-    let config = adapters::config::load()?;
-    let kv = Kv::open(timings)?;
-    let now = random::now_unix();
+/// [`handle`] over a context that is already open, before errors are
+/// rendered (what the tests look at).
+#[cfg(test)]
+async fn run<B, K, S, P, E>(ctx: &Context<K, S, P, E>, request: Request<B>) -> Result<Reply<S::Body>, Error>
+where
+    B: RequestBody,
+    K: KeyValue,
+    S: ObjectStore,
+    P: Provider,
+    E: Env,
+{
+    let resolved = routes::resolve(&request.path, request.method)?;
+    dispatch(ctx, resolved, request).await
+}
+
+async fn dispatch<B, K, S, P, E>(
+    ctx: &Context<K, S, P, E>,
+    (route, auth): (Route, routes::Auth),
+    request: Request<B>,
+) -> Result<Reply<S::Body>, Error>
+where
+    B: RequestBody,
+    K: KeyValue,
+    S: ObjectStore,
+    P: Provider,
+    E: Env,
+{
+    let now = ctx.env.now_unix();
+    // The live endpoint's query is parsed before anything else: a signed URL
+    // is its own credential.
+    let query = match route {
+        Route::Live => Some(request::parse_query(&request.query)?),
+        _ => None,
+    };
+    let credentials = Credentials {
+        api_key: request.header("x-api-key")?,
+        authorization: request.header("authorization")?,
+        query: query.as_ref(),
+    };
+    let caller = auth::authenticate(&ctx.kv, &ctx.config, auth, &request.path, &credentials, now)?;
     match route {
         Route::Live => {
-            let api_key = header(&req, "x-api-key")?;
-            let if_none_match = header(&req, "if-none-match")?;
-            let store = S3::new(&config.s3, timings)?;
-            let provider = ConfiguredProvider {
-                config: &config.provider,
-                timeout_ms: config.provider_timeout_ms,
-                max_image_bytes: config.max_image_bytes,
-                timings,
-            };
-            let ports = live::Ports {
-                config: &config,
-                kv: &kv,
-                store: &store,
-                provider: &provider,
-                clock: &WasiClock,
-            };
-            match method {
-                Method::Delete => purge::delete(&ports, query, api_key.as_deref()).await,
-                _ => {
-                    let env = live::Env { now, new_id: random::uuid, random: random::u32 };
-                    let incoming = live::Incoming {
-                        query,
-                        api_key: api_key.as_deref(),
-                        if_none_match: if_none_match.as_deref(),
-                        head: method == Method::Head,
-                    };
-                    live::get(&ports, &env, &incoming).await
-                }
+            let query = query.expect("parsed above");
+            let project = caller.project();
+            if request.method == Method::Delete {
+                return purge::delete(ctx, &project, &query).await;
             }
+            let incoming = Incoming {
+                if_none_match: request.header("if-none-match")?,
+                head: request.method == Method::Head,
+            };
+            live::get(ctx, &project, &query, &incoming, now).await
         }
-        Route::Stats => {
-            let project = auth::project_by_key(&kv, header(&req, "x-api-key")?.as_deref())?;
-            stats::get(&kv, &project, now)
+        Route::Stats | Route::DemoStats => stats::get(&ctx.kv, &caller.project(), now),
+        Route::Sign | Route::DemoSign => {
+            let project = caller.project();
+            let origin = request.origin.clone();
+            let body = request.body.read(MAX_BODY_BYTES).await?;
+            sign::sign(&project, ctx.config.max_prompt_length, &body, now, origin)
         }
-        Route::Sign => {
-            let project = auth::project_by_key(&kv, header(&req, "x-api-key")?.as_deref())?;
-            let origin = origin(&req);
-            let body = read_body(req).await?;
-            sign::sign(&project, config.max_prompt_length, &body, now, origin)
+        Route::DemoPage => Ok(demo::page()),
+        Route::Rotate(id) => projects::rotate(&ctx.kv, &id, ctx.env.random_bytes64()),
+        Route::Projects => {
+            let body = request.body.read(MAX_BODY_BYTES).await?;
+            projects::create(&ctx.kv, &body, &ctx.env)
         }
-        Route::DemoPage => demo::project(&kv, &config).map(|_| demo::page()),
-        Route::DemoStats => stats::get(&kv, &demo::project(&kv, &config)?, now),
-        Route::DemoSign => {
-            let project = demo::project(&kv, &config)?;
-            let origin = origin(&req);
-            let body = read_body(req).await?;
-            sign::sign(&project, config.max_prompt_length, &body, now, origin)
-        }
-        Route::Projects | Route::Rotate(_) => {
-            let admin = config.admin_token.as_ref().map(|t| t.expose());
-            project::check_admin(header(&req, "authorization")?.as_deref(), admin)?;
-            match route {
-                Route::Rotate(id) => projects::rotate(&kv, &id, random::bytes64()),
-                _ => {
-                    let body = read_body(req).await?;
-                    let fresh = projects::Fresh { id: random::uuid(), random: random::bytes64(), now };
-                    projects::create(&kv, &body, fresh)
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_route_table_knows_its_paths_and_methods() {
-        assert_eq!(route("/api/v1/live/generate"), Some(Route::Live));
-        assert_eq!(route("/api/v1/live/stats"), Some(Route::Stats));
-        assert_eq!(route("/api/v1/projects/ab-12/rotate"), Some(Route::Rotate("ab-12".into())));
-        assert_eq!(route("/api/v1/projects//rotate"), None);
-        assert_eq!(route("/api/v1/projects/a/b/rotate"), None);
-        assert_eq!(route("/api/v1/live/generate/"), None);
-        assert_eq!(route("/"), Some(Route::DemoPage));
-        assert_eq!(route("/index.html"), None);
-        assert!(Route::Live.allows(&Method::Delete) && !Route::Live.allows(&Method::Post));
-        assert_eq!(Route::Stats.allow(), "GET");
     }
 }

@@ -5,40 +5,26 @@
 use serde_json::json;
 
 use super::auth::load_project;
-use super::respond::Reply;
-use crate::core::ports::KeyValue;
+use super::reply::Reply;
+use crate::core::ports::{Env, KeyValue};
 use crate::core::project::{self, Project};
 use crate::core::Error;
 
-/// Randomness and time for a new project, injected.
-pub struct Fresh {
-    pub id: String,
-    pub random: [u8; 64],
-    pub now: u64,
-}
-
-/// Create a project: the record first, then the key index, so a key never
-/// resolves to a project that is not there.
-pub fn create<B>(kv: &impl KeyValue, body: &[u8], fresh: Fresh) -> Result<Reply<B>, Error> {
+/// Create a project (`core::project::Created` says in which order it is stored).
+pub fn create<B>(kv: &impl KeyValue, body: &[u8], env: &impl Env) -> Result<Reply<B>, Error> {
     let new = project::parse_create(body)?;
-    let (api_key, signing_secret) = project::new_credentials(fresh.random);
-    let record = Project {
-        id: fresh.id,
-        name: new.name,
-        api_key_sha256: project::hash_api_key(&api_key),
-        signing_secret: signing_secret.clone(),
-        generations_per_hour: new.generations_per_hour,
-        created_at: fresh.now,
-    };
-    kv.set(&project::project_key(&record.id), &record.encode())?;
-    kv.set(&project::api_key_index(&api_key), record.id.as_bytes())?;
+    let created = project::Created::new(new, env.new_id(), env.random_bytes64(), env.now_unix());
+    for (key, value) in created.writes() {
+        kv.set(&key, &value)?;
+    }
+    let record = &created.record;
     Ok(Reply::json(
         201,
         json!({
             "project_id": record.id,
             "name": record.name,
-            "api_key": api_key,
-            "signing_secret": signing_secret,
+            "api_key": created.api_key,
+            "signing_secret": record.signing_secret,
             "generations_per_hour": record.generations_per_hour,
         }),
     ))

@@ -1,12 +1,12 @@
 //! `POST /api/v1/live/sign` (X-API-Key): a signed live URL for `<img src>`,
 //! usable without a key. The parameters are validated exactly as the live
-//! endpoint will validate them. The caller is authenticated by the route.
+//! endpoint will validate them. The caller is authenticated by `api::dispatch`.
 
 use serde_json::json;
 
-use super::live;
-use super::respond::Reply;
+use super::reply::Reply;
 use crate::core::project::Project;
+use crate::core::routes::LIVE_PATH;
 use crate::core::{request, signature, Error};
 
 pub fn sign<B>(
@@ -27,7 +27,7 @@ pub fn sign<B>(
     if let Some(exp) = expires_at {
         signed_pairs.push(("exp".to_string(), exp.to_string()));
     }
-    let path = signature::signed_path(&project.signing_secret, live::PATH, &signed_pairs);
+    let path = signature::signed_path(&project.signing_secret, LIVE_PATH, &signed_pairs);
     let url = origin.map(|o| format!("{o}{path}"));
     Ok(Reply::json(200, json!({"path": path, "url": url, "expires_at": expires_at})))
 }

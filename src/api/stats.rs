@@ -1,8 +1,8 @@
-//! `GET /api/v1/live/stats` (X-API-Key): the caller's project only (the route
+//! `GET /api/v1/live/stats` (X-API-Key): the caller's project only (`api::dispatch`
 //! authenticates). Counters are read with an atomic add of 0, the portable
 //! way to read a KV counter.
 
-use super::respond::Reply;
+use super::reply::Reply;
 use crate::core::ports::KeyValue;
 use crate::core::project::Project;
 use crate::core::stats::{self, counter_key, Budget};

@@ -1,7 +1,8 @@
 //! The one error type of the service. Each variant knows its HTTP status, its
 //! stable code, the message a client may see and whether it is worth a log line.
 //! Internal detail (status codes of upstreams, parse errors) is kept for the log
-//! and never reaches a client. Rendering to a response happens in `api::respond`.
+//! and never reaches a client. Rendering to a response happens in `api::reply` (the body) and
+//! `headers::error` (the headers).
 
 use std::fmt;
 
@@ -22,7 +23,7 @@ pub enum Error {
     /// HEAD for something that is not cached (HEAD never generates).
     NotCached,
     /// The route exists but not for this method; carries the allowed methods.
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     /// The request body is larger than the route accepts.
     PayloadTooLarge,
     /// The provider refused the prompt (safety); the reason is the provider's label.
@@ -44,6 +45,8 @@ pub enum Error {
     /// A project record that cannot be decoded (internal detail); an admin
     /// repairs it by rotating the project's key.
     ProjectUnreadable(String),
+    /// A bug of ours (e.g. a response header the host refused): 500.
+    Internal(String),
 }
 
 /// The client-visible part of an error, as stored in a failed lease so that
@@ -69,7 +72,7 @@ impl Error {
             Error::PromptRefused(_) => 422,
             Error::Provider(_) | Error::Storage(_) => 502,
             Error::ProviderBusy { .. } | Error::KeyValue(_) => 503,
-            Error::Misconfigured(_) | Error::ProjectUnreadable(_) => 500,
+            Error::Misconfigured(_) | Error::ProjectUnreadable(_) | Error::Internal(_) => 500,
             Error::Busy { .. } => 503,
             Error::Shared(f) => f.status,
         }
@@ -95,6 +98,7 @@ impl Error {
             Error::Misconfigured(_) => "misconfigured",
             Error::ProjectUnreadable(_) => "project_unreadable",
             Error::Busy { .. } => "busy",
+            Error::Internal(_) => "internal_error",
             Error::Shared(f) => &f.code,
         }
     }
@@ -125,20 +129,19 @@ impl Error {
                     .into()
             }
             Error::Busy { .. } => "the image is still being generated; retry shortly".into(),
+            Error::Internal(_) => "internal error".into(),
             Error::Shared(f) => f.message.clone(),
         }
     }
 
-    /// Headers the error response carries besides the JSON content type.
-    pub fn extra_headers(&self) -> Vec<(&'static str, String)> {
+    /// Seconds after which a retry may succeed, for errors that say so.
+    pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::MethodNotAllowed(allow) => vec![("allow", (*allow).to_string())],
-            Error::NotCached => vec![("x-cache-status", "MISS".to_string())],
             Error::ProviderBusy { retry_after, .. }
             | Error::BudgetExceeded { retry_after }
-            | Error::Busy { retry_after } => vec![("retry-after", retry_after.to_string())],
-            Error::Shared(SharedFailure { retry_after: Some(r), .. }) => vec![("retry-after", r.to_string())],
-            _ => Vec::new(),
+            | Error::Busy { retry_after } => Some(*retry_after),
+            Error::Shared(f) => f.retry_after,
+            _ => None,
         }
     }
 
@@ -147,7 +150,7 @@ impl Error {
         match self {
             Error::Provider(d) | Error::Storage(d) | Error::KeyValue(d) => Some(d.clone()),
             Error::ProviderBusy { detail, .. } => Some(detail.clone()),
-            Error::Misconfigured(d) | Error::ProjectUnreadable(d) => Some(d.clone()),
+            Error::Misconfigured(d) | Error::ProjectUnreadable(d) | Error::Internal(d) => Some(d.clone()),
             _ => None,
         }
     }
@@ -159,11 +162,7 @@ impl Error {
             status: self.status(),
             code: self.code().to_string(),
             message: self.public_message(),
-            retry_after: self
-                .extra_headers()
-                .iter()
-                .find(|(n, _)| *n == "retry-after")
-                .and_then(|(_, v)| v.parse().ok()),
+            retry_after: self.retry_after(),
         }
     }
 }
@@ -201,7 +200,7 @@ mod tests {
             assert_eq!(shared.status(), e.status());
             assert_eq!(shared.code(), e.code());
             assert_eq!(shared.public_message(), e.public_message());
-            assert_eq!(shared.extra_headers(), e.extra_headers());
+            assert_eq!(shared.retry_after(), e.retry_after());
             assert!(!format!("{:?}", e.share()).contains("secret detail"));
         }
     }
@@ -210,6 +209,6 @@ mod tests {
     fn busy_provider_says_when_to_retry() {
         let e = Error::ProviderBusy { retry_after: 7, detail: "429".into() };
         assert_eq!(e.status(), 503);
-        assert_eq!(e.extra_headers(), vec![("retry-after", "7".to_string())]);
+        assert_eq!(e.retry_after(), Some(7));
     }
 }

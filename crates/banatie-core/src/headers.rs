@@ -1,21 +1,83 @@
-//! Which headers a live response carries. Pure decisions over an [`Entry`].
+//! Every header set the component answers with, and the 304 / HEAD / body
+//! choice for a cached image. Pure decisions; `api` attaches them, the
+//! adapter writes them (adding only `Content-Length` for a buffered body).
 
 use sha2::{Digest, Sha256};
 
 use super::cache_key::hex;
 use super::entry::Entry;
+use super::error::Error;
 
 /// Images are content-addressed by their URL's parameters and never change.
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Errors are never cached, by us or by anyone in between.
 pub const CACHE_NO_STORE: &str = "no-store";
 
+/// One response header.
+pub type Header = (&'static str, String);
+
+/// A JSON document (answers of the API and every error): never cached.
+pub fn json() -> Vec<Header> {
+    vec![("content-type", "application/json".into()), ("cache-control", CACHE_NO_STORE.into())]
+}
+
+/// An error's JSON headers, and what the error adds (Allow, Retry-After, …).
+pub fn error(error: &Error) -> Vec<Header> {
+    let mut h = json();
+    match error {
+        Error::MethodNotAllowed(allow) => h.push(("allow", allow.clone())),
+        Error::NotCached => h.push(("x-cache-status", "MISS".into())),
+        _ => {}
+    }
+    if let Some(seconds) = error.retry_after() {
+        h.push(("retry-after", seconds.to_string()));
+    }
+    h
+}
+
+/// A purge's 204: nothing to cache.
+pub fn deleted() -> Vec<Header> {
+    vec![("cache-control", CACHE_NO_STORE.into())]
+}
+
+/// The demo page: HTML, revalidated on every load (it changes with releases).
+pub fn page() -> Vec<Header> {
+    vec![("content-type", "text/html; charset=utf-8".into()), ("cache-control", "no-cache".into())]
+}
+
+/// How a request for a cached image is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cached {
+    /// 304: the client's copy is current (counts as a hit).
+    NotModified,
+    /// HEAD: the headers alone (not a hit: nothing was served).
+    HeadersOnly,
+    /// 200 with the object streamed from S3 (a hit).
+    Object,
+}
+
+/// `If-None-Match` wins over HEAD, as for any conditional request (RFC 9110 §13.2.2).
+pub fn choose(if_none_match_header: Option<&str>, etag: &str, head: bool) -> Cached {
+    if if_none_match_header.is_some_and(|h| if_none_match(h, etag)) {
+        Cached::NotModified
+    } else if head {
+        Cached::HeadersOnly
+    } else {
+        Cached::Object
+    }
+}
+
+/// Marks an answer that waited for another request's generation.
+pub fn coalesced() -> Header {
+    ("x-cache-coalesced", "true".into())
+}
+
 /// Strong ETag over the image bytes: the first 128 bits of their SHA-256.
 pub fn etag_for(bytes: &[u8]) -> String {
     format!("\"{}\"", &hex(&Sha256::digest(bytes))[..32])
 }
 
-fn common(entry: &Entry) -> Vec<(&'static str, String)> {
+fn common(entry: &Entry) -> Vec<Header> {
     vec![
         ("content-type", entry.content_type.clone()),
         ("content-length", entry.size.to_string()),
@@ -26,7 +88,7 @@ fn common(entry: &Entry) -> Vec<(&'static str, String)> {
 }
 
 /// Headers of a response served from the cache; `hits` counts this hit.
-pub fn hit(entry: &Entry, hits: i64) -> Vec<(&'static str, String)> {
+pub fn hit(entry: &Entry, hits: i64) -> Vec<Header> {
     let mut h = common(entry);
     h.push(("x-cache-status", "HIT".into()));
     h.push(("x-cache-hit-count", hits.to_string()));
@@ -34,7 +96,7 @@ pub fn hit(entry: &Entry, hits: i64) -> Vec<(&'static str, String)> {
 }
 
 /// Headers of a response that generated the image just now.
-pub fn miss(entry: &Entry) -> Vec<(&'static str, String)> {
+pub fn miss(entry: &Entry) -> Vec<Header> {
     let mut h = common(entry);
     h.push(("x-cache-status", "MISS".into()));
     h.push(("x-generation-id", entry.generation_id.clone()));
@@ -42,7 +104,7 @@ pub fn miss(entry: &Entry) -> Vec<(&'static str, String)> {
 }
 
 /// Headers of a 304 Not Modified: enough for a cache to refresh its copy.
-pub fn not_modified(entry: &Entry) -> Vec<(&'static str, String)> {
+pub fn not_modified(entry: &Entry) -> Vec<Header> {
     vec![
         ("cache-control", CACHE_IMMUTABLE.to_string()),
         ("etag", entry.etag.clone()),
@@ -72,6 +134,25 @@ mod tests {
         assert!(if_none_match("*", etag));
         assert!(!if_none_match("\"abd\"", etag));
         assert!(!if_none_match("abc", etag));
+    }
+
+    #[test]
+    fn a_matching_etag_wins_over_head_and_head_never_streams() {
+        assert_eq!(choose(Some("\"e\""), "\"e\"", false), Cached::NotModified);
+        assert_eq!(choose(Some("\"e\""), "\"e\"", true), Cached::NotModified);
+        assert_eq!(choose(Some("\"x\""), "\"e\"", true), Cached::HeadersOnly);
+        assert_eq!(choose(None, "\"e\"", false), Cached::Object);
+    }
+
+    #[test]
+    fn errors_carry_json_no_store_and_their_own_headers() {
+        let h = error(&Error::MethodNotAllowed("GET".into()));
+        assert_eq!(h[0], ("content-type", "application/json".into()));
+        assert_eq!(h[1], ("cache-control", "no-store".into()));
+        assert_eq!(h[2], ("allow", "GET".into()));
+        assert_eq!(error(&Error::Busy { retry_after: 5 })[2], ("retry-after", "5".into()));
+        assert_eq!(error(&Error::NotCached)[2], ("x-cache-status", "MISS".into()));
+        assert_eq!(error(&Error::BadSignature).len(), 2);
     }
 
     #[test]

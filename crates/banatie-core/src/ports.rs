@@ -1,4 +1,4 @@
-//! The three doors between core logic and the outside world. `adapters`
+//! The doors between core logic and the outside world. `adapters`
 //! implements them over WASI; tests implement them in memory.
 #![allow(async_fn_in_trait)] // single-threaded wasm executor: no Send bounds wanted
 
@@ -20,10 +20,21 @@ pub trait KeyValue {
     fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error>;
 }
 
-/// Wall-clock time and waiting. Leases cross processes, so time is wall time.
-pub trait Clock {
+/// Everything a request draws from its environment: wall-clock time (leases
+/// cross processes, so it is wall time), waiting, ids and randomness. One
+/// door, so tests replace all of it at once (virtual time, predictable ids).
+pub trait Env {
     fn now_ms(&self) -> u64;
+    /// Seconds since the Unix epoch.
+    fn now_unix(&self) -> u64 {
+        self.now_ms() / 1000
+    }
     async fn sleep(&self, ms: u64);
+    /// A fresh unique id (image ids, generation ids, project ids).
+    fn new_id(&self) -> String;
+    fn random_u32(&self) -> u32;
+    /// 64 random bytes: the seed of new credentials.
+    fn random_bytes64(&self) -> [u8; 64];
 }
 
 /// An object read from the store: its size and a body to stream.
@@ -45,4 +56,61 @@ pub trait ObjectStore {
 /// An image generation provider.
 pub trait Provider {
     async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error>;
+}
+
+// A borrowed port is a port: tests keep their fakes and hand out references.
+
+impl<T: KeyValue + ?Sized> KeyValue for &T {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
+        (**self).set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), Error> {
+        (**self).delete(key)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
+        (**self).increment(key, delta)
+    }
+    fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error> {
+        (**self).compare_and_swap(key, expected, new)
+    }
+}
+
+impl<T: Env + ?Sized> Env for &T {
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+    async fn sleep(&self, ms: u64) {
+        (**self).sleep(ms).await
+    }
+    fn new_id(&self) -> String {
+        (**self).new_id()
+    }
+    fn random_u32(&self) -> u32 {
+        (**self).random_u32()
+    }
+    fn random_bytes64(&self) -> [u8; 64] {
+        (**self).random_bytes64()
+    }
+}
+
+impl<T: ObjectStore + ?Sized> ObjectStore for &T {
+    type Body = T::Body;
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        (**self).put(key, content_type, bytes).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<StoredObject<Self::Body>>, Error> {
+        (**self).get(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), Error> {
+        (**self).delete(key).await
+    }
+}
+
+impl<T: Provider + ?Sized> Provider for &T {
+    async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
+        (**self).generate(request).await
+    }
 }

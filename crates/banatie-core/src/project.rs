@@ -66,6 +66,36 @@ impl Project {
     }
 }
 
+/// A project just created, with the API key that is shown once.
+pub struct Created {
+    pub record: Project,
+    pub api_key: String,
+}
+
+impl Created {
+    pub fn new(new: NewProject, id: String, random: [u8; 64], now: u64) -> Created {
+        let (api_key, signing_secret) = new_credentials(random);
+        let record = Project {
+            id,
+            name: new.name,
+            api_key_sha256: hash_api_key(&api_key),
+            signing_secret,
+            generations_per_hour: new.generations_per_hour,
+            created_at: now,
+        };
+        Created { record, api_key }
+    }
+
+    /// The KV writes that store it, in this order: the record first, then the
+    /// key index, so a key never resolves to a project that is not there.
+    pub fn writes(&self) -> [(String, Vec<u8>); 2] {
+        [
+            (project_key(&self.record.id), self.record.encode()),
+            (api_key_index(&self.api_key), self.record.id.as_bytes().to_vec()),
+        ]
+    }
+}
+
 /// Fresh credentials from 64 random bytes: (API key, signing secret).
 pub fn new_credentials(random: [u8; 64]) -> (String, String) {
     let (a, b) = random.split_at(32);

@@ -3,6 +3,7 @@
 //! Gemini's REST shape and draws a deterministic picture from the prompt, and
 //! supplies the variables that point the component at them. Anything the user
 //! sets explicitly wins; with a `gemini_api_key` the real Gemini is used.
+//! `project` writes a dev project into the store before the host listens.
 
 pub mod picture;
 pub mod project;
@@ -57,15 +58,41 @@ pub async fn start(state_dir: &Path) -> anyhow::Result<DevServices> {
     Ok(DevServices { s3_endpoint, provider_url })
 }
 
+/// Start the dev services and return the variables `--dev` supplies (the
+/// lowest precedence: anything the user sets wins). With a `gemini_api_key`
+/// from the user, the real Gemini is used instead of the stand-in.
+pub async fn prepare(
+    state_dir: &Path,
+    cli: &BTreeMap<String, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let services = start(state_dir).await?;
+    let user_gemini =
+        cli.contains_key("gemini_api_key") || env(&crate::variables::env_name("gemini_api_key")).is_some();
+    eprintln!(
+        "banatie-host --dev: embedded S3 at {} (folder {})",
+        services.s3_endpoint,
+        state_dir.join("dev-s3").display()
+    );
+    if user_gemini {
+        eprintln!("banatie-host --dev: gemini_api_key given: using the real Gemini API");
+    } else {
+        eprintln!(
+            "banatie-host --dev: STAND-IN provider at {}: placeholder pictures, not real generations",
+            services.provider_url
+        );
+    }
+    Ok(variables(&services, !user_gemini))
+}
+
 /// Variables `--dev` supplies. `use_standin` is false when the user gave a
 /// Gemini key: then the real provider is used.
-pub fn variables(services: &DevServices, use_standin: bool, admin_token: &str) -> BTreeMap<String, String> {
+pub fn variables(services: &DevServices, use_standin: bool) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("s3_endpoint".into(), services.s3_endpoint.clone());
     v.insert("s3_bucket".into(), DEV_BUCKET.into());
     v.insert("s3_access_key_id".into(), DEV_ACCESS_KEY.into());
     v.insert("s3_secret_access_key".into(), DEV_SECRET_KEY.into());
-    v.insert("admin_token".into(), admin_token.into());
     if use_standin {
         v.insert("gemini_base_url".into(), services.provider_url.clone());
         v.insert("gemini_api_key".into(), "dev-stand-in".into());

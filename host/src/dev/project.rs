@@ -1,20 +1,21 @@
-//! `--dev`: a project to try the live URL with, created through the
-//! component's own admin API on first start and remembered in the state dir;
-//! the demo page (`/`) signs for it.
+//! `--dev`: a project to try the live URL with, written straight into the
+//! key-value store before the host listens (the records are exactly those the
+//! admin API writes: `banatie_core::project::Created`), and remembered in the
+//! state dir; the demo page (`/`) signs for it.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
 
-use anyhow::{bail, Context};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use anyhow::Context;
+use banatie_core::project::{self, Created, NewProject};
+use rand::Rng;
 
-use crate::config::ConfigVars;
+use crate::kv::Backend;
 
 const FILE: &str = "dev-project.json";
+/// The label of the store the component opens.
+const STORE: &str = "default";
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevProject {
     pub id: String,
     pub api_key: String,
@@ -28,36 +29,50 @@ fn read(body: &[u8]) -> Option<DevProject> {
     })
 }
 
-/// Serve the demo page for the dev project from now on.
-pub fn enable_demo(vars: &RwLock<Arc<ConfigVars>>, project_id: &str) {
-    if let Ok(mut current) = vars.write() {
-        let mut next = (**current).clone();
-        next.0.insert("demo_project_id".into(), project_id.into());
-        *current = Arc::new(next);
+/// The dev project: the remembered one while the store still has it, or a
+/// new one (a fresh state dir, or a store that was emptied since).
+pub fn ensure(kv: &dyn Backend, state_dir: &Path) -> anyhow::Result<DevProject> {
+    let file = state_dir.join(FILE);
+    if let Some(known) = std::fs::read(&file).ok().and_then(|b| read(&b)) {
+        let key = project::project_key(&known.id);
+        if kv.get(STORE, &key).map_err(anyhow::Error::msg)?.is_some() {
+            return Ok(known);
+        }
     }
+    let mut rng = rand::rng();
+    let id = format!("dev-{:016x}", rng.random::<u64>());
+    let new = NewProject {
+        name: "dev".into(),
+        generations_per_hour: banatie_core::budget::DEFAULT_GENERATIONS_PER_HOUR,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let created = Created::new(new, id, rng.random(), now);
+    for (key, value) in created.writes() {
+        kv.set(STORE, &key, &value).map_err(anyhow::Error::msg).context("creating the dev project")?;
+    }
+    let remembered = serde_json::json!({"project_id": created.record.id, "api_key": created.api_key});
+    crate::private_file::write(&file, &serde_json::to_vec(&remembered)?)?;
+    Ok(DevProject { id: created.record.id, api_key: created.api_key })
 }
 
-/// The dev project: remembered, or created now.
-pub async fn ensure(addr: SocketAddr, admin_token: &str, state_dir: &Path) -> anyhow::Result<DevProject> {
-    let file = state_dir.join(FILE);
-    if let Some(project) = std::fs::read(&file).ok().and_then(|b| read(&b)) {
-        return Ok(project);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::sqlite::Sqlite;
+
+    #[test]
+    fn the_project_is_stored_as_the_admin_api_stores_it_and_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = Sqlite::open(&dir.path().join("kv.db")).unwrap();
+        let first = ensure(&kv, dir.path()).unwrap();
+        let record =
+            project::Project::decode(&kv.get(STORE, &project::project_key(&first.id)).unwrap().unwrap())
+                .unwrap();
+        assert!(record.has_api_key(&first.api_key));
+        let index = kv.get(STORE, &project::api_key_index(&first.api_key)).unwrap().unwrap();
+        assert_eq!(index, first.id.as_bytes());
+        assert_eq!(ensure(&kv, dir.path()).unwrap(), first, "remembered across restarts");
+        let empty = Sqlite::open(&dir.path().join("other.db")).unwrap();
+        assert_ne!(ensure(&empty, dir.path()).unwrap(), first, "a store without it gets a new one");
     }
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let request = hyper::Request::post("/api/v1/projects")
-        .header("host", addr.to_string())
-        .header("authorization", format!("Bearer {admin_token}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from_static(br#"{"name":"dev"}"#)))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    if status != 201 {
-        bail!("POST /api/v1/projects answered {status}: {}", String::from_utf8_lossy(&body));
-    }
-    let project = read(&body).context("POST /api/v1/projects answered no project_id/api_key")?;
-    crate::private_file::write(&file, &body)?;
-    Ok(project)
 }

@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(e.status(), 502);
         assert!(e.to_string().contains("INTERNAL"));
         let busy = HttpAnswer { status: 429, retry_after: Some(12), body: vec![] };
-        assert_eq!(parse_response(&busy).unwrap_err().extra_headers()[0].1, "12");
+        assert_eq!(parse_response(&busy).unwrap_err().retry_after(), Some(12));
         let garbage = HttpAnswer { status: 200, retry_after: None, body: b"<html>".to_vec() };
         assert_eq!(parse_response(&garbage).unwrap_err().status(), 502);
         let bad_b64 = ok(json!({"candidates":[{"content":{"parts":[

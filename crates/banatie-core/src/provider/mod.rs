@@ -1,5 +1,6 @@
-//! Provider wire formats as pure functions: build the HTTP request, parse the
-//! HTTP answer. Sending is `adapters::provider`'s job.
+//! Provider wire formats as pure functions: build the HTTP request, read what
+//! came back (an answer, no answer, or no answer in time). Sending is
+//! `adapters::provider`'s job; every decision about the outcome is here.
 
 pub mod gemini;
 pub mod openai;
@@ -7,6 +8,7 @@ pub mod openai;
 use std::fmt;
 
 use super::config::ProviderConfig;
+pub use super::http::{HttpAnswer, HttpRequestSpec};
 use super::request::GenerationRequest;
 use super::Error;
 
@@ -43,32 +45,6 @@ impl fmt::Debug for GeneratedImage {
     }
 }
 
-/// A fully built outbound request. `Debug` shows header names only: some
-/// values are credentials.
-#[derive(Clone, PartialEq, Eq)]
-pub struct HttpRequestSpec {
-    pub method: &'static str,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl fmt::Debug for HttpRequestSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
-        write!(f, "{} {} headers={names:?} body={}B", self.method, self.url, self.body.len())
-    }
-}
-
-/// What came back, as far as the parsers care.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpAnswer {
-    pub status: u16,
-    /// `Retry-After` in seconds, if the provider sent one.
-    pub retry_after: Option<u64>,
-    pub body: Vec<u8>,
-}
-
 /// Retry-After we suggest when a provider rate-limits without saying how long.
 pub const DEFAULT_RETRY_AFTER: u64 = 30;
 
@@ -88,4 +64,68 @@ pub fn check_size(image: GeneratedImage, max_image_bytes: usize) -> Result<Gener
         )));
     }
     Ok(image)
+}
+
+/// How a provider call ended, as the sender saw it.
+#[derive(Debug)]
+pub enum Sent {
+    Answered(HttpAnswer),
+    /// No answer: connection refused, reset, DNS, or an answer larger than
+    /// [`answer_limit`] (the sender's words).
+    Unreachable(String),
+    /// No answer within `provider_timeout_ms`.
+    TimedOut,
+}
+
+/// The image, or what the client is told: an unreachable provider is a 502;
+/// one that did not answer in time a 503 with Retry-After, like a provider
+/// that says it is busy; an answer is read by the provider's parser and its
+/// image checked against `max_image_bytes`.
+pub fn outcome(
+    config: &ProviderConfig,
+    sent: Sent,
+    timeout_ms: u64,
+    max_image_bytes: usize,
+) -> Result<GeneratedImage, Error> {
+    match sent {
+        Sent::Answered(answer) => {
+            parse_response(config, &answer).and_then(|image| check_size(image, max_image_bytes))
+        }
+        Sent::Unreachable(e) => Err(Error::Provider(format!("{} unreachable: {e}", config.name()))),
+        Sent::TimedOut => Err(Error::ProviderBusy {
+            retry_after: DEFAULT_RETRY_AFTER,
+            detail: format!("{} did not answer within {timeout_ms} ms", config.name()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn gemini() -> ProviderConfig {
+        ProviderConfig::Gemini { api_key: Secret("k".into()), base_url: "http://g".into(), model: "m".into() }
+    }
+
+    #[test]
+    fn no_answer_is_502_and_no_answer_in_time_is_503_with_retry_after() {
+        let e = outcome(&gemini(), Sent::Unreachable("connection refused".into()), 1000, 10).unwrap_err();
+        assert_eq!((e.status(), e.code()), (502, "provider_error"));
+        assert!(e.log_detail().unwrap().contains("gemini unreachable: connection refused"));
+        let e = outcome(&gemini(), Sent::TimedOut, 1500, 10).unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert_eq!(e.retry_after(), Some(DEFAULT_RETRY_AFTER));
+        assert!(e.log_detail().unwrap().contains("within 1500 ms"));
+    }
+
+    #[test]
+    fn an_answer_is_parsed_and_its_image_bounded() {
+        let body = br#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"iVBORw=="}}]}}]}"#;
+        let answer = || HttpAnswer { status: 200, retry_after: None, body: body.to_vec() };
+        let image = outcome(&gemini(), Sent::Answered(answer()), 1000, 4).unwrap();
+        assert_eq!((image.content_type.as_str(), image.bytes.len()), ("image/png", 4));
+        let e = outcome(&gemini(), Sent::Answered(answer()), 1000, 3).unwrap_err();
+        assert_eq!(e.status(), 502);
+    }
 }

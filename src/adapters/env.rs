@@ -1,6 +1,6 @@
-//! Time for the component: wall clock (leases are shared across hosts) and a
-//! sleep future on `wasi:clocks/monotonic-clock`, driven by spin-sdk's
-//! executor (the same one that drives outbound HTTP).
+//! [`Env`] over WASI: wall-clock time, a sleep future on
+//! `wasi:clocks/monotonic-clock` driven by spin-sdk's executor (the same one
+//! that drives outbound HTTP), ids and randomness from `wasi:random`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,11 +8,11 @@ use std::task::{Context, Poll};
 
 use wasi::clocks::monotonic_clock;
 
-use crate::core::ports::Clock;
+use crate::core::ports::Env;
 
-pub struct WasiClock;
+pub struct WasiEnv;
 
-impl Clock for WasiClock {
+impl Env for WasiEnv {
     fn now_ms(&self) -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -23,6 +23,24 @@ impl Clock for WasiClock {
     async fn sleep(&self, ms: u64) {
         sleep(ms).await
     }
+
+    fn new_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+
+    fn random_u32(&self) -> u32 {
+        u32::from_le_bytes(random())
+    }
+
+    fn random_bytes64(&self) -> [u8; 64] {
+        random()
+    }
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the host provides randomness");
+    buf
 }
 
 /// Resolves once `ms` milliseconds have passed.

@@ -1,68 +1,29 @@
-//! Replies and how they reach the client. This is the only place where a
-//! `core::Error` becomes an HTTP response, and the only body writer.
+//! A `Reply` written through Spin's response outparam; bodies from S3 are
+//! spliced, never buffered.
 
-use serde_json::json;
 use spin_sdk::http::{Fields, IncomingResponse, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasi::io::streams::StreamError;
 
-use crate::core::headers::CACHE_NO_STORE;
+use crate::api::{Body, Reply};
 use crate::core::Error;
 
-pub enum Body<B> {
-    Empty,
-    Bytes(Vec<u8>),
-    /// An upstream body, spliced through without entering the component's memory.
-    Stream(B),
-}
-
-pub struct Reply<B> {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Body<B>,
-}
-
-impl<B> Reply<B> {
-    pub fn json(status: u16, value: serde_json::Value) -> Reply<B> {
-        Reply {
-            status,
-            headers: vec![
-                ("content-type", "application/json".into()),
-                ("cache-control", CACHE_NO_STORE.into()),
-            ],
-            body: Body::Bytes(serde_json::to_vec(&value).expect("JSON value serialises")),
-        }
-    }
-
-    /// The one mapping from error to response. Internal detail goes to the log
-    /// (stderr, which Spin and banatie-host collect), never to the client.
-    pub fn error(error: &Error) -> Reply<B> {
-        if let Some(detail) = error.log_detail() {
-            eprintln!("banatie-live: {} {}: {detail}", error.status(), error.code());
-        }
-        let mut reply = Reply::json(
-            error.status(),
-            json!({"error": {"code": error.code(), "message": error.public_message()}}),
-        );
-        reply.headers.extend(error.extra_headers());
-        reply
-    }
-}
-
-/// Write a reply through Spin's response outparam.
 pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
     if let Body::Bytes(bytes) = &reply.body {
-        if !reply.headers.iter().any(|(n, _)| *n == "content-length") {
+        if reply.header("content-length").is_none() {
             reply.headers.push(("content-length", bytes.len().to_string()));
         }
     }
-    // One header at a time: a value the host refuses is dropped and logged,
-    // never the whole set (which would send a response without Content-Type).
-    let headers = Fields::new();
-    for (name, value) in reply.headers {
-        if let Err(e) = headers.append(name, value.as_bytes()) {
-            eprintln!("banatie-live: response header {name} dropped ({e:?}): a bug to fix");
+    let headers = match fields(&reply) {
+        Ok(headers) => headers,
+        Err(bad) => {
+            // Loudly: a header our code produced was refused by the host. The
+            // client gets a plain 500 (whose headers are constants), not a
+            // response with part of its headers missing.
+            let error = Error::Internal(format!("response header {bad} refused by the host"));
+            reply = Reply::error(&error);
+            fields(&reply).expect("the error headers are valid")
         }
-    }
+    };
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(reply.status);
     match reply.body {
@@ -74,6 +35,17 @@ pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
         }
         Body::Stream(upstream) => splice(out, response, upstream),
     }
+}
+
+/// The reply's headers as WASI fields; `Err(name)` for the first refused one.
+fn fields(reply: &Reply<IncomingResponse>) -> Result<Fields, String> {
+    let headers = Fields::new();
+    for (name, value) in &reply.headers {
+        if let Err(e) = headers.append(name, value.as_bytes()) {
+            return Err(format!("{name} ({e:?})"));
+        }
+    }
+    Ok(headers)
 }
 
 /// Stream an upstream body to the client with `wasi:io` splice: the host moves

@@ -1,0 +1,173 @@
+//! The route table: every path the component answers, the methods each
+//! takes, and who may call it. `api::dispatch` reads this table and nothing
+//! else to decide 404, 405 and which credentials a request must carry.
+
+use super::Error;
+
+/// Where the live endpoint lives (keyed, signed and purge requests alike).
+pub const LIVE_PATH: &str = "/api/v1/live/generate";
+
+/// Request methods the table names; anything else is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Delete,
+    Other,
+}
+
+impl Method {
+    pub fn parse(name: &str) -> Method {
+        match name {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            _ => Method::Other,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+            Method::Other => "",
+        }
+    }
+}
+
+/// Who may call a route with a given method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `X-API-Key`, or a signed URL instead of it (the URL is the credential).
+    KeyOrSignature,
+    /// `X-API-Key` only. A signed URL is refused with 403: it was handed to a
+    /// page to show an image, not to delete one.
+    Key,
+    /// `Authorization: Bearer <admin_token>`.
+    Admin,
+    /// No credentials: bound to the project named by `demo_project_id`, and
+    /// 404 when that variable is not set.
+    Demo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Live,
+    Sign,
+    Stats,
+    Projects,
+    Rotate(String),
+    DemoPage,
+    DemoSign,
+    DemoStats,
+}
+
+/// Path → route.
+pub fn route(path: &str) -> Option<Route> {
+    match path {
+        LIVE_PATH => Some(Route::Live),
+        "/api/v1/live/sign" => Some(Route::Sign),
+        "/api/v1/live/stats" => Some(Route::Stats),
+        "/api/v1/projects" => Some(Route::Projects),
+        "/" => Some(Route::DemoPage),
+        "/api/v1/demo/sign" => Some(Route::DemoSign),
+        "/api/v1/demo/stats" => Some(Route::DemoStats),
+        _ => {
+            let id = path.strip_prefix("/api/v1/projects/")?.strip_suffix("/rotate")?;
+            let valid = !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            valid.then(|| Route::Rotate(id.to_string()))
+        }
+    }
+}
+
+impl Route {
+    /// The table: each method the route answers and who may call it with it.
+    pub fn methods(&self) -> &'static [(Method, Auth)] {
+        use Auth::*;
+        use Method::*;
+        match self {
+            Route::Live => &[(Get, KeyOrSignature), (Head, KeyOrSignature), (Delete, Key)],
+            Route::Sign => &[(Post, Key)],
+            Route::Stats => &[(Get, Key)],
+            Route::Projects | Route::Rotate(_) => &[(Post, Admin)],
+            Route::DemoPage => &[(Get, Demo), (Head, Demo)],
+            Route::DemoSign => &[(Post, Demo)],
+            Route::DemoStats => &[(Get, Demo)],
+        }
+    }
+
+    /// The `Allow` header of a 405.
+    pub fn allow(&self) -> String {
+        self.methods().iter().map(|(m, _)| m.name()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Who may call this route with `method`; 405 when it is not answered.
+    pub fn auth(&self, method: Method) -> Result<Auth, Error> {
+        self.methods()
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map(|(_, auth)| *auth)
+            .ok_or_else(|| Error::MethodNotAllowed(self.allow()))
+    }
+}
+
+/// Path and method → the route and who may call it: 404 or 405 otherwise.
+pub fn resolve(path: &str, method: Method) -> Result<(Route, Auth), Error> {
+    let route = route(path).ok_or(Error::NotFound("no such route"))?;
+    let auth = route.auth(method)?;
+    Ok((route, auth))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_routes() {
+        assert_eq!(route("/api/v1/live/generate"), Some(Route::Live));
+        assert_eq!(route("/api/v1/live/stats"), Some(Route::Stats));
+        assert_eq!(route("/api/v1/projects/ab-12/rotate"), Some(Route::Rotate("ab-12".into())));
+        assert_eq!(route("/api/v1/projects//rotate"), None);
+        assert_eq!(route("/api/v1/projects/a/b/rotate"), None);
+        assert_eq!(route(&format!("/api/v1/projects/{}/rotate", "a".repeat(65))), None);
+        assert_eq!(route("/api/v1/live/generate/"), None);
+        assert_eq!(route("/"), Some(Route::DemoPage));
+        assert_eq!(route("/index.html"), None);
+    }
+
+    #[test]
+    fn each_method_has_its_credentials() {
+        assert_eq!(resolve(LIVE_PATH, Method::Get), Ok((Route::Live, Auth::KeyOrSignature)));
+        assert_eq!(resolve(LIVE_PATH, Method::Head), Ok((Route::Live, Auth::KeyOrSignature)));
+        // Signed URLs may read but never purge.
+        assert_eq!(resolve(LIVE_PATH, Method::Delete), Ok((Route::Live, Auth::Key)));
+        assert_eq!(resolve("/api/v1/live/sign", Method::Post), Ok((Route::Sign, Auth::Key)));
+        assert_eq!(resolve("/api/v1/live/stats", Method::Get), Ok((Route::Stats, Auth::Key)));
+        assert_eq!(resolve("/api/v1/projects", Method::Post), Ok((Route::Projects, Auth::Admin)));
+        assert_eq!(
+            resolve("/api/v1/projects/p/rotate", Method::Post),
+            Ok((Route::Rotate("p".into()), Auth::Admin))
+        );
+        assert_eq!(resolve("/", Method::Head), Ok((Route::DemoPage, Auth::Demo)));
+        assert_eq!(resolve("/api/v1/demo/sign", Method::Post), Ok((Route::DemoSign, Auth::Demo)));
+        assert_eq!(resolve("/api/v1/demo/stats", Method::Get), Ok((Route::DemoStats, Auth::Demo)));
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_unanswered_methods_405_with_allow() {
+        assert_eq!(resolve("/nope", Method::Get), Err(Error::NotFound("no such route")));
+        assert_eq!(
+            resolve(LIVE_PATH, Method::Post),
+            Err(Error::MethodNotAllowed("GET, HEAD, DELETE".into()))
+        );
+        assert_eq!(resolve("/api/v1/live/stats", Method::Other), Err(Error::MethodNotAllowed("GET".into())));
+        assert_eq!(resolve("/", Method::Delete), Err(Error::MethodNotAllowed("GET, HEAD".into())));
+        assert_eq!(resolve("/api/v1/projects", Method::Get), Err(Error::MethodNotAllowed("POST".into())));
+    }
+}

@@ -1,0 +1,74 @@
+//! The component's front door: a WASI HTTP request becomes an `api::Request`,
+//! the per-request `Context` is built over the WASI adapters (only once the
+//! route table has accepted the request), and the `Reply` is written out.
+
+use futures::StreamExt;
+use spin_sdk::http::{IncomingRequest, Method as WasiMethod, ResponseOutparam, Scheme};
+
+use super::{config, env::WasiEnv, kv::Kv, provider::ConfiguredProvider, respond, s3::S3};
+use crate::api::{self, RequestBody};
+use crate::core::routes::Method;
+use crate::core::timing::Timings;
+use crate::core::Error;
+
+pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let timings = Timings::default();
+    let request = request(incoming);
+    let mut reply = api::handle(request, || {
+        let config = config::load()?;
+        Ok(api::Context {
+            kv: Kv::open(&timings)?,
+            store: S3::new(&config.s3, &timings)?,
+            provider: ConfiguredProvider::new(&config, &timings),
+            env: WasiEnv,
+            config,
+        })
+    })
+    .await;
+    reply.headers.push(("server-timing", timings.header()));
+    respond::send(out, reply).await;
+}
+
+fn request(incoming: IncomingRequest) -> api::Request<Body> {
+    let method = match incoming.method() {
+        WasiMethod::Get => Method::Get,
+        WasiMethod::Head => Method::Head,
+        WasiMethod::Post => Method::Post,
+        WasiMethod::Delete => Method::Delete,
+        _ => Method::Other,
+    };
+    let path_with_query = incoming.path_with_query().unwrap_or_default();
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((path, query)) => (path.to_string(), query.to_string()),
+        None => (path_with_query, String::new()),
+    };
+    let origin = incoming.scheme().zip(incoming.authority()).map(|(scheme, authority)| {
+        let scheme = match scheme {
+            Scheme::Http => "http".to_string(),
+            Scheme::Https => "https".to_string(),
+            Scheme::Other(s) => s,
+        };
+        format!("{scheme}://{authority}")
+    });
+    let headers =
+        incoming.headers().entries().into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
+    api::Request { method, path, query, headers, origin, body: Body(incoming) }
+}
+
+/// The request's body, read on demand.
+pub struct Body(IncomingRequest);
+
+impl RequestBody for Body {
+    async fn read(self, max_bytes: usize) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::new();
+        let mut stream = self.0.into_body_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| Error::BadRequest("request body could not be read".into()))?;
+            if body.len() + chunk.len() > max_bytes {
+                return Err(Error::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}

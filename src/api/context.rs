@@ -1,0 +1,21 @@
+//! What a handler works with: the configuration and the four ports, and the
+//! parts of the client's request the live pipeline looks at.
+
+use crate::core::config::Config;
+
+/// Everything a request talks to. The adapters build it over WASI for each
+/// request; tests build it over in-memory fakes (borrowed, so they can look
+/// inside afterwards).
+pub struct Context<K, S, P, E> {
+    pub config: Config,
+    pub kv: K,
+    pub store: S,
+    pub provider: P,
+    pub env: E,
+}
+
+/// What the client sent that the live pipeline looks at.
+pub struct Incoming<'a> {
+    pub if_none_match: Option<&'a str>,
+    pub head: bool,
+}

@@ -1,0 +1,143 @@
+//! `api::handle` and `dispatch` over fakes: the route table, who may call
+//! what, header and body rules, and that each route reaches its handler.
+
+use std::cell::Cell;
+
+use futures::executor::block_on;
+
+use super::fakes::{body, request, FakeContext, World};
+use super::{handle, Reply};
+use crate::core::config::Secret;
+use crate::core::routes::Method;
+
+/// Through `handle`, counting how often the context was opened.
+fn handled(w: &World, req: super::Request<Vec<u8>>, opened: &Cell<u32>) -> Reply<Vec<u8>> {
+    block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+        opened.set(opened.get() + 1);
+        Ok(w.ctx())
+    }))
+}
+
+fn json(reply: &Reply<Vec<u8>>) -> serde_json::Value {
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    serde_json::from_slice(&body(reply)).unwrap()
+}
+
+#[test]
+fn unknown_paths_and_methods_are_answered_without_opening_anything() {
+    let w = World::new();
+    let opened = Cell::new(0);
+    let r = handled(&w, request(Method::Get, "/nope", &[], b""), &opened);
+    assert_eq!(r.status, 404);
+    assert_eq!(json(&r)["error"]["code"], "not_found");
+    let r = handled(&w, request(Method::Post, "/api/v1/live/generate?prompt=x", &[], b""), &opened);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, DELETE"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(opened.get(), 0, "no configuration or store for a request that has no route");
+    let r = handled(&w, request(Method::Get, "/api/v1/live/generate?prompt=x", &[], b""), &opened);
+    assert_eq!((r.status, opened.get()), (401, 1));
+}
+
+#[test]
+fn a_context_that_cannot_open_is_the_errors_answer() {
+    let w = World::new();
+    let req = request(Method::Get, "/api/v1/live/stats", &[("x-api-key", &w.alpha)], b"");
+    let r = block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+        Err(crate::core::Error::Misconfigured("variable s3_bucket is empty".into()))
+    }));
+    assert_eq!(r.status, 500);
+    assert_eq!(json(&r)["error"]["code"], "misconfigured");
+    assert!(!String::from_utf8(body(&r)).unwrap().contains("s3_bucket"), "detail stays in the log");
+}
+
+#[test]
+fn a_repeated_credential_header_is_a_400() {
+    let w = World::new();
+    let headers = [("x-api-key", w.alpha.as_str()), ("x-api-key", w.beta.as_str())];
+    let e = w.request(request(Method::Get, "/api/v1/live/stats", &headers, b"")).err().unwrap();
+    assert_eq!((e.status(), e.public_message()), (400, "header x-api-key given more than once".into()));
+    let e = w.live(
+        "prompt=fox",
+        &[("x-api-key", &w.alpha), ("if-none-match", "a"), ("if-none-match", "b")],
+        false,
+    );
+    assert_eq!(e.err().unwrap().status(), 400);
+}
+
+#[test]
+fn delete_purges_with_a_key_and_a_signed_url_may_not() {
+    let w = World::new();
+    w.get("prompt=fox", Some(&w.alpha), false).unwrap();
+    assert_eq!((w.entries(), w.store.objects.borrow().len()), (1, 1));
+    let signed = "prompt=fox&project=proj-a&sig=abc";
+    let e = w.request(request(Method::Delete, &format!("/api/v1/live/generate?{signed}"), &[], b""));
+    assert_eq!(e.err().unwrap().status(), 403);
+    let e = w.request(request(
+        Method::Delete,
+        "/api/v1/live/generate?prompt=fox",
+        &[("x-api-key", &w.beta)],
+        b"",
+    ));
+    assert_eq!(e.err().unwrap().status(), 404, "another project's key finds nothing to purge");
+    let purge = request(Method::Delete, "/api/v1/live/generate?prompt=fox", &[("x-api-key", &w.alpha)], b"");
+    let r = w.request(purge).unwrap();
+    assert_eq!((r.status, r.header("cache-control")), (204, Some("no-store")));
+    assert_eq!((w.entries(), w.store.objects.borrow().len()), (0, 0));
+}
+
+#[test]
+fn the_admin_routes_need_the_bearer_token_and_create_working_projects() {
+    let mut w = World::new();
+    let create = |w: &World, auth: &[(&str, &str)]| {
+        w.request(request(Method::Post, "/api/v1/projects", auth, br#"{"name":"new"}"#))
+    };
+    assert_eq!(create(&w, &[("authorization", "Bearer t")]).err().unwrap().status(), 403, "no admin_token");
+    w.config.admin_token = Some(Secret("t0ken".into()));
+    assert_eq!(create(&w, &[]).err().unwrap().status(), 401);
+    assert_eq!(create(&w, &[("authorization", "Bearer nope")]).err().unwrap().status(), 401);
+    let r = create(&w, &[("authorization", "bearer t0ken")]).unwrap();
+    assert_eq!(r.status, 201);
+    let key = json(&r)["api_key"].as_str().unwrap().to_string();
+    let stats = w.request(request(Method::Get, "/api/v1/live/stats", &[("x-api-key", &key)], b"")).unwrap();
+    assert_eq!(json(&stats)["project_id"], json(&r)["project_id"]);
+    let rotate =
+        request(Method::Post, "/api/v1/projects/proj-a/rotate", &[("authorization", "Bearer t0ken")], b"");
+    assert_eq!(w.request(rotate).unwrap().status, 200);
+    assert_eq!(w.get("prompt=x", Some(&w.alpha), false).err().unwrap().status(), 401, "the old key is gone");
+}
+
+#[test]
+fn bodies_over_the_limit_are_413_and_sign_answers_a_url_on_the_requests_origin() {
+    let w = World::new();
+    let big = vec![b' '; super::MAX_BODY_BYTES + 1];
+    let e = w.request(request(Method::Post, "/api/v1/live/sign", &[("x-api-key", &w.alpha)], &big));
+    assert_eq!(e.err().unwrap().status(), 413);
+    let sign = request(Method::Post, "/api/v1/live/sign", &[("x-api-key", &w.alpha)], br#"{"prompt":"fox"}"#);
+    let r = w.request(sign).unwrap();
+    let url = json(&r)["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("http://localhost:3000/api/v1/live/generate?"), "{url}");
+    let query = url.split_once('?').unwrap().1;
+    assert_eq!(w.get(query, None, false).unwrap().header("x-cache-status"), Some("MISS"), "signed: no key");
+}
+
+#[test]
+fn the_demo_routes_exist_only_with_a_demo_project() {
+    let mut w = World::new();
+    for (method, path) in
+        [(Method::Get, "/"), (Method::Get, "/api/v1/demo/stats"), (Method::Post, "/api/v1/demo/sign")]
+    {
+        assert_eq!(
+            w.request(request(method, path, &[], br#"{"prompt":"fox"}"#)).err().unwrap().status(),
+            404
+        );
+    }
+    w.config.demo_project_id = Some("proj-b".into());
+    let page = w.request(request(Method::Get, "/", &[], b"")).unwrap();
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(body(&page), include_bytes!("demo.html"));
+    let stats = w.request(request(Method::Get, "/api/v1/demo/stats", &[], b"")).unwrap();
+    assert_eq!(json(&stats)["project_id"], "proj-b");
+    let signed = w.request(request(Method::Post, "/api/v1/demo/sign", &[], br#"{"prompt":"fox"}"#)).unwrap();
+    assert!(json(&signed)["path"].as_str().unwrap().contains("project=proj-b"));
+}

@@ -1,0 +1,42 @@
+//! Where one request's entry lives, and reading it.
+
+use crate::core::cache_key;
+use crate::core::config::Config;
+use crate::core::entry::Entry;
+use crate::core::ports::KeyValue;
+use crate::core::request::GenerationRequest;
+use crate::core::Error;
+
+pub struct Slot {
+    pub project: String,
+    pub hash: String,
+    pub entry_key: String,
+}
+
+impl Slot {
+    pub fn new(config: &Config, project: &str, request: &GenerationRequest) -> Slot {
+        let hash = cache_key::hash(request, config.provider.name(), config.provider.model());
+        let entry_key = cache_key::entry_key(project, &hash);
+        Slot { project: project.to_string(), hash, entry_key }
+    }
+
+    pub fn hits_key(&self) -> String {
+        cache_key::hits_key(&self.project, &self.hash)
+    }
+
+    /// The entry. One that cannot be decoded (corrupt, or of a version this
+    /// build does not know) is a miss: it is regenerated and replaced, never
+    /// a URL broken for good.
+    pub fn lookup(&self, kv: &impl KeyValue) -> Result<Option<Entry>, Error> {
+        let Some(bytes) = kv.get(&self.entry_key)? else {
+            return Ok(None);
+        };
+        match Entry::decode(&bytes) {
+            Ok(entry) => Ok(Some(entry)),
+            Err(e) => {
+                eprintln!("banatie-live: {}: {e}; treated as a miss", self.entry_key);
+                Ok(None)
+            }
+        }
+    }
+}
