@@ -45,7 +45,8 @@ struct UpArgs {
     #[arg(long)]
     build: bool,
     /// Zero-setup local mode: embedded S3 on loopback and a stand-in provider
-    /// (real Gemini as soon as gemini_api_key is given); creates a dev project.
+    /// (real Gemini as soon as gemini_api_key is given); writes a dev project
+    /// into the key-value store before listening and serves the demo page for it.
     #[arg(long)]
     dev: bool,
     /// Requests whose component runs at once (sizes the instance pool).

@@ -54,18 +54,23 @@ pub fn missing_required_variable_stops_the_host_before_serving() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("serving"));
 }
 
-pub fn dev_mode_serves_miss_then_hit_with_no_setup() {
-    let state = Arc::new(tempfile::tempdir().unwrap());
-    let host = Host::start_in(state, &[], &["--dev"]);
+/// The key `--dev` prints for its project.
+fn dev_key(host: &Host) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let key = loop {
+    loop {
         let lines = host.stdout.lock().unwrap().clone();
         if let Some(line) = lines.iter().find(|l| l.contains("dev project API key: ")) {
             break line.split("dev project API key: ").nth(1).unwrap().trim().to_string();
         }
         assert!(Instant::now() < deadline, "no dev project key printed: {lines:?}\n{}", host.log());
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+pub fn dev_mode_serves_miss_then_hit_with_no_setup() {
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    let host = Host::start_in(state, &[], &["--dev"]);
+    let key = dev_key(&host);
     let url = host.url("/api/v1/live/generate?prompt=a+red+fox&aspect_ratio=16:9");
     let miss = send("GET", &url, &[("x-api-key", &key)], b"");
     assert_eq!(miss.status, 200, "{}", String::from_utf8_lossy(&miss.body));
@@ -140,4 +145,64 @@ pub fn an_invalid_component_configuration_stops_the_host_before_serving() {
         assert!(stderr.contains(named), "{name}: {stderr}");
         assert!(!String::from_utf8_lossy(&out.stdout).contains("serving"), "it never listened");
     }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The stored formats (cache key, entries, signatures, KV keys, counters,
+/// the dev project) are a contract with every existing state dir: one
+/// written by main at 4e810d9 keeps serving its images, as HITs, with the
+/// same ids, ETags and bytes, its signed URL still valid and its counters
+/// going on from where they were.
+pub fn a_state_dir_written_by_an_earlier_main_keeps_serving_its_images() {
+    let fixtures = repo_root().join("tests/fixtures");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("state-4e810d9.json")).unwrap()).unwrap();
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    copy_dir(&fixtures.join("state-4e810d9"), state.path());
+    let host = Host::start_in(state.clone(), &[], &["--dev"]);
+    let key = dev_key(&host);
+    assert_eq!(key, expected["api_key"], "the remembered dev project is the one served");
+
+    let keyed = &expected["keyed"];
+    let url = host.url(&format!("/api/v1/live/generate?{}", keyed["query"].as_str().unwrap()));
+    let hit = send("GET", &url, &[("x-api-key", &key)], b"");
+    assert_eq!(hit.status, 200, "{}", String::from_utf8_lossy(&hit.body));
+    assert_eq!(hit.header("x-cache-status"), Some("HIT"));
+    assert_eq!(hit.header("x-image-id"), keyed["image_id"].as_str());
+    assert_eq!(hit.header("etag"), keyed["etag"].as_str());
+    assert_eq!(hit.header("x-cache-hit-count"), Some("2"), "the hit counter goes on");
+    let stored = std::fs::read(state.path().join(keyed["object"].as_str().unwrap())).unwrap();
+    assert_eq!(hit.body, stored);
+    let etag = keyed["etag"].as_str().unwrap();
+    let not_modified = send("GET", &url, &[("x-api-key", &key), ("if-none-match", etag)], b"");
+    assert_eq!(not_modified.status, 304);
+
+    let signed = &expected["signed"];
+    let r = send("GET", &host.url(signed["path"].as_str().unwrap()), &[], b"");
+    assert_eq!(r.status, 200, "the old signed URL still verifies");
+    assert_eq!(r.header("x-cache-status"), Some("HIT"));
+    assert_eq!(r.header("x-image-id"), signed["image_id"].as_str());
+    assert_eq!(r.header("etag"), signed["etag"].as_str());
+
+    let stats: serde_json::Value = serde_json::from_slice(
+        &send("GET", &host.url("/api/v1/live/stats"), &[("x-api-key", &key)], b"").body,
+    )
+    .unwrap();
+    assert_eq!(stats["project_id"], expected["project_id"]);
+    assert_eq!(stats["entries"], expected["stats"]["entries"]);
+    assert_eq!(stats["bytes_stored"], expected["stats"]["bytes_stored"]);
+    assert_eq!(stats["generations"], expected["stats"]["generations"], "nothing was generated again");
+    assert_eq!(stats["hits"], 4);
 }

@@ -91,6 +91,7 @@ fn main() {
         host_cli::outbound_hosts_outside_the_manifest_are_refused,
         host_cli::missing_required_variable_stops_the_host_before_serving,
         host_cli::dev_mode_serves_miss_then_hit_with_no_setup,
+        host_cli::a_state_dir_written_by_an_earlier_main_keeps_serving_its_images,
         host_cli::readmes_first_command_serves_miss_then_hit,
         host_cli::an_invalid_component_configuration_stops_the_host_before_serving,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
