@@ -3,6 +3,8 @@
 # toolchain: the wasm32-wasip2 target, Garage 2.5.0 (S3 server), Debian's
 # redis-server, chromium and chromium-driver, and schemathesis in a virtual
 # environment (.venv-schemathesis). Every step is skipped when already done.
+# `--bench` also installs what `cargo run --profile host -p bench` needs: wrk
+# and nginx-light (Debian's packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -18,6 +20,10 @@ missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
+if [ "${1:-}" = "--bench" ]; then
+  command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+  command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
+fi
 if [ -n "$missing" ]; then
   echo "setup: installing Debian packages:$missing"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -36,22 +36,12 @@ function done(summary, latency, requests)
 end
 "#;
 
-/// Host CPU seconds (user + system) of this process so far.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0 // utime, stime (fields 14 and 15), at 100 Hz
+    crate::procfs::cpu_seconds(0)
 }
 
 fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
+    crate::procfs::rss_mib(0)
 }
 
 pub fn run(base: &str, key: &str, report: &mut String) -> anyhow::Result<()> {

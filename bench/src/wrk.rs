@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-pub const DESCRIPTION: &str = "wrk, 1 thread, 8 connections, 5 s per measurement, after a 1 s warm-up";
+pub const DESCRIPTION: &str = "wrk, 1 thread, C connections, 5 s per measurement, after a 1 s warm-up";
 
 pub struct Figures {
     pub requests_per_sec: f64,
+    /// Requests completed in the measured 5 s.
+    pub requests: u64,
     pub p50: Duration,
     pub p99: Duration,
 }
@@ -21,9 +23,17 @@ pub fn check_installed() -> anyhow::Result<()> {
     }
 }
 
-fn wrk(url: &str, seconds: u32, errors_expected: bool) -> anyhow::Result<String> {
+fn wrk(url: &str, connections: u32, seconds: u32, errors_expected: bool) -> anyhow::Result<String> {
     let out = Command::new("wrk")
-        .args(["-t1", "-c8", &format!("-d{seconds}s"), "--latency", url])
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--timeout",
+            "10s",
+            "--latency",
+            url,
+        ])
         .output()
         .context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -36,19 +46,24 @@ fn wrk(url: &str, seconds: u32, errors_expected: bool) -> anyhow::Result<String>
     Ok(text)
 }
 
-/// Load `url`; every answer must be 2xx/3xx.
-pub fn run(url: &str) -> anyhow::Result<Figures> {
-    measure(url, false)
+/// Load `url` with `connections`; every answer must be 2xx/3xx.
+pub fn run(url: &str, connections: u32) -> anyhow::Result<Figures> {
+    measure(url, connections, false)
 }
 
 /// Load a `url` that answers 4xx on purpose (a route that touches nothing).
-pub fn run_expecting_errors(url: &str) -> anyhow::Result<Figures> {
-    measure(url, true)
+pub fn run_expecting_errors(url: &str, connections: u32) -> anyhow::Result<Figures> {
+    measure(url, connections, true)
 }
 
-fn measure(url: &str, errors_expected: bool) -> anyhow::Result<Figures> {
-    wrk(url, 1, errors_expected)?;
-    let text = wrk(url, 5, errors_expected)?;
+fn measure(url: &str, connections: u32, errors_expected: bool) -> anyhow::Result<Figures> {
+    wrk(url, connections, 1, errors_expected)?;
+    let text = wrk(url, connections, 5, errors_expected)?;
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse::<u64>().ok())
+        .context("no request count in wrk output")?;
     let rps = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
@@ -62,7 +77,7 @@ fn measure(url: &str, errors_expected: bool) -> anyhow::Result<Figures> {
             .with_context(|| format!("no {p} line in wrk output"))?;
         parse_duration(line.split_whitespace().nth(1).unwrap_or(""))
     };
-    Ok(Figures { requests_per_sec: rps, p50: percentile("50%")?, p99: percentile("99%")? })
+    Ok(Figures { requests_per_sec: rps, requests, p50: percentile("50%")?, p99: percentile("99%")? })
 }
 
 /// `812.00us`, `1.23ms`, `2.01s` as wrk prints them.

@@ -104,6 +104,12 @@ impl Default for Limits {
     }
 }
 
+/// What an instance of this component touches on a typical request: its
+/// linear memory starts at ~1.4 MiB and a HIT does not grow it.
+const KEEP_RESIDENT_MEMORY: usize = 2 << 20;
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
+const KEEP_RESIDENT_STACK: usize = 256 << 10;
+
 pub fn engine(limits: &Limits) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     let n = limits.max_concurrent_requests.max(1);
@@ -115,9 +121,23 @@ pub fn engine(limits: &Limits) -> anyhow::Result<Engine> {
         .total_memories(n * 2)
         .total_tables(n * 4)
         .total_stacks(n)
-        .max_memory_size(512 << 20);
+        .max_memory_size(512 << 20)
+        // Reuse without the kernel: the low pages of a memory, table and
+        // async stack are reset with memset and stay resident instead of
+        // being madvise'd away and faulted back in on the next request. At
+        // high concurrency the madvise path costs page faults and TLB
+        // shootdown IPIs on every core (see docs/benchmarks.md, issue 14).
+        .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+        .table_keep_resident(KEEP_RESIDENT_TABLE)
+        .async_stack_keep_resident(KEEP_RESIDENT_STACK)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config.epoch_interruption(true);
+    // `BANATIE_PROFILE=perfmap`: name the component's compiled functions for
+    // `perf` (/tmp/perf-PID.map), as docs/benchmarks.md's profiles do.
+    if std::env::var("BANATIE_PROFILE").as_deref() == Ok("perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&config)?;
     let ticker = engine.weak();
     std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || loop {
@@ -353,6 +373,7 @@ pub async fn serve(
             });
             let _ = http1::Builder::new()
                 .keep_alive(true)
+                .writev(true)
                 .max_buf_size(MAX_HEAD_BYTES)
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)

@@ -36,6 +36,9 @@ where
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
+            // Headers and body go out in separate writes: without NODELAY,
+            // Nagle holds the body until the client's delayed ACK (~40 ms).
+            let _ = stream.set_nodelay(true);
             let service = service.clone();
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);

@@ -35,6 +35,12 @@ pub trait Backend: Send + Sync {
     fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, IncrementError>;
     /// Begin a compare-and-swap on `key` (Spin: `Store::new_compare_and_swap`).
     fn new_cas(&self, store: &str, key: &str) -> BackendResult<Box<dyn Cas>>;
+    /// Whether a call may wait (on the network, on a lock) and so must run
+    /// off the async worker. SQLite's calls do not: it moves off by itself
+    /// only when it has to wait (see `sqlite`).
+    fn blocks(&self) -> bool {
+        true
+    }
 }
 
 /// One compare-and-swap, with the semantics of Spin's store of that kind.
@@ -93,7 +99,7 @@ const LIST_PAGE: usize = 1000;
 /// on: SQLite waits on a lock and Redis on the network, so the worker's other
 /// tasks move to another thread meanwhile, as Spin does
 /// (`task::block_in_place` in `crates/key-value-spin/src/store.rs`).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
@@ -105,7 +111,20 @@ fn other(e: String) -> Error {
     Error::Other(e)
 }
 
+/// `f` on the worker, or through [`blocking`] for a backend that blocks.
+fn run<T>(blocks: bool, f: impl FnOnce() -> T) -> T {
+    if blocks {
+        blocking(f)
+    } else {
+        f()
+    }
+}
+
 impl KvView<'_> {
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        run(self.kv.backend.blocks(), f)
+    }
+
     fn label(&self, bucket: &Resource<BucketHandle>) -> wasmtime::Result<String> {
         Ok(self.table.get(bucket)?.store.clone())
     }
@@ -127,7 +146,7 @@ impl store::HostBucket for KvView<'_> {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let s = self.label(&b)?;
-        Ok(blocking(|| self.kv.backend.get(&s, &key)).map_err(other))
+        Ok(self.run(|| self.kv.backend.get(&s, &key)).map_err(other))
     }
 
     fn set(
@@ -137,17 +156,17 @@ impl store::HostBucket for KvView<'_> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let s = self.label(&b)?;
-        Ok(blocking(|| self.kv.backend.set(&s, &key, &value)).map_err(other))
+        Ok(self.run(|| self.kv.backend.set(&s, &key, &value)).map_err(other))
     }
 
     fn delete(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<(), Error>> {
         let s = self.label(&b)?;
-        Ok(blocking(|| self.kv.backend.delete(&s, &key)).map_err(other))
+        Ok(self.run(|| self.kv.backend.delete(&s, &key)).map_err(other))
     }
 
     fn exists(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         let s = self.label(&b)?;
-        Ok(blocking(|| self.kv.backend.exists(&s, &key)).map_err(other))
+        Ok(self.run(|| self.kv.backend.exists(&s, &key)).map_err(other))
     }
 
     fn list_keys(
@@ -156,7 +175,7 @@ impl store::HostBucket for KvView<'_> {
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<KeyResponse, Error>> {
         let s = self.label(&b)?;
-        let keys = match blocking(|| self.kv.backend.list_keys(&s, cursor.as_deref(), LIST_PAGE)) {
+        let keys = match self.run(|| self.kv.backend.list_keys(&s, cursor.as_deref(), LIST_PAGE)) {
             Ok(keys) => keys,
             Err(e) => return Ok(Err(other(e))),
         };
@@ -176,7 +195,7 @@ impl KvView<'_> {
         store: String,
         key: String,
     ) -> wasmtime::Result<Result<Resource<CasHandle>, Error>> {
-        let cas = match blocking(|| self.kv.backend.new_cas(&store, &key)) {
+        let cas = match self.run(|| self.kv.backend.new_cas(&store, &key)) {
             Ok(cas) => cas,
             Err(e) => return Ok(Err(other(e))),
         };
@@ -192,7 +211,7 @@ impl atomics::Host for KvView<'_> {
         delta: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
         let s = self.label(&b)?;
-        match blocking(|| self.kv.backend.increment(&s, &key, delta)) {
+        match self.run(|| self.kv.backend.increment(&s, &key, delta)) {
             Ok(n) => Ok(Ok(n)),
             Err(IncrementError::Store(e)) => Ok(Err(other(e))),
             Err(IncrementError::NotACounter(e)) => Err(wasmtime::Error::msg(e)),
@@ -200,8 +219,9 @@ impl atomics::Host for KvView<'_> {
     }
 
     fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
+        let blocks = self.kv.backend.blocks();
         let mut handle = self.table.delete(cas)?;
-        match blocking(|| handle.cas.swap(&value)) {
+        match run(blocks, || handle.cas.swap(&value)) {
             Ok(()) => Ok(Ok(())),
             Err(SwapError::Other(e)) => Ok(Err(CasError::StoreError(other(e)))),
             Err(SwapError::CasFailed(_)) => {
@@ -211,7 +231,7 @@ impl atomics::Host for KvView<'_> {
                     Err(e) => return Ok(Err(CasError::StoreError(e))),
                 };
                 let cas = &mut self.table.get_mut(&fresh)?.cas;
-                if let Err(e) = blocking(|| cas.current()) {
+                if let Err(e) = run(blocks, || cas.current()) {
                     return Ok(Err(CasError::StoreError(other(e))));
                 }
                 Ok(Err(CasError::CasFailed(fresh)))
@@ -231,8 +251,9 @@ impl atomics::HostCas for KvView<'_> {
     }
 
     fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let blocks = self.kv.backend.blocks();
         let cas = &mut self.table.get_mut(&cas)?.cas;
-        Ok(blocking(|| cas.current()).map_err(other))
+        Ok(run(blocks, || cas.current()).map_err(other))
     }
 
     fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {
