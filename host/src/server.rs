@@ -104,6 +104,9 @@ impl Default for Limits {
     }
 }
 
+/// The request header that carries the client's address to the component.
+pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+
 /// What an instance of this component touches on a typical request: its
 /// linear memory starts at ~1.4 MiB and a HIT does not grow it.
 const KEEP_RESIDENT_MEMORY: usize = 2 << 20;
@@ -217,7 +220,15 @@ impl Server {
         Server { pre, shared, limits, slots }
     }
 
-    async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> Response {
+    async fn handle(&self, mut req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Response {
+        // The peer's address, as Spin passes it: appended after whatever the
+        // client sent under the same name, so the host's value is the last
+        // one (Spin v3.6 `crates/trigger-http/src/headers.rs`
+        // `compute_default_headers` adds `spin-client-addr`, and `wasi.rs`
+        // puts the headers back with `HeaderMap::extend`, which appends).
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&peer.to_string()) {
+            req.headers_mut().append(CLIENT_ADDR_HEADER, value);
+        }
         if req.uri().authority().is_none() && !req.headers().contains_key(hyper::header::HOST) {
             return error_response(400, "bad_request", "the request has no Host header", None);
         }
@@ -351,7 +362,7 @@ pub async fn serve(
             permit = connections.clone().acquire_owned() => permit.expect("never closed"),
             () = &mut shutdown => return Ok(()),
         };
-        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => { errors.succeeded(); conn }
                 Err(e) => {
@@ -369,7 +380,7 @@ pub async fn serve(
             let header_timeout = server.limits.header_timeout;
             let service = hyper::service::service_fn(move |req| {
                 let server = server.clone();
-                async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
             });
             let _ = http1::Builder::new()
                 .keep_alive(true)

@@ -31,6 +31,8 @@ pub struct Credentials<'a> {
     pub authorization: Option<&'a str>,
     /// The live endpoint's parsed query, which may be a signed URL.
     pub query: Option<&'a RawQuery>,
+    /// A public URL's project (slug, or id for projects made before slugs).
+    pub cdn_project: Option<&'a str>,
 }
 
 pub fn authenticate(
@@ -53,6 +55,7 @@ pub fn authenticate(
             return Ok(Caller::Admin);
         }
         (Auth::Demo, _) => demo_project(kv, config)?,
+        (Auth::Public, _) => project_by_slug(kv, credentials.cdn_project.unwrap_or_default())?,
     };
     Ok(Caller::Project(project))
 }
@@ -88,6 +91,26 @@ fn project_by_signature(
     let project = load_project(kv, &signed.project)?.ok_or(Error::BadSignature)?;
     signature::verify(&project.signing_secret, path, &query.pairs, &signed.sig, signed.exp, now)?;
     Ok(project)
+}
+
+/// The project a public URL names: by slug, or by id (projects created
+/// before slugs existed have none).
+fn project_by_slug(kv: &impl KeyValue, slug: &str) -> Result<Project, Error> {
+    let unknown = || Error::NotFound("no such project");
+    let id = match kv.get(&project::slug_index(slug))? {
+        Some(id) => String::from_utf8(id).map_err(|_| unknown())?,
+        None => slug.to_string(),
+    };
+    load_project(kv, &id)?.ok_or_else(unknown)
+}
+
+/// A public URL may use a scope only when the scope says `public`; any
+/// other (or none at all) needs a key or a signed URL: 401.
+pub fn public_scope(kv: &impl KeyValue, project: &Project, slug: &str) -> Result<(), Error> {
+    match super::scopes::load(kv, &project.id, slug)? {
+        Some(s) if s.public => Ok(()),
+        _ => Err(Error::Unauthorized("this scope is not public: use X-API-Key or a signed URL")),
+    }
 }
 
 /// The demo's project (`demo_project_id`): without that variable the demo

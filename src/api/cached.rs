@@ -6,15 +6,16 @@ use super::context::{Context, Incoming};
 use super::counters::bump;
 use super::reply::{Body, Reply};
 use super::slot::Slot;
+use crate::core::entries;
 use crate::core::entry::Entry;
 use crate::core::headers::{self, Cached};
-use crate::core::ports::{KeyValue, ObjectStore};
+use crate::core::ports::{Env, KeyValue, ObjectStore};
 use crate::core::stats::Counter;
 use crate::core::Error;
 
 /// `Ok(None)` when the entry's object is gone (the caller regenerates).
 /// `coalesced`: this request waited for another's generation.
-pub async fn answer<K: KeyValue, S: ObjectStore, P, E>(
+pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     slot: &Slot,
     entry: &Entry,
@@ -23,7 +24,7 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E>(
 ) -> Result<Option<Reply<S::Body>>, Error> {
     let mut reply = match headers::choose(incoming.if_none_match, &entry.etag, incoming.head) {
         Cached::NotModified => {
-            count_hit(&ctx.kv, slot)?;
+            count_hit(&ctx.kv, slot, ctx.env.now_unix())?;
             Reply::empty(304, headers::not_modified(entry))
         }
         Cached::HeadersOnly => {
@@ -42,7 +43,7 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E>(
                     entry.object_key, object.size, entry.size
                 )));
             }
-            let hits = count_hit(&ctx.kv, slot)?;
+            let hits = count_hit(&ctx.kv, slot, ctx.env.now_unix())?;
             Reply { status: 200, headers: headers::hit(entry, hits), body: Body::Stream(object.body) }
         }
     };
@@ -52,8 +53,14 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E>(
     Ok(Some(reply))
 }
 
-fn count_hit(kv: &impl KeyValue, slot: &Slot) -> Result<i64, Error> {
+/// A hit: the entry's counter (its value is the answer's header), the
+/// project's counter, and the minute of this access (`core::entries`).
+fn count_hit(kv: &impl KeyValue, slot: &Slot, now: u64) -> Result<i64, Error> {
     let hits = kv.increment(&slot.hits_key(), 1)?;
     bump(kv, &slot.project, Counter::Hits, 1);
+    let minute = entries::minute(now).to_string();
+    if let Err(e) = kv.set(&entries::seen_key(&slot.project, &slot.hash), minute.as_bytes()) {
+        eprintln!("banatie-live: last access not recorded: {e}");
+    }
     Ok(hits)
 }

@@ -18,4 +18,12 @@ pub struct Context<K, S, P, E> {
 pub struct Incoming<'a> {
     pub if_none_match: Option<&'a str>,
     pub head: bool,
+    /// The per-client miss limit, for requests it applies to.
+    pub client: Option<ClientLimit>,
+}
+
+/// One client's hourly counter of new generations, and its limit.
+pub struct ClientLimit {
+    pub key: String,
+    pub limit: u32,
 }

@@ -225,6 +225,8 @@ pub fn config() -> Config {
         provider_timeout_ms: 1000,
         max_image_bytes: 1 << 20,
         demo_project_id: None,
+        client_misses_per_hour: 0,
+        trusted_proxies: Vec::new(),
     }
 }
 
@@ -238,6 +240,8 @@ pub fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) ->
         signing_secret: secret.clone(),
         generations_per_hour,
         created_at: 0,
+        slug: None,
+        lazy_scopes: false,
     };
     kv.set(&project::project_key(id), &record.encode()).unwrap();
     kv.set(&project::api_key_index(&key), id.as_bytes()).unwrap();

@@ -114,7 +114,7 @@ fn take(kv: &impl KeyValue, key: &str, current: &[u8], mine: &[u8]) -> Result<bo
 }
 
 /// The cached answer, if an entry other than `stale` is there now.
-async fn fresh_answer<K: KeyValue, S: ObjectStore, P, E>(
+async fn fresh_answer<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     slot: &Slot,
     incoming: &Incoming<'_>,

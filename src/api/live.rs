@@ -10,11 +10,13 @@
 //! tests with in-memory fakes. The order on MISS is the invariant: an entry is
 //! written only after its object is stored, so no entry points at nothing.
 
+use super::allowance::Reservation;
 use super::cached;
 use super::context::{Context, Incoming};
 use super::counters::bump;
 use super::flight::{self, Joined};
 use super::reply::{Body, Reply};
+use super::scopes;
 use super::slot::Slot;
 use crate::core::cache_key;
 use crate::core::entry::{Entry, ENTRY_VERSION};
@@ -28,37 +30,74 @@ use crate::core::{budget, Error};
 
 /// `project` is the caller `auth` found for `query`; `now` is the request's
 /// wall-clock second (one reading, so budget spend and refund agree).
+/// `regenerate`: the cached image, if any, is replaced by a new generation.
 pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
     query: &RawQuery,
     incoming: &Incoming<'_>,
     now: u64,
+    regenerate: bool,
 ) -> Result<Reply<S::Body>, Error> {
     let request = request::validate(query, ctx.config.max_prompt_length)?;
+    let scope = match &request.scope {
+        Some(slug) => Some(scopes::ensure(&ctx.kv, project, slug, now)?),
+        None => None,
+    };
     let slot = Slot::new(&ctx.config, &project.id, &request);
+    let allowance = Reservation::new(&ctx.kv, incoming.client.as_ref(), now);
+    let scope_unit = scopes::Unit::new(&ctx.kv, &project.id, scope.as_ref());
+    let finish = |mut reply: Reply<S::Body>| {
+        reply.headers.extend(allowance.headers());
+        if let Some(s) = &scope {
+            reply.headers.push(headers::scope(&s.slug));
+        }
+        reply
+    };
     let existing = slot.lookup(&ctx.kv)?;
     match &existing {
+        Some(_) if regenerate => {}
         Some(entry) => {
             if let Some(reply) = cached::answer(ctx, &slot, entry, incoming, false).await? {
-                return Ok(reply);
+                return Ok(finish(reply));
             }
             // The object vanished behind the entry: regenerate and replace it.
         }
         None if incoming.head => return Err(Error::NotCached),
         None => {}
     }
-    let may_take = || refuse_if_budget_spent(&ctx.kv, project, now);
-    let held = match flight::join(ctx, &slot, incoming, existing.as_ref(), may_take).await? {
-        Joined::Served(reply) => return Ok(reply),
-        Joined::Owner(held) => held,
+    let give_back = || {
+        allowance.refund();
+        scope_unit.refund();
+    };
+    let may_take = || {
+        refuse_if_budget_spent(&ctx.kv, project, now)?;
+        scope_unit.take()?;
+        allowance.take().inspect_err(|_| scope_unit.refund())
+    };
+    let held = match flight::join(ctx, &slot, incoming, existing.as_ref(), may_take).await {
+        Ok(Joined::Owner(held)) => held,
+        Ok(Joined::Served(reply)) => {
+            give_back();
+            return Ok(finish(reply));
+        }
+        Err(e) => {
+            give_back();
+            return Err(e);
+        }
     };
     match produce(ctx, project, &slot, &request, existing.as_ref(), now).await {
         Ok((entry, bytes)) => {
             flight::succeed(&ctx.kv, &held);
-            Ok(Reply { status: 200, headers: headers::miss(&entry), body: Body::Bytes(bytes) })
+            if let Some(old) = existing.as_ref().filter(|_| regenerate) {
+                if let Err(e) = ctx.store.delete(&old.object_key).await {
+                    eprintln!("banatie-live: replaced object {} not deleted: {e}", old.object_key);
+                }
+            }
+            Ok(finish(Reply { status: 200, headers: headers::miss(&entry), body: Body::Bytes(bytes) }))
         }
         Err(e) => {
+            give_back();
             flight::fail(&ctx.kv, &held, ctx.env.now_ms(), &e);
             Err(e)
         }
@@ -143,6 +182,7 @@ fn new_entry<K, S, P, E: Env>(
         aspect_ratio: request.aspect_ratio.clone(),
         provider: config.provider.name().to_string(),
         model: config.provider.model().to_string(),
+        scope: request.scope.clone(),
     }
 }
 
@@ -159,6 +199,7 @@ fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry, replaced: Option<&Entr
     let old_size = replaced.map_or(0, |old| old.size as i64);
     bump(kv, &slot.project, Counter::Entries, if replaced.is_some() { 0 } else { 1 });
     bump(kv, &slot.project, Counter::Bytes, entry.size as i64 - old_size);
+    super::entries::log(kv, slot, entry);
 }
 
 #[cfg(test)]

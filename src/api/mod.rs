@@ -4,16 +4,19 @@
 //! handler. No WASI here: `adapters::inbound` builds the `Request` and the
 //! `Context`, and writes the `Reply` out.
 
+pub mod allowance;
 pub mod auth;
 pub mod cached;
 pub mod context;
 pub mod counters;
 pub mod demo;
+pub mod entries;
 pub mod flight;
 pub mod live;
 pub mod projects;
 pub mod purge;
 pub mod reply;
+pub mod scopes;
 pub mod sign;
 pub mod slot;
 pub mod stats;
@@ -23,12 +26,14 @@ mod dispatch_tests;
 #[cfg(test)]
 mod fakes;
 
+use crate::core::client;
+use crate::core::config::Config;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::request;
 use crate::core::routes::{self, Method, Route};
 use crate::core::Error;
 use auth::Credentials;
-pub use context::{Context, Incoming};
+pub use context::{ClientLimit, Context, Incoming};
 pub use reply::{Body, Reply};
 
 /// Largest request body any route reads.
@@ -64,6 +69,12 @@ impl RequestBody for Vec<u8> {
 }
 
 impl<B> Request<B> {
+    /// Every value of a header, in the order received.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        let values = self.headers.iter().filter(|(n, _)| n == name);
+        values.filter_map(|(_, v)| std::str::from_utf8(v).ok()).collect()
+    }
+
     /// The single value of a header; a repeated header is a 400.
     pub fn header(&self, name: &str) -> Result<Option<&str>, Error> {
         let mut values = self.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
@@ -101,6 +112,33 @@ where
     result.unwrap_or_else(|e| Reply::error(&e))
 }
 
+/// A hand-written public URL's query: the generation parameters only (the
+/// scope is in the path; keys and signatures have no place in it).
+fn cdn_query(query: &str) -> Result<request::RawQuery, Error> {
+    let raw = request::parse_query(query)?;
+    if raw.signed.is_some() || raw.pairs.iter().any(|(n, _)| n == "scope") {
+        return Err(Error::BadRequest(
+            "a public URL takes prompt and aspect_ratio only; its scope is in the path".into(),
+        ));
+    }
+    Ok(raw)
+}
+
+/// The per-client miss limit of a request that carries no API key, when the
+/// runtime says who the client is (Spin and banatie-host do; wasmCloud does
+/// not, and there the limit does not apply).
+fn client_limit<B>(config: &Config, request: &Request<B>, now: u64) -> Option<ClientLimit> {
+    if config.client_misses_per_hour == 0 {
+        return None;
+    }
+    let client = client::client(
+        &request.header_values(client::CLIENT_ADDR_HEADER),
+        &request.header_values("x-forwarded-for"),
+        &config.trusted_proxies,
+    )?;
+    Some(ClientLimit { key: client::miss_counter_key(client, now), limit: config.client_misses_per_hour })
+}
+
 /// [`handle`] over a context that is already open, before errors are
 /// rendered (what the tests look at).
 #[cfg(test)]
@@ -132,13 +170,19 @@ where
     // The live endpoint's query is parsed before anything else: a signed URL
     // is its own credential.
     let query = match route {
-        Route::Live => Some(request::parse_query(&request.query)?),
+        Route::Live | Route::Regenerate => Some(request::parse_query(&request.query)?),
+        Route::Cdn { .. } => Some(cdn_query(&request.query)?),
+        _ => None,
+    };
+    let cdn_project = match &route {
+        Route::Cdn { project, .. } => Some(project.as_str()),
         _ => None,
     };
     let credentials = Credentials {
         api_key: request.header("x-api-key")?,
         authorization: request.header("authorization")?,
         query: query.as_ref(),
+        cdn_project,
     };
     let caller = auth::authenticate(&ctx.kv, &ctx.config, auth, &request.path, &credentials, now)?;
     match route {
@@ -148,13 +192,51 @@ where
             if request.method == Method::Delete {
                 return purge::delete(ctx, &project, &query).await;
             }
+            let signed = query.signed.is_some();
             let incoming = Incoming {
                 if_none_match: request.header("if-none-match")?,
                 head: request.method == Method::Head,
+                client: if signed { client_limit(&ctx.config, &request, now) } else { None },
             };
-            live::get(ctx, &project, &query, &incoming, now).await
+            live::get(ctx, &project, &query, &incoming, now, false).await
         }
+        Route::Cdn { scope, .. } => {
+            let mut query = query.expect("parsed above");
+            let project = caller.project();
+            auth::public_scope(&ctx.kv, &project, &scope)?;
+            query.pairs.push(("scope".into(), scope));
+            let incoming = Incoming {
+                if_none_match: request.header("if-none-match")?,
+                head: request.method == Method::Head,
+                client: client_limit(&ctx.config, &request, now),
+            };
+            live::get(ctx, &project, &query, &incoming, now, false).await
+        }
+        Route::Regenerate => {
+            let query = query.expect("parsed above");
+            let incoming = Incoming { if_none_match: None, head: false, client: None };
+            live::get(ctx, &caller.project(), &query, &incoming, now, true).await
+        }
+        Route::Scopes => match request.method {
+            Method::Post => {
+                let body = request.body.read(MAX_BODY_BYTES).await?;
+                scopes::create(&ctx.kv, &caller.project(), &body, now)
+            }
+            _ => scopes::list(&ctx.kv, &caller.project()),
+        },
+        Route::Scope(slug) => match request.method {
+            Method::Patch => {
+                let body = request.body.read(MAX_BODY_BYTES).await?;
+                scopes::update(&ctx.kv, &caller.project(), &slug, &body)
+            }
+            Method::Delete => scopes::delete(&ctx.kv, &caller.project(), &slug),
+            _ => scopes::get(&ctx.kv, &caller.project(), &slug),
+        },
         Route::Stats | Route::DemoStats => stats::get(&ctx.kv, &caller.project(), now),
+        Route::Entries => {
+            let page = crate::core::entries::parse_page(&request::parse_pairs(&request.query)?)?;
+            entries::list(&ctx.kv, &caller.project(), &page)
+        }
         Route::Sign | Route::DemoSign => {
             let project = caller.project();
             let origin = request.origin.clone();

@@ -14,6 +14,11 @@ use crate::core::Error;
 pub fn create<B>(kv: &impl KeyValue, body: &[u8], env: &impl Env) -> Result<Reply<B>, Error> {
     let new = project::parse_create(body)?;
     let created = project::Created::new(new, env.new_id(), env.random_bytes64(), env.now_unix());
+    if let Some(slug) = &created.record.slug {
+        if kv.get(&project::slug_index(slug))?.is_some() {
+            return Err(Error::Conflict("a project with this slug exists"));
+        }
+    }
     for (key, value) in created.writes() {
         kv.set(&key, &value)?;
     }
@@ -26,6 +31,8 @@ pub fn create<B>(kv: &impl KeyValue, body: &[u8], env: &impl Env) -> Result<Repl
             "api_key": created.api_key,
             "signing_secret": record.signing_secret,
             "generations_per_hour": record.generations_per_hour,
+            "slug": record.slug,
+            "lazy_scopes": record.lazy_scopes,
         }),
     ))
 }

@@ -31,3 +31,31 @@ pub fn get(target: &[u8], headers: &[&[u8]]) -> Vec<u8> {
     r.extend_from_slice(b"\r\n");
     r
 }
+
+/// Like [`send`], from the local address `source` (any of 127.0.0.0/8 is
+/// this machine: a second "client" with a peer address of its own).
+pub fn send_from(source: std::net::Ipv4Addr, base: &str, request: &[u8]) -> (u16, String) {
+    use socket2::{Domain, Socket, Type};
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.bind(&std::net::SocketAddr::from((source, 0)).into()).unwrap();
+    socket.connect_timeout(&addr.into(), Duration::from_secs(10)).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+/// The value of `name` in a raw answer's head (case-insensitive).
+pub fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    let head = answer.split("\r\n\r\n").next()?;
+    head.lines().skip(1).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}

@@ -12,11 +12,13 @@ mod conformance;
 mod errors;
 mod hardening;
 mod host_cli;
+mod limits;
 mod live;
 mod openapi;
 mod public;
 mod resilience;
 mod scale;
+mod scopes;
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
@@ -95,6 +97,9 @@ fn main() {
         host_cli::readmes_first_command_serves_miss_then_hit,
         host_cli::an_invalid_component_configuration_stops_the_host_before_serving,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
+        limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected,
+        scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
+        scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         public::changing_any_character_of_a_signed_query_is_403,
         public::the_signature_tamper_matrix_is_403,
         public::the_budget_refuses_misses_with_429_but_serves_hits,
@@ -142,6 +147,9 @@ fn main() {
         live::a_vanished_object_is_regenerated,
         errors::provider_failure_is_502_and_writes_nothing,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
+        limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected,
+        scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
+        scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         public::the_budget_refuses_misses_with_429_but_serves_hits,
         public::stats_are_exact_after_concurrent_hits,
         public::purge_removes_the_entry_and_the_object,

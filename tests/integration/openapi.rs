@@ -16,7 +16,7 @@ use crate::support::host::{repo_root, standard_vars, Host, ADMIN_TOKEN};
 use crate::support::http::send;
 use crate::support::s3_endpoint;
 
-const METHODS: [&str; 5] = ["get", "head", "post", "delete", "put"];
+const METHODS: [&str; 6] = ["get", "head", "post", "patch", "delete", "put"];
 
 /// (path template, method, documented statuses).
 fn operations(spec: &Path) -> Vec<(String, String, Vec<String>)> {
@@ -85,7 +85,11 @@ pub fn every_described_operation_is_served() {
     let (_gemini, host, key) = demo_host();
     let bearer = format!("Bearer {ADMIN_TOKEN}");
     for (template, method, _) in operations(&spec_path()) {
-        let path = template.replace("{id}", "no-such-project");
+        let path = template
+            .replace("{id}", "no-such-project")
+            .replace("{project}", "no-such-project")
+            .replace("{scope}", "probe")
+            .replace("{slug}", "probe");
         let url = if path == "/api/v1/live/generate" {
             host.url(&format!("{path}?prompt=probe"))
         } else {
@@ -158,8 +162,12 @@ fn base_args(spec: &Path, host: &Host, key: &str) -> Vec<String> {
         format!("Authorization: Bearer {ADMIN_TOKEN}"),
         "--seed".into(),
         "7".into(),
+        // One worker: with two, CPython 3.11's `ast` module (which hypothesis
+        // uses to describe strategies) races between threads and raises
+        // "AST constructor recursion depth mismatch" now and then, and the run
+        // then hangs until our timeout.
         "--workers".into(),
-        "2".into(),
+        "1".into(),
         "--request-timeout".into(),
         "30".into(),
         "--generation-database".into(),
@@ -194,7 +202,7 @@ pub fn schemathesis_finds_no_server_error_or_undocumented_status() {
 pub fn schemathesis_fails_on_an_undocumented_status() {
     let (_gemini, host, _key) = demo_host();
     let text = std::fs::read_to_string(spec_path()).unwrap();
-    let stats_401 = "        \"401\": { $ref: \"#/components/responses/Unauthorized\" }\n        \"500\": { $ref: \"#/components/responses/Misconfigured\" }\n        \"503\": { $ref: \"#/components/responses/Busy\" }\n\n  /api/v1/projects:";
+    let stats_401 = "        \"401\": { $ref: \"#/components/responses/Unauthorized\" }\n        \"500\": { $ref: \"#/components/responses/Misconfigured\" }\n        \"503\": { $ref: \"#/components/responses/Busy\" }\n\n  /api/v1/live/entries:";
     assert!(text.contains(stats_401), "docs/openapi.yaml changed shape; update this control");
     let lying = text.replace(
         stats_401,

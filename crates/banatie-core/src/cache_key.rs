@@ -12,6 +12,10 @@
 //! provider:6:gemini\n
 //! ```
 //!
+//! An image in a scope adds the field `scope` and says `v2` on the first line
+//! (`banatie-live cache-key v2\n`); an image without one keeps the v1
+//! encoding above, so every entry stored before scopes existed stays valid.
+//!
 //! Changing this encoding orphans every stored entry: bump the version instead.
 
 use sha2::{Digest, Sha256};
@@ -19,17 +23,21 @@ use sha2::{Digest, Sha256};
 use super::request::GenerationRequest;
 
 pub const VERSION_LINE: &str = "banatie-live cache-key v1\n";
+pub const VERSION_LINE_V2: &str = "banatie-live cache-key v2\n";
 
 /// The canonical bytes for a request made with `provider`/`model`.
 pub fn canonical(req: &GenerationRequest, provider: &str, model: &str) -> String {
-    let mut fields = [
+    let mut fields = vec![
         ("aspect_ratio", req.aspect_ratio.as_str()),
         ("model", model),
         ("prompt", req.prompt.as_str()),
         ("provider", provider),
     ];
+    if let Some(scope) = &req.scope {
+        fields.push(("scope", scope.as_str()));
+    }
     fields.sort_by_key(|(name, _)| *name);
-    let mut out = String::from(VERSION_LINE);
+    let mut out = String::from(if req.scope.is_some() { VERSION_LINE_V2 } else { VERSION_LINE });
     for (name, value) in fields {
         out.push_str(&format!("{name}:{}:{value}\n", value.len()));
     }
@@ -73,7 +81,7 @@ mod tests {
     use super::*;
 
     fn req(prompt: &str, ratio: &str) -> GenerationRequest {
-        GenerationRequest { prompt: prompt.into(), aspect_ratio: ratio.into() }
+        GenerationRequest { prompt: prompt.into(), aspect_ratio: ratio.into(), scope: None }
     }
 
     #[test]
@@ -91,6 +99,22 @@ mod tests {
         assert_eq!(
             hash(&req("a red fox", "1:1"), "gemini", "gemini-2.5-flash-image"),
             "fba03139ac1344d356e6251fa4a8fc58fe33961475ac00c3cc488a67daef273b"
+        );
+    }
+
+    #[test]
+    fn a_scope_is_a_v2_field_and_leaves_scopeless_keys_alone() {
+        let mut scoped = req("a red fox", "1:1");
+        scoped.scope = Some("hero".into());
+        let text = canonical(&scoped, "gemini", "gemini-2.5-flash-image");
+        assert!(
+            text.starts_with("banatie-live cache-key v2\n") && text.ends_with("scope:4:hero\n"),
+            "{text}"
+        );
+        // sha256 computed independently (Python hashlib).
+        assert_eq!(
+            hash(&scoped, "gemini", "gemini-2.5-flash-image"),
+            "16de9d4ee550f47c52c477875d3cbe3125b5bcc78477fae182b65ff76040eba4"
         );
     }
 

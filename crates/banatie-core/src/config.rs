@@ -86,6 +86,11 @@ pub struct Config {
     pub max_image_bytes: usize,
     /// The project the demo page (`/`) signs for; `None` turns the demo off.
     pub demo_project_id: Option<String>,
+    /// New generations one client may cause per hour through URLs that carry
+    /// no API key (signed URLs); 0 turns the limit off.
+    pub client_misses_per_hour: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (see `core::client`).
+    pub trusted_proxies: Vec<super::client::Net>,
 }
 
 /// Reads one variable; `Ok(None)` when it is unset or empty.
@@ -189,6 +194,17 @@ impl Config {
                 3600,
             )?,
             demo_project_id: get(lookup, "demo_project_id")?,
+            client_misses_per_hour: number(
+                lookup,
+                "client_misses_per_hour",
+                super::client::DEFAULT_MISSES_PER_HOUR as u64,
+                0,
+                1_000_000,
+            )? as u32,
+            trusted_proxies: super::client::parse_trusted(
+                &get(lookup, "trusted_proxies")?.unwrap_or_default(),
+            )
+            .map_err(|e| Error::Misconfigured(format!("variable trusted_proxies: {e}")))?,
             max_image_bytes: number(lookup, "max_image_bytes", DEFAULT_MAX_IMAGE_BYTES, 1024, 256 << 20)?
                 as usize,
             provider_timeout_ms: number(

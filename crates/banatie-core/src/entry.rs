@@ -23,6 +23,9 @@ pub struct Entry {
     pub aspect_ratio: String,
     pub provider: String,
     pub model: String,
+    /// The image's scope (absent in entries written before scopes existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl Entry {
@@ -60,6 +63,7 @@ mod tests {
             aspect_ratio: "1:1".into(),
             provider: "gemini".into(),
             model: "m".into(),
+            scope: None,
         }
     }
 

@@ -47,6 +47,12 @@ pub enum Error {
     ProjectUnreadable(String),
     /// A bug of ours (e.g. a response header the host refused): 500.
     Internal(String),
+    /// This client has caused its hour's share of new generations.
+    RateLimited { allowance: super::client::Allowance, retry_after: u64 },
+    /// The scope takes no new generations (switched off, or its limit reached).
+    ScopeClosed(&'static str),
+    /// A name that is taken (a scope slug).
+    Conflict(&'static str),
 }
 
 /// The client-visible part of an error, as stored in a failed lease so that
@@ -65,7 +71,8 @@ impl Error {
             Error::BadRequest(_) => 400,
             Error::Unauthorized(_) => 401,
             Error::Forbidden(_) | Error::BadSignature => 403,
-            Error::BudgetExceeded { .. } => 429,
+            Error::BudgetExceeded { .. } | Error::RateLimited { .. } | Error::ScopeClosed(_) => 429,
+            Error::Conflict(_) => 409,
             Error::NotFound(_) | Error::NotCached => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::PayloadTooLarge => 413,
@@ -99,6 +106,9 @@ impl Error {
             Error::ProjectUnreadable(_) => "project_unreadable",
             Error::Busy { .. } => "busy",
             Error::Internal(_) => "internal_error",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::ScopeClosed(_) => "scope_closed",
+            Error::Conflict(_) => "conflict",
             Error::Shared(f) => &f.code,
         }
     }
@@ -108,6 +118,8 @@ impl Error {
         match self {
             Error::BadRequest(m) => m.clone(),
             Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) => (*m).to_string(),
+            Error::ScopeClosed(m) => format!("{m}; cached images are still served"),
+            Error::Conflict(m) => (*m).to_string(),
             Error::BadSignature => "invalid or expired signature".into(),
             Error::BudgetExceeded { .. } => {
                 "the project's generation budget for this hour is spent; cached images are still served"
@@ -130,6 +142,10 @@ impl Error {
             }
             Error::Busy { .. } => "the image is still being generated; retry shortly".into(),
             Error::Internal(_) => "internal error".into(),
+            Error::RateLimited { allowance, .. } => format!(
+                "this client may cause {} new images an hour; cached images are still served",
+                allowance.limit
+            ),
             Error::Shared(f) => f.message.clone(),
         }
     }
@@ -139,7 +155,8 @@ impl Error {
         match self {
             Error::ProviderBusy { retry_after, .. }
             | Error::BudgetExceeded { retry_after }
-            | Error::Busy { retry_after } => Some(*retry_after),
+            | Error::Busy { retry_after }
+            | Error::RateLimited { retry_after, .. } => Some(*retry_after),
             Error::Shared(f) => f.retry_after,
             _ => None,
         }

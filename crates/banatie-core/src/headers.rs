@@ -5,6 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::cache_key::hex;
+use super::client::Allowance;
 use super::entry::Entry;
 use super::error::Error;
 
@@ -27,12 +28,27 @@ pub fn error(error: &Error) -> Vec<Header> {
     match error {
         Error::MethodNotAllowed(allow) => h.push(("allow", allow.clone())),
         Error::NotCached => h.push(("x-cache-status", "MISS".into())),
+        Error::RateLimited { allowance, .. } => h.extend(rate_limit(allowance)),
         _ => {}
     }
     if let Some(seconds) = error.retry_after() {
         h.push(("retry-after", seconds.to_string()));
     }
     h
+}
+
+/// `X-RateLimit-*`: the client's hourly allowance of new generations.
+pub fn rate_limit(a: &Allowance) -> Vec<Header> {
+    vec![
+        ("x-ratelimit-limit", a.limit.to_string()),
+        ("x-ratelimit-remaining", a.remaining().to_string()),
+        ("x-ratelimit-reset", a.reset_at.to_string()),
+    ]
+}
+
+/// `X-Scope` on every live answer whose image belongs to a scope.
+pub fn scope(slug: &str) -> Header {
+    ("x-scope", slug.to_string())
 }
 
 /// A purge's 204: nothing to cache.

@@ -10,7 +10,9 @@
 
 pub mod budget;
 pub mod cache_key;
+pub mod client;
 pub mod config;
+pub mod entries;
 pub mod entry;
 pub mod error;
 pub mod headers;
@@ -21,6 +23,7 @@ pub mod provider;
 pub mod request;
 pub mod routes;
 pub mod s3;
+pub mod scope;
 pub mod signature;
 pub mod single_flight;
 pub mod stats;

@@ -25,6 +25,13 @@ pub struct Project {
     pub signing_secret: String,
     pub generations_per_hour: u32,
     pub created_at: u64,
+    /// The project's name in public URLs (`/cdn/{slug}/live/{scope}`);
+    /// records written before slugs existed have none (their id serves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    /// A live URL naming a scope that does not exist creates it (not public).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lazy_scopes: bool,
 }
 
 impl std::fmt::Debug for Project {
@@ -52,6 +59,8 @@ impl Project {
             signing_secret: String::new(),
             generations_per_hour: super::budget::DEFAULT_GENERATIONS_PER_HOUR,
             created_at: 0,
+            slug: None,
+            lazy_scopes: false,
         }
     }
 
@@ -75,24 +84,31 @@ pub struct Created {
 impl Created {
     pub fn new(new: NewProject, id: String, random: [u8; 64], now: u64) -> Created {
         let (api_key, signing_secret) = new_credentials(random);
+        let slug = Some(new.slug.unwrap_or_else(|| slug_from(&new.name, &id)));
         let record = Project {
-            id,
             name: new.name,
             api_key_sha256: hash_api_key(&api_key),
             signing_secret,
             generations_per_hour: new.generations_per_hour,
             created_at: now,
+            slug,
+            lazy_scopes: new.lazy_scopes,
+            id,
         };
         Created { record, api_key }
     }
 
     /// The KV writes that store it, in this order: the record first, then the
-    /// key index, so a key never resolves to a project that is not there.
-    pub fn writes(&self) -> [(String, Vec<u8>); 2] {
-        [
+    /// key and slug indexes, so neither resolves to a project that is not there.
+    pub fn writes(&self) -> Vec<(String, Vec<u8>)> {
+        let mut w = vec![
             (project_key(&self.record.id), self.record.encode()),
             (api_key_index(&self.api_key), self.record.id.as_bytes().to_vec()),
-        ]
+        ];
+        if let Some(slug) = &self.record.slug {
+            w.push((slug_index(slug), self.record.id.as_bytes().to_vec()));
+        }
+        w
     }
 }
 
@@ -128,11 +144,40 @@ pub fn plausible_api_key(key: &str) -> bool {
     key.starts_with(API_KEY_PREFIX) && key.len() <= 128 && key.is_ascii()
 }
 
+/// KV key that maps a project slug to its id.
+pub fn slug_index(slug: &str) -> String {
+    format!("projectslug:{slug}")
+}
+
+/// A slug from a project's name (`My Blog!` → `my-blog`), made unique with
+/// the start of the id; the id itself when the name has no letters or digits.
+pub fn slug_from(name: &str, id: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let base: String = slug.trim_end_matches('-').chars().take(40).collect();
+    let suffix: String =
+        id.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_lowercase();
+    let slug = if base.is_empty() { suffix } else { format!("{}-{suffix}", base.trim_end_matches('-')) };
+    if super::scope::valid_slug(&slug) {
+        slug
+    } else {
+        "project".into()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
     generations_per_hour: Option<u32>,
+    slug: Option<String>,
+    lazy_scopes: Option<bool>,
 }
 
 /// A validated `POST /api/v1/projects` body.
@@ -140,6 +185,9 @@ struct CreateBody {
 pub struct NewProject {
     pub name: String,
     pub generations_per_hour: u32,
+    /// Asked for; `None` derives one from the name.
+    pub slug: Option<String>,
+    pub lazy_scopes: bool,
 }
 
 /// Validate the body of `POST /api/v1/projects`.
@@ -162,7 +210,15 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
     if name.chars().any(char::is_control) {
         return Err(Error::BadRequest("name contains control characters".into()));
     }
-    Ok(NewProject { name: name.to_string(), generations_per_hour })
+    if parsed.slug.as_deref().is_some_and(|s| !super::scope::valid_slug(s)) {
+        return Err(Error::BadRequest(super::scope::SLUG_RULE.into()));
+    }
+    Ok(NewProject {
+        name: name.to_string(),
+        generations_per_hour,
+        slug: parsed.slug,
+        lazy_scopes: parsed.lazy_scopes.unwrap_or(false),
+    })
 }
 
 /// Check `Authorization: Bearer <token>` against the admin token in constant
@@ -189,6 +245,16 @@ pub fn check_admin(authorization: Option<&str>, admin_token: Option<&str>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs_come_from_names_and_old_records_still_read() {
+        assert_eq!(slug_from("My Blog!", "3f2a9c1e-77"), "my-blog-3f2a9c1e");
+        assert_eq!(slug_from("!!!", "ABCDEF12-x"), "abcdef12");
+        let old = br#"{"id":"p","name":"p","api_key_sha256":"","signing_secret":"s","generations_per_hour":1,"created_at":0}"#;
+        let p = Project::decode(old).unwrap();
+        assert_eq!((p.slug.as_deref(), p.lazy_scopes), (None, false));
+        assert_eq!(Project::decode(&p.encode()).unwrap().encode(), old.to_vec(), "written back unchanged");
+    }
 
     #[test]
     fn credentials_are_prefixed_and_keys_hashed() {

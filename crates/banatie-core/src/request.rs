@@ -20,7 +20,9 @@ pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 pub const MAX_PARAMS: usize = 32;
 
 /// Parameters that shape the image (all part of the cache key).
-pub const GENERATION_PARAMS: [&str; 2] = ["prompt", "aspect_ratio"];
+/// `aspectRatio` is an alias of `aspect_ratio` (the spelling of the service
+/// this one grew from); giving both is a 400.
+pub const GENERATION_PARAMS: [&str; 4] = ["prompt", "aspect_ratio", "aspectRatio", "scope"];
 /// Parameters of a signed URL (never part of the cache key).
 pub const SIGNATURE_PARAMS: [&str; 3] = ["project", "exp", "sig"];
 
@@ -30,6 +32,8 @@ pub struct GenerationRequest {
     pub prompt: String,
     /// One of [`ASPECT_RATIOS`].
     pub aspect_ratio: String,
+    /// The scope the image belongs to (a valid slug), if any.
+    pub scope: Option<String>,
 }
 
 /// Decode one `application/x-www-form-urlencoded` component strictly: `+` is a
@@ -158,14 +162,24 @@ pub fn generation_request(
     if prompt.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::BadRequest("parameter 'prompt' contains control characters".into()));
     }
-    let aspect_ratio = value(pairs, "aspect_ratio").unwrap_or(DEFAULT_ASPECT_RATIO);
+    let aspect_ratio = match (value(pairs, "aspect_ratio"), value(pairs, "aspectRatio")) {
+        (Some(_), Some(_)) => {
+            return Err(Error::BadRequest("give 'aspect_ratio' or its alias 'aspectRatio', not both".into()))
+        }
+        (one, other) => one.or(other).unwrap_or(DEFAULT_ASPECT_RATIO),
+    };
     if !ASPECT_RATIOS.contains(&aspect_ratio) {
         return Err(Error::BadRequest(format!(
             "parameter 'aspect_ratio' must be one of {}",
             ASPECT_RATIOS.join(", ")
         )));
     }
-    Ok(GenerationRequest { prompt: prompt.to_string(), aspect_ratio: aspect_ratio.to_string() })
+    let scope = match value(pairs, "scope") {
+        None => None,
+        Some(s) if super::scope::valid_slug(s) => Some(s.to_string()),
+        Some(_) => return Err(Error::BadRequest(super::scope::SLUG_RULE.into())),
+    };
+    Ok(GenerationRequest { prompt: prompt.to_string(), aspect_ratio: aspect_ratio.to_string(), scope })
 }
 
 /// Characters that show nothing: zero-width spaces and joiners, the byte
@@ -248,6 +262,13 @@ mod tests {
         assert!(bad("prompt=").contains("empty"));
         assert!(bad("prompt=+++").contains("empty"));
         assert!(bad("prompt=a&aspect_ratio=7:5").contains("aspect_ratio"));
+        assert!(bad("prompt=a&aspectRatio=7:5").contains("aspect_ratio"));
+        assert!(bad("prompt=a&aspect_ratio=1:1&aspectRatio=1:1").contains("not both"));
+        assert_eq!(
+            req("prompt=a&aspectRatio=16%3A9"),
+            req("prompt=a&aspect_ratio=16%3A9"),
+            "one cache entry"
+        );
         assert!(bad("prompt=a&size=big").contains("unknown parameter 'size'"));
         assert!(bad("prompt=a&prompt=b").contains("more than once"));
         assert!(bad("prompt=%zz").contains("percent"));

@@ -13,6 +13,7 @@ pub enum Method {
     Get,
     Head,
     Post,
+    Patch,
     Delete,
     Other,
 }
@@ -23,6 +24,7 @@ impl Method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "POST" => Method::Post,
+            "PATCH" => Method::Patch,
             "DELETE" => Method::Delete,
             _ => Method::Other,
         }
@@ -33,6 +35,7 @@ impl Method {
             Method::Get => "GET",
             Method::Head => "HEAD",
             Method::Post => "POST",
+            Method::Patch => "PATCH",
             Method::Delete => "DELETE",
             Method::Other => "",
         }
@@ -52,6 +55,9 @@ pub enum Auth {
     /// No credentials: bound to the project named by `demo_project_id`, and
     /// 404 when that variable is not set.
     Demo,
+    /// No credentials: a hand-written URL naming a project (by slug) and one
+    /// of its scopes, which must be `public` (401 otherwise).
+    Public,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +70,20 @@ pub enum Route {
     DemoPage,
     DemoSign,
     DemoStats,
+    Entries,
+    Scopes,
+    Scope(String),
+    Regenerate,
+    /// `/cdn/{project}/live/{scope}`.
+    Cdn {
+        project: String,
+        scope: String,
+    },
+}
+
+/// A project id as the admin API names it.
+fn is_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Path → route.
@@ -76,12 +96,22 @@ pub fn route(path: &str) -> Option<Route> {
         "/" => Some(Route::DemoPage),
         "/api/v1/demo/sign" => Some(Route::DemoSign),
         "/api/v1/demo/stats" => Some(Route::DemoStats),
+        "/api/v1/scopes" => Some(Route::Scopes),
+        "/api/v1/live/entries" => Some(Route::Entries),
+        "/api/v1/live/regenerate" => Some(Route::Regenerate),
+        _ if path.starts_with("/api/v1/scopes/") => {
+            let slug = &path["/api/v1/scopes/".len()..];
+            super::scope::valid_slug(slug).then(|| Route::Scope(slug.to_string()))
+        }
+        _ if path.starts_with("/cdn/") => {
+            let (project, scope) = path["/cdn/".len()..].split_once("/live/")?;
+            let ok = |s: &str| super::scope::valid_slug(s) || is_id(s);
+            (ok(project) && super::scope::valid_slug(scope))
+                .then(|| Route::Cdn { project: project.to_string(), scope: scope.to_string() })
+        }
         _ => {
             let id = path.strip_prefix("/api/v1/projects/")?.strip_suffix("/rotate")?;
-            let valid = !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            valid.then(|| Route::Rotate(id.to_string()))
+            is_id(id).then(|| Route::Rotate(id.to_string()))
         }
     }
 }
@@ -99,6 +129,11 @@ impl Route {
             Route::DemoPage => &[(Get, Demo), (Head, Demo)],
             Route::DemoSign => &[(Post, Demo)],
             Route::DemoStats => &[(Get, Demo)],
+            Route::Entries => &[(Get, Key)],
+            Route::Scopes => &[(Get, Key), (Post, Key)],
+            Route::Scope(_) => &[(Get, Key), (Patch, Key), (Delete, Key)],
+            Route::Regenerate => &[(Post, Key)],
+            Route::Cdn { .. } => &[(Get, Public), (Head, Public)],
         }
     }
 
@@ -157,6 +192,17 @@ mod tests {
         assert_eq!(resolve("/", Method::Head), Ok((Route::DemoPage, Auth::Demo)));
         assert_eq!(resolve("/api/v1/demo/sign", Method::Post), Ok((Route::DemoSign, Auth::Demo)));
         assert_eq!(resolve("/api/v1/demo/stats", Method::Get), Ok((Route::DemoStats, Auth::Demo)));
+        assert_eq!(resolve("/api/v1/scopes", Method::Post), Ok((Route::Scopes, Auth::Key)));
+        assert_eq!(
+            resolve("/api/v1/scopes/hero", Method::Patch),
+            Ok((Route::Scope("hero".into()), Auth::Key))
+        );
+        assert_eq!(resolve("/api/v1/live/regenerate", Method::Post), Ok((Route::Regenerate, Auth::Key)));
+        let cdn = Route::Cdn { project: "my-blog".into(), scope: "hero".into() };
+        assert_eq!(resolve("/cdn/my-blog/live/hero", Method::Get), Ok((cdn, Auth::Public)));
+        assert_eq!(route("/cdn/my-blog/live/Hero"), None);
+        assert_eq!(route("/cdn/my-blog/hero"), None);
+        assert_eq!(route("/api/v1/scopes/Bad_Slug"), None);
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub fn variables(services: &DevServices, use_standin: bool) -> BTreeMap<String, 
     v.insert("s3_bucket".into(), DEV_BUCKET.into());
     v.insert("s3_access_key_id".into(), DEV_ACCESS_KEY.into());
     v.insert("s3_secret_access_key".into(), DEV_SECRET_KEY.into());
+    // The demo page makes signed misses from one browser: room to try it.
+    v.insert("client_misses_per_hour".into(), "1000".into());
     if use_standin {
         v.insert("gemini_base_url".into(), services.provider_url.clone());
         v.insert("gemini_api_key".into(), "dev-stand-in".into());

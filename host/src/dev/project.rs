@@ -44,6 +44,9 @@ pub fn ensure(kv: &dyn Backend, state_dir: &Path) -> anyhow::Result<DevProject> 
     let new = NewProject {
         name: "dev".into(),
         generations_per_hour: banatie_core::budget::DEFAULT_GENERATIONS_PER_HOUR,
+        // Public URLs read `/cdn/dev/live/{scope}`; scopes come on first use.
+        slug: Some("dev".into()),
+        lazy_scopes: true,
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let created = Created::new(new, id, rng.random(), now);

@@ -1,0 +1,79 @@
+//! The per-client miss limit, carried out (`core::client` says who the
+//! client is). A unit is reserved just before this request would take a
+//! generation lease — an atomic add, undone at once when it goes over the
+//! limit, so N concurrent requests against a limit L make exactly L
+//! generations — and given back when the request does not generate after
+//! all (another request did, or the generation failed). HITs never count.
+
+use std::cell::Cell;
+
+use super::context::ClientLimit;
+use crate::core::client::Allowance;
+use crate::core::headers::{self, Header};
+use crate::core::ports::KeyValue;
+use crate::core::Error;
+
+pub struct Reservation<'a, K> {
+    kv: &'a K,
+    limit: Option<&'a ClientLimit>,
+    now: u64,
+    /// The count this request's reservation brought the counter to.
+    used: Cell<Option<i64>>,
+}
+
+impl<'a, K: KeyValue> Reservation<'a, K> {
+    pub fn new(kv: &'a K, limit: Option<&'a ClientLimit>, now: u64) -> Self {
+        Reservation { kv, limit, now, used: Cell::new(None) }
+    }
+
+    /// Reserve one new generation (once; later calls are no-ops).
+    pub fn take(&self) -> Result<(), Error> {
+        let Some(limit) = self.limit else { return Ok(()) };
+        if self.used.get().is_some() {
+            return Ok(());
+        }
+        let used = self.kv.increment(&limit.key, 1)?;
+        if used > limit.limit as i64 {
+            self.undo(limit);
+            let allowance = Allowance::new(limit.limit, used, self.now);
+            let retry_after = allowance.reset_at.saturating_sub(self.now).max(1);
+            return Err(Error::RateLimited { allowance, retry_after });
+        }
+        self.used.set(Some(used));
+        Ok(())
+    }
+
+    /// This request did not generate after all: give the unit back.
+    pub fn refund(&self) {
+        if let (Some(limit), Some(_)) = (self.limit, self.used.take()) {
+            self.undo(limit);
+        }
+    }
+
+    fn undo(&self, limit: &ClientLimit) {
+        if let Err(e) = self.kv.increment(&limit.key, -1) {
+            eprintln!("banatie-live: client allowance not given back: {e}");
+        }
+    }
+
+    /// `X-RateLimit-*` for this request's answer: after its own generation,
+    /// the count it reserved; otherwise the count now (one atomic read).
+    pub fn headers(&self) -> Vec<Header> {
+        let Some(limit) = self.limit else { return Vec::new() };
+        let used = match self.used.get() {
+            Some(used) => used,
+            None => match self.kv.increment(&limit.key, 0) {
+                Ok(used) => used,
+                Err(e) => {
+                    eprintln!("banatie-live: client allowance not read: {e}");
+                    return Vec::new();
+                }
+            },
+        };
+        headers::rate_limit(&Allowance::new(limit.limit, used, self.now))
+    }
+}
+
+#[cfg(test)]
+#[path = "allowance_tests.rs"]
+mod tests;

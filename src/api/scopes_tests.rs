@@ -1,0 +1,120 @@
+//! Scopes and public URLs over fakes, through the whole of `api`.
+
+use crate::api::fakes::{body, request, World};
+use crate::api::Reply;
+use crate::core::project::{self, Project};
+use crate::core::routes::Method;
+use crate::core::Error;
+
+fn json(r: &Reply<Vec<u8>>) -> serde_json::Value {
+    serde_json::from_slice(&body(r)).unwrap()
+}
+
+fn scope_api(w: &World, method: Method, path: &str, body: &str) -> Result<Reply<Vec<u8>>, Error> {
+    w.request(request(method, path, &[("x-api-key", &w.alpha)], body.as_bytes()))
+}
+
+fn public(w: &World, path_and_query: &str) -> Result<Reply<Vec<u8>>, Error> {
+    w.request(request(Method::Get, path_and_query, &[], b""))
+}
+
+/// Give proj-a a slug (as a project created today has) and its index.
+fn with_slug(w: &World, slug: &str, lazy: bool) {
+    let mut p = Project::decode(&w.kv.map.borrow()[&project::project_key("proj-a")]).unwrap();
+    p.slug = Some(slug.into());
+    p.lazy_scopes = lazy;
+    w.kv.map.borrow_mut().insert(project::project_key("proj-a"), p.encode());
+    w.kv.map.borrow_mut().insert(project::slug_index(slug), b"proj-a".to_vec());
+}
+
+#[test]
+fn a_public_scope_serves_hand_written_urls_and_a_private_one_is_401() {
+    let w = World::new();
+    with_slug(&w, "acme", false);
+    assert_eq!(
+        scope_api(&w, Method::Post, "/api/v1/scopes", r#"{"slug":"hero","public":true}"#).unwrap().status,
+        201
+    );
+    scope_api(&w, Method::Post, "/api/v1/scopes", r#"{"slug":"blog"}"#).unwrap();
+    let miss = public(&w, "/cdn/acme/live/hero?prompt=a+red+fox&aspect_ratio=16:9").unwrap();
+    assert_eq!((miss.header("x-cache-status"), miss.header("x-scope")), (Some("MISS"), Some("hero")));
+    let hit = public(&w, "/cdn/proj-a/live/hero?prompt=a+red+fox&aspect_ratio=16:9").unwrap();
+    assert_eq!(hit.header("x-cache-status"), Some("HIT"), "the project id works as its slug");
+    let e = public(&w, "/cdn/acme/live/blog?prompt=a+red+fox").err().unwrap();
+    assert_eq!(e.status(), 401);
+    assert_eq!(public(&w, "/cdn/acme/live/nope?prompt=x").err().unwrap().status(), 401);
+    assert_eq!(public(&w, "/cdn/nobody/live/hero?prompt=x").err().unwrap().status(), 404);
+    assert_eq!(public(&w, "/cdn/acme/live/hero?prompt=x&scope=blog").err().unwrap().status(), 400);
+    // The keyed URL of the same scope is the same entry; without a scope it is another.
+    let keyed = w.get("prompt=a+red+fox&aspect_ratio=16:9&scope=hero", Some(&w.alpha), false).unwrap();
+    assert_eq!(keyed.header("x-cache-status"), Some("HIT"));
+    let unscoped = w.get("prompt=a+red+fox&aspect_ratio=16:9", Some(&w.alpha), false).unwrap();
+    assert_eq!((unscoped.header("x-cache-status"), unscoped.header("x-scope")), (Some("MISS"), None));
+}
+
+#[test]
+fn a_scopes_limit_and_switch_stop_misses_but_never_hits() {
+    let w = World::new();
+    scope_api(&w, Method::Post, "/api/v1/scopes", r#"{"slug":"hero","generations_limit":2}"#).unwrap();
+    let get = |p: &str| w.get(&format!("prompt={p}&scope=hero"), Some(&w.alpha), false);
+    get("one").unwrap();
+    get("two").unwrap();
+    let e = get("three").err().unwrap();
+    assert_eq!((e.status(), e.code()), (429, "scope_closed"));
+    assert!(e.public_message().contains("generations_limit"));
+    assert_eq!(get("one").unwrap().header("x-cache-status"), Some("HIT"));
+    assert_eq!(w.provider.calls.get(), 2);
+    let doc = json(&scope_api(&w, Method::Get, "/api/v1/scopes/hero", "").unwrap());
+    assert_eq!((doc["generations_used"].as_i64(), doc["generations_limit"].as_i64()), (Some(2), Some(2)));
+    // Raise the limit, then switch new generations off: 429 at once.
+    scope_api(&w, Method::Patch, "/api/v1/scopes/hero", r#"{"generations_limit":10}"#).unwrap();
+    get("three").unwrap();
+    scope_api(&w, Method::Patch, "/api/v1/scopes/hero", r#"{"allow_new_generations":false}"#).unwrap();
+    assert!(get("four").err().unwrap().public_message().contains("switched off"));
+    assert_eq!(get("two").unwrap().header("x-cache-status"), Some("HIT"));
+    // A failed generation gives its unit back.
+    scope_api(&w, Method::Patch, "/api/v1/scopes/hero", r#"{"allow_new_generations":true}"#).unwrap();
+    *w.provider.answer.borrow_mut() = Some(Error::Provider("down".into()));
+    assert_eq!(get("five").err().unwrap().status(), 502);
+    let doc = json(&scope_api(&w, Method::Get, "/api/v1/scopes/hero", "").unwrap());
+    assert_eq!(doc["generations_used"].as_i64(), Some(3));
+}
+
+#[test]
+fn scopes_are_listed_updated_deleted_and_created_lazily_when_allowed() {
+    let w = World::new();
+    let e = w.get("prompt=x&scope=later", Some(&w.alpha), false).err().unwrap();
+    assert_eq!(e.status(), 404, "no lazy scopes unless the project allows them");
+    with_slug(&w, "acme", true);
+    let r = w.get("prompt=x&scope=later", Some(&w.alpha), false).unwrap();
+    assert_eq!(r.header("x-scope"), Some("later"));
+    scope_api(&w, Method::Post, "/api/v1/scopes", r#"{"slug":"hero"}"#).unwrap();
+    let e = scope_api(&w, Method::Post, "/api/v1/scopes", r#"{"slug":"hero"}"#).err().unwrap();
+    assert_eq!(e.status(), 409);
+    let list = json(&scope_api(&w, Method::Get, "/api/v1/scopes", "").unwrap());
+    let slugs: Vec<&str> =
+        list["scopes"].as_array().unwrap().iter().map(|s| s["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["later", "hero"]);
+    assert_eq!(scope_api(&w, Method::Delete, "/api/v1/scopes/hero", "").unwrap().status, 204);
+    assert_eq!(scope_api(&w, Method::Get, "/api/v1/scopes/hero", "").err().unwrap().status(), 404);
+    let list = json(&scope_api(&w, Method::Get, "/api/v1/scopes", "").unwrap());
+    assert_eq!(list["scopes"].as_array().unwrap().len(), 1);
+    // Another project sees none of them.
+    let other = w.request(request(Method::Get, "/api/v1/scopes", &[("x-api-key", &w.beta)], b"")).unwrap();
+    assert_eq!(json(&other)["scopes"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn regenerate_replaces_one_entry_with_a_new_image() {
+    let w = World::new();
+    let first = w.get("prompt=fox", Some(&w.alpha), false).unwrap();
+    let regen = w
+        .request(request(Method::Post, "/api/v1/live/regenerate?prompt=fox", &[("x-api-key", &w.alpha)], b""))
+        .unwrap();
+    assert_eq!(regen.header("x-cache-status"), Some("MISS"));
+    assert_ne!(regen.header("x-image-id"), first.header("x-image-id"));
+    let hit = w.get("prompt=fox", Some(&w.alpha), false).unwrap();
+    assert_eq!(hit.header("x-image-id"), regen.header("x-image-id"));
+    assert_eq!(w.store.objects.borrow().len(), 1, "the replaced object is deleted");
+    assert_eq!(w.provider.calls.get(), 2);
+}
