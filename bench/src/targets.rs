@@ -3,13 +3,15 @@
 //! front of Garage), and s3s-fs as an S3 server in a process of its own.
 //! Each is a child process on 127.0.0.1, killed when dropped.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-/// A child process (and its process group), killed on drop.
+/// A child process in a process group of its own, the whole group killed on
+/// drop (`spin up` runs `spin trigger http` as a child, nginx its workers).
 pub struct Proc {
     child: Child,
     pub base: String,
@@ -23,7 +25,8 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SAFETY: kill(2) on our own child's process group; no memory is involved.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
@@ -64,7 +67,12 @@ pub fn spin(root: &Path, vars: &[(&str, &str)], state: &Path) -> anyhow::Result<
     for (k, v) in vars {
         cmd.arg("--variable").arg(format!("{k}={v}"));
     }
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting spin up")?;
+    let mut child = cmd
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting spin up")?;
     let base = format!("http://127.0.0.1:{port}");
     wait_for(&format!("{base}/api/v1/bench-nothing"), &mut child, "spin up")?;
     Ok(Proc { child, base })
@@ -118,6 +126,7 @@ http {{
         .arg(&conf)
         .arg("-p")
         .arg(dir)
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -136,6 +145,7 @@ pub fn s3s_fs(dir: &Path) -> anyhow::Result<Proc> {
     let mut child = Command::new(std::env::current_exe()?)
         .arg("s3s-fs")
         .arg(dir)
+        .process_group(0)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting s3s-fs")?;

@@ -7,13 +7,14 @@ use futures::future::{select, Either};
 use super::{env, http};
 use crate::core::config::Config;
 use crate::core::ports::Provider;
-use crate::core::provider::{self, GeneratedImage, Sent};
+use crate::core::provider::{self, enhance, GeneratedImage, Sent};
 use crate::core::request::GenerationRequest;
 use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
 
 pub struct ConfiguredProvider<'t> {
     config: crate::core::config::ProviderConfig,
+    text_model: String,
     timeout_ms: u64,
     max_image_bytes: usize,
     timings: &'t Timings,
@@ -23,6 +24,7 @@ impl<'t> ConfiguredProvider<'t> {
     pub fn new(config: &Config, timings: &'t Timings) -> ConfiguredProvider<'t> {
         ConfiguredProvider {
             config: config.provider.clone(),
+            text_model: config.text_model.clone(),
             timeout_ms: config.provider_timeout_ms,
             max_image_bytes: config.max_image_bytes,
             timings,
@@ -42,5 +44,16 @@ impl Provider for ConfiguredProvider<'_> {
             Either::Right(_) => Sent::TimedOut,
         };
         provider::outcome(&self.config, sent, self.timeout_ms, self.max_image_bytes)
+    }
+
+    async fn enhance(&self, prompt: &str) -> Result<String, Error> {
+        let spec = enhance::build_request(&self.config, &self.text_model, prompt);
+        let send = std::pin::pin!(http::send_capped(spec, enhance::MAX_ENHANCED_CHARS * 8 + 64 * 1024));
+        let timeout = std::pin::pin!(env::sleep(self.timeout_ms));
+        match self.timings.measure_async(Kind::Provider, select(send, timeout)).await {
+            Either::Left((Ok(answer), _)) => enhance::parse_response(&self.config, &answer),
+            Either::Left((Err(e), _)) => Err(Error::Provider(format!("enhancement unreachable: {e}"))),
+            Either::Right(_) => Err(Error::Provider("enhancement timed out".into())),
+        }
     }
 }

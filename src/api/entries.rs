@@ -54,6 +54,7 @@ pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Rep
             "prompt": entry.prompt,
             "aspect_ratio": entry.aspect_ratio,
             "scope": entry.scope,
+            "enhanced_prompt": entry.enhanced_prompt,
             "image_id": entry.image_id,
             "created_at": entry.created_at,
             "hit_count": hits,

@@ -188,6 +188,9 @@ impl ObjectStore for MemStore {
 pub struct FakeProvider {
     pub calls: Cell<usize>,
     pub answer: RefCell<Option<Error>>,
+    /// Text-model calls (prompt enhancement), and whether they fail.
+    pub text_calls: Cell<usize>,
+    pub text_fails: Cell<bool>,
 }
 
 impl Provider for FakeProvider {
@@ -201,6 +204,14 @@ impl Provider for FakeProvider {
             content_type: "image/png".into(),
             bytes: format!("PNG:{}:{}", request.prompt, request.aspect_ratio).into_bytes(),
         })
+    }
+    async fn enhance(&self, prompt: &str) -> Result<String, Error> {
+        self.text_calls.set(self.text_calls.get() + 1);
+        YieldOnce::default().await;
+        if self.text_fails.get() {
+            return Err(Error::Provider("text model down".into()));
+        }
+        Ok(format!("{prompt}, golden hour, 35mm"))
     }
 }
 
@@ -224,6 +235,7 @@ pub fn config() -> Config {
         coalesce_wait_seconds: 60,
         provider_timeout_ms: 1000,
         max_image_bytes: 1 << 20,
+        text_model: "t".into(),
         demo_project_id: None,
         client_misses_per_hour: 0,
         trusted_proxies: Vec::new(),

@@ -114,11 +114,40 @@ async fn produce<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     now: u64,
 ) -> Result<(Entry, Vec<u8>), Error> {
     spend_budget(&ctx.kv, project, now)?;
-    let image = generate(ctx, project, request, now).await?;
-    let entry = new_entry(ctx, slot, request, &image, now);
+    let enhanced = enhance(ctx, request).await;
+    let asked = match &enhanced {
+        Some(Ok(better)) => GenerationRequest { prompt: better.clone(), ..request.clone() },
+        _ => request.clone(),
+    };
+    let image = generate(ctx, project, &asked, now).await?;
+    let mut entry = new_entry(ctx, slot, request, &image, now);
+    match enhanced {
+        Some(Ok(better)) => {
+            entry.enhanced_prompt = Some(better);
+            entry.enhancement = Some("applied".into());
+        }
+        Some(Err(())) => entry.enhancement = Some("failed".into()),
+        None => {}
+    }
     ctx.store.put(&entry.object_key, &entry.content_type, image.bytes.clone()).await?;
     record(&ctx.kv, slot, &entry, replaced);
     Ok((entry, image.bytes))
+}
+
+/// With `enhance=true`: the provider's richer prompt, or `Err` when the text
+/// model failed (logged; the original prompt is used and the answer says so
+/// in `X-Prompt-Enhancement: failed`). Runs inside the single-flight, so once
+/// per cache key.
+async fn enhance<K, S, P: Provider, E>(
+    ctx: &Context<K, S, P, E>,
+    request: &GenerationRequest,
+) -> Option<Result<String, ()>> {
+    if !request.enhance {
+        return None;
+    }
+    Some(ctx.provider.enhance(&request.prompt).await.map_err(|e| {
+        eprintln!("banatie-live: prompt enhancement failed, using the prompt as given: {e}");
+    }))
 }
 
 /// A MISS whose budget is already spent is refused before it takes a lease,
@@ -183,6 +212,8 @@ fn new_entry<K, S, P, E: Env>(
         provider: config.provider.name().to_string(),
         model: config.provider.model().to_string(),
         scope: request.scope.clone(),
+        enhanced_prompt: None,
+        enhancement: None,
     }
 }
 
@@ -205,3 +236,7 @@ fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry, replaced: Option<&Entr
 #[cfg(test)]
 #[path = "live_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "enhance_tests.rs"]
+mod enhance_tests;

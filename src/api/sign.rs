@@ -24,6 +24,12 @@ pub fn sign<B>(
         ("aspect_ratio".to_string(), checked.aspect_ratio),
         ("project".to_string(), project.id.clone()),
     ];
+    if let Some(scope) = checked.scope {
+        signed_pairs.push(("scope".to_string(), scope));
+    }
+    if checked.enhance {
+        signed_pairs.push(("enhance".to_string(), "true".to_string()));
+    }
     if let Some(exp) = expires_at {
         signed_pairs.push(("exp".to_string(), exp.to_string()));
     }

@@ -27,6 +27,8 @@ struct State<B> {
     delay_ms: AtomicU64,
     behavior: Mutex<B>,
     last_request: Mutex<Option<Value>>,
+    /// The path of every request, in order.
+    paths: Mutex<Vec<String>>,
     answer: Answer<B>,
 }
 
@@ -43,6 +45,7 @@ impl<B: Clone + Send + 'static> Double<B> {
             delay_ms: AtomicU64::new(0),
             behavior: Mutex::new(initial),
             last_request: Mutex::new(None),
+            paths: Mutex::new(Vec::new()),
             answer,
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
@@ -86,6 +89,11 @@ impl<B: Clone + Send + 'static> Double<B> {
         *self.state.behavior.lock().unwrap() = behavior;
     }
 
+    /// Requests whose path contained `needle`.
+    pub fn calls_to(&self, needle: &str) -> usize {
+        self.state.paths.lock().unwrap().iter().filter(|p| p.contains(needle)).count()
+    }
+
     /// The last request body that was JSON.
     pub fn last_request(&self) -> Option<Value> {
         self.state.last_request.lock().unwrap().clone()
@@ -109,6 +117,7 @@ async fn handle<B: Clone>(
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
+    state.paths.lock().unwrap().push(req.uri().path().to_string());
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     if let Ok(v) = serde_json::from_slice::<Value>(&body) {

@@ -61,6 +61,18 @@ fn answer(seen: &Seen, behavior: &Behavior) -> hyper::Response<Full<Bytes>> {
         return google_error(400, "INVALID_ARGUMENT", "invalid JSON payload");
     };
     let prompt = request.pointer("/contents/0/parts/0/text").and_then(Value::as_str);
+    if request.get("generationConfig").is_none() && request.get("systemInstruction").is_some() {
+        // A text model's request (prompt enhancement).
+        return match (prompt, behavior) {
+            (Some(p), Behavior::Image | Behavior::Sized(_)) => reply(
+                200,
+                json!({"candidates": [{"content": {"role": "model", "parts": [
+                    {"text": format!("{p}, cinematic light, high detail")}]}, "finishReason": "STOP"}]}),
+            ),
+            (None, _) => google_error(400, "INVALID_ARGUMENT", "missing prompt"),
+            _ => google_error(500, "INTERNAL", "An internal error has occurred"),
+        };
+    }
     let ratio = request.pointer("/generationConfig/imageConfig/aspectRatio").and_then(Value::as_str);
     let (Some(prompt), Some(ratio)) = (prompt, ratio) else {
         return google_error(400, "INVALID_ARGUMENT", "missing prompt or aspectRatio");

@@ -91,3 +91,25 @@ pub fn the_entries_list_matches_the_hit_counts_clients_saw() {
     assert_eq!(listed, expected, "newest first, hit counts as the clients saw them");
     assert!(entries[0]["last_accessed_at"].as_u64().is_some() && entries[2]["last_accessed_at"].is_null());
 }
+
+pub fn enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests() {
+    let w = World::new();
+    let key = w.host.create_project("enhance");
+    let url = w.host.url(&format!("/api/v1/live/generate?prompt={}&enhance=true", enc(&unique("a fox"))));
+    let replies: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            (0..10).map(|_| s.spawn(|| send("GET", &url, &[("x-api-key", &key)], b""))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        replies.iter().all(|r| r.status == 200),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(replies.iter().all(|r| r.header("x-prompt-enhancement") == Some("applied")));
+    assert_eq!(w.gemini.calls_to("/gemini-2.5-flash:generateContent"), 1, "one text call");
+    assert_eq!(w.gemini.calls_to("/gemini-2.5-flash-image:generateContent"), 1, "one image call");
+    let list = send("GET", &w.host.url("/api/v1/live/entries"), &[("x-api-key", &key)], b"").json();
+    let enhanced = list["entries"][0]["enhanced_prompt"].as_str().unwrap();
+    assert!(enhanced.ends_with(", cinematic light, high detail"), "{enhanced}");
+}

@@ -12,7 +12,8 @@
 //! provider:6:gemini\n
 //! ```
 //!
-//! An image in a scope adds the field `scope` and says `v2` on the first line
+//! An image in a scope adds the field `scope`, and one asked with
+//! `enhance=true` the field `enhance:4:true`; either says `v2` on the first line
 //! (`banatie-live cache-key v2\n`); an image without one keeps the v1
 //! encoding above, so every entry stored before scopes existed stays valid.
 //!
@@ -36,8 +37,12 @@ pub fn canonical(req: &GenerationRequest, provider: &str, model: &str) -> String
     if let Some(scope) = &req.scope {
         fields.push(("scope", scope.as_str()));
     }
+    if req.enhance {
+        fields.push(("enhance", "true"));
+    }
+    let v2 = req.scope.is_some() || req.enhance;
     fields.sort_by_key(|(name, _)| *name);
-    let mut out = String::from(if req.scope.is_some() { VERSION_LINE_V2 } else { VERSION_LINE });
+    let mut out = String::from(if v2 { VERSION_LINE_V2 } else { VERSION_LINE });
     for (name, value) in fields {
         out.push_str(&format!("{name}:{}:{value}\n", value.len()));
     }
@@ -81,7 +86,7 @@ mod tests {
     use super::*;
 
     fn req(prompt: &str, ratio: &str) -> GenerationRequest {
-        GenerationRequest { prompt: prompt.into(), aspect_ratio: ratio.into(), scope: None }
+        GenerationRequest { prompt: prompt.into(), aspect_ratio: ratio.into(), scope: None, enhance: false }
     }
 
     #[test]
@@ -116,6 +121,15 @@ mod tests {
             hash(&scoped, "gemini", "gemini-2.5-flash-image"),
             "16de9d4ee550f47c52c477875d3cbe3125b5bcc78477fae182b65ff76040eba4"
         );
+    }
+
+    #[test]
+    fn enhance_is_part_of_the_key() {
+        let mut enhanced = req("a red fox", "1:1");
+        enhanced.enhance = true;
+        let text = canonical(&enhanced, "gemini", "m");
+        assert!(text.starts_with(VERSION_LINE_V2) && text.contains("\nenhance:4:true\n"), "{text}");
+        assert_ne!(hash(&enhanced, "gemini", "m"), hash(&req("a red fox", "1:1"), "gemini", "m"));
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct Config {
     pub client_misses_per_hour: u32,
     /// Proxies whose `X-Forwarded-For` is believed (see `core::client`).
     pub trusted_proxies: Vec<super::client::Net>,
+    /// The provider's text model, for `enhance=true`.
+    pub text_model: String,
 }
 
 /// Reads one variable; `Ok(None)` when it is unset or empty.
@@ -167,6 +169,12 @@ impl Config {
             },
             _ => return Err(Error::Misconfigured("variable provider must be one of: gemini, openai".into())),
         };
+        let text_model = match &provider {
+            ProviderConfig::Gemini { .. } => get(lookup, "gemini_text_model")?
+                .unwrap_or_else(|| super::provider::enhance::DEFAULT_GEMINI_TEXT_MODEL.into()),
+            ProviderConfig::OpenAi { .. } => get(lookup, "openai_text_model")?
+                .unwrap_or_else(|| super::provider::enhance::DEFAULT_OPENAI_TEXT_MODEL.into()),
+        };
         let max_prompt_length = number(
             lookup,
             "max_prompt_length",
@@ -201,6 +209,7 @@ impl Config {
                 0,
                 1_000_000,
             )? as u32,
+            text_model,
             trusted_proxies: super::client::parse_trusted(
                 &get(lookup, "trusted_proxies")?.unwrap_or_default(),
             )

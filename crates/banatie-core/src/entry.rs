@@ -26,6 +26,12 @@ pub struct Entry {
     /// The image's scope (absent in entries written before scopes existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// With `enhance=true`: the prompt the image was generated from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhanced_prompt: Option<String>,
+    /// With `enhance=true`: `applied`, or `failed` (the original prompt was used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhancement: Option<String>,
 }
 
 impl Entry {
@@ -64,6 +70,8 @@ mod tests {
             provider: "gemini".into(),
             model: "m".into(),
             scope: None,
+            enhanced_prompt: None,
+            enhancement: None,
         }
     }
 

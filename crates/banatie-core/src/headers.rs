@@ -94,13 +94,17 @@ pub fn etag_for(bytes: &[u8]) -> String {
 }
 
 fn common(entry: &Entry) -> Vec<Header> {
-    vec![
+    let mut h = vec![
         ("content-type", entry.content_type.clone()),
         ("content-length", entry.size.to_string()),
         ("cache-control", CACHE_IMMUTABLE.to_string()),
         ("etag", entry.etag.clone()),
         ("x-image-id", entry.image_id.clone()),
-    ]
+    ];
+    if let Some(e) = &entry.enhancement {
+        h.push(("x-prompt-enhancement", e.clone()));
+    }
+    h
 }
 
 /// Headers of a response served from the cache; `hits` counts this hit.

@@ -56,6 +56,8 @@ pub trait ObjectStore {
 /// An image generation provider.
 pub trait Provider {
     async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error>;
+    /// The provider's text model's richer version of `prompt`.
+    async fn enhance(&self, prompt: &str) -> Result<String, Error>;
 }
 
 // A borrowed port is a port: tests keep their fakes and hand out references.
@@ -112,5 +114,8 @@ impl<T: ObjectStore + ?Sized> ObjectStore for &T {
 impl<T: Provider + ?Sized> Provider for &T {
     async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
         (**self).generate(request).await
+    }
+    async fn enhance(&self, prompt: &str) -> Result<String, Error> {
+        (**self).enhance(prompt).await
     }
 }

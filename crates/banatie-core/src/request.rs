@@ -22,7 +22,7 @@ pub const MAX_PARAMS: usize = 32;
 /// Parameters that shape the image (all part of the cache key).
 /// `aspectRatio` is an alias of `aspect_ratio` (the spelling of the service
 /// this one grew from); giving both is a 400.
-pub const GENERATION_PARAMS: [&str; 4] = ["prompt", "aspect_ratio", "aspectRatio", "scope"];
+pub const GENERATION_PARAMS: [&str; 5] = ["prompt", "aspect_ratio", "aspectRatio", "scope", "enhance"];
 /// Parameters of a signed URL (never part of the cache key).
 pub const SIGNATURE_PARAMS: [&str; 3] = ["project", "exp", "sig"];
 
@@ -34,6 +34,8 @@ pub struct GenerationRequest {
     pub aspect_ratio: String,
     /// The scope the image belongs to (a valid slug), if any.
     pub scope: Option<String>,
+    /// `enhance=true`: the provider's text model rewrites the prompt first.
+    pub enhance: bool,
 }
 
 /// Decode one `application/x-www-form-urlencoded` component strictly: `+` is a
@@ -179,7 +181,17 @@ pub fn generation_request(
         Some(s) if super::scope::valid_slug(s) => Some(s.to_string()),
         Some(_) => return Err(Error::BadRequest(super::scope::SLUG_RULE.into())),
     };
-    Ok(GenerationRequest { prompt: prompt.to_string(), aspect_ratio: aspect_ratio.to_string(), scope })
+    let enhance = match value(pairs, "enhance") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(Error::BadRequest("parameter 'enhance' must be true or false".into())),
+    };
+    Ok(GenerationRequest {
+        prompt: prompt.to_string(),
+        aspect_ratio: aspect_ratio.to_string(),
+        scope,
+        enhance,
+    })
 }
 
 /// Characters that show nothing: zero-width spaces and joiners, the byte

@@ -82,6 +82,8 @@ pub const MAX_LIFETIME_SECONDS: u64 = 10 * 365 * 24 * 3600;
 struct SignBody {
     prompt: String,
     aspect_ratio: Option<String>,
+    scope: Option<String>,
+    enhance: Option<bool>,
     lifetime_seconds: Option<u64>,
 }
 
@@ -108,6 +110,12 @@ pub fn parse_sign_body(body: &[u8]) -> Result<SignRequest, Error> {
     let mut pairs = vec![("prompt".to_string(), parsed.prompt)];
     if let Some(r) = parsed.aspect_ratio {
         pairs.push(("aspect_ratio".to_string(), r));
+    }
+    if let Some(s) = parsed.scope {
+        pairs.push(("scope".to_string(), s));
+    }
+    if parsed.enhance == Some(true) {
+        pairs.push(("enhance".to_string(), "true".to_string()));
     }
     Ok(SignRequest { pairs, lifetime_seconds: parsed.lifetime_seconds })
 }

@@ -124,7 +124,12 @@ mod tests {
 
     #[test]
     fn request_matches_the_rest_wire_format() {
-        let req = GenerationRequest { prompt: "a fox".into(), aspect_ratio: "16:9".into(), scope: None };
+        let req = GenerationRequest {
+            prompt: "a fox".into(),
+            aspect_ratio: "16:9".into(),
+            scope: None,
+            enhance: false,
+        };
         let spec = build_request("http://g", "gemini-2.5-flash-image", "KEY", &req);
         assert_eq!(spec.url, "http://g/v1beta/models/gemini-2.5-flash-image:generateContent");
         assert!(spec.headers.contains(&("x-goog-api-key".into(), "KEY".into())));

@@ -2,6 +2,7 @@
 //! came back (an answer, no answer, or no answer in time). Sending is
 //! `adapters::provider`'s job; every decision about the outcome is here.
 
+pub mod enhance;
 pub mod gemini;
 pub mod openai;
 
