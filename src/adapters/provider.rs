@@ -7,7 +7,7 @@ use futures::future::{select, Either};
 use super::{env, http};
 use crate::core::config::Config;
 use crate::core::ports::Provider;
-use crate::core::provider::{self, enhance, GeneratedImage, Sent};
+use crate::core::provider::{self, enhance, GeneratedImage, HttpRequestSpec, Sent};
 use crate::core::request::GenerationRequest;
 use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
@@ -32,28 +32,29 @@ impl<'t> ConfiguredProvider<'t> {
     }
 }
 
-impl Provider for ConfiguredProvider<'_> {
-    async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
-        let spec = provider::build_request(&self.config, request);
-        let limit = provider::answer_limit(self.max_image_bytes);
+impl ConfiguredProvider<'_> {
+    /// Send, reading at most `limit` bytes of the answer, racing
+    /// `provider_timeout_ms`; `core::provider` says what the outcome means.
+    async fn send_within(&self, spec: HttpRequestSpec, limit: usize) -> Sent {
         let send = std::pin::pin!(http::send_capped(spec, limit));
         let timeout = std::pin::pin!(env::sleep(self.timeout_ms));
-        let sent = match self.timings.measure_async(Kind::Provider, select(send, timeout)).await {
+        match self.timings.measure_async(Kind::Provider, select(send, timeout)).await {
             Either::Left((Ok(answer), _)) => Sent::Answered(answer),
             Either::Left((Err(e), _)) => Sent::Unreachable(e),
             Either::Right(_) => Sent::TimedOut,
-        };
+        }
+    }
+}
+
+impl Provider for ConfiguredProvider<'_> {
+    async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
+        let spec = provider::build_request(&self.config, request);
+        let sent = self.send_within(spec, provider::answer_limit(self.max_image_bytes)).await;
         provider::outcome(&self.config, sent, self.timeout_ms, self.max_image_bytes)
     }
 
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {
         let spec = enhance::build_request(&self.config, &self.text_model, prompt);
-        let send = std::pin::pin!(http::send_capped(spec, enhance::MAX_ENHANCED_CHARS * 8 + 64 * 1024));
-        let timeout = std::pin::pin!(env::sleep(self.timeout_ms));
-        match self.timings.measure_async(Kind::Provider, select(send, timeout)).await {
-            Either::Left((Ok(answer), _)) => enhance::parse_response(&self.config, &answer),
-            Either::Left((Err(e), _)) => Err(Error::Provider(format!("enhancement unreachable: {e}"))),
-            Either::Right(_) => Err(Error::Provider("enhancement timed out".into())),
-        }
+        enhance::outcome(&self.config, self.send_within(spec, enhance::answer_limit()).await)
     }
 }

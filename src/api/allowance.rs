@@ -5,9 +5,8 @@
 //! generations — and given back when the request does not generate after
 //! all (another request did, or the generation failed). HITs never count.
 
-use std::cell::Cell;
-
 use super::context::ClientLimit;
+use super::reserve::Unit;
 use crate::core::client::Allowance;
 use crate::core::headers::{self, Header};
 use crate::core::ports::KeyValue;
@@ -15,52 +14,39 @@ use crate::core::Error;
 
 pub struct Reservation<'a, K> {
     kv: &'a K,
+    unit: Unit<'a, K>,
     limit: Option<&'a ClientLimit>,
     now: u64,
-    /// The count this request's reservation brought the counter to.
-    used: Cell<Option<i64>>,
 }
 
 impl<'a, K: KeyValue> Reservation<'a, K> {
     pub fn new(kv: &'a K, limit: Option<&'a ClientLimit>, now: u64) -> Self {
-        Reservation { kv, limit, now, used: Cell::new(None) }
+        Reservation { kv, unit: Unit::new(kv, limit.map(|l| l.key.clone())), limit, now }
     }
 
     /// Reserve one new generation (once; later calls are no-ops).
     pub fn take(&self) -> Result<(), Error> {
         let Some(limit) = self.limit else { return Ok(()) };
-        if self.used.get().is_some() {
-            return Ok(());
-        }
-        let used = self.kv.increment(&limit.key, 1)?;
-        if used > limit.limit as i64 {
-            self.undo(limit);
+        self.unit.take(|used| {
+            if used <= limit.limit as i64 {
+                return Ok(());
+            }
             let allowance = Allowance::new(limit.limit, used, self.now);
             let retry_after = allowance.reset_at.saturating_sub(self.now).max(1);
-            return Err(Error::RateLimited { allowance, retry_after });
-        }
-        self.used.set(Some(used));
-        Ok(())
+            Err(Error::RateLimited { allowance, retry_after })
+        })
     }
 
     /// This request did not generate after all: give the unit back.
     pub fn refund(&self) {
-        if let (Some(limit), Some(_)) = (self.limit, self.used.take()) {
-            self.undo(limit);
-        }
-    }
-
-    fn undo(&self, limit: &ClientLimit) {
-        if let Err(e) = self.kv.increment(&limit.key, -1) {
-            eprintln!("banatie-live: client allowance not given back: {e}");
-        }
+        self.unit.refund()
     }
 
     /// `X-RateLimit-*` for this request's answer: after its own generation,
     /// the count it reserved; otherwise the count now (one atomic read).
     pub fn headers(&self) -> Vec<Header> {
         let Some(limit) = self.limit else { return Vec::new() };
-        let used = match self.used.get() {
+        let used = match self.unit.used() {
             Some(used) => used,
             None => match self.kv.increment(&limit.key, 0) {
                 Ok(used) => used,

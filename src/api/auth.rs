@@ -7,6 +7,7 @@ use crate::core::ports::KeyValue;
 use crate::core::project::{self, Project};
 use crate::core::request::{RawQuery, SignedParams};
 use crate::core::routes::Auth;
+use crate::core::scope::Scope;
 use crate::core::{signature, Error};
 
 /// An authenticated caller.
@@ -106,9 +107,9 @@ fn project_by_slug(kv: &impl KeyValue, slug: &str) -> Result<Project, Error> {
 
 /// A public URL may use a scope only when the scope says `public`; any
 /// other (or none at all) needs a key or a signed URL: 401.
-pub fn public_scope(kv: &impl KeyValue, project: &Project, slug: &str) -> Result<(), Error> {
+pub fn public_scope(kv: &impl KeyValue, project: &Project, slug: &str) -> Result<Scope, Error> {
     match super::scopes::load(kv, &project.id, slug)? {
-        Some(s) if s.public => Ok(()),
+        Some(s) if s.public => Ok(s),
         _ => Err(Error::Unauthorized("this scope is not public: use X-API-Key or a signed URL")),
     }
 }

@@ -2,6 +2,7 @@
 //! parts of the client's request the live pipeline looks at.
 
 use crate::core::config::Config;
+use crate::core::scope::Scope;
 
 /// Everything a request talks to. The adapters build it over WASI for each
 /// request; tests build it over in-memory fakes (borrowed, so they can look
@@ -20,6 +21,10 @@ pub struct Incoming<'a> {
     pub head: bool,
     /// The per-client miss limit, for requests it applies to.
     pub client: Option<ClientLimit>,
+    /// The scope `auth` already found for a public URL (read once).
+    pub public_scope: Option<Scope>,
+    /// Replace the cached image, if any, with a new generation.
+    pub regenerate: bool,
 }
 
 /// One client's hourly counter of new generations, and its limit.

@@ -16,6 +16,7 @@ use super::context::{Context, Incoming};
 use super::counters::bump;
 use super::flight::{self, Joined};
 use super::reply::{Body, Reply};
+use super::reserve::Unit;
 use super::scopes;
 use super::slot::Slot;
 use crate::core::cache_key;
@@ -26,27 +27,26 @@ use crate::core::project::Project;
 use crate::core::provider::GeneratedImage;
 use crate::core::request::{self, GenerationRequest, RawQuery};
 use crate::core::stats::Counter;
-use crate::core::{budget, Error};
+use crate::core::{budget, scope, Error};
 
 /// `project` is the caller `auth` found for `query`; `now` is the request's
 /// wall-clock second (one reading, so budget spend and refund agree).
-/// `regenerate`: the cached image, if any, is replaced by a new generation.
 pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
     query: &RawQuery,
     incoming: &Incoming<'_>,
     now: u64,
-    regenerate: bool,
 ) -> Result<Reply<S::Body>, Error> {
     let request = request::validate(query, ctx.config.max_prompt_length)?;
-    let scope = match &request.scope {
-        Some(slug) => Some(scopes::ensure(&ctx.kv, project, slug, now)?),
-        None => None,
+    let scope = match (&incoming.public_scope, &request.scope) {
+        (Some(found), _) => Some(found.clone()),
+        (None, Some(slug)) => Some(scopes::ensure(&ctx.kv, project, slug, now)?),
+        (None, None) => None,
     };
     let slot = Slot::new(&ctx.config, &project.id, &request);
     let allowance = Reservation::new(&ctx.kv, incoming.client.as_ref(), now);
-    let scope_unit = scopes::Unit::new(&ctx.kv, &project.id, scope.as_ref());
+    let scope_unit = Unit::new(&ctx.kv, scope.as_ref().map(|s| scope::generations_key(&project.id, &s.slug)));
     let finish = |mut reply: Reply<S::Body>| {
         reply.headers.extend(allowance.headers());
         if let Some(s) = &scope {
@@ -56,7 +56,7 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     };
     let existing = slot.lookup(&ctx.kv)?;
     match &existing {
-        Some(_) if regenerate => {}
+        Some(_) if incoming.regenerate => {}
         Some(entry) => {
             if let Some(reply) = cached::answer(ctx, &slot, entry, incoming, false).await? {
                 return Ok(finish(reply));
@@ -72,7 +72,7 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     };
     let may_take = || {
         refuse_if_budget_spent(&ctx.kv, project, now)?;
-        scope_unit.take()?;
+        scope_unit.take(|used| scope.as_ref().map_or(Ok(()), |s| s.check_new_generation(used - 1)))?;
         allowance.take().inspect_err(|_| scope_unit.refund())
     };
     let held = match flight::join(ctx, &slot, incoming, existing.as_ref(), may_take).await {
@@ -89,7 +89,7 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     match produce(ctx, project, &slot, &request, existing.as_ref(), now).await {
         Ok((entry, bytes)) => {
             flight::succeed(&ctx.kv, &held);
-            if let Some(old) = existing.as_ref().filter(|_| regenerate) {
+            if let Some(old) = existing.as_ref().filter(|_| incoming.regenerate) {
                 if let Err(e) = ctx.store.delete(&old.object_key).await {
                     eprintln!("banatie-live: replaced object {} not deleted: {e}", old.object_key);
                 }

@@ -16,6 +16,7 @@ pub mod live;
 pub mod projects;
 pub mod purge;
 pub mod reply;
+pub mod reserve;
 pub mod scopes;
 pub mod sign;
 pub mod slot;
@@ -102,14 +103,12 @@ where
     P: Provider,
     E: Env,
 {
-    let result = match routes::resolve(&request.path, request.method) {
-        Ok(resolved) => match open() {
-            Ok(ctx) => dispatch(&ctx, resolved, request).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
+    let result = async {
+        let resolved = routes::resolve(&request.path, request.method)?;
+        let ctx = open()?;
+        dispatch(&ctx, resolved, request).await
     };
-    result.unwrap_or_else(|e| Reply::error(&e))
+    result.await.unwrap_or_else(|e| Reply::error(&e))
 }
 
 /// A hand-written public URL's query: the generation parameters only (the
@@ -197,25 +196,35 @@ where
                 if_none_match: request.header("if-none-match")?,
                 head: request.method == Method::Head,
                 client: if signed { client_limit(&ctx.config, &request, now) } else { None },
+                public_scope: None,
+                regenerate: false,
             };
-            live::get(ctx, &project, &query, &incoming, now, false).await
+            live::get(ctx, &project, &query, &incoming, now).await
         }
         Route::Cdn { scope, .. } => {
             let mut query = query.expect("parsed above");
             let project = caller.project();
-            auth::public_scope(&ctx.kv, &project, &scope)?;
+            let public_scope = Some(auth::public_scope(&ctx.kv, &project, &scope)?);
             query.pairs.push(("scope".into(), scope));
             let incoming = Incoming {
                 if_none_match: request.header("if-none-match")?,
                 head: request.method == Method::Head,
                 client: client_limit(&ctx.config, &request, now),
+                public_scope,
+                regenerate: false,
             };
-            live::get(ctx, &project, &query, &incoming, now, false).await
+            live::get(ctx, &project, &query, &incoming, now).await
         }
         Route::Regenerate => {
             let query = query.expect("parsed above");
-            let incoming = Incoming { if_none_match: None, head: false, client: None };
-            live::get(ctx, &caller.project(), &query, &incoming, now, true).await
+            let incoming = Incoming {
+                if_none_match: None,
+                head: false,
+                client: None,
+                public_scope: None,
+                regenerate: true,
+            };
+            live::get(ctx, &caller.project(), &query, &incoming, now).await
         }
         Route::Scopes => match request.method {
             Method::Post => {

@@ -1,11 +1,8 @@
 //! Scopes (X-API-Key, the caller's project): `GET|POST /api/v1/scopes`,
 //! `GET|PATCH|DELETE /api/v1/scopes/{slug}`, and what the live pipeline asks
 //! of them — the scope of a request (created on first use when the project
-//! allows it) and its cap on new generations, reserved like the per-client
-//! allowance (an atomic add undone when over, given back when the request
-//! does not generate after all).
-
-use std::cell::Cell;
+//! allows it). Its cap on new generations is reserved with `reserve::Unit`
+//! in `live`, like the per-client allowance.
 
 use serde_json::json;
 
@@ -145,51 +142,6 @@ fn remove_from_index(kv: &impl KeyValue, project: &str, slug: &str) -> Result<()
         slugs.retain(|s| s != slug);
         slugs.len() != before
     })
-}
-
-/// One new generation reserved against a scope's cap.
-pub struct Unit<'a, K> {
-    kv: &'a K,
-    scope: Option<(&'a Scope, String)>,
-    taken: Cell<bool>,
-}
-
-impl<'a, K: KeyValue> Unit<'a, K> {
-    pub fn new(kv: &'a K, project: &str, scope: Option<&'a Scope>) -> Self {
-        let scope = scope.map(|s| (s, scope::generations_key(project, &s.slug)));
-        Unit { kv, scope, taken: Cell::new(false) }
-    }
-
-    /// Reserve (once; later calls are no-ops): 429 `scope_closed` when the
-    /// scope is switched off or its limit is reached.
-    pub fn take(&self) -> Result<(), Error> {
-        let Some((s, key)) = &self.scope else { return Ok(()) };
-        if self.taken.get() {
-            return Ok(());
-        }
-        s.check_new_generation(0)?; // switched off: nothing to count
-        let used = self.kv.increment(key, 1)?;
-        if let Err(e) = s.check_new_generation(used - 1) {
-            self.undo(key);
-            return Err(e);
-        }
-        self.taken.set(true);
-        Ok(())
-    }
-
-    pub fn refund(&self) {
-        if let Some((_, key)) = &self.scope {
-            if self.taken.replace(false) {
-                self.undo(key);
-            }
-        }
-    }
-
-    fn undo(&self, key: &str) {
-        if let Err(e) = self.kv.increment(key, -1) {
-            eprintln!("banatie-live: scope generation not given back: {e}");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 /// Send `request` as is; returns the status code and the whole answer.
 pub fn send(base: &str, request: &[u8]) -> (u16, String) {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    exchange(TcpStream::connect(base.trim_start_matches("http://")).unwrap(), request)
+}
+
+/// Write `request`, read the whole answer (bounded in time).
+fn exchange(mut stream: TcpStream, request: &[u8]) -> (u16, String) {
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     let _ = stream.write_all(request);
     let mut answer = Vec::new();
@@ -40,15 +43,7 @@ pub fn send_from(source: std::net::Ipv4Addr, base: &str, request: &[u8]) -> (u16
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     socket.bind(&std::net::SocketAddr::from((source, 0)).into()).unwrap();
     socket.connect_timeout(&addr.into(), Duration::from_secs(10)).unwrap();
-    let mut stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
-    let _ = stream.write_all(request);
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, text)
+    exchange(socket.into(), request)
 }
 
 /// The value of `name` in a raw answer's head (case-insensitive).

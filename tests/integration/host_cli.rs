@@ -162,7 +162,8 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 /// The stored formats (cache key, entries, signatures, KV keys, counters,
 /// the dev project) are a contract with every existing state dir: one
-/// written by main at 4e810d9 keeps serving its images, as HITs, with the
+/// written by main at 4e810d9 (its files, and its SQLite store as a text
+/// dump, `state-4e810d9.sql`) keeps serving its images, as HITs, with the
 /// same ids, ETags and bytes, its signed URL still valid and its counters
 /// going on from where they were.
 pub fn a_state_dir_written_by_an_earlier_main_keeps_serving_its_images() {
@@ -171,6 +172,10 @@ pub fn a_state_dir_written_by_an_earlier_main_keeps_serving_its_images() {
         serde_json::from_slice(&std::fs::read(fixtures.join("state-4e810d9.json")).unwrap()).unwrap();
     let state = Arc::new(tempfile::tempdir().unwrap());
     copy_dir(&fixtures.join("state-4e810d9"), state.path());
+    let dump = std::fs::read_to_string(fixtures.join("state-4e810d9.sql")).unwrap();
+    let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
+    db.execute_batch(&dump).unwrap();
+    drop(db);
     let host = Host::start_in(state.clone(), &[], &["--dev"]);
     let key = dev_key(&host);
     assert_eq!(key, expected["api_key"], "the remembered dev project is the one served");

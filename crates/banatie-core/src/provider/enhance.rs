@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{HttpAnswer, HttpRequestSpec};
+use super::{HttpAnswer, HttpRequestSpec, Sent};
 use crate::config::ProviderConfig;
 use crate::Error;
 
@@ -52,6 +52,24 @@ pub fn build_request(config: &ProviderConfig, text_model: &str, prompt: &str) ->
                 body: serde_json::to_vec(&body).expect("JSON value serialises"),
             }
         }
+    }
+}
+
+/// How much of a text model's answer is read: the longest prompt we use,
+/// in JSON, with room for the rest of the document.
+pub fn answer_limit() -> usize {
+    MAX_ENHANCED_CHARS * 8 + 64 * 1024
+}
+
+/// How an enhancement call ended: the enhanced prompt, or why there is none
+/// (every failure is the caller's cue to fall back to the prompt as given).
+pub fn outcome(config: &ProviderConfig, sent: Sent) -> Result<String, Error> {
+    match sent {
+        Sent::Answered(answer) => parse_response(config, &answer),
+        Sent::Unreachable(e) => {
+            Err(Error::Provider(format!("{} enhancement unreachable: {e}", config.name())))
+        }
+        Sent::TimedOut => Err(Error::Provider(format!("{} enhancement timed out", config.name()))),
     }
 }
 
@@ -136,5 +154,7 @@ mod tests {
         );
         let long = "x".repeat(MAX_ENHANCED_CHARS + 1);
         assert!(parse_response(&openai(), &ok(json!({"choices":[{"message":{"content":long}}]}))).is_err());
+        assert!(outcome(&gemini(), Sent::TimedOut).unwrap_err().log_detail().unwrap().contains("timed out"));
+        assert_eq!(outcome(&openai(), Sent::Answered(o)).unwrap(), "A fox in snow");
     }
 }
