@@ -6,7 +6,9 @@
 //!   s3s-fs (see `matrix.rs`); CPU per request and resident memory;
 //! - per-request overhead on a component route that touches nothing;
 //! - MISS overhead beyond the provider's own latency (the double waits 200 ms);
-//! - peak linear memory of an instance serving a 20 MB HIT.
+//! - peak linear memory of an instance serving a 20 MB HIT;
+//! - derived variants: a derivation's time and memory in the component, the
+//!   bytes of each variant, a variant HIT against an original HIT (`variants.rs`).
 //!
 //! Everything runs on 127.0.0.1. Needs `wrk` and `nginx` (Debian: `wrk`,
 //! `nginx-light`; `scripts/setup.sh --bench` installs them) and the Spin CLI
@@ -22,6 +24,7 @@ mod matrix;
 mod procfs;
 mod soak;
 mod targets;
+mod variants;
 mod wrk;
 
 use std::net::SocketAddr;
@@ -128,6 +131,8 @@ fn main() -> anyhow::Result<()> {
         ms(overheads[18]),
         ms(overheads[19])
     ));
+
+    variants::run(&base, &key, &gemini, &mut report)?;
 
     let size = 20_000_000;
     gemini.set(Behavior::Sized(size));

@@ -1,6 +1,7 @@
 //! Query parsing and canonicalisation: any bytes as a live URL query must give
 //! a value or a clean error, never a panic; an accepted query has a trimmed,
-//! non-empty prompt and a stable cache key.
+//! non-empty prompt and a stable cache key; an accepted variant has a ladder
+//! width and a suffix that cannot spell another key.
 #![no_main]
 
 use banatie_core as core;
@@ -16,5 +17,11 @@ fuzz_target!(|data: &[u8]| {
         let a = core::cache_key::hash(&request, "gemini", "m");
         assert_eq!(a, core::cache_key::hash(&request, "gemini", "m"));
         assert_eq!(a.len(), 64);
+    }
+    let ladder = core::variant::DEFAULT_WIDTHS;
+    if let Ok(Some(asked)) = core::variant::parse(&raw.pairs, &ladder) {
+        assert!(asked.width.is_none_or(|w| ladder.contains(&w)));
+        let suffix = asked.resolve(Some(query)).suffix();
+        assert!(!suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'), "{suffix}");
     }
 });

@@ -25,7 +25,13 @@ pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         })
     })
     .await;
-    reply.headers.push(("server-timing", timings.header()));
+    // One Server-Timing: the stores' and provider's times, then what the
+    // handler measured itself (a derivation's), if anything.
+    let ours = timings.header();
+    match reply.headers.iter_mut().find(|(name, _)| *name == "server-timing") {
+        Some((_, more)) => *more = format!("{ours}, {more}"),
+        None => reply.headers.push(("server-timing", ours)),
+    }
     respond::send(out, reply).await;
 }
 

@@ -39,6 +39,14 @@ impl ObjectStore for S3<'_> {
         Ok(size.map(|size| StoredObject { size, body: response }))
     }
 
+    async fn get_bytes(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, Error> {
+        let spec = self.signer.get(key);
+        let answer = self.timings.measure_async(Kind::S3, http::send_capped(spec, max_bytes)).await;
+        let answer = answer.map_err(|e| s3::unreachable("GET", e))?;
+        let size = answer.body.len().to_string();
+        Ok(s3::get_result(answer.status, Some(&size))?.map(|_| answer.body))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), Error> {
         let spec = self.signer.delete(key);
         let answer = self.timings.measure_async(Kind::S3, http::send_buffered(spec)).await;

@@ -54,12 +54,13 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
 }
 
 /// A hit: the entry's counter (its value is the answer's header), the
-/// project's counter, and the minute of this access (`core::entries`).
+/// project's counter, and the minute of this access (`core::entries`; a
+/// variant's hit is an access to its original).
 fn count_hit(kv: &impl KeyValue, slot: &Slot, now: u64) -> Result<i64, Error> {
     let hits = kv.increment(&slot.hits_key(), 1)?;
     bump(kv, &slot.project, Counter::Hits, 1);
     let minute = entries::minute(now).to_string();
-    if let Err(e) = kv.set(&entries::seen_key(&slot.project, &slot.hash), minute.as_bytes()) {
+    if let Err(e) = kv.set(&entries::seen_key(&slot.project, slot.image_hash()), minute.as_bytes()) {
         eprintln!("banatie-live: last access not recorded: {e}");
     }
     Ok(hits)

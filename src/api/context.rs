@@ -18,6 +18,8 @@ pub struct Context<K, S, P, E> {
 /// What the client sent that the live pipeline looks at.
 pub struct Incoming<'a> {
     pub if_none_match: Option<&'a str>,
+    /// Every `Accept` value, joined (read by `format=auto`).
+    pub accept: String,
     pub head: bool,
     /// The per-client miss limit, for requests it applies to.
     pub client: Option<ClientLimit>,

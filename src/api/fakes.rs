@@ -177,6 +177,12 @@ impl ObjectStore for MemStore {
             .get(key)
             .map(|(_, b)| StoredObject { size: b.len() as u64, body: b.clone() }))
     }
+    async fn get_bytes(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, Error> {
+        match self.objects.borrow().get(key) {
+            Some((_, b)) if b.len() > max_bytes => Err(Error::Storage("object too large".into())),
+            found => Ok(found.map(|(_, b)| b.clone())),
+        }
+    }
     async fn delete(&self, key: &str) -> Result<(), Error> {
         self.objects.borrow_mut().remove(key);
         Ok(())
@@ -191,6 +197,20 @@ pub struct FakeProvider {
     /// Text-model calls (prompt enhancement), and whether they fail.
     pub text_calls: Cell<usize>,
     pub text_fails: Cell<bool>,
+    /// Answer a real PNG of this size (to derive variants from).
+    pub picture: Cell<Option<(u32, u32)>>,
+}
+
+/// A real PNG, `w`×`h`, a gradient whose tint comes from `seed`.
+pub fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    use image::ImageEncoder;
+    let pixels: Vec<u8> =
+        (0..w * h).flat_map(|i| [(i % w * 255 / w) as u8, (i / w * 255 / h) as u8, seed]).collect();
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(&pixels, w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    out
 }
 
 impl Provider for FakeProvider {
@@ -200,10 +220,11 @@ impl Provider for FakeProvider {
         if let Some(e) = self.answer.borrow().clone() {
             return Err(e);
         }
-        Ok(GeneratedImage {
-            content_type: "image/png".into(),
-            bytes: format!("PNG:{}:{}", request.prompt, request.aspect_ratio).into_bytes(),
-        })
+        let bytes = match self.picture.get() {
+            Some((w, h)) => png(w, h, request.prompt.len() as u8),
+            None => format!("PNG:{}:{}", request.prompt, request.aspect_ratio).into_bytes(),
+        };
+        Ok(GeneratedImage { content_type: "image/png".into(), bytes })
     }
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {
         self.text_calls.set(self.text_calls.get() + 1);
@@ -239,6 +260,8 @@ pub fn config() -> Config {
         demo_project_id: None,
         client_misses_per_hour: 0,
         trusted_proxies: Vec::new(),
+        variant_widths: crate::core::variant::DEFAULT_WIDTHS.to_vec(),
+        max_source_pixels: crate::core::variant::DEFAULT_MAX_SOURCE_PIXELS,
     }
 }
 
@@ -322,6 +345,17 @@ impl World {
     /// The value of a project's stats counter.
     pub fn counter(&self, project: &str, counter: crate::core::stats::Counter) -> i64 {
         self.kv.increment(&crate::core::stats::counter_key(project, counter), 0).unwrap()
+    }
+
+    /// The cache key's hash of a plain prompt (1:1, no scope).
+    pub fn kv_hash_of(&self, prompt: &str) -> String {
+        let request = GenerationRequest {
+            prompt: prompt.into(),
+            aspect_ratio: "1:1".into(),
+            scope: None,
+            enhance: false,
+        };
+        crate::core::cache_key::hash(&request, self.config.provider.name(), self.config.provider.model())
     }
 
     /// How many cache entries the KV store holds.

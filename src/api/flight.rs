@@ -3,12 +3,10 @@
 //! the way it is). Concurrent identical misses, on one host or many sharing a
 //! KV store, cause one provider call.
 
-use super::cached;
-use super::context::{Context, Incoming};
-use super::reply::Reply;
+use super::context::Context;
 use super::slot::Slot;
 use crate::core::entry::Entry;
-use crate::core::ports::{Env, KeyValue, ObjectStore};
+use crate::core::ports::{Env, KeyValue};
 use crate::core::single_flight::{self, decide, Decision, Failure, Lease};
 use crate::core::Error;
 
@@ -16,11 +14,11 @@ use crate::core::Error;
 /// the request gives up as busy (each round is a few KV operations, no wait).
 const MAX_CONTENDED_ROUNDS: u32 = 64;
 
-pub enum Joined<B> {
+pub enum Joined<T> {
     /// This request holds the lease and must generate.
     Owner(Held),
     /// Another request generated it; here is the cached answer.
-    Served(Reply<B>),
+    Served(T),
 }
 
 /// A lease this request holds.
@@ -32,16 +30,17 @@ pub struct Held {
 }
 
 /// Become the owner of the generation for `slot`, or wait for the owner and
-/// answer from the cache. `stale` is an entry whose object vanished: it does
-/// not count as an answer. `may_take` is asked before this request would take
-/// the lease (never while it waits on another's).
-pub async fn join<K: KeyValue, S: ObjectStore, P, E: Env>(
+/// answer from the cache with `answer` (`Ok(None)`: the entry does not do,
+/// e.g. its object vanished). `stale` is an entry whose object vanished: it
+/// does not count as an answer. `may_take` is asked before this request would
+/// take the lease (never while it waits on another's).
+pub async fn join<K: KeyValue, S, P, E: Env, T>(
     ctx: &Context<K, S, P, E>,
     slot: &Slot,
-    incoming: &Incoming<'_>,
     stale: Option<&Entry>,
     may_take: impl Fn() -> Result<(), Error>,
-) -> Result<Joined<S::Body>, Error> {
+    answer: impl AsyncFn(&Entry) -> Result<Option<T>, Error>,
+) -> Result<Joined<T>, Error> {
     let key = single_flight::lease_key(&slot.project, &slot.hash);
     let failure_key = single_flight::failure_key(&slot.project, &slot.hash);
     let owner = single_flight::owner_id(ctx.env.random_u32());
@@ -82,7 +81,7 @@ pub async fn join<K: KeyValue, S: ObjectStore, P, E: Env>(
                 }
                 let held = Held { key, failure_key, owner, bytes: mine };
                 // Someone may have finished between our lookup and our lease.
-                if let Some(reply) = fresh_answer(ctx, slot, incoming, stale).await? {
+                if let Some(reply) = fresh_answer(&ctx.kv, slot, stale, &answer).await? {
                     release(&ctx.kv, &held);
                     return Ok(Joined::Served(reply));
                 }
@@ -95,7 +94,7 @@ pub async fn join<K: KeyValue, S: ObjectStore, P, E: Env>(
                 waited_on = Some(theirs);
                 ctx.env.sleep(single_flight::backoff_ms(attempt)).await;
                 attempt += 1;
-                if let Some(reply) = fresh_answer(ctx, slot, incoming, stale).await? {
+                if let Some(reply) = fresh_answer(&ctx.kv, slot, stale, &answer).await? {
                     return Ok(Joined::Served(reply));
                 }
             }
@@ -114,16 +113,14 @@ fn take(kv: &impl KeyValue, key: &str, current: &[u8], mine: &[u8]) -> Result<bo
 }
 
 /// The cached answer, if an entry other than `stale` is there now.
-async fn fresh_answer<K: KeyValue, S: ObjectStore, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
+async fn fresh_answer<T>(
+    kv: &impl KeyValue,
     slot: &Slot,
-    incoming: &Incoming<'_>,
     stale: Option<&Entry>,
-) -> Result<Option<Reply<S::Body>>, Error> {
-    match slot.lookup(&ctx.kv)? {
-        Some(entry) if stale.is_none_or(|s| s.image_id != entry.image_id) => {
-            cached::answer(ctx, slot, &entry, incoming, true).await
-        }
+    answer: &impl AsyncFn(&Entry) -> Result<Option<T>, Error>,
+) -> Result<Option<T>, Error> {
+    match slot.lookup(kv)? {
+        Some(entry) if stale.is_none_or(|s| s.image_id != entry.image_id) => answer(&entry).await,
         _ => Ok(None),
     }
 }

@@ -10,6 +10,7 @@ pub mod cached;
 pub mod context;
 pub mod counters;
 pub mod demo;
+pub mod derived;
 pub mod entries;
 pub mod flight;
 pub mod live;
@@ -194,6 +195,7 @@ where
             let signed = query.signed.is_some();
             let incoming = Incoming {
                 if_none_match: request.header("if-none-match")?,
+                accept: request.header_values("accept").join(","),
                 head: request.method == Method::Head,
                 client: if signed { client_limit(&ctx.config, &request, now) } else { None },
                 public_scope: None,
@@ -208,6 +210,7 @@ where
             query.pairs.push(("scope".into(), scope));
             let incoming = Incoming {
                 if_none_match: request.header("if-none-match")?,
+                accept: request.header_values("accept").join(","),
                 head: request.method == Method::Head,
                 client: client_limit(&ctx.config, &request, now),
                 public_scope,
@@ -219,6 +222,7 @@ where
             let query = query.expect("parsed above");
             let incoming = Incoming {
                 if_none_match: None,
+                accept: String::new(),
                 head: false,
                 client: None,
                 public_scope: None,
@@ -250,7 +254,7 @@ where
             let project = caller.project();
             let origin = request.origin.clone();
             let body = request.body.read(MAX_BODY_BYTES).await?;
-            sign::sign(&project, ctx.config.max_prompt_length, &body, now, origin)
+            sign::sign(&project, &ctx.config, &body, now, origin)
         }
         Route::DemoPage => Ok(demo::page()),
         Route::Rotate(id) => projects::rotate(&ctx.kv, &id, ctx.env.random_bytes64()),

@@ -1,9 +1,11 @@
 //! `DELETE /api/v1/live/generate?...` (X-API-Key): remove one entry and its
-//! object. The entry goes first, so no entry ever points at a deleted object;
+//! object, and every variant derived from it (any `w`/`format` in the URL
+//! names the same image). The entry goes first, so no entry ever points at a deleted object;
 //! the next GET for the same parameters is a MISS.
 
 use super::context::Context;
 use super::counters::bump;
+use super::derived;
 use super::reply::Reply;
 use super::slot::Slot;
 use crate::core::entry::Entry;
@@ -38,5 +40,6 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P, E>(
         }
         Err(e) => eprintln!("banatie-live: purged an unreadable entry {}: {e}", slot.entry_key),
     }
+    derived::purge_all(ctx, &project.id, &slot.hash).await;
     Ok(Reply::empty(204, headers::deleted()))
 }

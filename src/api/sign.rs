@@ -5,19 +5,21 @@
 use serde_json::json;
 
 use super::reply::Reply;
+use crate::core::config::Config;
 use crate::core::project::Project;
 use crate::core::routes::LIVE_PATH;
-use crate::core::{request, signature, Error};
+use crate::core::{request, signature, variant, Error};
 
 pub fn sign<B>(
     project: &Project,
-    max_prompt_length: usize,
+    config: &Config,
     body: &[u8],
     now: u64,
     origin: Option<String>,
 ) -> Result<Reply<B>, Error> {
     let wanted = signature::parse_sign_body(body)?;
-    let checked = request::generation_request(&wanted.pairs, max_prompt_length)?;
+    let checked = request::generation_request(&wanted.pairs, config.max_prompt_length)?;
+    let asked = variant::parse(&wanted.pairs, &config.variant_widths)?;
     let expires_at = wanted.lifetime_seconds.map(|l| now + l);
     let mut signed_pairs = vec![
         ("prompt".to_string(), checked.prompt),
@@ -29,6 +31,9 @@ pub fn sign<B>(
     }
     if checked.enhance {
         signed_pairs.push(("enhance".to_string(), "true".to_string()));
+    }
+    if let Some(asked) = asked {
+        signed_pairs.extend(asked.pairs());
     }
     if let Some(exp) = expires_at {
         signed_pairs.push(("exp".to_string(), exp.to_string()));

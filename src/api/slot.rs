@@ -5,19 +5,34 @@ use crate::core::config::Config;
 use crate::core::entry::Entry;
 use crate::core::ports::KeyValue;
 use crate::core::request::GenerationRequest;
+use crate::core::variant::{self, Variant};
 use crate::core::Error;
 
 pub struct Slot {
     pub project: String,
     pub hash: String,
     pub entry_key: String,
+    /// A variant's slot: the original's hash (the image a hit is an access to).
+    pub original_hash: Option<String>,
 }
 
 impl Slot {
     pub fn new(config: &Config, project: &str, request: &GenerationRequest) -> Slot {
         let hash = cache_key::hash(request, config.provider.name(), config.provider.model());
         let entry_key = cache_key::entry_key(project, &hash);
-        Slot { project: project.to_string(), hash, entry_key }
+        Slot { project: project.to_string(), hash, entry_key, original_hash: None }
+    }
+
+    /// Where the original's variant lives (`core::variant`).
+    pub fn variant(&self, wanted: &Variant) -> Slot {
+        let hash = variant::variant_hash(&self.hash, &wanted.suffix());
+        let entry_key = cache_key::entry_key(&self.project, &hash);
+        Slot { project: self.project.clone(), hash, entry_key, original_hash: Some(self.hash.clone()) }
+    }
+
+    /// The image this slot's entry is (for a variant: its original).
+    pub fn image_hash(&self) -> &str {
+        self.original_hash.as_deref().unwrap_or(&self.hash)
     }
 
     pub fn hits_key(&self) -> String {

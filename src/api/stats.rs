@@ -9,7 +9,7 @@ use crate::core::stats::{self, counter_key, Budget};
 use crate::core::{budget, Error};
 
 pub fn get<B>(kv: &impl KeyValue, project: &Project, now: u64) -> Result<Reply<B>, Error> {
-    let mut values = [0i64; 5];
+    let mut values = [0i64; stats::ALL.len()];
     for (value, counter) in values.iter_mut().zip(stats::ALL) {
         *value = kv.increment(&counter_key(&project.id, counter), 0)?;
     }

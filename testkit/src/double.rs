@@ -173,6 +173,57 @@ pub fn tiny_png(seed: &str, ratio: &str) -> Vec<u8> {
     out
 }
 
+/// The size Gemini 2.5 Flash Image answers for each aspect ratio
+/// (ai.google.dev/gemini-api/docs/image-generation, "aspect ratios").
+pub fn gemini_size(ratio: &str) -> (u32, u32) {
+    match ratio {
+        "2:3" => (832, 1248),
+        "3:2" => (1248, 832),
+        "3:4" => (864, 1184),
+        "4:3" => (1184, 864),
+        "4:5" => (896, 1152),
+        "5:4" => (1152, 896),
+        "9:16" => (768, 1344),
+        "16:9" => (1344, 768),
+        "21:9" => (1536, 672),
+        _ => (1024, 1024),
+    }
+}
+
+/// A picture of the provider's real size for `ratio`: soft gradients, a few
+/// shapes and fine grain from `seed`, so codecs meet what a photo gives them
+/// (a flat test card would flatter every encoder).
+pub fn picture(seed: &str, ratio: &str) -> Vec<u8> {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(seed.as_bytes());
+    let (w, h) = gemini_size(ratio);
+    let mut noise = u32::from_le_bytes([hash[0], hash[1], hash[2], hash[3]]) | 1;
+    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+    let (cx, cy) = (w as f32 * (0.3 + hash[4] as f32 / 640.0), h as f32 * (0.3 + hash[5] as f32 / 640.0));
+    for y in 0..h {
+        for x in 0..w {
+            noise ^= noise << 13;
+            noise ^= noise >> 17;
+            noise ^= noise << 5;
+            let grain = (noise % 17) as f32 - 8.0;
+            let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+            let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt() / w as f32;
+            let sun = (1.0 - d * 3.0).max(0.0) * 120.0;
+            let wave = ((fx * 9.0 + hash[6] as f32 / 40.0).sin() * (fy * 7.0).cos()) * 30.0;
+            let r = 40.0 + fy * 120.0 + sun + wave + grain + hash[7] as f32 / 8.0;
+            let g = 60.0 + fx * 80.0 + sun * 0.8 - wave + grain;
+            let b = 140.0 - fy * 90.0 + wave * 0.5 + grain + hash[8] as f32 / 10.0;
+            pixels.extend([r, g, b].map(|c| c.clamp(0.0, 255.0) as u8));
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+    out
+}
+
 /// Newtype doubles deref to their scaffolding.
 macro_rules! double_newtype {
     ($name:ident, $behavior:ty) => {

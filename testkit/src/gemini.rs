@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use crate::double::{double_newtype, garbage, reply, sized_image, tiny_png, Double, Seen};
+use crate::double::{double_newtype, garbage, picture, reply, sized_image, tiny_png, Double, Seen};
 
 pub const API_KEY: &str = "test-gemini-key";
 
@@ -21,6 +21,9 @@ pub enum Behavior {
     Garbage,
     /// An image of exactly this many bytes (a PNG signature, then filler).
     Sized(usize),
+    /// A PNG picture of Gemini's real size for the aspect ratio
+    /// (1024×1024 for 1:1), to derive variants from.
+    Picture,
 }
 
 double_newtype!(Gemini, Behavior);
@@ -64,7 +67,7 @@ fn answer(seen: &Seen, behavior: &Behavior) -> hyper::Response<Full<Bytes>> {
     if request.get("generationConfig").is_none() && request.get("systemInstruction").is_some() {
         // A text model's request (prompt enhancement).
         return match (prompt, behavior) {
-            (Some(p), Behavior::Image | Behavior::Sized(_)) => reply(
+            (Some(p), Behavior::Image | Behavior::Sized(_) | Behavior::Picture) => reply(
                 200,
                 json!({"candidates": [{"content": {"role": "model", "parts": [
                     {"text": format!("{p}, cinematic light, high detail")}]}, "finishReason": "STOP"}]}),
@@ -83,6 +86,7 @@ fn answer(seen: &Seen, behavior: &Behavior) -> hyper::Response<Full<Bytes>> {
     match behavior {
         Behavior::Image => image(&tiny_png(prompt, ratio)),
         Behavior::Sized(n) => image(&sized_image(prompt, *n)),
+        Behavior::Picture => image(&picture(prompt, ratio)),
         Behavior::Status(429) => google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted"),
         Behavior::Status(code) => google_error(*code, "INTERNAL", "An internal error has occurred"),
         Behavior::Garbage => garbage(),

@@ -1,6 +1,7 @@
 //! The demo page in a real browser (headless Chromium over WebDriver): the
-//! images decode, a reload takes them from the browser cache without a new
-//! generation, and a tampered URL is a broken image with a 403. Screenshots
+//! images decode (derived variants, AVIF for a browser that accepts it), a
+//! reload takes them from the browser cache without a new generation, and a
+//! tampered URL is a broken image with a 403. Screenshots
 //! go to target/screenshots/ for a person to look at.
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ fn screenshots() -> std::path::PathBuf {
 
 pub fn the_demo_page_renders_live_images_and_reloads_from_the_browser_cache() {
     let gemini = Gemini::start();
+    gemini.set(testkit::gemini::Behavior::Picture);
     let state = Arc::new(tempfile::tempdir().unwrap());
     let vars = [
         ("gemini_api_key".to_string(), gemini::API_KEY.to_string()),
@@ -38,8 +40,23 @@ pub fn the_demo_page_renders_live_images_and_reloads_from_the_browser_cache() {
     browser.wait_for(ALL_LOADED, Duration::from_secs(60));
     let widths = browser.js("return [...document.querySelectorAll('img.live')].map(i => i.naturalWidth);");
     let widths: Vec<u64> = widths.as_array().unwrap().iter().map(|w| w.as_u64().unwrap()).collect();
-    assert_eq!(widths.len(), 4);
-    assert!(widths.iter().all(|w| *w > 0), "every image decodes: {widths:?}");
+    // With srcset, naturalWidth is the decoded image's width over its density:
+    // the 384 px variant the browser chose for a 280 px cell.
+    assert_eq!(widths, [280; 4], "every image decodes");
+    let chosen = browser.js("return [...document.querySelectorAll('img.live')].map(i => i.currentSrc);");
+    assert!(chosen.as_array().unwrap().iter().all(|s| s.as_str().unwrap().contains("w=384")), "{chosen}");
+    // Chromium accepts AVIF: format=auto gave it AVIF, which it decoded (above);
+    // the card shows the bytes against the original's.
+    let cards = browser.js(
+        "return [...document.querySelectorAll('figure')].map(f => [f.dataset.variantType,            Number(f.dataset.variantBytes), Number(f.dataset.originalBytes), f.dataset.variantOf,            f.querySelector('.bytes').textContent]);",
+    );
+    for card in cards.as_array().unwrap() {
+        assert_eq!(card[0], "image/avif", "{card}");
+        let (variant, original) = (card[1].as_u64().unwrap(), card[2].as_u64().unwrap());
+        assert!(variant > 0 && variant * 10 < original, "{card}");
+        assert!(!card[3].as_str().unwrap().is_empty(), "X-Variant-Of: {card}");
+        assert!(card[4].as_str().unwrap().starts_with("AVIF 384px"), "{card}");
+    }
     let labels = browser.js("return [...document.querySelectorAll('.badge')].map(b => b.textContent);");
     assert!(labels.as_array().unwrap().iter().all(|l| l.as_str().unwrap().starts_with("MISS")), "{labels}");
     assert_eq!(gemini.calls(), 4, "one generation per picture");
@@ -54,7 +71,7 @@ pub fn the_demo_page_renders_live_images_and_reloads_from_the_browser_cache() {
     browser.wait_for(ALL_LOADED, Duration::from_secs(60));
     assert_eq!(gemini.calls(), 4, "a reload generates nothing");
     let sources = browser.js("return [...document.querySelectorAll('img.live')].map(i => \
-           (performance.getEntriesByName(i.src).pop() || {transferSize: 0}).transferSize);");
+           (performance.getEntriesByName(i.currentSrc).pop() || {transferSize: 0}).transferSize);");
     let transferred: Vec<u64> = sources.as_array().unwrap().iter().map(|v| v.as_u64().unwrap_or(0)).collect();
     assert!(
         transferred.iter().all(|t| *t < 1000),

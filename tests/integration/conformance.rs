@@ -156,3 +156,63 @@ pub fn the_host_validates_spin_toml() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("s3_bucket cannot be both required and have a default"), "{stderr}");
 }
+
+/// Licences that may ship inside the component: compatible with Apache-2.0.
+/// IJG is jpeg-encoder's (an acknowledgement in docs/variants.md). MPL-2.0 is
+/// spin-sdk's routefinder → smartstring, used unmodified (file-level copyleft,
+/// which a larger Apache-2.0 work may include: the ASF's "category B").
+/// Anything else — the AGPL WebP encoders among them — fails here.
+const PERMISSIVE: [&str; 15] = [
+    "MIT",
+    "Apache-2.0",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "Zlib",
+    "ISC",
+    "0BSD",
+    "Unlicense",
+    "CC0-1.0",
+    "Unicode-3.0",
+    "Unicode-DFS-2016",
+    "BSL-1.0",
+    "IJG",
+    "MPL-2.0",
+    "MPL-2.0+",
+];
+
+/// An SPDX expression as crates.io writes them: `A OR B`, `A/B` (old style),
+/// `(A OR B) AND C`, `Apache-2.0 WITH LLVM-exception`.
+fn permissive(expression: &str) -> bool {
+    expression.split(" AND ").all(|part| {
+        part.trim_matches(|c| c == '(' || c == ')' || c == ' ')
+            .split(" OR ")
+            .flat_map(|alt| alt.split('/'))
+            .any(|alt| {
+                PERMISSIVE.contains(
+                    &alt.split(" WITH ")
+                        .next()
+                        .unwrap_or("")
+                        .trim_matches(|c| c == '(' || c == ')' || c == ' '),
+                )
+            })
+    })
+}
+
+pub fn every_crate_in_the_component_has_an_apache_compatible_licence() {
+    assert!(permissive("(MIT OR Apache-2.0) AND IJG") && permissive("MIT/Apache-2.0"));
+    assert!(!permissive("AGPL-3.0-only OR LicenseRef-Imazen-Commercial") && !permissive("GPL-3.0"));
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(repo_root())
+        .args(["tree", "--offline", "-p", "banatie-live", "--target", "wasm32-wasip2", "-e", "normal"])
+        .args(["--prefix", "none", "--format", "{p}|{l}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let crates: Vec<&str> =
+        listing.lines().map(|l| l.trim_end_matches(" (*)")).filter(|l| !l.trim().is_empty()).collect();
+    assert!(crates.iter().any(|l| l.starts_with("rav1e ")), "the listing covers the variants' codecs");
+    let refused: Vec<&&str> =
+        crates.iter().filter(|l| !permissive(l.rsplit('|').next().unwrap_or(""))).collect();
+    assert!(refused.is_empty(), "not Apache-2.0-compatible: {refused:#?}");
+}

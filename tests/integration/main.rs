@@ -20,6 +20,7 @@ mod resilience;
 mod scale;
 mod scopes;
 mod support;
+mod variants;
 
 use libtest_mimic::{Arguments, Trial};
 use support::runtime::{self, Runtime};
@@ -101,6 +102,7 @@ fn main() {
         scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
         scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         scopes::enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests,
+        variants::twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects,
         public::changing_any_character_of_a_signed_query_is_403,
         public::the_signature_tamper_matrix_is_403,
         public::the_budget_refuses_misses_with_429_but_serves_hits,
@@ -135,6 +137,7 @@ fn main() {
         conformance::the_wasmcloud_build_targets_a_wasmcloud_host,
         conformance::the_wasmcloud2_build_targets_wash_runtime,
         conformance::the_host_validates_spin_toml,
+        conformance::every_crate_in_the_component_has_an_apache_compatible_licence,
         browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
         browser::there_is_no_demo_page_unless_asked_for,
         openapi::every_described_operation_is_served,
@@ -152,6 +155,7 @@ fn main() {
         scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
         scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         scopes::enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests,
+        variants::twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects,
         public::the_budget_refuses_misses_with_429_but_serves_hits,
         public::stats_are_exact_after_concurrent_hits,
         public::purge_removes_the_entry_and_the_object,

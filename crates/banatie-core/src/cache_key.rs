@@ -76,6 +76,7 @@ pub fn object_key(project: &str, hash: &str, image_id: &str, content_type: &str)
         "image/jpeg" => "jpg",
         "image/webp" => "webp",
         "image/gif" => "gif",
+        "image/avif" => "avif",
         _ => "bin",
     };
     format!("live/{project}/{hash}/{image_id}.{ext}")

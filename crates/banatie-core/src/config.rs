@@ -93,6 +93,10 @@ pub struct Config {
     pub trusted_proxies: Vec<super::client::Net>,
     /// The provider's text model, for `enhance=true`.
     pub text_model: String,
+    /// The widths a variant's `w` snaps up to (ascending).
+    pub variant_widths: Vec<u32>,
+    /// Largest original (pixels) a variant is derived from.
+    pub max_source_pixels: u64,
 }
 
 /// Reads one variable; `Ok(None)` when it is unset or empty.
@@ -214,6 +218,18 @@ impl Config {
                 &get(lookup, "trusted_proxies")?.unwrap_or_default(),
             )
             .map_err(|e| Error::Misconfigured(format!("variable trusted_proxies: {e}")))?,
+            variant_widths: match get(lookup, "variant_widths")? {
+                None => super::variant::DEFAULT_WIDTHS.to_vec(),
+                Some(text) => super::variant::parse_ladder(&text)
+                    .map_err(|e| Error::Misconfigured(format!("variable variant_widths: {e}")))?,
+            },
+            max_source_pixels: number(
+                lookup,
+                "max_source_pixels",
+                super::variant::DEFAULT_MAX_SOURCE_PIXELS,
+                1,
+                1 << 28,
+            )?,
             max_image_bytes: number(lookup, "max_image_bytes", DEFAULT_MAX_IMAGE_BYTES, 1024, 256 << 20)?
                 as usize,
             provider_timeout_ms: number(
@@ -258,6 +274,20 @@ mod tests {
             (c.generation_lease_seconds, c.coalesce_wait_seconds, c.provider_timeout_ms),
             (120, 60, 60_000)
         );
+        assert_eq!(c.variant_widths, super::super::variant::DEFAULT_WIDTHS.to_vec());
+        assert_eq!(c.max_source_pixels, 1 << 24);
+    }
+
+    #[test]
+    fn the_variant_ladder_and_source_limit_are_read_and_checked() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("variant_widths", "320, 640,1280"));
+        pairs.push(("max_source_pixels", "1000000"));
+        let c = load(&pairs).unwrap();
+        assert_eq!((c.variant_widths, c.max_source_pixels), (vec![320, 640, 1280], 1_000_000));
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("variant_widths", "640,320"));
+        assert!(load(&pairs).unwrap_err().to_string().contains("variant_widths"));
     }
 
     #[test]

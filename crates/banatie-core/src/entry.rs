@@ -32,6 +32,18 @@ pub struct Entry {
     /// With `enhance=true`: `applied`, or `failed` (the original prompt was used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enhancement: Option<String>,
+    /// A derived variant (`core::variant`): the original's image id, which
+    /// must still be the original's for the variant to be served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_of: Option<String>,
+    /// A derived variant: its cache-key suffix (`w256.webp.q80`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// A derived variant: its size in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
 }
 
 impl Entry {
@@ -72,6 +84,10 @@ mod tests {
             scope: None,
             enhanced_prompt: None,
             enhancement: None,
+            variant_of: None,
+            variant: None,
+            width: None,
+            height: None,
         }
     }
 

@@ -53,6 +53,9 @@ pub enum Error {
     ScopeClosed(&'static str),
     /// A name that is taken (a scope slug).
     Conflict(&'static str),
+    /// No variant can be derived from this original (too many pixels for
+    /// `max_source_pixels`, or not decodable); the message is safe to show.
+    VariantUnavailable(String),
 }
 
 /// The client-visible part of an error, as stored in a failed lease so that
@@ -76,7 +79,7 @@ impl Error {
             Error::NotFound(_) | Error::NotCached => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::PayloadTooLarge => 413,
-            Error::PromptRefused(_) => 422,
+            Error::PromptRefused(_) | Error::VariantUnavailable(_) => 422,
             Error::Provider(_) | Error::Storage(_) => 502,
             Error::ProviderBusy { .. } | Error::KeyValue(_) => 503,
             Error::Misconfigured(_) | Error::ProjectUnreadable(_) | Error::Internal(_) => 500,
@@ -109,6 +112,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::ScopeClosed(_) => "scope_closed",
             Error::Conflict(_) => "conflict",
+            Error::VariantUnavailable(_) => "variant_unavailable",
             Error::Shared(f) => &f.code,
         }
     }
@@ -120,6 +124,7 @@ impl Error {
             Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) => (*m).to_string(),
             Error::ScopeClosed(m) => format!("{m}; cached images are still served"),
             Error::Conflict(m) => (*m).to_string(),
+            Error::VariantUnavailable(m) => format!("{m}; the original is served without w and format"),
             Error::BadSignature => "invalid or expired signature".into(),
             Error::BudgetExceeded { .. } => {
                 "the project's generation budget for this hour is spent; cached images are still served"

@@ -104,7 +104,26 @@ fn common(entry: &Entry) -> Vec<Header> {
     if let Some(e) = &entry.enhancement {
         h.push(("x-prompt-enhancement", e.clone()));
     }
+    if let Some(original) = &entry.variant_of {
+        h.push(("x-variant-of", original.clone()));
+    }
     h
+}
+
+/// On every answer to `format=auto`: the bytes depend on `Accept`.
+pub fn vary_accept() -> Header {
+    ("vary", "Accept".into())
+}
+
+/// `Server-Timing` of a variant derived now: its time and the component's
+/// linear memory when it finished (the derivation's peak, as an instance's
+/// memory only grows), where the runtime tells it.
+pub fn derivation(micros: u64, peak_memory: Option<u64>) -> Header {
+    let mut value = format!("derive;dur={:.3}", micros as f64 / 1000.0);
+    if let Some(bytes) = peak_memory {
+        value.push_str(&format!(", derive-memory;desc=\"{bytes}\""));
+    }
+    ("server-timing", value)
 }
 
 /// Headers of a response served from the cache; `hits` counts this hit.
@@ -125,12 +144,16 @@ pub fn miss(entry: &Entry) -> Vec<Header> {
 
 /// Headers of a 304 Not Modified: enough for a cache to refresh its copy.
 pub fn not_modified(entry: &Entry) -> Vec<Header> {
-    vec![
+    let mut h = vec![
         ("cache-control", CACHE_IMMUTABLE.to_string()),
         ("etag", entry.etag.clone()),
         ("x-image-id", entry.image_id.clone()),
         ("x-cache-status", "HIT".into()),
-    ]
+    ];
+    if let Some(original) = &entry.variant_of {
+        h.push(("x-variant-of", original.clone()));
+    }
+    h
 }
 
 /// Does an `If-None-Match` header match this ETag? `*` matches anything;

@@ -28,5 +28,6 @@ pub mod signature;
 pub mod single_flight;
 pub mod stats;
 pub mod timing;
+pub mod variant;
 
 pub use error::Error;

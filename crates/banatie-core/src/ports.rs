@@ -50,6 +50,9 @@ pub trait ObjectStore {
     async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), Error>;
     /// `Ok(None)` when there is no such object.
     async fn get(&self, key: &str) -> Result<Option<StoredObject<Self::Body>>, Error>;
+    /// The whole object in memory (to derive a variant from it), never more
+    /// than `max_bytes`: a larger one is an error. `Ok(None)`: no such object.
+    async fn get_bytes(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, Error>;
     async fn delete(&self, key: &str) -> Result<(), Error>;
 }
 
@@ -105,6 +108,9 @@ impl<T: ObjectStore + ?Sized> ObjectStore for &T {
     }
     async fn get(&self, key: &str) -> Result<Option<StoredObject<Self::Body>>, Error> {
         (**self).get(key).await
+    }
+    async fn get_bytes(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, Error> {
+        (**self).get_bytes(key, max_bytes).await
     }
     async fn delete(&self, key: &str) -> Result<(), Error> {
         (**self).delete(key).await

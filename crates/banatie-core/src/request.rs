@@ -85,7 +85,7 @@ pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, Error> {
     Ok(pairs)
 }
 
-fn short(s: &str) -> String {
+pub(crate) fn short(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
@@ -123,7 +123,11 @@ pub fn parse_query(query: &str) -> Result<RawQuery, Error> {
 
 /// Stage 2: every parameter known, the generation parameters valid.
 pub fn validate(raw: &RawQuery, max_prompt_length: usize) -> Result<GenerationRequest, Error> {
-    let known = |n: &str| GENERATION_PARAMS.contains(&n) || SIGNATURE_PARAMS.contains(&n);
+    let known = |n: &str| {
+        GENERATION_PARAMS.contains(&n)
+            || SIGNATURE_PARAMS.contains(&n)
+            || super::variant::VARIANT_PARAMS.contains(&n)
+    };
     if let Some((name, _)) = raw.pairs.iter().find(|(n, _)| !known(n)) {
         return Err(Error::BadRequest(format!("unknown parameter '{}'", short(name))));
     }

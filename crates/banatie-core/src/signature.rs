@@ -84,6 +84,10 @@ struct SignBody {
     aspect_ratio: Option<String>,
     scope: Option<String>,
     enhance: Option<bool>,
+    /// A derived variant (`core::variant`): width, format, quality.
+    w: Option<u32>,
+    format: Option<String>,
+    q: Option<u8>,
     lifetime_seconds: Option<u64>,
 }
 
@@ -116,6 +120,15 @@ pub fn parse_sign_body(body: &[u8]) -> Result<SignRequest, Error> {
     }
     if parsed.enhance == Some(true) {
         pairs.push(("enhance".to_string(), "true".to_string()));
+    }
+    if let Some(w) = parsed.w {
+        pairs.push(("w".to_string(), w.to_string()));
+    }
+    if let Some(f) = parsed.format {
+        pairs.push(("format".to_string(), f));
+    }
+    if let Some(q) = parsed.q {
+        pairs.push(("q".to_string(), q.to_string()));
     }
     Ok(SignRequest { pairs, lifetime_seconds: parsed.lifetime_seconds })
 }

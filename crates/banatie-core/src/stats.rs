@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 pub enum Counter {
     /// Requests served from the cache.
     Hits,
-    /// Requests answered with a fresh generation.
+    /// Requests answered with a fresh generation, or a variant derived just now.
     Misses,
     /// Images the provider generated and the store kept.
     Generations,
@@ -16,10 +16,21 @@ pub enum Counter {
     Entries,
     /// Bytes of the objects those entries point at.
     Bytes,
+    /// Derived variants that exist now (not among `Entries`).
+    Variants,
+    /// Bytes of their objects (not in `Bytes`).
+    VariantBytes,
 }
 
-pub const ALL: [Counter; 5] =
-    [Counter::Hits, Counter::Misses, Counter::Generations, Counter::Entries, Counter::Bytes];
+pub const ALL: [Counter; 7] = [
+    Counter::Hits,
+    Counter::Misses,
+    Counter::Generations,
+    Counter::Entries,
+    Counter::Bytes,
+    Counter::Variants,
+    Counter::VariantBytes,
+];
 
 impl Counter {
     pub fn name(self) -> &'static str {
@@ -29,6 +40,8 @@ impl Counter {
             Counter::Generations => "generations",
             Counter::Entries => "entries",
             Counter::Bytes => "bytes_stored",
+            Counter::Variants => "variants",
+            Counter::VariantBytes => "variant_bytes",
         }
     }
 }
@@ -44,8 +57,8 @@ pub struct Budget {
 }
 
 /// The stats document; `values` in the order of [`ALL`].
-pub fn document(project: &str, values: [i64; 5], budget: Budget) -> Value {
-    let [hits, misses, generations, entries, bytes] = values;
+pub fn document(project: &str, values: [i64; 7], budget: Budget) -> Value {
+    let [hits, misses, generations, entries, bytes, variants, variant_bytes] = values;
     let served = hits + misses;
     let ratio = if served > 0 { hits as f64 / served as f64 } else { 0.0 };
     json!({
@@ -55,6 +68,8 @@ pub fn document(project: &str, values: [i64; 5], budget: Budget) -> Value {
         "misses": misses,
         "generations": generations,
         "bytes_stored": bytes,
+        "variants": variants,
+        "variant_bytes": variant_bytes,
         "hit_ratio": (ratio * 10_000.0).round() / 10_000.0,
         "budget": {"limit": budget.limit, "used": budget.used, "resets_at": budget.resets_at},
     })
@@ -66,11 +81,12 @@ mod tests {
 
     #[test]
     fn the_document_has_every_figure_and_a_rounded_ratio() {
-        let d = document("p", [2, 1, 1, 1, 500], Budget { limit: 100, used: 1, resets_at: 3600 });
+        let d = document("p", [2, 1, 1, 1, 500, 3, 120], Budget { limit: 100, used: 1, resets_at: 3600 });
         assert_eq!(d["hit_ratio"], 0.6667);
         assert_eq!(d["bytes_stored"], 500);
+        assert_eq!((d["variants"].as_i64(), d["variant_bytes"].as_i64()), (Some(3), Some(120)));
         assert_eq!(d["budget"]["limit"], 100);
-        assert_eq!(document("p", [0; 5], Budget { limit: 1, used: 0, resets_at: 0 })["hit_ratio"], 0.0);
+        assert_eq!(document("p", [0; 7], Budget { limit: 1, used: 0, resets_at: 0 })["hit_ratio"], 0.0);
         assert_eq!(counter_key("p", Counter::Bytes), "stats:p:bytes_stored");
     }
 }

@@ -4,7 +4,10 @@
 
 use sha2::{Digest, Sha256};
 
-/// Pixel size for an aspect ratio like "16:9", long side 256.
+const LONG_SIDE: u32 = 1024;
+
+/// Pixel size for an aspect ratio like "16:9", long side 1024 (Gemini's
+/// size for 1:1), so that derived variants (`w=`) have something to shrink.
 pub fn size_for(ratio: &str) -> (u32, u32) {
     let (w, h) = ratio
         .split_once(':')
@@ -12,9 +15,9 @@ pub fn size_for(ratio: &str) -> (u32, u32) {
         .filter(|(w, h)| *w > 0 && *h > 0)
         .unwrap_or((1, 1));
     if w >= h {
-        (256, (256 * h / w).max(1))
+        (LONG_SIDE, (LONG_SIDE * h / w).max(1))
     } else {
-        ((256 * w / h).max(1), 256)
+        ((LONG_SIDE * w / h).max(1), LONG_SIDE)
     }
 }
 
@@ -67,7 +70,7 @@ mod tests {
         assert_eq!(a, draw_png("a red fox", "16:9"));
         assert_ne!(a, draw_png("a blue fox", "16:9"));
         assert_eq!(&a[1..4], b"PNG");
-        assert_eq!(size_for("16:9"), (256, 144));
-        assert_eq!(size_for("9:16"), (144, 256));
+        assert_eq!(size_for("16:9"), (1024, 576));
+        assert_eq!(size_for("9:16"), (576, 1024));
     }
 }

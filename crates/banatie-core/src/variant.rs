@@ -1,0 +1,399 @@
+//! Derived variants: `w`, `format` and `q` on the live URL ask for the
+//! generated image (the *original*) at another width or in another format.
+//! The original is generated once under its own, unchanged cache key; each
+//! variant is derived from it and cached under the original's key plus the
+//! variant's suffix (`w256.webp.q80`).
+//!
+//! What is decided here, purely: which values are valid, how widths snap to
+//! the configured ladder (so an image has a bounded number of variants), how
+//! `format=auto` reads `Accept`, the suffix, and the derived size. The pixels
+//! are the `banatie-image` crate's.
+
+use super::request::short;
+use super::Error;
+
+/// The variant parameters (never part of the original's cache key).
+pub const VARIANT_PARAMS: [&str; 3] = ["w", "format", "q"];
+/// Widths a variant snaps up to (`variant_widths`).
+pub const DEFAULT_WIDTHS: [u32; 9] = [64, 128, 256, 384, 512, 768, 1024, 1536, 2048];
+/// Largest original (width × height) a variant is derived from
+/// (`max_source_pixels`): 16 MP, 64 MiB as RGBA.
+pub const DEFAULT_MAX_SOURCE_PIXELS: u64 = 1 << 24;
+/// The largest `w` a URL may ask for (it snaps down to the ladder's top).
+pub const MAX_WIDTH_PARAM: u32 = 65_535;
+
+/// An encoding a variant can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Avif,
+    Webp,
+    Jpeg,
+    Png,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Avif, Format::Webp, Format::Jpeg, Format::Png];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Avif => "avif",
+            Format::Webp => "webp",
+            Format::Jpeg => "jpeg",
+            Format::Png => "png",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Avif => "image/avif",
+            Format::Webp => "image/webp",
+            Format::Jpeg => "image/jpeg",
+            Format::Png => "image/png",
+        }
+    }
+
+    pub fn from_content_type(content_type: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.content_type() == content_type)
+    }
+
+    /// The quality a lossy encoding uses when the URL gives no `q`; `None`
+    /// for lossless PNG. Chosen so the default is visually clean at 1×
+    /// (AVIF needs a lower number than JPEG for the same look).
+    pub fn default_quality(self) -> Option<u8> {
+        match self {
+            Format::Avif => Some(60),
+            Format::Webp => Some(80),
+            Format::Jpeg => Some(80),
+            Format::Png => None,
+        }
+    }
+}
+
+/// `format=` as given: a format, or `auto` (decided by `Accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Auto,
+    Exactly(Format),
+}
+
+/// What the URL asks for, validated; widths already snapped to the ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asked {
+    pub width: Option<u32>,
+    pub format: Option<Wanted>,
+    pub quality: Option<u8>,
+}
+
+/// The variant to serve once `Accept` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    /// A ladder width; `None` keeps the original's width.
+    pub width: Option<u32>,
+    /// `None`: the original's format.
+    pub format: Option<Format>,
+    /// The lossy encoder's quality (given or the format's default).
+    pub quality: Option<u8>,
+    /// Chosen from `Accept` (`format=auto`): the answer varies by it.
+    pub negotiated: bool,
+}
+
+fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// The variant parameters among `pairs`; `None` when there are none (the
+/// original is asked for). `ladder` is ascending and not empty.
+pub fn parse(pairs: &[(String, String)], ladder: &[u32]) -> Result<Option<Asked>, Error> {
+    let bad = |m: String| Err(Error::BadRequest(m));
+    let width = match value(pairs, "w") {
+        None => None,
+        Some(w) => match w.parse::<u32>() {
+            Ok(n) if (1..=MAX_WIDTH_PARAM).contains(&n) && !w.starts_with('+') => Some(snap(n, ladder)),
+            _ => return bad(format!("parameter 'w' must be a width in pixels from 1 to {MAX_WIDTH_PARAM}")),
+        },
+    };
+    let format = match value(pairs, "format") {
+        None => None,
+        Some("auto") => Some(Wanted::Auto),
+        Some(f) => match Format::ALL.into_iter().find(|x| x.name() == f) {
+            Some(x) => Some(Wanted::Exactly(x)),
+            None => {
+                return bad(format!(
+                    "parameter 'format' must be auto, avif, webp, jpeg or png, not '{}'",
+                    short(f)
+                ))
+            }
+        },
+    };
+    let quality = match value(pairs, "q") {
+        None => None,
+        Some(q) => match q.parse::<u8>() {
+            Ok(n) if (1..=100).contains(&n) && !q.starts_with('+') => Some(n),
+            _ => return bad("parameter 'q' must be a quality from 1 to 100".into()),
+        },
+    };
+    if quality.is_some()
+        && !matches!(
+            format,
+            Some(Wanted::Auto) | Some(Wanted::Exactly(Format::Avif | Format::Webp | Format::Jpeg))
+        )
+    {
+        return bad("parameter 'q' applies to a lossy format: give format=avif, webp, jpeg or auto".into());
+    }
+    if width.is_none() && format.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Asked { width, format, quality }))
+}
+
+/// The smallest ladder width at or above `w`; above the ladder, its top.
+pub fn snap(w: u32, ladder: &[u32]) -> u32 {
+    ladder.iter().copied().find(|&rung| rung >= w).unwrap_or_else(|| ladder.last().copied().unwrap_or(w))
+}
+
+/// `variant_widths`: ascending, distinct widths from 1 to 16384.
+pub fn parse_ladder(text: &str) -> Result<Vec<u32>, String> {
+    let widths: Vec<u32> = text
+        .split(',')
+        .map(|w| w.trim().parse::<u32>().ok().filter(|n| (1..=16384).contains(n)))
+        .collect::<Option<_>>()
+        .ok_or("a comma-separated list of widths from 1 to 16384")?;
+    if widths.is_empty() || widths.len() > 32 || widths.windows(2).any(|p| p[0] >= p[1]) {
+        return Err("ascending, distinct widths, at most 32".into());
+    }
+    Ok(widths)
+}
+
+impl Asked {
+    /// The parameters that ask for this again (a signed URL's), widths snapped.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(w) = self.width {
+            out.push(("w".to_string(), w.to_string()));
+        }
+        match self.format {
+            Some(Wanted::Auto) => out.push(("format".to_string(), "auto".to_string())),
+            Some(Wanted::Exactly(f)) => out.push(("format".to_string(), f.name().to_string())),
+            None => {}
+        }
+        if let Some(q) = self.quality {
+            out.push(("q".to_string(), q.to_string()));
+        }
+        out
+    }
+
+    /// Decide `format=auto` from `Accept`.
+    pub fn resolve(&self, accept: Option<&str>) -> Variant {
+        let (format, negotiated) = match self.format {
+            None => (None, false),
+            Some(Wanted::Exactly(f)) => (Some(f), false),
+            Some(Wanted::Auto) => (Some(negotiate(accept.unwrap_or(""))), true),
+        };
+        let quality = format.and_then(|f| f.default_quality().map(|d| self.quality.unwrap_or(d)));
+        Variant { width: self.width, format, quality, negotiated }
+    }
+}
+
+/// `format=auto`: AVIF, WebP or JPEG. A modern format is chosen only when
+/// `Accept` names it (`image/avif`, `image/webp`) with a q-value above 0, as
+/// browsers that decode it do; a wildcard (`image/*`, `*/*`) is not taken as
+/// a promise to decode AVIF (old browsers send it too), which is how image
+/// CDNs read it. Among the named ones the highest q wins, AVIF first on a tie;
+/// JPEG otherwise (everyone decodes it).
+pub fn negotiate(accept: &str) -> Format {
+    let q_of = |wanted: &str| -> f32 {
+        accept
+            .split(',')
+            .filter_map(|item| {
+                let mut parts = item.split(';');
+                let media = parts.next()?.trim();
+                if !media.eq_ignore_ascii_case(wanted) {
+                    return None;
+                }
+                let q = parts
+                    .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                    .find_map(|v| v.trim().parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                Some(q.clamp(0.0, 1.0))
+            })
+            .fold(0.0, f32::max)
+    };
+    let avif = q_of("image/avif");
+    let webp = q_of("image/webp");
+    if avif > 0.0 && avif >= webp {
+        Format::Avif
+    } else if webp > 0.0 {
+        Format::Webp
+    } else {
+        Format::Jpeg
+    }
+}
+
+impl Variant {
+    /// The variant's part of its cache key: `w256.webp.q80`, `w512`, `avif.q60`.
+    /// Every field is from a closed set, so no suffix can spell another.
+    pub fn suffix(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(w) = self.width {
+            parts.push(format!("w{w}"));
+        }
+        if let Some(f) = self.format {
+            parts.push(f.name().to_string());
+        }
+        if let Some(q) = self.quality {
+            parts.push(format!("q{q}"));
+        }
+        parts.join(".")
+    }
+
+    /// The format of the answer, given the original's.
+    pub fn output_format(&self, original: Format) -> Format {
+        self.format.unwrap_or(original)
+    }
+}
+
+/// The derived size: `width` (never above the original's: no upscaling),
+/// the height following the original's aspect ratio (rounded, at least 1).
+pub fn target_size(source: (u32, u32), width: Option<u32>) -> (u32, u32) {
+    let (sw, sh) = source;
+    let w = width.map_or(sw, |w| w.min(sw)).max(1);
+    if w == sw {
+        return (sw, sh);
+    }
+    let h = ((sh as u64 * w as u64 + sw as u64 / 2) / sw as u64).max(1) as u32;
+    (w, h)
+}
+
+/// A variant's name in KV keys: the original's hash and the suffix
+/// (`{hash}~w256.webp.q80`; `~` is in no hash and no suffix).
+pub fn variant_hash(original_hash: &str, suffix: &str) -> String {
+    format!("{original_hash}~{suffix}")
+}
+
+/// Counter of the variants recorded for an original (purge walks them).
+pub fn seq_key(project: &str, original_hash: &str) -> String {
+    format!("variantseq:{project}:{original_hash}")
+}
+
+/// The `n`th variant recorded for an original: its suffix.
+pub fn log_key(project: &str, original_hash: &str, n: i64) -> String {
+    format!("variantlog:{project}:{original_hash}:{n}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+        q.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    fn asked(q: &[(&str, &str)]) -> Result<Option<Asked>, Error> {
+        parse(&pairs(q), &DEFAULT_WIDTHS)
+    }
+
+    fn bad(q: &[(&str, &str)]) -> String {
+        match asked(q) {
+            Err(Error::BadRequest(m)) => m,
+            other => panic!("{q:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_variant_parameter_asks_for_the_original() {
+        assert_eq!(asked(&[("prompt", "x")]), Ok(None));
+    }
+
+    #[test]
+    fn widths_snap_up_to_the_ladder_and_stop_at_its_top() {
+        let w = |n: &str| asked(&[("w", n)]).unwrap().unwrap().width.unwrap();
+        assert_eq!(w("1"), 64);
+        assert_eq!(w("64"), 64);
+        assert_eq!(w("65"), 128);
+        assert_eq!(w("300"), 384);
+        assert_eq!(w("2048"), 2048);
+        assert_eq!(w("9000"), 2048);
+        assert_eq!(snap(10, &[100, 200]), 100);
+    }
+
+    #[test]
+    fn bad_values_are_400s_that_name_the_parameter() {
+        assert!(bad(&[("w", "0")]).contains("'w'"));
+        assert!(bad(&[("w", "-5")]).contains("'w'"));
+        assert!(bad(&[("w", "+5")]).contains("'w'"));
+        assert!(bad(&[("w", "256px")]).contains("'w'"));
+        assert!(bad(&[("w", "99999999999")]).contains("'w'"));
+        assert!(bad(&[("format", "gif")]).contains("'format'"));
+        assert!(bad(&[("format", "AVIF")]).contains("'format'"));
+        assert!(bad(&[("format", "jpeg"), ("q", "0")]).contains("'q'"));
+        assert!(bad(&[("format", "jpeg"), ("q", "101")]).contains("'q'"));
+        assert!(bad(&[("format", "png"), ("q", "80")]).contains("lossy"));
+        assert!(bad(&[("w", "256"), ("q", "80")]).contains("lossy"));
+        assert!(bad(&[("q", "80")]).contains("lossy"));
+    }
+
+    #[test]
+    fn quality_defaults_per_format_and_is_part_of_the_suffix() {
+        let v = |q: &[(&str, &str)]| asked(q).unwrap().unwrap().resolve(None);
+        assert_eq!(v(&[("w", "200"), ("format", "webp")]).suffix(), "w256.webp.q80");
+        assert_eq!(v(&[("w", "200"), ("format", "webp"), ("q", "80")]).suffix(), "w256.webp.q80");
+        assert_eq!(v(&[("w", "200"), ("format", "avif"), ("q", "45")]).suffix(), "w256.avif.q45");
+        assert_eq!(v(&[("w", "512")]).suffix(), "w512");
+        assert_eq!(v(&[("format", "png")]).suffix(), "png");
+        assert_eq!(v(&[("format", "jpeg")]).suffix(), "jpeg.q80");
+    }
+
+    #[test]
+    fn auto_reads_accept_with_q_values_and_says_so() {
+        let auto = asked(&[("w", "256"), ("format", "auto")]).unwrap().unwrap();
+        let chosen = |accept: &str| auto.resolve(Some(accept)).format.unwrap();
+        assert_eq!(chosen("image/avif,image/webp,*/*"), Format::Avif);
+        assert_eq!(chosen("image/webp,image/avif"), Format::Avif, "a tie goes to AVIF");
+        assert_eq!(chosen("image/avif;q=0.5,image/webp"), Format::Webp);
+        assert_eq!(chosen("image/avif;q=0,image/webp;q=0.2"), Format::Webp);
+        assert_eq!(chosen("image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"), Format::Webp);
+        assert_eq!(chosen("image/*,*/*"), Format::Jpeg, "a wildcard promises no AVIF");
+        assert_eq!(chosen("IMAGE/AVIF ; Q=0.9"), Format::Avif);
+        assert_eq!(chosen(""), Format::Jpeg);
+        assert_eq!(auto.resolve(None).format, Some(Format::Jpeg));
+        assert!(auto.resolve(None).negotiated);
+        let v = auto.resolve(Some("image/avif"));
+        assert_eq!((v.suffix(), v.quality), ("w256.avif.q60".to_string(), Some(60)));
+        let fixed = asked(&[("format", "webp")]).unwrap().unwrap().resolve(Some("image/avif"));
+        assert!(!fixed.negotiated);
+        assert_eq!(fixed.format, Some(Format::Webp));
+    }
+
+    #[test]
+    fn the_ladder_variable_is_checked() {
+        assert_eq!(parse_ladder("100, 200,400"), Ok(vec![100, 200, 400]));
+        assert!(parse_ladder("").is_err());
+        assert!(parse_ladder("200,100").is_err());
+        assert!(parse_ladder("100,100").is_err());
+        assert!(parse_ladder("0").is_err());
+        assert!(parse_ladder("100,x").is_err());
+        assert!(parse_ladder("20000").is_err());
+    }
+
+    #[test]
+    fn derived_sizes_follow_the_aspect_ratio_and_never_upscale() {
+        assert_eq!(target_size((1024, 1024), Some(256)), (256, 256));
+        assert_eq!(target_size((1344, 768), Some(768)), (768, 439));
+        assert_eq!(target_size((1024, 1024), Some(2048)), (1024, 1024));
+        assert_eq!(target_size((1024, 1024), None), (1024, 1024));
+        assert_eq!(target_size((4000, 1), Some(64)), (64, 1));
+    }
+
+    #[test]
+    fn variant_names_hang_off_the_original() {
+        let v = asked(&[("w", "256"), ("format", "webp")]).unwrap().unwrap().resolve(None);
+        assert_eq!(variant_hash("ab", &v.suffix()), "ab~w256.webp.q80");
+        assert_eq!(seq_key("p", "ab"), "variantseq:p:ab");
+        assert_eq!(log_key("p", "ab", 3), "variantlog:p:ab:3");
+        assert_eq!(v.output_format(Format::Png), Format::Webp);
+        let w = asked(&[("w", "256")]).unwrap().unwrap().resolve(None);
+        assert_eq!(w.output_format(Format::Png), Format::Png);
+        assert_eq!(Format::from_content_type("image/avif"), Some(Format::Avif));
+        assert_eq!(Format::from_content_type("image/gif"), None);
+    }
+}

@@ -1,0 +1,355 @@
+//! A derived variant's pixels: decode the original (PNG, JPEG or WebP),
+//! resize it with Lanczos3 (never up), encode it as AVIF, WebP, JPEG or PNG.
+//! Pure computation over bytes; what to derive is decided in
+//! `banatie_core::variant`, where it is stored in `api::derived`.
+//!
+//! Memory is bounded before anything is decoded: the original's header gives
+//! its size, and one over `max_source_pixels` is refused. The decoder's own
+//! allocation limit is set from the same figure.
+
+use std::time::Instant;
+
+use banatie_core::variant::{target_size, Format};
+use fast_image_resize as fr;
+
+mod decode;
+
+/// rav1e's speed for AVIF (0 slowest … 10 fastest). 8 keeps a 768 px
+/// variant well under a second in the component while staying far smaller
+/// than WebP at the same look (measured in docs/benchmarks.md).
+pub const AVIF_SPEED: u8 = 8;
+
+/// What to derive.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// Target width (`None`: the original's); never above the original's.
+    pub width: Option<u32>,
+    pub format: Format,
+    /// The lossy encoder's quality, 1–100 (ignored for PNG).
+    pub quality: Option<u8>,
+    /// Largest original (width × height) this will decode.
+    pub max_source_pixels: u64,
+}
+
+/// A derived image.
+#[derive(Debug)]
+pub struct Derived {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// Time to decode, resize and encode.
+    pub micros: u64,
+    /// The WebAssembly instance's linear memory when done (its peak: a
+    /// linear memory never shrinks); `None` natively.
+    pub peak_memory: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The original cannot be a source (too large, not decodable); the
+    /// message is safe to show.
+    Refused(String),
+    /// An encoder failed on a decoded image: a bug or a limit of ours.
+    Encoder(String),
+}
+
+pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
+    let started = Instant::now();
+    let decoded = decode::decode(source, spec.max_source_pixels)?;
+    let (sw, sh) = (decoded.width, decoded.height);
+    let (w, h) = target_size((sw, sh), spec.width);
+    let alpha = decoded.alpha && spec.format != Format::Jpeg;
+    let pixels = pixels(decoded, alpha);
+    let pixels = resize(pixels, (sw, sh), (w, h), alpha)?;
+    let quality = spec.quality.unwrap_or(80).clamp(1, 100);
+    let bytes = match spec.format {
+        Format::Jpeg => jpeg(&pixels, w, h, quality),
+        Format::Webp => webp(&pixels, w, h, alpha, quality),
+        Format::Avif => avif(&pixels, w, h, alpha, quality),
+        Format::Png => png(&pixels, w, h, alpha),
+    }?;
+    Ok(Derived {
+        bytes,
+        width: w,
+        height: h,
+        micros: started.elapsed().as_micros() as u64,
+        peak_memory: linear_memory(),
+    })
+}
+
+/// RGBA when `alpha`, else RGB; a transparent original that is to lose its
+/// alpha (JPEG) is laid on white rather than showing what its transparent
+/// pixels happen to hold.
+fn pixels(image: decode::Pixels, alpha: bool) -> Vec<u8> {
+    if image.alpha == alpha {
+        return image.data;
+    }
+    image
+        .data
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let a = p[3] as u32;
+            let over = |c: u8| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+            [over(p[0]), over(p[1]), over(p[2])]
+        })
+        .collect()
+}
+
+fn resize(pixels: Vec<u8>, from: (u32, u32), to: (u32, u32), alpha: bool) -> Result<Vec<u8>, Failure> {
+    if from == to {
+        return Ok(pixels);
+    }
+    if alpha {
+        resize_typed::<fr::pixels::U8x4>(&pixels, from, to)
+    } else {
+        resize_typed::<fr::pixels::U8x3>(&pixels, from, to)
+    }
+}
+
+/// Lanczos3 (a 3-lobe windowed sinc): sharp without ringing at these
+/// ratios; with alpha, colour is filtered premultiplied. Typed, so that only
+/// these two pixel types' kernels are compiled in (the dynamic
+/// `Resizer::resize` brings every type's: +0.7 MB of wasm).
+fn resize_typed<P: fr::PixelTrait>(
+    pixels: &[u8],
+    from: (u32, u32),
+    to: (u32, u32),
+) -> Result<Vec<u8>, Failure> {
+    let broken = |e: String| Failure::Encoder(format!("resize: {e}"));
+    let source = fr::images::TypedImageRef::<P>::from_buffer(from.0, from.1, pixels)
+        .map_err(|e| broken(e.to_string()))?;
+    let mut out = vec![0u8; to.0 as usize * to.1 as usize * P::size()];
+    let mut target =
+        fr::images::TypedImage::<P>::from_buffer(to.0, to.1, &mut out).map_err(|e| broken(e.to_string()))?;
+    let options = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
+    fr::Resizer::new().resize_typed(&source, &mut target, &options).map_err(|e| broken(e.to_string()))?;
+    Ok(out)
+}
+
+fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>, Failure> {
+    let too_big = || Failure::Refused("JPEG is limited to 65535 pixels a side".into());
+    let (w, h) = (u16::try_from(w).map_err(|_| too_big())?, u16::try_from(h).map_err(|_| too_big())?);
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(rgb, w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| Failure::Encoder(format!("jpeg: {e}")))?;
+    Ok(out)
+}
+
+/// WebP, lossy (VP8, with a lossless alpha plane when there is alpha).
+/// `vaam-image-webp` is the only pure-Rust lossy WebP encoder under a
+/// permissive licence (zenwebp, the other, is AGPL-3.0); see docs/variants.md.
+fn webp(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8) -> Result<Vec<u8>, Failure> {
+    let mut out = Vec::new();
+    let mut encoder = webp::WebPEncoder::new(&mut out);
+    let mut params = webp::EncoderParams::default();
+    params.use_lossy = true;
+    params.lossy_quality = quality;
+    encoder.set_params(params);
+    let color = if alpha { webp::ColorType::Rgba8 } else { webp::ColorType::Rgb8 };
+    encoder.encode(px, w, h, color).map_err(|e| Failure::Encoder(format!("webp: {e}")))?;
+    Ok(out)
+}
+
+fn png(px: &[u8], w: u32, h: u32, alpha: bool) -> Result<Vec<u8>, Failure> {
+    let broken = |e: png::EncodingError| Failure::Encoder(format!("png: {e}"));
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(if alpha { png::ColorType::Rgba } else { png::ColorType::Rgb });
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().map_err(broken)?.write_image_data(px).map_err(broken)?;
+    Ok(out)
+}
+
+/// AVIF through rav1e, 10-bit 4:4:4 YCbCr (BT.601, full range), as ravif
+/// encodes 8-bit input by default. The planes are made here and handed to
+/// ravif's 10-bit entry point, so only rav1e's 16-bit pixel code is compiled
+/// in (ravif's RGB entry points bring the 8-bit one too: ~0.4 MB of wasm).
+fn avif(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8) -> Result<Vec<u8>, Failure> {
+    let encoder = ravif::Encoder::new()
+        .with_quality(quality as f32)
+        .with_alpha_quality(quality as f32)
+        .with_speed(AVIF_SPEED)
+        .with_num_threads(Some(1));
+    let channels = if alpha { 4 } else { 3 };
+    let planes = px.chunks_exact(channels).map(|p| ycbcr_10_bit(p[0], p[1], p[2]));
+    let opaque = !alpha || px.chunks_exact(4).all(|p| p[3] == 255);
+    let alpha_plane = (!opaque).then(|| px.chunks_exact(4).map(|p| ten_bits(p[3])));
+    encoder
+        .encode_raw_planes_10_bit(
+            w as usize,
+            h as usize,
+            planes,
+            alpha_plane,
+            ravif::PixelRange::Full,
+            ravif::MatrixCoefficients::BT601,
+        )
+        .map(|e| e.avif_file)
+        .map_err(|e| Failure::Encoder(format!("avif: {e}")))
+}
+
+/// 8 → 10 bits, 255 → 1023.
+fn ten_bits(x: u8) -> u16 {
+    (u16::from(x) << 2) | (u16::from(x) >> 6)
+}
+
+/// Full-range BT.601 Y′CbCr at 10 bits (ITU-R BT.601 luma weights).
+fn ycbcr_10_bit(r: u8, g: u8, b: u8) -> [u16; 3] {
+    const KR: f32 = 0.299;
+    const KB: f32 = 0.114;
+    const SCALE: f32 = 1023.0 / 255.0;
+    let (r, g, b) = (r as f32 * SCALE, g as f32 * SCALE, b as f32 * SCALE);
+    let y = KR * r + (1.0 - KR - KB) * g + KB * b;
+    let cb = (b - y) * 0.5 / (1.0 - KB) + 512.0;
+    let cr = (r - y) * 0.5 / (1.0 - KR) + 512.0;
+    [y, cb, cr].map(|v| v.round().clamp(0.0, 1023.0) as u16)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn linear_memory() -> Option<u64> {
+    Some(core::arch::wasm32::memory_size(0) as u64 * 65536)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn linear_memory() -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{DynamicImage, ImageEncoder, ImageReader};
+    use std::io::Cursor;
+
+    fn color(alpha: bool) -> image::ExtendedColorType {
+        if alpha {
+            image::ExtendedColorType::Rgba8
+        } else {
+            image::ExtendedColorType::Rgb8
+        }
+    }
+
+    /// A 1024×512 PNG with a gradient, and alpha when asked.
+    fn original(alpha: bool) -> Vec<u8> {
+        let (w, h) = (1024u32, 512u32);
+        let mut out = Vec::new();
+        let px: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                let mut p = vec![(x / 4) as u8, (y / 2) as u8, ((x + y) / 6) as u8];
+                if alpha {
+                    p.push(if x < 512 { 0 } else { 255 });
+                }
+                p
+            })
+            .collect();
+        image::codecs::png::PngEncoder::new(&mut out).write_image(&px, w, h, color(alpha)).unwrap();
+        out
+    }
+
+    fn spec(width: Option<u32>, format: Format) -> Spec {
+        Spec { width, format, quality: Some(70), max_source_pixels: 1 << 24 }
+    }
+
+    fn decoded(bytes: &[u8]) -> (image::ImageFormat, DynamicImage) {
+        let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().unwrap();
+        (reader.format().unwrap(), reader.decode().unwrap())
+    }
+
+    #[test]
+    fn each_format_decodes_to_the_asked_width_and_the_original_aspect_ratio() {
+        let source = original(false);
+        for (format, expected) in [
+            (Format::Jpeg, image::ImageFormat::Jpeg),
+            (Format::Webp, image::ImageFormat::WebP),
+            (Format::Png, image::ImageFormat::Png),
+        ] {
+            let d = derive(&source, &spec(Some(256), format)).unwrap();
+            assert_eq!((d.width, d.height), (256, 128), "{format:?}");
+            let (found, image) = decoded(&d.bytes);
+            assert_eq!((found, image.width(), image.height()), (expected, 256, 128), "{format:?}");
+            assert!(d.bytes.len() < source.len(), "{format:?}: {} vs {}", d.bytes.len(), source.len());
+        }
+    }
+
+    #[test]
+    fn avif_is_an_avif_file_of_the_asked_size() {
+        let d = derive(&original(false), &spec(Some(64), Format::Avif)).unwrap();
+        assert_eq!((d.width, d.height), (64, 32));
+        // ISO-BMFF: a `ftyp` box whose major brand is `avif`.
+        assert_eq!(&d.bytes[4..12], b"ftypavif");
+    }
+
+    #[test]
+    fn resizing_keeps_the_picture() {
+        // The gradient's left edge is dark and its right edge is bright.
+        let d = derive(&original(false), &spec(Some(128), Format::Png)).unwrap();
+        let image = decoded(&d.bytes).1.into_rgb8();
+        assert!(image.get_pixel(2, 32).0[0] < 20, "{:?}", image.get_pixel(2, 32));
+        assert!(image.get_pixel(125, 32).0[0] > 235, "{:?}", image.get_pixel(125, 32));
+    }
+
+    #[test]
+    fn ycbcr_is_full_range_bt601() {
+        assert_eq!(ycbcr_10_bit(0, 0, 0), [0, 512, 512]);
+        assert_eq!(ycbcr_10_bit(255, 255, 255), [1023, 512, 512]);
+        // Pure red: Y = 0.299, Cr at its top.
+        assert_eq!(ycbcr_10_bit(255, 0, 0), [306, 339, 1023]);
+        assert_eq!(ten_bits(255), 1023);
+    }
+
+    #[test]
+    fn never_upscales() {
+        let d = derive(&original(false), &spec(Some(2048), Format::Png)).unwrap();
+        assert_eq!((d.width, d.height), (1024, 512));
+    }
+
+    #[test]
+    fn alpha_is_kept_where_the_format_has_it_and_laid_on_white_for_jpeg() {
+        let source = original(true);
+        let png = decoded(&derive(&source, &spec(Some(256), Format::Png)).unwrap().bytes).1.into_rgba8();
+        assert_eq!(png.get_pixel(10, 10).0[3], 0);
+        assert_eq!(png.get_pixel(250, 10).0[3], 255);
+        let jpeg = decoded(&derive(&source, &spec(Some(256), Format::Jpeg)).unwrap().bytes).1.into_rgb8();
+        assert!(jpeg.get_pixel(10, 10).0.iter().all(|&c| c > 240), "{:?}", jpeg.get_pixel(10, 10));
+    }
+
+    #[test]
+    fn an_original_over_the_pixel_limit_is_refused_before_decoding() {
+        let mut s = spec(Some(256), Format::Jpeg);
+        s.max_source_pixels = 1024 * 512 - 1;
+        match derive(&original(false), &s) {
+            Err(Failure::Refused(m)) => assert!(m.contains("max_source_pixels"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn jpeg_webp_and_grey_originals_are_sources_too() {
+        let rgb = decoded(&original(false)).1;
+        let mut jpeg = Vec::new();
+        rgb.write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        let mut webp = Vec::new();
+        rgb.write_to(&mut Cursor::new(&mut webp), image::ImageFormat::WebP).unwrap();
+        let mut grey = Vec::new();
+        DynamicImage::ImageLuma8(rgb.to_luma8())
+            .write_to(&mut Cursor::new(&mut grey), image::ImageFormat::Png)
+            .unwrap();
+        for (name, source) in [("jpeg", jpeg), ("webp", webp), ("grey png", grey)] {
+            let d =
+                derive(&source, &spec(Some(128), Format::Png)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let image = decoded(&d.bytes).1.into_rgb8();
+            assert_eq!(image.dimensions(), (128, 64), "{name}");
+            let (left, right) = (image.get_pixel(2, 32).0[0], image.get_pixel(125, 32).0[0]);
+            assert!(right > left + 50, "{name}: the gradient is lost: {left} .. {right}");
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_no_image_are_refused() {
+        match derive(b"certainly not an image", &spec(Some(256), Format::Jpeg)) {
+            Err(Failure::Refused(m)) => assert!(m.contains("cannot be decoded"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

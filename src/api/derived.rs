@@ -1,0 +1,253 @@
+//! Derived variants (`w`, `format`, `q`; decisions in `core::variant`):
+//!
+//! original's entry → variant's entry (made from this original) →
+//!   HIT:  served like any cached image (`api::cached`), `X-Variant-Of`
+//!   MISS: the original's bytes (from S3, or generated now through
+//!         `live::original`, single-flight as always) → the variant's own
+//!         single-flight lease → decode, resize, encode (`banatie-image`) →
+//!         S3 PUT → KV entry → answer with the bytes
+//!
+//! A variant's entry names the original's image id; after the original is
+//! replaced (regenerated) the variant is derived again from the new one.
+//! Deriving takes no generation budget and no client allowance: it costs
+//! this component's CPU once per variant, and the widths snap to a ladder so
+//! an image has a bounded number of variants.
+
+use super::cached;
+use super::context::{Context, Incoming};
+use super::counters::bump;
+use super::flight::{self, Joined};
+use super::live::{self, Gate, Got};
+use super::reply::{Body, Reply};
+use super::slot::Slot;
+use crate::core::entry::{Entry, ENTRY_VERSION};
+use crate::core::headers;
+use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
+use crate::core::project::Project;
+use crate::core::request::GenerationRequest;
+use crate::core::stats::Counter;
+use crate::core::variant::{self, Format, Variant};
+use crate::core::{cache_key, Error};
+
+#[allow(clippy::too_many_arguments)]
+pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    project: &Project,
+    original: &Slot,
+    request: &GenerationRequest,
+    wanted: &Variant,
+    incoming: &Incoming<'_>,
+    gate: &Gate<'_, K>,
+    now: u64,
+) -> Result<Reply<S::Body>, Error> {
+    let slot = original.variant(wanted);
+    let mut reply = serve(ctx, project, original, &slot, request, wanted, incoming, gate, now).await?;
+    if wanted.negotiated {
+        reply.headers.push(headers::vary_accept());
+    }
+    Ok(reply)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    project: &Project,
+    original: &Slot,
+    slot: &Slot,
+    request: &GenerationRequest,
+    wanted: &Variant,
+    incoming: &Incoming<'_>,
+    gate: &Gate<'_, K>,
+    now: u64,
+) -> Result<Reply<S::Body>, Error> {
+    if !incoming.regenerate {
+        if let Some(source) = original.lookup(&ctx.kv)? {
+            if let Some(entry) = slot.lookup(&ctx.kv)?.filter(|e| made_from(e, &source)) {
+                if let Some(reply) = cached::answer(ctx, slot, &entry, incoming, false).await? {
+                    return Ok(reply);
+                }
+            }
+        }
+    }
+    if incoming.head {
+        return Err(Error::NotCached);
+    }
+    let max = ctx.config.max_image_bytes;
+    let read = async |entry: &Entry, _coalesced| {
+        Ok(ctx.store.get_bytes(&entry.object_key, max).await?.map(|bytes| (entry.clone(), bytes)))
+    };
+    let (source, bytes) =
+        match live::original(ctx, project, original, request, incoming, gate, now, read).await? {
+            Got::Cached(found) => found,
+            Got::Generated(entry, bytes) => (*entry, bytes),
+        };
+    // Derived meanwhile (by the request that made the original, say)?
+    let existing = slot.lookup(&ctx.kv)?;
+    if let Some(entry) = existing.as_ref().filter(|e| made_from(e, &source)) {
+        if let Some(reply) = cached::answer(ctx, slot, entry, incoming, false).await? {
+            return Ok(reply);
+        }
+    }
+    // What is left is stale: made from an earlier original, or its object vanished.
+    let stale = existing;
+    let ready = async |entry: &Entry| match made_from(entry, &source) {
+        true => cached::answer(ctx, slot, entry, incoming, true).await,
+        false => Ok(None),
+    };
+    let held = match flight::join(ctx, slot, stale.as_ref(), || Ok(()), ready).await? {
+        Joined::Served(reply) => return Ok(reply),
+        Joined::Owner(held) => held,
+    };
+    match derive(ctx, slot, &source, &bytes, wanted, stale.as_ref(), now).await {
+        Ok((entry, bytes, timing)) => {
+            flight::succeed(&ctx.kv, &held);
+            let mut headers = headers::miss(&entry);
+            headers.push(timing);
+            Ok(Reply { status: 200, headers, body: Body::Bytes(bytes) })
+        }
+        Err(e) => {
+            flight::fail(&ctx.kv, &held, ctx.env.now_ms(), &e);
+            Err(e)
+        }
+    }
+}
+
+fn made_from(variant: &Entry, original: &Entry) -> bool {
+    variant.variant_of.as_deref() == Some(original.image_id.as_str())
+}
+
+/// The lease holder's work: decode, resize, encode → S3 PUT → KV entry.
+async fn derive<K: KeyValue, S: ObjectStore, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    slot: &Slot,
+    source: &Entry,
+    bytes: &[u8],
+    wanted: &Variant,
+    replaced: Option<&Entry>,
+    now: u64,
+) -> Result<(Entry, Vec<u8>, headers::Header), Error> {
+    let from = Format::from_content_type(&source.content_type)
+        .ok_or_else(|| Error::VariantUnavailable(format!("the original is {}", source.content_type)))?;
+    let spec = banatie_image::Spec {
+        width: wanted.width,
+        format: wanted.output_format(from),
+        quality: wanted.quality,
+        max_source_pixels: ctx.config.max_source_pixels,
+    };
+    let derived = banatie_image::derive(bytes, &spec).map_err(|e| match e {
+        banatie_image::Failure::Refused(why) => Error::VariantUnavailable(why),
+        banatie_image::Failure::Encoder(detail) => {
+            Error::Internal(format!("variant {}: {detail}", slot.hash))
+        }
+    })?;
+    let image_id = ctx.env.new_id();
+    let content_type = spec.format.content_type().to_string();
+    let entry = Entry {
+        v: ENTRY_VERSION,
+        object_key: cache_key::object_key(&slot.project, slot.image_hash(), &image_id, &content_type),
+        image_id,
+        generation_id: source.generation_id.clone(),
+        content_type,
+        size: derived.bytes.len() as u64,
+        etag: headers::etag_for(&derived.bytes),
+        created_at: now,
+        variant_of: Some(source.image_id.clone()),
+        variant: Some(wanted.suffix()),
+        width: Some(derived.width),
+        height: Some(derived.height),
+        ..source.clone()
+    };
+    ctx.store.put(&entry.object_key, &entry.content_type, derived.bytes.clone()).await?;
+    record(ctx, slot, &entry, replaced).await;
+    Ok((entry, derived.bytes, headers::derivation(derived.micros, derived.peak_memory)))
+}
+
+/// Write the variant's entry, count it, and log it under its original (so a
+/// purge finds it). The object is stored already: a KV failure here only
+/// means the next request derives again (logged, not an error).
+async fn record<K: KeyValue, S: ObjectStore, P, E>(
+    ctx: &Context<K, S, P, E>,
+    slot: &Slot,
+    entry: &Entry,
+    replaced: Option<&Entry>,
+) {
+    let kv = &ctx.kv;
+    bump(kv, &slot.project, Counter::Misses, 1);
+    if let Err(e) = kv.set(&slot.entry_key, &entry.encode()) {
+        eprintln!("banatie-live: variant entry not recorded, served anyway: {e}");
+        return;
+    }
+    let old_size = replaced.map_or(0, |old| old.size as i64);
+    bump(kv, &slot.project, Counter::Variants, if replaced.is_some() { 0 } else { 1 });
+    bump(kv, &slot.project, Counter::VariantBytes, entry.size as i64 - old_size);
+    match replaced {
+        Some(old) => {
+            if let Err(e) = ctx.store.delete(&old.object_key).await {
+                eprintln!("banatie-live: replaced variant object {} not deleted: {e}", old.object_key);
+            }
+        }
+        None => log(kv, slot, entry),
+    }
+}
+
+fn log(kv: &impl KeyValue, slot: &Slot, entry: &Entry) {
+    let original = slot.image_hash();
+    let logged = kv.increment(&variant::seq_key(&slot.project, original), 1).and_then(|n| {
+        let suffix = entry.variant.as_deref().unwrap_or_default();
+        kv.set(&variant::log_key(&slot.project, original, n), suffix.as_bytes())
+    });
+    if let Err(e) = logged {
+        eprintln!("banatie-live: variant not logged under its original (a purge will miss it): {e}");
+    }
+}
+
+/// Purge: remove every variant logged under the original `hash`, entries
+/// first, then their objects.
+pub async fn purge_all<K: KeyValue, S: ObjectStore, P, E>(
+    ctx: &Context<K, S, P, E>,
+    project: &str,
+    hash: &str,
+) {
+    let kv = &ctx.kv;
+    let seq = variant::seq_key(project, hash);
+    let count = match kv.increment(&seq, 0) {
+        Ok(n) => n,
+        Err(e) => return eprintln!("banatie-live: variants of {hash} not purged: {e}"),
+    };
+    for n in 1..=count {
+        let log = variant::log_key(project, hash, n);
+        if let Err(e) = purge_one(ctx, project, hash, &log).await {
+            eprintln!("banatie-live: variant {log} not purged: {e}");
+            continue;
+        }
+        let _ = kv.delete(&log);
+    }
+    if let Err(e) = kv.delete(&seq) {
+        eprintln!("banatie-live: variant log of {hash} not removed: {e}");
+    }
+}
+
+async fn purge_one<K: KeyValue, S: ObjectStore, P, E>(
+    ctx: &Context<K, S, P, E>,
+    project: &str,
+    hash: &str,
+    log: &str,
+) -> Result<(), Error> {
+    let kv = &ctx.kv;
+    let Some(suffix) = kv.get(log)? else { return Ok(()) };
+    let variant_hash = variant::variant_hash(hash, &String::from_utf8_lossy(&suffix));
+    let key = cache_key::entry_key(project, &variant_hash);
+    let Some(raw) = kv.get(&key)? else { return Ok(()) };
+    kv.delete(&key)?;
+    let _ = kv.delete(&cache_key::hits_key(project, &variant_hash));
+    bump(kv, project, Counter::Variants, -1);
+    if let Ok(entry) = Entry::decode(&raw) {
+        bump(kv, project, Counter::VariantBytes, -(entry.size as i64));
+        ctx.store.delete(&entry.object_key).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "derived_tests.rs"]
+mod tests;

@@ -1,0 +1,104 @@
+//! Derived variants through the real runtime, Garage and a Gemini double
+//! that answers pictures of Gemini's real size (1024×1024 for 1:1).
+
+use testkit::gemini::{Behavior, Gemini};
+use testkit::s3;
+
+use crate::support::host::{self, Host};
+use crate::support::http::{send, Reply};
+use crate::support::{enc, s3_endpoint, unique};
+
+const WIDTHS: [u32; 5] = [64, 256, 384, 512, 768];
+const FORMATS: [(&str, image::ImageFormat, &str); 2] =
+    [("webp", image::ImageFormat::WebP, "image/webp"), ("jpeg", image::ImageFormat::Jpeg, "image/jpeg")];
+
+fn decoded(bytes: &[u8]) -> (image::ImageFormat, u32, u32) {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().unwrap();
+    let format = reader.format().expect("a known image format");
+    let image = reader.decode().expect("decodes");
+    (format, image.width(), image.height())
+}
+
+/// An AVIF file's brand and its `ispe` (image spatial extent) box.
+fn avif_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.get(4..12) != Some(b"ftypavif") {
+        return None;
+    }
+    let at = bytes.windows(4).position(|w| w == b"ispe")? + 8;
+    let word = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    Some((word(at), word(at + 4)))
+}
+
+fn objects(project: &str) -> Vec<String> {
+    s3::list(s3_endpoint(), &format!("live/{project}/")).unwrap()
+}
+
+pub fn twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects() {
+    let gemini = Gemini::start();
+    gemini.set(Behavior::Picture);
+    let host = Host::start(&host::standard_vars(s3_endpoint(), &gemini.url));
+    let p = host.create_project_with(r#"{"name":"variants"}"#);
+    let prompt = enc(&unique("a lighthouse at dusk"));
+    let query = |w: u32, f: &str| format!("/api/v1/live/generate?prompt={prompt}&w={w}&format={f}");
+    let asked: Vec<(u32, usize)> =
+        WIDTHS.iter().flat_map(|&w| (0..FORMATS.len()).map(move |f| (w, f))).flat_map(|v| [v, v]).collect();
+    assert_eq!(asked.len(), 20);
+    let replies: Vec<Reply> = std::thread::scope(|s| {
+        let threads: Vec<_> = asked
+            .iter()
+            .map(|&(w, f)| {
+                let url = host.url(&query(w, FORMATS[f].0));
+                let key = p.api_key.clone();
+                s.spawn(move || send("GET", &url, &[("x-api-key", &key)], b""))
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let original = host.get(&format!("/api/v1/live/generate?prompt={prompt}"), &p.api_key);
+    assert_eq!(original.header("x-cache-status"), Some("HIT"), "generated on the way to the variants");
+    assert_eq!(decoded(&original.body), (image::ImageFormat::Png, 1024, 1024));
+    let original_id = original.header("x-image-id").unwrap().to_string();
+    for (&(w, f), reply) in asked.iter().zip(&replies) {
+        let (name, format, content_type) = FORMATS[f];
+        assert_eq!(reply.status, 200, "w={w} {name}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.header("content-type"), Some(content_type));
+        assert_eq!(reply.header("x-variant-of"), Some(original_id.as_str()));
+        assert_eq!(decoded(&reply.body), (format, w, w), "w={w} {name}");
+        assert!(reply.body.len() < original.body.len() / 2, "w={w} {name}: {} bytes", reply.body.len());
+    }
+    assert_eq!(gemini.calls(), 1, "one generation for twenty requests");
+    assert_eq!(objects(&p.id).len(), 11, "{:#?}", objects(&p.id));
+    let misses = replies.iter().filter(|r| r.header("x-cache-status") == Some("MISS")).count();
+    assert_eq!(misses, 10, "each variant derived once");
+
+    for (&(w, f), first) in asked.iter().zip(&replies) {
+        let again = host.get(&query(w, FORMATS[f].0), &p.api_key);
+        assert_eq!(again.header("x-cache-status"), Some("HIT"));
+        assert_eq!((again.body == first.body, again.header("etag")), (true, first.header("etag")));
+        assert_eq!(again.header("vary"), None);
+    }
+
+    let auto = send(
+        "GET",
+        &host.url(&query(300, "auto")),
+        &[("x-api-key", &p.api_key), ("accept", "image/avif,image/webp,*/*")],
+        b"",
+    );
+    assert_eq!(auto.status, 200, "{}", String::from_utf8_lossy(&auto.body));
+    assert_eq!((auto.header("content-type"), auto.header("vary")), (Some("image/avif"), Some("Accept")));
+    assert_eq!(avif_size(&auto.body), Some((384, 384)), "w=300 snaps up to 384");
+    let stats = host.stats(&p.api_key);
+    let variant_bytes: usize =
+        replies.iter().step_by(2).map(|r| r.body.len()).sum::<usize>() + auto.body.len();
+    assert_eq!((stats["entries"].as_i64(), stats["variants"].as_i64()), (Some(1), Some(11)));
+    assert_eq!(stats["variant_bytes"].as_i64(), Some(variant_bytes as i64));
+    assert_eq!(stats["bytes_stored"].as_i64(), Some(original.body.len() as i64));
+    assert_eq!(objects(&p.id).len(), 12);
+
+    let purged = send("DELETE", &host.url(&query(64, "webp")), &[("x-api-key", &p.api_key)], b"");
+    assert_eq!(purged.status, 204);
+    assert_eq!(objects(&p.id), Vec::<String>::new(), "the original and every variant are gone");
+    let stats = host.stats(&p.api_key);
+    assert_eq!((stats["variants"].as_i64(), stats["variant_bytes"].as_i64()), (Some(0), Some(0)));
+    assert!(host.kv_keys("variant").is_empty(), "{:?}", host.kv_keys("variant"));
+}
