@@ -325,7 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn jpeg_webp_and_grey_originals_are_sources_too() {
+    fn jpeg_and_grey_originals_are_sources_too_and_webp_ones_are_refused() {
         let rgb = decoded(&original(false)).1;
         let mut jpeg = Vec::new();
         rgb.write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
@@ -335,7 +335,11 @@ mod tests {
         DynamicImage::ImageLuma8(rgb.to_luma8())
             .write_to(&mut Cursor::new(&mut grey), image::ImageFormat::Png)
             .unwrap();
-        for (name, source) in [("jpeg", jpeg), ("webp", webp), ("grey png", grey)] {
+        match derive(&webp, &spec(Some(128), Format::Png)) {
+            Err(Failure::Refused(m)) => assert!(m.contains("not PNG or JPEG"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        for (name, source) in [("jpeg", jpeg), ("grey png", grey)] {
             let d =
                 derive(&source, &spec(Some(128), Format::Png)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let image = decoded(&d.bytes).1.into_rgb8();
