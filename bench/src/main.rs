@@ -132,7 +132,7 @@ fn main() -> anyhow::Result<()> {
         ms(overheads[19])
     ));
 
-    variants::run(&base, &key, &gemini, &mut report)?;
+    variants::run((&base, &key), (&base_b, &key_b), &gemini, &mut report)?;
 
     let size = 20_000_000;
     gemini.set(Behavior::Sized(size));
