@@ -350,6 +350,21 @@ mod tests {
     }
 
     #[test]
+    fn slivers_and_single_pixels_encode_in_every_format() {
+        for (w, h) in [(1u32, 1u32), (4000, 1), (1, 3000), (3, 2)] {
+            let px: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+            let mut source = Vec::new();
+            image::codecs::png::PngEncoder::new(&mut source).write_image(&px, w, h, color(false)).unwrap();
+            for format in [Format::Avif, Format::Webp, Format::Jpeg, Format::Png] {
+                let d = derive(&source, &spec(Some(64), format))
+                    .unwrap_or_else(|e| panic!("{w}x{h} {format:?}: {e:?}"));
+                assert_eq!(d.width, w.min(64), "{w}x{h} {format:?}");
+                assert!(d.height >= 1 && !d.bytes.is_empty());
+            }
+        }
+    }
+
+    #[test]
     fn bytes_that_are_no_image_are_refused() {
         match derive(b"certainly not an image", &spec(Some(256), Format::Jpeg)) {
             Err(Failure::Refused(m)) => assert!(m.contains("cannot be decoded"), "{m}"),
