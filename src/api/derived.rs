@@ -98,7 +98,22 @@ async fn serve<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         Joined::Served(reply) => return Ok(reply),
         Joined::Owner(held) => held,
     };
-    match derive(ctx, slot, &source, &bytes, wanted, stale.as_ref(), now).await {
+    // Read again under the lease: the original may have been replaced while
+    // this request waited (then its bytes are not the original any more), and
+    // the entry this derivation replaces is the one there now.
+    let now_there = original.lookup(&ctx.kv).and_then(|o| Ok((o, slot.lookup(&ctx.kv)?)));
+    let replaced = match now_there {
+        Ok((Some(current), replaced)) if current.image_id == source.image_id => replaced,
+        Ok(_) => {
+            flight::release(&ctx.kv, &held);
+            return Err(Error::Busy { retry_after: 1 });
+        }
+        Err(e) => {
+            flight::release(&ctx.kv, &held);
+            return Err(e);
+        }
+    };
+    match derive(ctx, slot, &source, &bytes, wanted, replaced.as_ref(), now).await {
         Ok((entry, bytes, timing)) => {
             flight::succeed(&ctx.kv, &held);
             let mut headers = headers::miss(&entry);
@@ -202,28 +217,45 @@ fn log(kv: &impl KeyValue, slot: &Slot, entry: &Entry) {
 }
 
 /// Purge: remove every variant logged under the original `hash`, entries
-/// first, then their objects.
+/// first, then their objects. The log's counter is never reset (a
+/// derivation may be logging while this runs); a mark says how far purges
+/// have gone, and a variant that could not be removed stays in the log.
 pub async fn purge_all<K: KeyValue, S: ObjectStore, P, E>(
     ctx: &Context<K, S, P, E>,
     project: &str,
     hash: &str,
 ) {
     let kv = &ctx.kv;
-    let seq = variant::seq_key(project, hash);
-    let count = match kv.increment(&seq, 0) {
-        Ok(n) => n,
+    let mark = variant::purged_key(project, hash);
+    let read = kv.increment(&variant::seq_key(project, hash), 0).and_then(|count| {
+        let done = kv.get(&mark)?.and_then(|v| String::from_utf8(v).ok()?.parse::<i64>().ok()).unwrap_or(0);
+        Ok((count, done))
+    });
+    let (count, done) = match read {
+        Ok(found) => found,
         Err(e) => return eprintln!("banatie-live: variants of {hash} not purged: {e}"),
     };
-    for n in 1..=count {
+    let mut upto = done;
+    let mut all_gone = true;
+    for n in done + 1..=count {
         let log = variant::log_key(project, hash, n);
-        if let Err(e) = purge_one(ctx, project, hash, &log).await {
-            eprintln!("banatie-live: variant {log} not purged: {e}");
-            continue;
+        match purge_one(ctx, project, hash, &log).await {
+            Ok(()) => {
+                let _ = kv.delete(&log);
+                if all_gone {
+                    upto = n;
+                }
+            }
+            Err(e) => {
+                eprintln!("banatie-live: variant {log} not purged (the next purge tries again): {e}");
+                all_gone = false;
+            }
         }
-        let _ = kv.delete(&log);
     }
-    if let Err(e) = kv.delete(&seq) {
-        eprintln!("banatie-live: variant log of {hash} not removed: {e}");
+    if upto > done {
+        if let Err(e) = kv.set(&mark, upto.to_string().as_bytes()) {
+            eprintln!("banatie-live: purge mark of {hash} not recorded: {e}");
+        }
     }
 }
 

@@ -170,10 +170,35 @@ fn purge_removes_the_original_and_every_variant() {
         .filter(|k| k.contains(&w.kv_hash_of("fox")) && !k.starts_with("stats:") && !k.starts_with("budget"))
         .cloned()
         .collect();
-    assert!(leftover.iter().all(|k| k.starts_with("seen:") || k.starts_with("entrylog")), "{leftover:?}");
+    // Left: the entries log, and the variant log's counter and purge mark
+    // (never reset: a derivation may be logging while a purge runs).
+    let bookkeeping = ["seen:", "entrylog", "variantseq:", "variantpurged:"];
+    assert!(leftover.iter().all(|k| bookkeeping.iter().any(|b| k.starts_with(b))), "{leftover:?}");
     let again = get(&w, "prompt=fox&w=16&format=webp", None).unwrap();
     assert_eq!(again.header("x-cache-status"), Some("MISS"));
     assert_eq!(w.provider.calls.get(), 3);
+    // A second purge walks on from the mark and finds the new variant.
+    let purge = || {
+        w.request(crate::api::fakes::request(
+            crate::core::routes::Method::Delete,
+            "/api/v1/live/generate?prompt=fox",
+            &[("x-api-key", &w.alpha)],
+            b"",
+        ))
+    };
+    assert_eq!(purge().unwrap().status, 204);
+    assert!(objects(&w).iter().all(|k| !k.contains(&w.kv_hash_of("fox"))), "{:?}", objects(&w));
+    assert_eq!(w.counter("proj-a", Counter::Variants), 1);
+    assert_eq!(refused(purge()), Error::NotFound("no cached image for these parameters"));
+    // Purge judges variant values as a GET does.
+    let bad = w.request(crate::api::fakes::request(
+        crate::core::routes::Method::Delete,
+        "/api/v1/live/generate?prompt=other&w=abc",
+        &[("x-api-key", &w.alpha)],
+        b"",
+    ));
+    assert_eq!(refused(bad).status(), 400);
+    assert_eq!(objects(&w).len(), 2, "the other prompt's original and variant are untouched");
 }
 
 #[test]

@@ -81,11 +81,18 @@ pub async fn join<K: KeyValue, S, P, E: Env, T>(
                 }
                 let held = Held { key, failure_key, owner, bytes: mine };
                 // Someone may have finished between our lookup and our lease.
-                if let Some(reply) = fresh_answer(&ctx.kv, slot, stale, &answer).await? {
-                    release(&ctx.kv, &held);
-                    return Ok(Joined::Served(reply));
+                match fresh_answer(&ctx.kv, slot, stale, &answer).await {
+                    Ok(None) => return Ok(Joined::Owner(held)),
+                    Ok(Some(reply)) => {
+                        release(&ctx.kv, &held);
+                        return Ok(Joined::Served(reply));
+                    }
+                    Err(e) => {
+                        // Not left to expire: the waiters would wait for nothing.
+                        release(&ctx.kv, &held);
+                        return Err(e);
+                    }
                 }
-                return Ok(Joined::Owner(held));
             }
             Decision::Wait { owner: theirs } => {
                 if now.saturating_sub(started) >= ctx.config.coalesce_wait_seconds * 1000 {

@@ -222,7 +222,7 @@ where
             let query = query.expect("parsed above");
             let incoming = Incoming {
                 if_none_match: None,
-                accept: String::new(),
+                accept: request.header_values("accept").join(","),
                 head: false,
                 client: None,
                 public_scope: None,

@@ -14,6 +14,7 @@ use crate::core::ports::{KeyValue, ObjectStore};
 use crate::core::project::Project;
 use crate::core::request::{self, RawQuery};
 use crate::core::stats::Counter;
+use crate::core::variant;
 use crate::core::Error;
 
 /// `project` is the key's owner (the route table admits no signed URL here).
@@ -23,6 +24,8 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P, E>(
     query: &RawQuery,
 ) -> Result<Reply<S::Body>, Error> {
     let request = request::validate(query, ctx.config.max_prompt_length)?;
+    // Judged as a GET would judge them, though any variant names the same image.
+    variant::parse(&query.pairs, &ctx.config.variant_widths)?;
     let slot = Slot::new(&ctx.config, &project.id, &request);
     // The raw value, so that an entry that cannot be decoded is removed too.
     let raw = ctx.kv.get(&slot.entry_key)?.ok_or(Error::NotFound("no cached image for these parameters"))?;

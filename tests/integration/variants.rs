@@ -100,5 +100,6 @@ pub fn twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleve
     assert_eq!(objects(&p.id), Vec::<String>::new(), "the original and every variant are gone");
     let stats = host.stats(&p.api_key);
     assert_eq!((stats["variants"].as_i64(), stats["variant_bytes"].as_i64()), (Some(0), Some(0)));
-    assert!(host.kv_keys("variant").is_empty(), "{:?}", host.kv_keys("variant"));
+    assert!(host.kv_keys("variantlog").is_empty(), "{:?}", host.kv_keys("variantlog"));
+    assert!(host.kv_keys("live:").iter().all(|k| !k.contains('~')), "{:?}", host.kv_keys("live:"));
 }

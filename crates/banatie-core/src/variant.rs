@@ -128,7 +128,7 @@ pub fn parse(pairs: &[(String, String)], ladder: &[u32]) -> Result<Option<Asked>
     let quality = match value(pairs, "q") {
         None => None,
         Some(q) => match q.parse::<u8>() {
-            Ok(n) if (1..=100).contains(&n) && !q.starts_with('+') => Some(n),
+            Ok(n) if (1..=100).contains(&n) && !q.starts_with('+') => Some(snap_quality(n)),
             _ => return bad("parameter 'q' must be a quality from 1 to 100".into()),
         },
     };
@@ -143,7 +143,16 @@ pub fn parse(pairs: &[(String, String)], ladder: &[u32]) -> Result<Option<Asked>
     if width.is_none() && format.is_none() {
         return Ok(None);
     }
+    // Without `w`, the original's width, but never wider than the ladder: no
+    // variant is larger than the ladder allows.
+    let width = width.or(ladder.last().copied());
     Ok(Some(Asked { width, format, quality }))
+}
+
+/// `q` rounds up to a multiple of 10, so that an image has at most ten
+/// qualities per format (a quality is never lowered).
+pub fn snap_quality(q: u8) -> u8 {
+    q.div_ceil(10).saturating_mul(10).min(100)
 }
 
 /// The smallest ladder width at or above `w`; above the ladder, its top.
@@ -210,10 +219,13 @@ pub fn negotiate(accept: &str) -> Format {
                 if !media.eq_ignore_ascii_case(wanted) {
                     return None;
                 }
-                let q = parts
-                    .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-                    .find_map(|v| v.trim().parse::<f32>().ok())
-                    .unwrap_or(1.0);
+                // A q that is not a number makes the item unacceptable.
+                let q = match parts
+                    .find_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                {
+                    None => 1.0,
+                    Some(v) => v.trim().parse::<f32>().ok().filter(|q| q.is_finite()).unwrap_or(0.0),
+                };
                 Some(q.clamp(0.0, 1.0))
             })
             .fold(0.0, f32::max)
@@ -273,6 +285,11 @@ pub fn variant_hash(original_hash: &str, suffix: &str) -> String {
 /// Counter of the variants recorded for an original (purge walks them).
 pub fn seq_key(project: &str, original_hash: &str) -> String {
     format!("variantseq:{project}:{original_hash}")
+}
+
+/// How far purges have walked an original's variant log (a number).
+pub fn purged_key(project: &str, original_hash: &str) -> String {
+    format!("variantpurged:{project}:{original_hash}")
 }
 
 /// The `n`th variant recorded for an original: its suffix.
@@ -337,10 +354,12 @@ mod tests {
         let v = |q: &[(&str, &str)]| asked(q).unwrap().unwrap().resolve(None);
         assert_eq!(v(&[("w", "200"), ("format", "webp")]).suffix(), "w256.webp.q80");
         assert_eq!(v(&[("w", "200"), ("format", "webp"), ("q", "80")]).suffix(), "w256.webp.q80");
-        assert_eq!(v(&[("w", "200"), ("format", "avif"), ("q", "45")]).suffix(), "w256.avif.q45");
+        assert_eq!(v(&[("w", "200"), ("format", "avif"), ("q", "45")]).suffix(), "w256.avif.q50");
+        assert_eq!(v(&[("w", "200"), ("format", "avif"), ("q", "1")]).suffix(), "w256.avif.q10");
+        assert_eq!(v(&[("w", "200"), ("format", "jpeg"), ("q", "100")]).suffix(), "w256.jpeg.q100");
         assert_eq!(v(&[("w", "512")]).suffix(), "w512");
-        assert_eq!(v(&[("format", "png")]).suffix(), "png");
-        assert_eq!(v(&[("format", "jpeg")]).suffix(), "jpeg.q80");
+        assert_eq!(v(&[("format", "png")]).suffix(), "w2048.png", "no wider than the ladder");
+        assert_eq!(v(&[("format", "jpeg")]).suffix(), "w2048.jpeg.q80");
     }
 
     #[test]
@@ -354,6 +373,7 @@ mod tests {
         assert_eq!(chosen("image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"), Format::Webp);
         assert_eq!(chosen("image/*,*/*"), Format::Jpeg, "a wildcard promises no AVIF");
         assert_eq!(chosen("IMAGE/AVIF ; Q=0.9"), Format::Avif);
+        assert_eq!(chosen("image/avif;q=abc,image/webp"), Format::Webp, "a broken q accepts nothing");
         assert_eq!(chosen(""), Format::Jpeg);
         assert_eq!(auto.resolve(None).format, Some(Format::Jpeg));
         assert!(auto.resolve(None).negotiated);
@@ -390,6 +410,7 @@ mod tests {
         assert_eq!(variant_hash("ab", &v.suffix()), "ab~w256.webp.q80");
         assert_eq!(seq_key("p", "ab"), "variantseq:p:ab");
         assert_eq!(log_key("p", "ab", 3), "variantlog:p:ab:3");
+        assert_eq!(purged_key("p", "ab"), "variantpurged:p:ab");
         assert_eq!(v.output_format(Format::Png), Format::Webp);
         let w = asked(&[("w", "256")]).unwrap().unwrap().resolve(None);
         assert_eq!(w.output_format(Format::Png), Format::Png);

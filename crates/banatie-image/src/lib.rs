@@ -1,4 +1,4 @@
-//! A derived variant's pixels: decode the original (PNG, JPEG or WebP),
+//! A derived variant's pixels: decode the original (PNG or JPEG),
 //! resize it with Lanczos3 (never up), encode it as AVIF, WebP, JPEG or PNG.
 //! Pure computation over bytes; what to derive is decided in
 //! `banatie_core::variant`, where it is stored in `api::derived`.
@@ -18,6 +18,11 @@ mod decode;
 /// variant well under a second in the component while staying far smaller
 /// than WebP at the same look (measured in docs/benchmarks.md).
 pub const AVIF_SPEED: u8 = 8;
+/// Largest variant (width × height): 8 MP, a 2048-wide image at 1:2. With the
+/// width ladder this bounds an encoder's memory whatever the original's shape.
+pub const MAX_OUTPUT_PIXELS: u64 = 1 << 23;
+/// Lossy WebP's limit on a side (VP8's 14-bit sizes).
+const WEBP_MAX_SIDE: u32 = 16383;
 
 /// What to derive.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +63,14 @@ pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
     let decoded = decode::decode(source, spec.max_source_pixels)?;
     let (sw, sh) = (decoded.width, decoded.height);
     let (w, h) = target_size((sw, sh), spec.width);
+    if w as u64 * h as u64 > MAX_OUTPUT_PIXELS {
+        return Err(Failure::Refused(format!(
+            "the variant would have {w}×{h} pixels, more than {MAX_OUTPUT_PIXELS}; ask for a smaller w"
+        )));
+    }
+    if spec.format == Format::Webp && w.max(h) > WEBP_MAX_SIDE {
+        return Err(Failure::Refused(format!("WebP is limited to {WEBP_MAX_SIDE} pixels a side")));
+    }
     let alpha = decoded.alpha && spec.format != Format::Jpeg;
     let pixels = pixels(decoded, alpha);
     let pixels = resize(pixels, (sw, sh), (w, h), alpha)?;
@@ -362,6 +375,20 @@ mod tests {
                 assert!(d.height >= 1 && !d.bytes.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn a_variant_over_the_output_limit_is_refused_before_encoding() {
+        let (w, h) = (64u32, 200_000u32);
+        let px = vec![128u8; (w * h * 3) as usize];
+        let mut source = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut source).write_image(&px, w, h, color(false)).unwrap();
+        match derive(&source, &spec(Some(64), Format::Avif)) {
+            Err(Failure::Refused(m)) => assert!(m.contains("64×200000"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let d = derive(&source, &spec(Some(32), Format::Png)).unwrap();
+        assert_eq!((d.width, d.height), (32, 100_000));
     }
 
     #[test]
