@@ -25,13 +25,7 @@ pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         })
     })
     .await;
-    // One Server-Timing: the stores' and provider's times, then what the
-    // handler measured itself (a derivation's), if anything.
-    let ours = timings.header();
-    match reply.headers.iter_mut().find(|(name, _)| *name == "server-timing") {
-        Some((_, more)) => *more = format!("{ours}, {more}"),
-        None => reply.headers.push(("server-timing", ours)),
-    }
+    timings.add_to(&mut reply.headers);
     respond::send(out, reply).await;
 }
 

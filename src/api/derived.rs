@@ -29,6 +29,7 @@ use crate::core::stats::Counter;
 use crate::core::variant::{self, Format, Variant};
 use crate::core::{cache_key, Error};
 
+/// `original` is the original's slot; the variant's is derived from it.
 #[allow(clippy::too_many_arguments)]
 pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
@@ -40,26 +41,7 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     gate: &Gate<'_, K>,
     now: u64,
 ) -> Result<Reply<S::Body>, Error> {
-    let slot = original.variant(wanted);
-    let mut reply = serve(ctx, project, original, &slot, request, wanted, incoming, gate, now).await?;
-    if wanted.negotiated {
-        reply.headers.push(headers::vary_accept());
-    }
-    Ok(reply)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn serve<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
-    ctx: &Context<K, S, P, E>,
-    project: &Project,
-    original: &Slot,
-    slot: &Slot,
-    request: &GenerationRequest,
-    wanted: &Variant,
-    incoming: &Incoming<'_>,
-    gate: &Gate<'_, K>,
-    now: u64,
-) -> Result<Reply<S::Body>, Error> {
+    let slot = &original.variant(wanted);
     if !incoming.regenerate {
         if let Some(source) = original.lookup(&ctx.kv)? {
             if let Some(entry) = slot.lookup(&ctx.kv)?.filter(|e| made_from(e, &source)) {
@@ -188,13 +170,10 @@ async fn record<K: KeyValue, S: ObjectStore, P, E>(
 ) {
     let kv = &ctx.kv;
     bump(kv, &slot.project, Counter::Misses, 1);
-    if let Err(e) = kv.set(&slot.entry_key, &entry.encode()) {
+    if let Err(e) = slot.store(kv, entry, replaced, (Counter::Variants, Counter::VariantBytes)) {
         eprintln!("banatie-live: variant entry not recorded, served anyway: {e}");
         return;
     }
-    let old_size = replaced.map_or(0, |old| old.size as i64);
-    bump(kv, &slot.project, Counter::Variants, if replaced.is_some() { 0 } else { 1 });
-    bump(kv, &slot.project, Counter::VariantBytes, entry.size as i64 - old_size);
     match replaced {
         Some(old) => {
             if let Err(e) = ctx.store.delete(&old.object_key).await {

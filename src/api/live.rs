@@ -69,7 +69,12 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         }
         Some(asked) => {
             let wanted = asked.resolve(Some(&incoming.accept));
-            derived::get(ctx, project, &slot, &request, &wanted, incoming, &gate, now).await?
+            let mut reply =
+                derived::get(ctx, project, &slot, &request, &wanted, incoming, &gate, now).await?;
+            if wanted.negotiated {
+                reply.headers.push(headers::vary_accept());
+            }
+            reply
         }
     };
     Ok(gate.finish(reply))
@@ -293,13 +298,10 @@ fn new_entry<K, S, P, E: Env>(
 fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry, replaced: Option<&Entry>) {
     bump(kv, &slot.project, Counter::Misses, 1);
     bump(kv, &slot.project, Counter::Generations, 1);
-    if let Err(e) = kv.set(&slot.entry_key, &entry.encode()) {
+    if let Err(e) = slot.store(kv, entry, replaced, (Counter::Entries, Counter::Bytes)) {
         eprintln!("banatie-live: entry not recorded, image served anyway: {e}");
         return;
     }
-    let old_size = replaced.map_or(0, |old| old.size as i64);
-    bump(kv, &slot.project, Counter::Entries, if replaced.is_some() { 0 } else { 1 });
-    bump(kv, &slot.project, Counter::Bytes, entry.size as i64 - old_size);
     super::entries::log(kv, slot, entry);
 }
 

@@ -1,10 +1,12 @@
 //! Where one request's entry lives, and reading it.
 
+use super::counters::bump;
 use crate::core::cache_key;
 use crate::core::config::Config;
 use crate::core::entry::Entry;
 use crate::core::ports::KeyValue;
 use crate::core::request::GenerationRequest;
+use crate::core::stats::Counter;
 use crate::core::variant::{self, Variant};
 use crate::core::Error;
 
@@ -37,6 +39,23 @@ impl Slot {
 
     pub fn hits_key(&self) -> String {
         cache_key::hits_key(&self.project, &self.hash)
+    }
+
+    /// Write `entry` here and move the project's counters for it: `count`
+    /// by one unless it replaces `replaced`, `bytes` by the size difference.
+    /// `Err` (nothing counted) when the entry could not be written.
+    pub fn store(
+        &self,
+        kv: &impl KeyValue,
+        entry: &Entry,
+        replaced: Option<&Entry>,
+        (count, bytes): (Counter, Counter),
+    ) -> Result<(), Error> {
+        kv.set(&self.entry_key, &entry.encode())?;
+        let old_size = replaced.map_or(0, |old| old.size as i64);
+        bump(kv, &self.project, count, if replaced.is_some() { 0 } else { 1 });
+        bump(kv, &self.project, bytes, entry.size as i64 - old_size);
+        Ok(())
     }
 
     /// The entry. One that cannot be decoded (corrupt, or of a version this

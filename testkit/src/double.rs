@@ -165,11 +165,16 @@ pub fn tiny_png(seed: &str, ratio: &str) -> Vec<u8> {
             _ => (16, 16),
         };
     let pixels: Vec<u8> = (0..w * h).flat_map(|i| [hash[0], hash[1], hash[(i % 32) as usize]]).collect();
+    rgb_png(w, h, &pixels)
+}
+
+/// 8-bit RGB pixels as a PNG.
+fn rgb_png(w: u32, h: u32, pixels: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, w, h);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+    encoder.write_header().unwrap().write_image_data(pixels).unwrap();
     out
 }
 
@@ -216,12 +221,7 @@ pub fn picture(seed: &str, ratio: &str) -> Vec<u8> {
             pixels.extend([r, g, b].map(|c| c.clamp(0.0, 255.0) as u8));
         }
     }
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, w, h);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
-    out
+    rgb_png(w, h, &pixels)
 }
 
 /// Newtype doubles deref to their scaffolding.

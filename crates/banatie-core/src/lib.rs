@@ -8,6 +8,7 @@
 //! before it listens; the fuzz targets use the parsers and the signer.
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod budget;
 pub mod cache_key;
 pub mod client;

@@ -55,11 +55,40 @@ impl Timings {
             ms(&self.provider_us)
         )
     }
+
+    /// Put these timings into a response's headers: one `Server-Timing`,
+    /// the stores' and provider's times first, then what the handler
+    /// measured itself (a derivation's), if it set one.
+    pub fn add_to(&self, headers: &mut Vec<super::headers::Header>) {
+        let ours = self.header();
+        match headers.iter_mut().find(|(name, _)| *name == "server-timing") {
+            Some((_, more)) => *more = format!("{ours}, {more}"),
+            None => headers.push(("server-timing", ours)),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_server_timing_header_carries_the_handlers_own_figures_after_ours() {
+        let t = Timings::default();
+        t.add(Kind::Kv, 1000);
+        let mut plain = vec![("etag", "\"x\"".to_string())];
+        t.add_to(&mut plain);
+        assert_eq!(plain[1], ("server-timing", "kv;dur=1.000, s3;dur=0.000, provider;dur=0.000".into()));
+        let mut derived = vec![("server-timing", "derive;dur=2.500".to_string())];
+        t.add_to(&mut derived);
+        assert_eq!(
+            derived,
+            [(
+                "server-timing",
+                "kv;dur=1.000, s3;dur=0.000, provider;dur=0.000, derive;dur=2.500".to_string()
+            )]
+        );
+    }
 
     #[test]
     fn durations_add_up_per_kind() {

@@ -1,0 +1,60 @@
+//! `format=auto`: which encoding an `Accept` header asks for.
+
+use super::variant::Format;
+
+/// `format=auto`: AVIF, WebP or JPEG. A modern format is chosen only when
+/// `Accept` names it (`image/avif`, `image/webp`) with a q-value above 0, as
+/// browsers that decode it do; a wildcard (`image/*`, `*/*`) is not taken as
+/// a promise to decode AVIF (old browsers send it too), which is how image
+/// CDNs read it. Among the named ones the highest q wins, AVIF first on a tie;
+/// JPEG otherwise (everyone decodes it).
+pub fn negotiate(accept: &str) -> Format {
+    let q_of = |wanted: &str| -> f32 {
+        accept
+            .split(',')
+            .filter_map(|item| {
+                let mut parts = item.split(';');
+                let media = parts.next()?.trim();
+                if !media.eq_ignore_ascii_case(wanted) {
+                    return None;
+                }
+                // A q that is not a number makes the item unacceptable.
+                let q = match parts
+                    .find_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                {
+                    None => 1.0,
+                    Some(v) => v.trim().parse::<f32>().ok().filter(|q| q.is_finite()).unwrap_or(0.0),
+                };
+                Some(q.clamp(0.0, 1.0))
+            })
+            .fold(0.0, f32::max)
+    };
+    let avif = q_of("image/avif");
+    let webp = q_of("image/webp");
+    if avif > 0.0 && avif >= webp {
+        Format::Avif
+    } else if webp > 0.0 {
+        Format::Webp
+    } else {
+        Format::Jpeg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modern_formats_only_when_named_with_q_values_honoured() {
+        let chosen = negotiate;
+        assert_eq!(chosen("image/avif,image/webp,*/*"), Format::Avif);
+        assert_eq!(chosen("image/webp,image/avif"), Format::Avif, "a tie goes to AVIF");
+        assert_eq!(chosen("image/avif;q=0.5,image/webp"), Format::Webp);
+        assert_eq!(chosen("image/avif;q=0,image/webp;q=0.2"), Format::Webp);
+        assert_eq!(chosen("image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"), Format::Webp);
+        assert_eq!(chosen("image/*,*/*"), Format::Jpeg, "a wildcard promises no AVIF");
+        assert_eq!(chosen("IMAGE/AVIF ; Q=0.9"), Format::Avif);
+        assert_eq!(chosen("image/avif;q=abc,image/webp"), Format::Webp, "a broken q accepts nothing");
+        assert_eq!(chosen(""), Format::Jpeg);
+    }
+}
