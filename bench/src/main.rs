@@ -87,7 +87,7 @@ fn main() -> anyhow::Result<()> {
          `--release`; {}; Garage 2.5.0; nginx {}; all on 127.0.0.1 with the load generator.\n\n",
         today(),
         machine(),
-        testkit::spin::version().unwrap_or_else(|| "spin: none".into()),
+        testkit::spin::version(testkit::spin::Spin::V3).unwrap_or_else(|| "spin: none".into()),
         nginx_version(),
     ));
     let spin_state = tempfile::tempdir()?;

@@ -55,7 +55,8 @@ fn wait_for(url: &str, child: &mut Child, what: &str) -> anyhow::Result<()> {
 /// `spin up` with the same manifest and variables as the in-process host,
 /// its own state dir (Spin's own SQLite key-value store).
 pub fn spin(root: &Path, vars: &[(&str, &str)], state: &Path) -> anyhow::Result<Proc> {
-    let bin = testkit::spin::binary().context("no spin CLI (PATH or ../shared/spin/install.sh)")?;
+    let bin = testkit::spin::binary(testkit::spin::Spin::V3)
+        .context("no spin CLI (PATH or ../shared/spin/install.sh)")?;
     let port = free_port();
     let mut cmd = Command::new(bin);
     cmd.arg("up")

@@ -23,5 +23,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(asked.width.is_none_or(|w| ladder.contains(&w)));
         let suffix = asked.resolve(Some(query)).suffix();
         assert!(!suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'), "{suffix}");
+        // Every key the component can build is spelled for wasmCloud 2's
+        // stores and read back as itself.
+        let key = core::keys::entry("p", &core::keys::variant_hash("h", &suffix));
+        let stored = core::platform::Flavour::WasmCloud2.store_key(&key);
+        assert!(stored.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=.".contains(&b)), "{stored}");
+        assert_eq!(core::platform::Flavour::WasmCloud2.logical_key(&stored).as_deref(), Some(key.as_str()));
     }
 });

@@ -20,6 +20,10 @@ impl Env for WasiEnv {
             .unwrap_or(0)
     }
 
+    fn monotonic_ms(&self) -> u64 {
+        monotonic_clock::now() / 1_000_000
+    }
+
     async fn sleep(&self, ms: u64) {
         sleep(ms).await
     }

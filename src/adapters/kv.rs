@@ -1,44 +1,48 @@
 //! `wasi:keyvalue` store + atomics → [`KeyValue`]. On Spin it opens the
 //! `default` store, the same one Spin's own key-value API uses.
 //!
-//! wasmCloud's `wasi:keyvalue@0.2.0-draft` (1.x and 2) has an unsigned
-//! `increment` and no compare-and-swap. Counters stay exact there: a counter
-//! that goes down keeps its decrements in a second counter (`KEY/down`) and
-//! reads as the difference, so no read-then-write and no assumption about how
-//! the backend encodes a counter (NATS, Redis and the in-memory store all
-//! differ). CAS is read, compare, write: the single-flight lease is
-//! best-effort there, not exclusive (see docs/deploy.md).
+//! Everything this adapter does differently per build is a fact from
+//! `core::platform` applied here: the key's spelling, counters read with
+//! `get` and decoded, and on wasmCloud (`wasi:keyvalue@0.2.0-draft`: an
+//! unsigned `increment`, no compare-and-swap) a counter that goes down kept
+//! as two keys (its increments and `…down`), and increments that lost a race
+//! on NATS tried again.
+
+use std::cell::Cell;
 
 use super::bindings::keyvalue::{atomics, store};
+use crate::core::keys;
+use crate::core::platform::Flavour;
 use crate::core::ports::KeyValue;
 use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
+
+#[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
+pub const FLAVOUR: Flavour = Flavour::Spin;
+#[cfg(feature = "wasmcloud")]
+pub const FLAVOUR: Flavour = Flavour::WasmCloud1;
+#[cfg(feature = "wasmcloud2")]
+pub const FLAVOUR: Flavour = Flavour::WasmCloud2;
 
 #[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
 pub const STORE: &str = "default";
 /// wasmCloud 1.x links one store per component; its Redis provider ignores names.
 #[cfg(feature = "wasmcloud")]
 pub const STORE: &str = "";
-/// wasmCloud 2: the bucket (NATS JetStream) or key prefix (Redis) to use;
-/// NATS bucket names are `[a-zA-Z0-9_-]+`.
+/// wasmCloud 2: the bucket (NATS JetStream), key prefix (Redis) or directory
+/// to use; NATS bucket names are `[a-zA-Z0-9_-]+`.
 #[cfg(feature = "wasmcloud2")]
 pub const STORE: &str = "banatie";
 
-/// The key as the platform's store accepts it. wasmCloud 2's cluster store is
-/// NATS JetStream, whose keys are `[-/_=.a-zA-Z0-9]+`: our `:` separators
-/// become `.` there (no key of ours has a `.`, so nothing collides).
-#[cfg(feature = "wasmcloud2")]
-fn platform_key(key: &str) -> std::borrow::Cow<'_, str> {
-    std::borrow::Cow::Owned(key.replace(':', "."))
-}
-#[cfg(not(feature = "wasmcloud2"))]
-fn platform_key(key: &str) -> std::borrow::Cow<'_, str> {
-    std::borrow::Cow::Borrowed(key)
-}
+/// How often an increment that lost a race (NATS) is tried again; each try
+/// is one round trip, and each round of contenders lets one through.
+const CONFLICT_RETRIES: u32 = 64;
 
 pub struct Kv<'t> {
     bucket: store::Bucket,
     timings: &'t Timings,
+    /// The store's byte order for 8-byte counters, once learnt (wasmCloud).
+    big_endian: Cell<Option<bool>>,
 }
 
 fn kv_error(op: &str, e: store::Error) -> Error {
@@ -53,39 +57,148 @@ fn kv_error(op: &str, e: store::Error) -> Error {
 impl<'t> Kv<'t> {
     pub fn open(timings: &'t Timings) -> Result<Kv<'t>, Error> {
         let bucket = timings.measure(Kind::Kv, || store::open(STORE)).map_err(|e| kv_error("open", e))?;
-        Ok(Kv { bucket, timings })
+        Ok(Kv { bucket, timings, big_endian: Cell::new(None) })
     }
 
     fn timed<T>(&self, op: &str, f: impl FnOnce() -> Result<T, store::Error>) -> Result<T, Error> {
         self.timings.measure(Kind::Kv, f).map_err(|e| kv_error(op, e))
     }
+
+    /// A counter's value at `stored` (a spelled key), `None` when absent.
+    fn read(&self, stored: &str) -> Result<Option<i64>, Error> {
+        let Some(bytes) = self.timed("get", || self.bucket.get(stored))? else { return Ok(None) };
+        let value = FLAVOUR.decode_counter(&bytes).resolve(|| self.big_endian().ok());
+        value.map(Some).ok_or_else(|| Error::KeyValue(format!("kv: {stored} is not a counter")))
+    }
+
+    /// The byte order of the store's 8-byte counters, from the probe counter
+    /// (made the first time it is needed; read once per request at most).
+    fn big_endian(&self) -> Result<bool, Error> {
+        if let Some(known) = self.big_endian.get() {
+            return Ok(known);
+        }
+        let probe = FLAVOUR.store_key(keys::COUNTER_PROBE);
+        let mut bytes = self.timed("get", || self.bucket.get(&probe))?;
+        if bytes.is_none() {
+            self.add(&probe, magnitude(1))?;
+            bytes = self.timed("get", || self.bucket.get(&probe))?;
+        }
+        let known = bytes
+            .as_deref()
+            .and_then(|b| FLAVOUR.big_endian_probe(b))
+            .ok_or_else(|| Error::KeyValue("kv: the counter probe is not an 8-byte counter".into()))?;
+        self.big_endian.set(Some(known));
+        Ok(known)
+    }
+
+    /// One increment of the store's own, tried again while it lost a race
+    /// (wash's NATS: "wrong last sequence", nothing written).
+    fn add(&self, stored: &str, delta: Delta) -> Result<i64, Error> {
+        let mut tries = 0;
+        loop {
+            match self.timings.measure(Kind::Kv, || platform_increment(&self.bucket, stored, delta)) {
+                Err(store::Error::Other(m))
+                    if FLAVOUR.is_increment_conflict(&m) && tries < CONFLICT_RETRIES =>
+                {
+                    tries += 1;
+                }
+                other => return other.map_err(|e| kv_error("increment", e)),
+            }
+        }
+    }
 }
 
 impl KeyValue for Kv<'_> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.timed("get", || self.bucket.get(&platform_key(key)))
+        self.timed("get", || self.bucket.get(&FLAVOUR.store_key(key)))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
-        self.timed("set", || self.bucket.set(&platform_key(key), value))
+        self.timed("set", || self.bucket.set(&FLAVOUR.store_key(key), value))
     }
 
     fn delete(&self, key: &str) -> Result<(), Error> {
-        self.timed("delete", || self.bucket.delete(&platform_key(key)))
+        self.timed("delete", || self.bucket.delete(&FLAVOUR.store_key(key)))
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
-        self.timed("increment", || increment(&self.bucket, &platform_key(key), delta))
+        let stored = FLAVOUR.store_key(key);
+        let Some(down) = FLAVOUR.down_key(&stored) else { return self.add(&stored, signed(delta)) };
+        // Ups in `stored`, downs in `down`: each an unsigned atomic increment.
+        if delta >= 0 {
+            let up = self.add(&stored, magnitude(delta))?;
+            Ok(up - self.read(&down)?.unwrap_or(0))
+        } else {
+            let down = self.add(&down, magnitude(delta))?;
+            Ok(self.read(&stored)?.unwrap_or(0) - down)
+        }
+    }
+
+    fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
+        let stored = FLAVOUR.store_key(key);
+        let Some(up) = self.read(&stored)? else { return Ok(None) };
+        match FLAVOUR.down_key(&stored) {
+            Some(down) => Ok(Some(up - self.read(&down)?.unwrap_or(0))),
+            None => Ok(Some(up)),
+        }
+    }
+
+    fn create_counter(&self, key: &str) -> Result<(), Error> {
+        let stored = FLAVOUR.store_key(key);
+        self.add(&stored, magnitude(0))?;
+        if let Some(down) = FLAVOUR.down_key(&stored) {
+            self.add(&down, magnitude(0))?;
+        }
+        Ok(())
+    }
+
+    fn delete_counter(&self, key: &str) -> Result<(), Error> {
+        let stored = FLAVOUR.store_key(key);
+        self.timed("delete", || self.bucket.delete(&stored))?;
+        if let Some(down) = FLAVOUR.down_key(&stored) {
+            self.timed("delete", || self.bucket.delete(&down))?;
+        }
+        Ok(())
     }
 
     fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error> {
-        self.timed("cas", || compare_and_swap(&self.bucket, &platform_key(key), expected, new))
+        self.timed("cas", || compare_and_swap(&self.bucket, &FLAVOUR.store_key(key), expected, new))
+    }
+
+    fn flavour(&self) -> Flavour {
+        FLAVOUR
     }
 }
 
+/// What the store's `increment` takes: signed on Spin, unsigned on wasmCloud.
 #[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
-fn increment(bucket: &store::Bucket, key: &str, delta: i64) -> Result<i64, store::Error> {
+type Delta = i64;
+#[cfg(any(feature = "wasmcloud", feature = "wasmcloud2"))]
+type Delta = u64;
+
+/// A signed delta for a store with one signed counter (Spin).
+#[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
+fn signed(delta: i64) -> Delta {
+    delta
+}
+#[cfg(any(feature = "wasmcloud", feature = "wasmcloud2"))]
+fn signed(_: i64) -> Delta {
+    unreachable!("wasmCloud counters are split in two (`Flavour::down_key`)")
+}
+
+/// The size of a step up or down, as the store's `increment` takes it.
+fn magnitude(delta: i64) -> Delta {
+    Delta::try_from(delta.unsigned_abs()).unwrap_or(Delta::MAX)
+}
+
+#[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
+fn platform_increment(bucket: &store::Bucket, key: &str, delta: i64) -> Result<i64, store::Error> {
     atomics::increment(bucket, key, delta)
+}
+
+#[cfg(any(feature = "wasmcloud", feature = "wasmcloud2"))]
+fn platform_increment(bucket: &store::Bucket, key: &str, delta: u64) -> Result<i64, store::Error> {
+    atomics::increment(bucket, key, delta).map(|v| v.min(i64::MAX as u64) as i64)
 }
 
 /// `current` then `swap`, never a swap without reading: Spin's SQLite store
@@ -108,33 +221,9 @@ fn compare_and_swap(
     }
 }
 
-/// Ups in `key`, downs in `key/down` (created on the first decrement); the
-/// value is the difference. Each part is one atomic increment.
+/// wasmCloud's draft has no compare-and-swap, and nothing here calls one
+/// (`flavour().exclusion()` is `SettledClaim`).
 #[cfg(any(feature = "wasmcloud", feature = "wasmcloud2"))]
-fn increment(bucket: &store::Bucket, key: &str, delta: i64) -> Result<i64, store::Error> {
-    let down_key = format!("{key}/down");
-    let (up, down) = if delta >= 0 {
-        let up = atomics::increment(bucket, key, delta as u64)?;
-        let down = if bucket.exists(&down_key)? { atomics::increment(bucket, &down_key, 0)? } else { 0 };
-        (up, down)
-    } else {
-        let down = atomics::increment(bucket, &down_key, delta.unsigned_abs())?;
-        (atomics::increment(bucket, key, 0)?, down)
-    };
-    Ok(up as i64 - down as i64)
-}
-
-#[cfg(any(feature = "wasmcloud", feature = "wasmcloud2"))]
-fn compare_and_swap(
-    bucket: &store::Bucket,
-    key: &str,
-    expected: &[u8],
-    new: &[u8],
-) -> Result<bool, store::Error> {
-    // No compare-and-swap in this draft: read, compare, write (not atomic).
-    if bucket.get(key)?.as_deref() != Some(expected) {
-        return Ok(false);
-    }
-    bucket.set(key, new)?;
-    Ok(true)
+fn compare_and_swap(_: &store::Bucket, key: &str, _: &[u8], _: &[u8]) -> Result<bool, store::Error> {
+    Err(store::Error::Other(format!("no compare-and-swap on this platform (key {key})")))
 }

@@ -37,6 +37,11 @@ impl<'a, K: KeyValue> Reservation<'a, K> {
         })
     }
 
+    /// The client's counter, when the limit applies.
+    pub fn key(&self) -> Option<&str> {
+        self.unit.key()
+    }
+
     /// This request did not generate after all: give the unit back.
     pub fn refund(&self) {
         self.unit.refund()
@@ -48,8 +53,8 @@ impl<'a, K: KeyValue> Reservation<'a, K> {
         let Some(limit) = self.limit else { return Vec::new() };
         let used = match self.unit.used() {
             Some(used) => used,
-            None => match self.kv.increment(&limit.key, 0) {
-                Ok(used) => used,
+            None => match self.kv.counter(&limit.key) {
+                Ok(used) => used.unwrap_or(0),
                 Err(e) => {
                     eprintln!("banatie-live: client allowance not read: {e}");
                     return Vec::new();

@@ -1,8 +1,6 @@
 //! The per-client miss limit over fakes: exact under concurrency, per
 //! client, HITs free, failures given back, the runtime's address only.
 
-use futures::executor::block_on;
-
 use crate::api::fakes::{add_project, body, live_request, World};
 use crate::api::{run, Reply};
 use crate::core::routes::LIVE_PATH;
@@ -38,7 +36,7 @@ fn forty_concurrent_new_prompts_from_one_client_make_exactly_its_limit_and_other
     let queries: Vec<String> = (0..40).map(|i| sign(&format!("crowd {i}"))).collect();
     let requests =
         queries.iter().map(|q| live_request(q, &[("spin-client-addr", "203.0.113.1:4000")], false));
-    let replies = block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))));
+    let replies = w.block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))));
     let misses =
         replies.iter().filter(|r| r.as_ref().is_ok_and(|r| r.header("x-cache-status") == Some("MISS")));
     assert_eq!(misses.count(), 5);

@@ -3,6 +3,7 @@
 //! nothing about which part failed.
 
 use crate::core::config::Config;
+use crate::core::keys;
 use crate::core::ports::KeyValue;
 use crate::core::project::{self, Project};
 use crate::core::request::{RawQuery, SignedParams};
@@ -62,7 +63,7 @@ pub fn authenticate(
 }
 
 pub fn load_project(kv: &impl KeyValue, id: &str) -> Result<Option<Project>, Error> {
-    kv.get(&project::project_key(id))?.map(|b| Project::decode(&b)).transpose()
+    kv.get(&keys::project(id))?.map(|b| Project::decode(&b)).transpose()
 }
 
 /// The project an `X-API-Key` belongs to (only its newest key, after rotation).
@@ -98,7 +99,7 @@ fn project_by_signature(
 /// before slugs existed have none).
 fn project_by_slug(kv: &impl KeyValue, slug: &str) -> Result<Project, Error> {
     let unknown = || Error::NotFound("no such project");
-    let id = match kv.get(&project::slug_index(slug))? {
+    let id = match kv.get(&keys::project_slug(slug))? {
         Some(id) => String::from_utf8(id).map_err(|_| unknown())?,
         None => slug.to_string(),
     };

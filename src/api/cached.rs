@@ -9,6 +9,7 @@ use super::slot::Slot;
 use crate::core::entries;
 use crate::core::entry::Entry;
 use crate::core::headers::{self, Cached};
+use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore};
 use crate::core::stats::Counter;
 use crate::core::Error;
@@ -28,8 +29,8 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
             Reply::empty(304, headers::not_modified(entry))
         }
         Cached::HeadersOnly => {
-            // Adding 0 reads the counter atomically without counting a HEAD as a hit.
-            let hits = ctx.kv.increment(&slot.hits_key(), 0)?;
+            // Read, not counted: a HEAD is no hit.
+            let hits = ctx.kv.counter(&slot.hits_key())?.unwrap_or(0);
             Reply::empty(200, headers::hit(entry, hits))
         }
         Cached::Object => {
@@ -60,7 +61,7 @@ fn count_hit(kv: &impl KeyValue, slot: &Slot, now: u64) -> Result<i64, Error> {
     let hits = kv.increment(&slot.hits_key(), 1)?;
     bump(kv, &slot.project, Counter::Hits, 1);
     let minute = entries::minute(now).to_string();
-    if let Err(e) = kv.set(&entries::seen_key(&slot.project, slot.image_hash()), minute.as_bytes()) {
+    if let Err(e) = kv.set(&keys::seen(&slot.project, slot.image_hash()), minute.as_bytes()) {
         eprintln!("banatie-live: last access not recorded: {e}");
     }
     Ok(hits)

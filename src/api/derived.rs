@@ -15,19 +15,20 @@
 
 use super::cached;
 use super::context::{Context, Incoming};
-use super::counters::bump;
+use super::counters::{self, bump};
 use super::flight::{self, Joined};
 use super::live::{self, Gate, Got};
 use super::reply::{Body, Reply};
-use super::slot::Slot;
+use super::slot::{Slot, Stored};
 use crate::core::entry::{Entry, ENTRY_VERSION};
 use crate::core::headers;
+use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::project::Project;
 use crate::core::request::GenerationRequest;
 use crate::core::stats::Counter;
-use crate::core::variant::{self, Format, Variant};
-use crate::core::{cache_key, Error};
+use crate::core::variant::{Format, Variant};
+use crate::core::Error;
 
 /// `original` is the original's slot; the variant's is derived from it.
 #[allow(clippy::too_many_arguments)]
@@ -96,7 +97,11 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         }
     };
     match derive(ctx, slot, &source, &bytes, wanted, replaced.as_ref(), now).await {
-        Ok((entry, bytes, timing)) => {
+        Ok(Derived::Lost(winner)) => {
+            flight::succeed(&ctx.kv, &held);
+            cached::answer(ctx, slot, &winner, incoming, true).await?.ok_or(Error::Busy { retry_after: 1 })
+        }
+        Ok(Derived::Fresh(entry, bytes, timing)) => {
             flight::succeed(&ctx.kv, &held);
             let mut headers = headers::miss(&entry);
             headers.push(timing);
@@ -113,6 +118,13 @@ fn made_from(variant: &Entry, original: &Entry) -> bool {
     variant.variant_of.as_deref() == Some(original.image_id.as_str())
 }
 
+/// What the lease holder made.
+enum Derived {
+    Fresh(Box<Entry>, Vec<u8>, headers::Header),
+    /// Derived, but another request's entry was stored first (ours is deleted).
+    Lost(Box<Entry>),
+}
+
 /// The lease holder's work: decode, resize, encode → S3 PUT → KV entry.
 async fn derive<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
@@ -122,7 +134,7 @@ async fn derive<K: KeyValue, S: ObjectStore, P, E: Env>(
     wanted: &Variant,
     replaced: Option<&Entry>,
     now: u64,
-) -> Result<(Entry, Vec<u8>, headers::Header), Error> {
+) -> Result<Derived, Error> {
     let from = Format::from_content_type(&source.content_type)
         .ok_or_else(|| Error::VariantUnavailable(format!("the original is {}", source.content_type)))?;
     let spec = banatie_image::Spec {
@@ -141,7 +153,7 @@ async fn derive<K: KeyValue, S: ObjectStore, P, E: Env>(
     let content_type = spec.format.content_type().to_string();
     let entry = Entry {
         v: ENTRY_VERSION,
-        object_key: cache_key::object_key(&slot.project, slot.image_hash(), &image_id, &content_type),
+        object_key: keys::object(&slot.project, slot.image_hash(), &image_id, &content_type),
         image_id,
         generation_id: source.generation_id.clone(),
         content_type,
@@ -155,40 +167,52 @@ async fn derive<K: KeyValue, S: ObjectStore, P, E: Env>(
         ..source.clone()
     };
     ctx.store.put(&entry.object_key, &entry.content_type, derived.bytes.clone()).await?;
-    record(ctx, slot, &entry, replaced).await;
-    Ok((entry, derived.bytes, headers::derivation(derived.micros, derived.peak_memory)))
+    if let Some(winner) = record(ctx, slot, &entry, replaced).await {
+        if let Err(e) = ctx.store.delete(&entry.object_key).await {
+            eprintln!("banatie-live: object {} of a lost race not deleted: {e}", entry.object_key);
+        }
+        return Ok(Derived::Lost(winner));
+    }
+    let timing = headers::derivation(derived.micros, derived.peak_memory);
+    Ok(Derived::Fresh(Box::new(entry), derived.bytes, timing))
 }
 
 /// Write the variant's entry, count it, and log it under its original (so a
-/// purge finds it). The object is stored already: a KV failure here only
-/// means the next request derives again (logged, not an error).
-async fn record<K: KeyValue, S: ObjectStore, P, E>(
+/// purge finds it); `Some(winner)` when another request's entry was there
+/// first (nothing written or counted). The object is stored already: a KV
+/// failure here only means the next request derives again (logged).
+async fn record<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     slot: &Slot,
     entry: &Entry,
     replaced: Option<&Entry>,
-) {
+) -> Option<Box<Entry>> {
     let kv = &ctx.kv;
-    bump(kv, &slot.project, Counter::Misses, 1);
-    if let Err(e) = slot.store(kv, entry, replaced, (Counter::Variants, Counter::VariantBytes)) {
-        eprintln!("banatie-live: variant entry not recorded, served anyway: {e}");
-        return;
-    }
-    match replaced {
-        Some(old) => {
+    match slot.store(kv, entry, replaced, (Counter::Variants, Counter::VariantBytes)) {
+        Ok(Stored::Lost(winner)) => return Some(winner),
+        Err(e) => eprintln!("banatie-live: variant entry not recorded, served anyway: {e}"),
+        Ok(Stored::Written(Some(old))) => {
             if let Err(e) = ctx.store.delete(&old.object_key).await {
                 eprintln!("banatie-live: replaced variant object {} not deleted: {e}", old.object_key);
             }
         }
-        None => log(kv, slot, entry),
+        Ok(Stored::Written(None)) => {
+            let seq = keys::variant_seq(&slot.project, slot.image_hash());
+            match counters::ensure(ctx, &seq).await {
+                Ok(()) => log(kv, slot, entry),
+                Err(e) => eprintln!("banatie-live: variant not logged (a purge will miss it): {e}"),
+            }
+        }
     }
+    bump(kv, &slot.project, Counter::Misses, 1);
+    None
 }
 
 fn log(kv: &impl KeyValue, slot: &Slot, entry: &Entry) {
     let original = slot.image_hash();
-    let logged = kv.increment(&variant::seq_key(&slot.project, original), 1).and_then(|n| {
+    let logged = kv.increment(&keys::variant_seq(&slot.project, original), 1).and_then(|n| {
         let suffix = entry.variant.as_deref().unwrap_or_default();
-        kv.set(&variant::log_key(&slot.project, original, n), suffix.as_bytes())
+        kv.set(&keys::variant_log(&slot.project, original, n), suffix.as_bytes())
     });
     if let Err(e) = logged {
         eprintln!("banatie-live: variant not logged under its original (a purge will miss it): {e}");
@@ -205,8 +229,9 @@ pub async fn purge_all<K: KeyValue, S: ObjectStore, P, E>(
     hash: &str,
 ) {
     let kv = &ctx.kv;
-    let mark = variant::purged_key(project, hash);
-    let read = kv.increment(&variant::seq_key(project, hash), 0).and_then(|count| {
+    let mark = keys::variant_purged(project, hash);
+    let read = kv.counter(&keys::variant_seq(project, hash)).and_then(|count| {
+        let count = count.unwrap_or(0);
         let done = kv.get(&mark)?.and_then(|v| String::from_utf8(v).ok()?.parse::<i64>().ok()).unwrap_or(0);
         Ok((count, done))
     });
@@ -217,7 +242,7 @@ pub async fn purge_all<K: KeyValue, S: ObjectStore, P, E>(
     let mut upto = done;
     let mut all_gone = true;
     for n in done + 1..=count {
-        let log = variant::log_key(project, hash, n);
+        let log = keys::variant_log(project, hash, n);
         match purge_one(ctx, project, hash, &log).await {
             Ok(()) => {
                 let _ = kv.delete(&log);
@@ -246,11 +271,11 @@ async fn purge_one<K: KeyValue, S: ObjectStore, P, E>(
 ) -> Result<(), Error> {
     let kv = &ctx.kv;
     let Some(suffix) = kv.get(log)? else { return Ok(()) };
-    let variant_hash = variant::variant_hash(hash, &String::from_utf8_lossy(&suffix));
-    let key = cache_key::entry_key(project, &variant_hash);
+    let variant_hash = keys::variant_hash(hash, &String::from_utf8_lossy(&suffix));
+    let key = keys::entry(project, &variant_hash);
     let Some(raw) = kv.get(&key)? else { return Ok(()) };
     kv.delete(&key)?;
-    let _ = kv.delete(&cache_key::hits_key(project, &variant_hash));
+    let _ = kv.delete_counter(&keys::hits(project, &variant_hash));
     bump(kv, project, Counter::Variants, -1);
     if let Ok(entry) = Entry::decode(&raw) {
         bump(kv, project, Counter::VariantBytes, -(entry.size as i64));

@@ -1,7 +1,5 @@
 //! Derived variants over in-memory ports, through the whole of `api`.
 
-use futures::executor::block_on;
-
 use crate::api::fakes::{body, live_request, World};
 use crate::api::reply::Reply;
 use crate::api::run;
@@ -90,7 +88,7 @@ fn many_variants_at_once_make_one_generation_and_one_object_each() {
         .flat_map(|q| [q.clone(), q])
         .collect();
     let requests = queries.iter().map(|q| live_request(q, &[("x-api-key", &w.alpha)], false));
-    let replies = block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))));
+    let replies = w.block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))));
     for (q, reply) in queries.iter().zip(&replies) {
         let reply = reply.as_ref().unwrap_or_else(|e| panic!("{q}: {e}"));
         assert_eq!(reply.status, 200, "{q}");

@@ -3,8 +3,6 @@
 
 use std::cell::Cell;
 
-use futures::executor::block_on;
-
 use super::fakes::{body, request, FakeContext, World};
 use super::{handle, Reply};
 use crate::core::config::Secret;
@@ -12,7 +10,7 @@ use crate::core::routes::Method;
 
 /// Through `handle`, counting how often the context was opened.
 fn handled(w: &World, req: super::Request<Vec<u8>>, opened: &Cell<u32>) -> Reply<Vec<u8>> {
-    block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+    w.block_on(handle(req, || -> Result<FakeContext<'_>, _> {
         opened.set(opened.get() + 1);
         Ok(w.ctx())
     }))
@@ -43,7 +41,7 @@ fn unknown_paths_and_methods_are_answered_without_opening_anything() {
 fn a_context_that_cannot_open_is_the_errors_answer() {
     let w = World::new();
     let req = request(Method::Get, "/api/v1/live/stats", &[("x-api-key", &w.alpha)], b"");
-    let r = block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+    let r = w.block_on(handle(req, || -> Result<FakeContext<'_>, _> {
         Err(crate::core::Error::Misconfigured("variable s3_bucket is empty".into()))
     }));
     assert_eq!(r.status, 500);

@@ -1,8 +1,6 @@
 //! `enhance=true` over fakes: once per cache key, stored, said in a header,
 //! and a failing text model falls back to the prompt as given.
 
-use futures::executor::block_on;
-
 use crate::api::fakes::{body, live_request, request, World};
 use crate::api::run;
 use crate::core::routes::Method;
@@ -13,7 +11,7 @@ fn ten_concurrent_identical_requests_make_one_text_call_and_one_image_call() {
     let ctx = w.ctx();
     let requests =
         (0..10).map(|_| live_request("prompt=a+fox&enhance=true", &[("x-api-key", &w.alpha)], false));
-    let replies = block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))));
+    let replies = w.block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))));
     assert!(replies.iter().all(|r| r.as_ref().is_ok_and(|r| r.status == 200)));
     assert_eq!((w.provider.text_calls.get(), w.provider.calls.get()), (1, 1));
     let miss = replies.iter().flatten().find(|r| r.header("x-cache-status") == Some("MISS")).unwrap();

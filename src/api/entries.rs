@@ -7,16 +7,17 @@ use super::reply::Reply;
 use super::slot::Slot;
 use crate::core::entries::{self, LogRecord, Page};
 use crate::core::entry::Entry;
+use crate::core::keys;
 use crate::core::ports::KeyValue;
 use crate::core::project::Project;
-use crate::core::{cache_key, Error};
+use crate::core::Error;
 
 /// Append a new entry to its project's log. Called after the entry is
 /// written; a failure here loses a line of the list, never an image.
 pub fn log(kv: &impl KeyValue, slot: &Slot, entry: &Entry) {
-    let appended = kv.increment(&entries::seq_key(&slot.project), 1).and_then(|seq| {
+    let appended = kv.increment(&keys::entry_seq(&slot.project), 1).and_then(|seq| {
         let record = LogRecord { hash: slot.hash.clone(), image_id: entry.image_id.clone() };
-        kv.set(&entries::log_key(&slot.project, seq), &record.encode())
+        kv.set(&keys::entry_log(&slot.project, seq), &record.encode())
     });
     if let Err(e) = appended {
         eprintln!("banatie-live: entry not added to the entries list: {e}");
@@ -24,7 +25,7 @@ pub fn log(kv: &impl KeyValue, slot: &Slot, entry: &Entry) {
 }
 
 pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Reply<B>, Error> {
-    let head = kv.increment(&entries::seq_key(&project.id), 0)?;
+    let head = kv.counter(&keys::entry_seq(&project.id))?.unwrap_or(0);
     let mut seq = page.before.map_or(head, |b| (b - 1).min(head));
     let mut items = Vec::new();
     let mut looked = 0;
@@ -33,12 +34,12 @@ pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Rep
         let current = seq;
         seq -= 1;
         let Some(record) =
-            kv.get(&entries::log_key(&project.id, current))?.as_deref().and_then(LogRecord::decode)
+            kv.get(&keys::entry_log(&project.id, current))?.as_deref().and_then(LogRecord::decode)
         else {
             continue;
         };
         let Some(entry) = kv
-            .get(&cache_key::entry_key(&project.id, &record.hash))?
+            .get(&keys::entry(&project.id, &record.hash))?
             .and_then(|b| Entry::decode(&b).ok())
             .filter(|e| e.image_id == record.image_id)
         else {
@@ -47,8 +48,8 @@ pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Rep
         if page.scope.is_some() && entry.scope != page.scope {
             continue;
         }
-        let hits = kv.increment(&cache_key::hits_key(&project.id, &record.hash), 0)?;
-        let seen = kv.get(&entries::seen_key(&project.id, &record.hash))?;
+        let hits = kv.counter(&keys::hits(&project.id, &record.hash))?.unwrap_or(0);
+        let seen = kv.get(&keys::seen(&project.id, &record.hash))?;
         let last = seen.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok());
         items.push(json!({
             "prompt": entry.prompt,

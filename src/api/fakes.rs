@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +11,8 @@ use std::task::{self, Poll};
 
 use super::{run, Body, Context, Reply, Request};
 use crate::core::config::{Config, ProviderConfig, S3Config, Secret};
+use crate::core::keys;
+use crate::core::platform::Flavour;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider, StoredObject};
 use crate::core::project::{self, Project};
 use crate::core::provider::GeneratedImage;
@@ -28,6 +31,10 @@ pub enum Semantics {
     /// Spin's Redis store: counters are decimal text (INCRBY), and a swap
     /// reports failure although its SET was applied.
     SpinRedis,
+    /// wasmCloud 2's `wasi:keyvalue@0.2.0-draft` (any wash backend): no
+    /// compare-and-swap at all (calling one fails the test), counters as
+    /// decimal text.
+    WasmCloud,
 }
 
 #[derive(Default)]
@@ -35,27 +42,59 @@ pub struct MemKv {
     pub map: RefCell<BTreeMap<String, Vec<u8>>>,
     pub fail_writes: Cell<bool>,
     pub semantics: Semantics,
+    /// Writes that other reads do not see yet: until when, and what they
+    /// see meanwhile (a store whose reads lag its writes; see [`MemKv::lagging`]).
+    lag: Option<(Rc<Cell<u64>>, u64)>,
+    unseen: RefCell<BTreeMap<String, Unseen>>,
 }
+
+/// Until when a write is unseen, and what reads see meanwhile.
+type Unseen = (u64, Option<Vec<u8>>);
 
 impl MemKv {
     pub fn with(semantics: Semantics) -> MemKv {
         MemKv { semantics, ..MemKv::default() }
     }
+
+    /// From now on, reads see a `set` or `delete` only `lag_ms` of `clock`
+    /// after it: the gap between a read and a write in another instance (or
+    /// a lagging replica) made visible in virtual time.
+    pub fn set_lag(&mut self, clock: Rc<Cell<u64>>, lag_ms: u64) {
+        self.lag = Some((clock, lag_ms));
+    }
+
+    fn write(&self, key: &str, value: Option<Vec<u8>>) {
+        if let Some((clock, lag)) = &self.lag {
+            let seen = self.get(key).expect("reads never fail");
+            self.unseen.borrow_mut().insert(key.into(), (clock.get() + lag, seen));
+        }
+        match value {
+            Some(v) => self.map.borrow_mut().insert(key.into(), v),
+            None => self.map.borrow_mut().remove(key),
+        };
+    }
 }
 
 impl KeyValue for MemKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        if let Some((clock, _)) = &self.lag {
+            if let Some((until, seen)) = self.unseen.borrow().get(key) {
+                if clock.get() < *until {
+                    return Ok(seen.clone());
+                }
+            }
+        }
         Ok(self.map.borrow().get(key).cloned())
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
         if self.fail_writes.get() {
             return Err(Error::KeyValue("injected".into()));
         }
-        self.map.borrow_mut().insert(key.into(), value.to_vec());
+        self.write(key, Some(value.to_vec()));
         Ok(())
     }
     fn delete(&self, key: &str) -> Result<(), Error> {
-        self.map.borrow_mut().remove(key);
+        self.write(key, None);
         Ok(())
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
@@ -69,7 +108,7 @@ impl KeyValue for MemKv {
                 map.insert(key.into(), next.to_le_bytes().to_vec());
                 next
             }
-            Semantics::SpinRedis => {
+            Semantics::SpinRedis | Semantics::WasmCloud => {
                 let n = match current {
                     None => 0,
                     Some(v) => {
@@ -84,7 +123,28 @@ impl KeyValue for MemKv {
         };
         Ok(next)
     }
+    fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
+        let Some(bytes) = self.map.borrow().get(key).cloned() else { return Ok(None) };
+        self.flavour()
+            .decode_counter(&bytes)
+            .resolve(|| None)
+            .map(Some)
+            .ok_or_else(|| Error::KeyValue(format!("{key} is not a counter")))
+    }
+    fn create_counter(&self, key: &str) -> Result<(), Error> {
+        self.increment(key, 0).map(drop)
+    }
+    fn delete_counter(&self, key: &str) -> Result<(), Error> {
+        self.delete(key)
+    }
+    fn flavour(&self) -> Flavour {
+        match self.semantics {
+            Semantics::SpinSqlite | Semantics::SpinRedis => Flavour::Spin,
+            Semantics::WasmCloud => Flavour::WasmCloud2,
+        }
+    }
     fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error> {
+        assert_ne!(self.semantics, Semantics::WasmCloud, "no compare-and-swap on wasmCloud ({key})");
         let mut map = self.map.borrow_mut();
         if map.get(key).map(Vec::as_slice) != Some(expected) {
             return Ok(false);
@@ -113,17 +173,72 @@ impl Future for YieldOnce {
 /// Wall-clock second at which every test world starts.
 pub const START_UNIX: u64 = 1_700_000_000;
 
-/// Virtual time (sleeping advances it instantly: tests never really wait),
-/// numbered ids and counting "randomness".
+/// Virtual time (tests never really wait: [`block_on`] moves the clock to
+/// the next sleeper's wake-up when nothing else can run), numbered ids and
+/// counting "randomness".
 pub struct FakeEnv {
-    pub now_ms: Cell<u64>,
+    pub now_ms: Rc<Cell<u64>>,
+    /// Wake-up times of the sleeps pending now.
+    timers: RefCell<Vec<u64>>,
     ids: Cell<u64>,
     random: Cell<u32>,
 }
 
 impl Default for FakeEnv {
     fn default() -> FakeEnv {
-        FakeEnv { now_ms: Cell::new(START_UNIX * 1000), ids: Cell::new(0), random: Cell::new(1) }
+        FakeEnv {
+            now_ms: Rc::new(Cell::new(START_UNIX * 1000)),
+            timers: RefCell::new(Vec::new()),
+            ids: Cell::new(0),
+            random: Cell::new(1),
+        }
+    }
+}
+
+/// A sleep in virtual time: pending until the clock reaches `until`.
+struct Sleep<'e> {
+    env: &'e FakeEnv,
+    until: u64,
+}
+
+impl Future for Sleep<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut task::Context<'_>) -> Poll<()> {
+        if self.env.now_ms.get() >= self.until {
+            return Poll::Ready(());
+        }
+        self.env.timers.borrow_mut().push(self.until);
+        Poll::Pending
+    }
+}
+
+/// Run `future` (say, many requests at once with `join_all`) in `env`'s
+/// virtual time: poll while anything asks to be polled again (a yield),
+/// else move the clock to the earliest pending sleep's end. Sleepers wake
+/// together, as they would in real time.
+pub fn block_on<F: Future>(env: &FakeEnv, future: F) -> F::Output {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    struct Flag(AtomicBool);
+    impl futures::task::ArcWake for Flag {
+        fn wake_by_ref(flag: &Arc<Self>) {
+            flag.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = futures::task::waker(flag.clone());
+    let mut cx = task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        flag.0.store(false, Ordering::SeqCst);
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        if flag.0.load(Ordering::SeqCst) {
+            continue;
+        }
+        let next = env.timers.borrow_mut().drain(..).min().expect("pending with no sleeper: a deadlock");
+        env.now_ms.set(next.max(env.now_ms.get()));
     }
 }
 
@@ -138,9 +253,11 @@ impl Env for FakeEnv {
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
     }
+    fn monotonic_ms(&self) -> u64 {
+        self.now_ms.get()
+    }
     async fn sleep(&self, ms: u64) {
-        self.now_ms.set(self.now_ms.get() + ms);
-        YieldOnce::default().await
+        Sleep { env: self, until: self.now_ms.get() + ms }.await
     }
     fn new_id(&self) -> String {
         self.ids.set(self.ids.get() + 1);
@@ -254,6 +371,7 @@ pub fn config() -> Config {
         max_prompt_length: 100,
         generation_lease_seconds: 120,
         coalesce_wait_seconds: 60,
+        lease_settle_ms: 100,
         provider_timeout_ms: 1000,
         max_image_bytes: 1 << 20,
         text_model: "t".into(),
@@ -278,7 +396,7 @@ pub fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) ->
         slug: None,
         lazy_scopes: false,
     };
-    kv.set(&project::project_key(id), &record.encode()).unwrap();
+    kv.set(&keys::project(id), &record.encode()).unwrap();
     kv.set(&project::api_key_index(&key), id.as_bytes()).unwrap();
     (key, secret)
 }
@@ -316,6 +434,14 @@ impl World {
         }
     }
 
+    /// A world on `semantics` whose reads lag its writes by `lag_ms` (see
+    /// [`MemKv::set_lag`]), once its two projects are stored.
+    pub fn lagging(semantics: Semantics, lag_ms: u64) -> World {
+        let mut w = World::on(semantics);
+        w.kv.set_lag(w.env.now_ms.clone(), lag_ms);
+        w
+    }
+
     pub fn ctx(&self) -> FakeContext<'_> {
         Context {
             config: self.config.clone(),
@@ -328,7 +454,12 @@ impl World {
 
     /// A request through routing, authentication and the handler.
     pub fn request(&self, request: Request<Vec<u8>>) -> Result<Reply<Vec<u8>>, Error> {
-        futures::executor::block_on(run(&self.ctx(), request))
+        self.block_on(run(&self.ctx(), request))
+    }
+
+    /// Run `future` in this world's virtual time ([`block_on`]).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        block_on(&self.env, future)
     }
 
     /// A live request (`GET`, or `HEAD` when `head`), with these headers.
@@ -344,7 +475,7 @@ impl World {
 
     /// The value of a project's stats counter.
     pub fn counter(&self, project: &str, counter: crate::core::stats::Counter) -> i64 {
-        self.kv.increment(&crate::core::stats::counter_key(project, counter), 0).unwrap()
+        self.kv.counter(&crate::core::keys::stats(project, counter)).unwrap().unwrap_or(0)
     }
 
     /// The cache key's hash of a plain prompt (1:1, no scope).

@@ -1,17 +1,20 @@
-//! Single-flight, carried out: take the lease or wait for its owner, over the
-//! state machine in `core::single_flight` (which says why the lease is taken
-//! the way it is). Concurrent identical misses, on one host or many sharing a
-//! KV store, cause one provider call.
+//! Single-flight, carried out: take the lease (`api::lease`) or wait for its
+//! owner, over the state machine in `core::single_flight` (which says why
+//! the lease is exclusive on each runtime). Concurrent identical misses, on
+//! one host or many sharing a KV store, cause one provider call.
 
 use super::context::Context;
+use super::lease;
 use super::slot::Slot;
 use crate::core::entry::Entry;
+use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::single_flight::{self, decide, Decision, Failure, Lease};
+use crate::core::single_flight::{self, decide, Decision, Failure};
 use crate::core::Error;
 
-/// Rounds of create/acquire that may find the key changed under them before
-/// the request gives up as busy (each round is a few KV operations, no wait).
+/// Rounds of create/acquire/claim that may find the key changed under them
+/// before the request gives up as busy (each round is a few KV operations;
+/// a claim also waits `lease_settle_ms`).
 const MAX_CONTENDED_ROUNDS: u32 = 64;
 
 pub enum Joined<T> {
@@ -21,12 +24,10 @@ pub enum Joined<T> {
     Served(T),
 }
 
-/// A lease this request holds.
+/// A generation's lease this request holds, and where its failure would go.
 pub struct Held {
-    key: String,
+    lease: lease::Held,
     failure_key: String,
-    owner: u32,
-    bytes: [u8; 8],
 }
 
 /// Become the owner of the generation for `slot`, or wait for the owner and
@@ -41,9 +42,10 @@ pub async fn join<K: KeyValue, S, P, E: Env, T>(
     may_take: impl Fn() -> Result<(), Error>,
     answer: impl AsyncFn(&Entry) -> Result<Option<T>, Error>,
 ) -> Result<Joined<T>, Error> {
-    let key = single_flight::lease_key(&slot.project, &slot.hash);
-    let failure_key = single_flight::failure_key(&slot.project, &slot.hash);
+    let key = keys::lease(&slot.project, &slot.hash);
+    let failure_key = keys::failure(&slot.project, &slot.hash);
     let owner = single_flight::owner_id(ctx.env.random_u32());
+    let exclusion = ctx.kv.flavour().exclusion();
     let started = ctx.env.now_ms();
     let busy = || Error::Busy {
         retry_after: single_flight::give_up_retry_after(ctx.config.generation_lease_seconds),
@@ -59,41 +61,7 @@ pub async fn join<K: KeyValue, S, P, E: Env, T>(
         } else {
             None
         };
-        let decision = decide(now, seen, waited_on, failure.as_ref());
-        if matches!(decision, Decision::Create | Decision::Acquire(_)) {
-            may_take()?;
-            contended += 1;
-            if contended > MAX_CONTENDED_ROUNDS {
-                return Err(busy());
-            }
-        }
-        match decision {
-            Decision::Create => {
-                // Creates a counter 0 if the key is still absent, changes
-                // nothing otherwise. On Redis it fails when someone has just
-                // stored a lease there: either way, look again.
-                let _ = ctx.kv.increment(&key, 0);
-            }
-            Decision::Acquire(current) => {
-                let mine = Lease::new(owner, now, ctx.config.generation_lease_seconds).encode();
-                if !take(&ctx.kv, &key, &current, &mine)? {
-                    continue; // someone else took it first: wait for them
-                }
-                let held = Held { key, failure_key, owner, bytes: mine };
-                // Someone may have finished between our lookup and our lease.
-                match fresh_answer(&ctx.kv, slot, stale, &answer).await {
-                    Ok(None) => return Ok(Joined::Owner(held)),
-                    Ok(Some(reply)) => {
-                        release(&ctx.kv, &held);
-                        return Ok(Joined::Served(reply));
-                    }
-                    Err(e) => {
-                        // Not left to expire: the waiters would wait for nothing.
-                        release(&ctx.kv, &held);
-                        return Err(e);
-                    }
-                }
-            }
+        match decide(now, seen, owner, exclusion, waited_on, failure.as_ref()) {
             Decision::Wait { owner: theirs } => {
                 if now.saturating_sub(started) >= ctx.config.coalesce_wait_seconds * 1000 {
                     return Err(busy());
@@ -106,17 +74,33 @@ pub async fn join<K: KeyValue, S, P, E: Env, T>(
                 }
             }
             Decision::Fail(error) => return Err(error),
+            free => {
+                may_take()?;
+                contended += 1;
+                if contended > MAX_CONTENDED_ROUNDS {
+                    return Err(busy());
+                }
+                let lifetime = ctx.config.generation_lease_seconds;
+                let Some(lease) = lease::attempt(ctx, &key, owner, lifetime, free, contended).await? else {
+                    continue; // someone else took it first: wait for them
+                };
+                let held = Held { lease, failure_key };
+                // Someone may have finished between our lookup and our lease.
+                return match fresh_answer(&ctx.kv, slot, stale, &answer).await {
+                    Ok(None) => Ok(Joined::Owner(held)),
+                    Ok(Some(reply)) => {
+                        release(&ctx.kv, &held);
+                        Ok(Joined::Served(reply))
+                    }
+                    Err(e) => {
+                        // Not left to expire: the waiters would wait for nothing.
+                        release(&ctx.kv, &held);
+                        Err(e)
+                    }
+                };
+            }
         }
     }
-}
-
-/// CAS from `current` to `mine`. A swap reported as failed may still have
-/// been applied (Spin's Redis store): the key holding our bytes settles it.
-fn take(kv: &impl KeyValue, key: &str, current: &[u8], mine: &[u8]) -> Result<bool, Error> {
-    if kv.compare_and_swap(key, current, mine)? {
-        return Ok(true);
-    }
-    Ok(kv.get(key)?.as_deref() == Some(mine))
 }
 
 /// The cached answer, if an entry other than `stale` is there now.
@@ -132,28 +116,26 @@ async fn fresh_answer<T>(
     }
 }
 
-/// Drop the lease if it is still ours; after a success, also the failure an
-/// earlier owner may have left (it no longer applies).
+/// Drop the lease if it is still ours.
 pub fn release(kv: &impl KeyValue, held: &Held) {
-    let still_ours = matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes);
-    if still_ours {
-        if let Err(e) = kv.delete(&held.key) {
-            eprintln!("banatie-live: lease not released (it will expire): {e}");
-        }
-    }
+    lease::release(kv, &held.lease)
 }
 
-/// After a success: release, and forget any failure an earlier owner left.
+/// After a success: release, and forget any failure an earlier owner left
+/// (it no longer applies).
 pub fn succeed(kv: &impl KeyValue, held: &Held) {
     release(kv, held);
-    if let Err(e) = kv.delete(&held.failure_key) {
+    // Looked up first: deleting a key that is not there writes a delete
+    // marker on NATS JetStream, one more row per prompt.
+    if let Err(e) = kv.get(&held.failure_key).and_then(|f| f.map_or(Ok(()), |_| kv.delete(&held.failure_key)))
+    {
         eprintln!("banatie-live: old failure record not removed: {e}");
     }
 }
 
 /// Leave the failure for the requests that waited on us, then release.
 pub fn fail(kv: &impl KeyValue, held: &Held, now_ms: u64, error: &Error) {
-    let failure = Failure::new(held.owner, now_ms, error).encode();
+    let failure = Failure::new(held.lease.owner, now_ms, error).encode();
     if let Err(e) = kv.set(&held.failure_key, &failure) {
         eprintln!("banatie-live: failure not recorded for the waiters: {e}");
     }

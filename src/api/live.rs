@@ -16,21 +16,21 @@
 use super::allowance::Reservation;
 use super::cached;
 use super::context::{Context, Incoming};
-use super::counters::bump;
+use super::counters::{self, bump};
 use super::derived;
 use super::flight::{self, Joined};
 use super::reply::{Body, Reply};
 use super::reserve::Unit;
 use super::scopes;
-use super::slot::Slot;
-use crate::core::cache_key;
+use super::slot::{Slot, Stored};
 use crate::core::entry::{Entry, ENTRY_VERSION};
 use crate::core::headers;
+use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::project::Project;
 use crate::core::provider::GeneratedImage;
 use crate::core::request::{self, GenerationRequest, RawQuery};
-use crate::core::scope::{self, Scope};
+use crate::core::scope::Scope;
 use crate::core::stats::Counter;
 use crate::core::{budget, variant, Error};
 
@@ -47,13 +47,13 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     let asked = variant::parse(&query.pairs, &ctx.config.variant_widths)?;
     let scope = match (&incoming.public_scope, &request.scope) {
         (Some(found), _) => Some(found.clone()),
-        (None, Some(slug)) => Some(scopes::ensure(&ctx.kv, project, slug, now)?),
+        (None, Some(slug)) => Some(scopes::ensure(ctx, project, slug, now).await?),
         (None, None) => None,
     };
     let slot = Slot::new(&ctx.config, &project.id, &request);
     let gate = Gate {
         allowance: Reservation::new(&ctx.kv, incoming.client.as_ref(), now),
-        scope_unit: Unit::new(&ctx.kv, scope.as_ref().map(|s| scope::generations_key(&project.id, &s.slug))),
+        scope_unit: Unit::new(&ctx.kv, scope.as_ref().map(|s| keys::scope_generations(&project.id, &s.slug))),
         scope,
     };
     let reply = match asked {
@@ -96,6 +96,11 @@ impl<K: KeyValue> Gate<'_, K> {
             reply.headers.push(headers::scope(&s.slug));
         }
         reply
+    }
+
+    /// The counters a new generation reserves on, besides the budget's.
+    fn counters(&self) -> impl Iterator<Item = &str> {
+        self.allowance.key().into_iter().chain(self.scope_unit.key())
     }
 
     fn give_back(&self) {
@@ -145,6 +150,11 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env, T>(
         gate.scope_unit.take(|used| scope.map_or(Ok(()), |s| s.check_new_generation(used - 1)))?;
         gate.allowance.take().inspect_err(|_| gate.scope_unit.refund())
     };
+    // Counters this generation would reserve on exist before they race.
+    counters::ensure(ctx, &keys::budget(&project.id, now)).await?;
+    for key in gate.counters() {
+        counters::ensure(ctx, key).await?;
+    }
     let waited = async |entry: &Entry| from_cache(entry, true).await;
     let held = match flight::join(ctx, slot, existing.as_ref(), may_take, waited).await {
         Ok(Joined::Owner(held)) => held,
@@ -158,14 +168,19 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env, T>(
         }
     };
     match produce(ctx, project, slot, request, existing.as_ref(), now).await {
-        Ok((entry, bytes)) => {
+        Ok(Produced::Lost(winner)) => {
+            // Another request's image was stored meanwhile: that is the answer.
+            flight::succeed(&ctx.kv, &held);
+            from_cache(&winner, true).await?.map(Got::Cached).ok_or(Error::Busy { retry_after: 1 })
+        }
+        Ok(Produced::Fresh(entry, bytes)) => {
             flight::succeed(&ctx.kv, &held);
             if let Some(old) = existing.as_ref().filter(|_| incoming.regenerate) {
                 if let Err(e) = ctx.store.delete(&old.object_key).await {
                     eprintln!("banatie-live: replaced object {} not deleted: {e}", old.object_key);
                 }
             }
-            Ok(Got::Generated(Box::new(entry), bytes))
+            Ok(Got::Generated(entry, bytes))
         }
         Err(e) => {
             gate.give_back();
@@ -173,6 +188,13 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env, T>(
             Err(e)
         }
     }
+}
+
+/// What the lease holder made.
+enum Produced {
+    Fresh(Box<Entry>, Vec<u8>),
+    /// Generated, but another request's entry was stored first (ours is deleted).
+    Lost(Box<Entry>),
 }
 
 /// The lease holder's work: budget → provider → S3 PUT → KV entry.
@@ -183,7 +205,7 @@ async fn produce<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     request: &GenerationRequest,
     replaced: Option<&Entry>,
     now: u64,
-) -> Result<(Entry, Vec<u8>), Error> {
+) -> Result<Produced, Error> {
     spend_budget(&ctx.kv, project, now)?;
     let enhanced = enhance(ctx, request).await;
     let asked = match &enhanced {
@@ -201,8 +223,13 @@ async fn produce<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         None => {}
     }
     ctx.store.put(&entry.object_key, &entry.content_type, image.bytes.clone()).await?;
-    record(&ctx.kv, slot, &entry, replaced);
-    Ok((entry, image.bytes))
+    if let Some(winner) = record(&ctx.kv, slot, &entry, replaced) {
+        if let Err(e) = ctx.store.delete(&entry.object_key).await {
+            eprintln!("banatie-live: object {} of a lost race not deleted: {e}", entry.object_key);
+        }
+        return Ok(Produced::Lost(winner));
+    }
+    Ok(Produced::Fresh(Box::new(entry), image.bytes))
 }
 
 /// With `enhance=true`: the provider's richer prompt, or `Err` when the text
@@ -222,10 +249,10 @@ async fn enhance<K, S, P: Provider, E>(
 }
 
 /// A MISS whose budget is already spent is refused before it takes a lease,
-/// so a stream of refused prompts writes nothing (adding 0 reads atomically).
+/// so a stream of refused prompts writes nothing (the counter is only read).
 /// Requests that find a generation under way wait for it instead.
 fn refuse_if_budget_spent(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), Error> {
-    let count = kv.increment(&budget::counter_key(&project.id, now), 0)?;
+    let count = kv.counter(&keys::budget(&project.id, now))?.unwrap_or(0);
     budget::check_before_spending(count, project.generations_per_hour, now)
 }
 
@@ -233,10 +260,10 @@ fn refuse_if_budget_spent(kv: &impl KeyValue, project: &Project, now: u64) -> Re
 /// concurrent misses cannot overshoot). The first spend of an hour removes
 /// the counters of the hours before.
 fn spend_budget(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), Error> {
-    let count = kv.increment(&budget::counter_key(&project.id, now), 1)?;
+    let count = kv.increment(&keys::budget(&project.id, now), 1)?;
     if count == 1 {
         for stale in budget::stale_counter_keys(&project.id, now) {
-            if let Err(e) = kv.delete(&stale) {
+            if let Err(e) = kv.delete_counter(&stale) {
                 eprintln!("banatie-live: old budget counter {stale} not removed: {e}");
             }
         }
@@ -253,7 +280,7 @@ async fn generate<K: KeyValue, S, P: Provider, E>(
 ) -> Result<GeneratedImage, Error> {
     let result = ctx.provider.generate(request).await;
     if result.is_err() {
-        if let Err(e) = ctx.kv.increment(&budget::counter_key(&project.id, now), -1) {
+        if let Err(e) = ctx.kv.increment(&keys::budget(&project.id, now), -1) {
             eprintln!("banatie-live: budget refund failed: {e}");
         }
     }
@@ -271,7 +298,7 @@ fn new_entry<K, S, P, E: Env>(
     let image_id = ctx.env.new_id();
     Entry {
         v: ENTRY_VERSION,
-        object_key: cache_key::object_key(&slot.project, &slot.hash, &image_id, &image.content_type),
+        object_key: keys::object(&slot.project, &slot.hash, &image_id, &image.content_type),
         image_id,
         generation_id: ctx.env.new_id(),
         content_type: image.content_type.clone(),
@@ -292,17 +319,19 @@ fn new_entry<K, S, P, E: Env>(
     }
 }
 
-/// Write the entry and count the generation. The object is already stored,
-/// so a KV failure here loses nothing the client needs: the image is still
-/// served and the next request regenerates (logged, not an error).
-fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry, replaced: Option<&Entry>) {
+/// Write the entry and count the generation; `Some(winner)` when another
+/// request's entry was there first (nothing written or counted). The object
+/// is already stored, so a KV failure here loses nothing the client needs:
+/// the image is still served and the next request regenerates (logged).
+fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry, replaced: Option<&Entry>) -> Option<Box<Entry>> {
+    match slot.store(kv, entry, replaced, (Counter::Entries, Counter::Bytes)) {
+        Ok(Stored::Lost(winner)) => return Some(winner),
+        Ok(Stored::Written(_)) => super::entries::log(kv, slot, entry),
+        Err(e) => eprintln!("banatie-live: entry not recorded, image served anyway: {e}"),
+    }
     bump(kv, &slot.project, Counter::Misses, 1);
     bump(kv, &slot.project, Counter::Generations, 1);
-    if let Err(e) = slot.store(kv, entry, replaced, (Counter::Entries, Counter::Bytes)) {
-        eprintln!("banatie-live: entry not recorded, image served anyway: {e}");
-        return;
-    }
-    super::entries::log(kv, slot, entry);
+    None
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! The HIT/MISS flow, natively, over in-memory ports, sent through the
 //! whole of `api` (routing and authentication included).
 
-use futures::executor::block_on;
-
 use super::*;
 use crate::api::fakes::{add_project, body, live_request, Semantics, World, START_UNIX};
 use crate::api::run;
@@ -17,7 +15,7 @@ fn header<'a>(reply: &'a Reply<Vec<u8>>, name: &str) -> Option<&'a str> {
 fn concurrently(w: &World, n: usize, query: &str, key: &str) -> Vec<Result<Reply<Vec<u8>>, Error>> {
     let ctx = w.ctx();
     let requests = (0..n).map(|_| live_request(query, &[("x-api-key", key)], false));
-    block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))))
+    w.block_on(futures::future::join_all(requests.map(|r| run(&ctx, r))))
 }
 
 #[test]
@@ -172,6 +170,23 @@ fn concurrent_identical_misses_make_one_generation_on_every_runtimes_semantics()
     }
 }
 
+/// Without compare-and-swap (wasmCloud), on a store whose reads see a write
+/// only 30 ms after it (every request reads the free lease before any claim
+/// shows): claims settle for 100 ms and exactly one owner generates.
+#[test]
+fn thirty_concurrent_misses_make_one_generation_without_compare_and_swap() {
+    use crate::core::stats::Counter;
+    let w = World::lagging(Semantics::WasmCloud, 30);
+    let replies = concurrently(&w, 30, "prompt=crowd", &w.alpha);
+    assert_eq!(w.provider.calls.get(), 1, "one generation");
+    let misses = replies.iter().filter(|r| header(r.as_ref().unwrap(), "x-cache-status") == Some("MISS"));
+    assert_eq!(misses.count(), 1);
+    assert_eq!((w.counter("proj-a", Counter::Entries), w.entries()), (1, 1));
+    assert_eq!(w.store.objects.borrow().len(), 1, "no object without an entry");
+    assert!(w.kv.map.borrow().keys().all(|k| !k.starts_with("lease:")), "the lease is released");
+    assert!(w.env.elapsed_ms() < 2_000, "{} ms", w.env.elapsed_ms());
+}
+
 #[test]
 fn waiters_share_the_owners_failure_but_newcomers_retry() {
     let w = World::new();
@@ -188,7 +203,7 @@ fn a_dead_owners_lease_is_taken_over_after_it_expires() {
     let w = World::new();
     let (_, request) = crate::core::request::parse("prompt=orphan", 100).unwrap();
     let slot = Slot::new(&w.config, "proj-a", &request);
-    let key = crate::core::single_flight::lease_key("proj-a", &slot.hash);
+    let key = crate::core::keys::lease("proj-a", &slot.hash);
     let dead = crate::core::single_flight::Lease::new(0xdead, START_UNIX * 1000, 2);
     w.kv.set(&key, &dead.encode()).unwrap();
     let reply = w.get("prompt=orphan", Some(&w.alpha), false).unwrap();
@@ -204,7 +219,7 @@ fn a_waiter_gives_up_with_503_after_the_coalesce_wait() {
     w.config.coalesce_wait_seconds = 5;
     let (_, request) = crate::core::request::parse("prompt=slow", 100).unwrap();
     let slot = Slot::new(&w.config, "proj-a", &request);
-    let key = crate::core::single_flight::lease_key("proj-a", &slot.hash);
+    let key = crate::core::keys::lease("proj-a", &slot.hash);
     w.kv.set(&key, &crate::core::single_flight::Lease::new(0xb05, START_UNIX * 1000, 600).encode()).unwrap();
     let e = w.get("prompt=slow", Some(&w.alpha), false).err().unwrap();
     assert_eq!(e.status(), 503);
@@ -230,3 +245,34 @@ fn if_none_match_gives_304_without_reading_the_object() {
 /// Failures and damaged state: corrupt records, refusals, limits.
 #[path = "live_failure_tests.rs"]
 mod failures;
+
+/// Two owners after all (a lease that expired under a slow generation, or a
+/// claim without CAS that was not exclusive): the entry stored first stays,
+/// the other is not written, and nothing is counted for it.
+#[test]
+fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice() {
+    use crate::core::entry::Entry;
+    use crate::core::stats::Counter;
+    let w = World::new();
+    w.get("prompt=race", Some(&w.alpha), false).unwrap();
+    let (_, request) = crate::core::request::parse("prompt=race", 100).unwrap();
+    let slot = Slot::new(&w.config, "proj-a", &request);
+    let first = Entry::decode(&w.kv.get(&slot.entry_key).unwrap().unwrap()).unwrap();
+    let second = Entry { image_id: "late".into(), size: 99, ..first.clone() };
+    let counts = (Counter::Entries, Counter::Bytes);
+    let before = (w.counter("proj-a", Counter::Entries), w.counter("proj-a", Counter::Bytes));
+    match slot.store(&w.kv, &second, None, counts).unwrap() {
+        Stored::Lost(winner) => assert_eq!(winner.image_id, first.image_id),
+        Stored::Written(_) => panic!("the late entry overwrote the first"),
+    }
+    let after = (w.counter("proj-a", Counter::Entries), w.counter("proj-a", Counter::Bytes));
+    assert_eq!(after, before, "nothing counted");
+    // Replacing the entry that is there is a replacement: counted as one.
+    assert!(matches!(slot.store(&w.kv, &second, Some(&first), counts).unwrap(), Stored::Written(Some(_))));
+    assert_eq!(w.counter("proj-a", Counter::Entries), before.0);
+    assert_eq!(w.counter("proj-a", Counter::Bytes), 99);
+    // One that vanished meanwhile (purged): a new entry, counted again.
+    w.kv.delete(&slot.entry_key).unwrap();
+    assert!(matches!(slot.store(&w.kv, &first, Some(&second), counts).unwrap(), Stored::Written(None)));
+    assert_eq!(w.counter("proj-a", Counter::Entries), before.0 + 1);
+}

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod derived;
 pub mod entries;
 pub mod flight;
+pub mod lease;
 pub mod live;
 pub mod projects;
 pub mod purge;
@@ -30,6 +31,7 @@ mod fakes;
 
 use crate::core::client;
 use crate::core::config::Config;
+use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::request;
 use crate::core::routes::{self, Method, Route};
@@ -136,7 +138,7 @@ fn client_limit<B>(config: &Config, request: &Request<B>, now: u64) -> Option<Cl
         &request.header_values("x-forwarded-for"),
         &config.trusted_proxies,
     )?;
-    Some(ClientLimit { key: client::miss_counter_key(client, now), limit: config.client_misses_per_hour })
+    Some(ClientLimit { key: keys::client_misses(client, now), limit: config.client_misses_per_hour })
 }
 
 /// [`handle`] over a context that is already open, before errors are
@@ -233,7 +235,7 @@ where
         Route::Scopes => match request.method {
             Method::Post => {
                 let body = request.body.read(MAX_BODY_BYTES).await?;
-                scopes::create(&ctx.kv, &caller.project(), &body, now)
+                scopes::create(ctx, &caller.project(), &body, now).await
             }
             _ => scopes::list(&ctx.kv, &caller.project()),
         },
@@ -242,7 +244,7 @@ where
                 let body = request.body.read(MAX_BODY_BYTES).await?;
                 scopes::update(&ctx.kv, &caller.project(), &slug, &body)
             }
-            Method::Delete => scopes::delete(&ctx.kv, &caller.project(), &slug),
+            Method::Delete => scopes::delete(ctx, &caller.project(), &slug).await,
             _ => scopes::get(&ctx.kv, &caller.project(), &slug),
         },
         Route::Stats | Route::DemoStats => stats::get(&ctx.kv, &caller.project(), now),

@@ -5,7 +5,9 @@
 use serde_json::json;
 
 use super::auth::load_project;
+use super::counters;
 use super::reply::Reply;
+use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
 use crate::core::project::{self, Project};
 use crate::core::Error;
@@ -15,13 +17,14 @@ pub fn create<B>(kv: &impl KeyValue, body: &[u8], env: &impl Env) -> Result<Repl
     let new = project::parse_create(body)?;
     let created = project::Created::new(new, env.new_id(), env.random_bytes64(), env.now_unix());
     if let Some(slug) = &created.record.slug {
-        if kv.get(&project::slug_index(slug))?.is_some() {
+        if kv.get(&keys::project_slug(slug))?.is_some() {
             return Err(Error::Conflict("a project with this slug exists"));
         }
     }
     for (key, value) in created.writes() {
         kv.set(&key, &value)?;
     }
+    counters::create_project_counters(kv, &created.record.id)?;
     let record = &created.record;
     Ok(Reply::json(
         201,
@@ -52,12 +55,12 @@ pub fn rotate<B>(kv: &impl KeyValue, id: &str, random: [u8; 64]) -> Result<Reply
         }
         Err(e) => return Err(e),
     };
-    let old_index = project::api_key_index_for_hash(&record.api_key_sha256);
+    let old_index = keys::api_key(&record.api_key_sha256);
     let (api_key, signing_secret) = project::new_credentials(random);
     record.api_key_sha256 = project::hash_api_key(&api_key);
     record.signing_secret = signing_secret.clone();
     kv.set(&project::api_key_index(&api_key), record.id.as_bytes())?;
-    kv.set(&project::project_key(&record.id), &record.encode())?;
+    kv.set(&keys::project(&record.id), &record.encode())?;
     kv.delete(&old_index)?;
     Ok(Reply::json(
         200,

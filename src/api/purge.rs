@@ -30,7 +30,7 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P, E>(
     // The raw value, so that an entry that cannot be decoded is removed too.
     let raw = ctx.kv.get(&slot.entry_key)?.ok_or(Error::NotFound("no cached image for these parameters"))?;
     ctx.kv.delete(&slot.entry_key)?;
-    if let Err(e) = ctx.kv.delete(&slot.hits_key()) {
+    if let Err(e) = ctx.kv.delete_counter(&slot.hits_key()) {
         eprintln!("banatie-live: hit counter not removed: {e}");
     }
     bump(&ctx.kv, &project.id, Counter::Entries, -1);

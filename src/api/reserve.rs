@@ -45,6 +45,11 @@ impl<'a, K: KeyValue> Unit<'a, K> {
         }
     }
 
+    /// The counter reserved on, when something is limited.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
     /// The count after this request's reservation, if it holds one.
     pub fn used(&self) -> Option<i64> {
         self.used.get()

@@ -6,20 +6,29 @@
 
 use serde_json::json;
 
+use super::context::Context;
+use super::lease;
 use super::reply::Reply;
 use crate::core::headers;
-use crate::core::ports::KeyValue;
+use crate::core::keys;
+use crate::core::ports::{Env, KeyValue};
 use crate::core::project::Project;
 use crate::core::scope::{self, Scope};
 use crate::core::Error;
 
 pub fn load(kv: &impl KeyValue, project: &str, slug: &str) -> Result<Option<Scope>, Error> {
-    kv.get(&scope::scope_key(project, slug))?.map(|b| Scope::decode(&b)).transpose()
+    kv.get(&keys::scope(project, slug))?.map(|b| Scope::decode(&b)).transpose()
 }
 
 /// The scope a live request names: stored, or created now (not public) when
 /// the project has `lazy_scopes`; otherwise 404.
-pub fn ensure(kv: &impl KeyValue, project: &Project, slug: &str, now: u64) -> Result<Scope, Error> {
+pub async fn ensure<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    project: &Project,
+    slug: &str,
+    now: u64,
+) -> Result<Scope, Error> {
+    let kv = &ctx.kv;
     if let Some(s) = load(kv, &project.id, slug)? {
         return Ok(s);
     }
@@ -27,13 +36,13 @@ pub fn ensure(kv: &impl KeyValue, project: &Project, slug: &str, now: u64) -> Re
         return Err(Error::NotFound("no such scope (create it, or set lazy_scopes on the project)"));
     }
     let s = Scope::lazy(slug, now);
-    kv.set(&scope::scope_key(&project.id, slug), &s.encode())?;
-    add_to_index(kv, &project.id, slug)?;
+    kv.set(&keys::scope(&project.id, slug), &s.encode())?;
+    add_to_index(ctx, &project.id, slug).await?;
     Ok(s)
 }
 
 fn document(kv: &impl KeyValue, project: &str, s: &Scope) -> Result<serde_json::Value, Error> {
-    let used = kv.increment(&scope::generations_key(project, &s.slug), 0)?;
+    let used = kv.counter(&keys::scope_generations(project, &s.slug))?.unwrap_or(0);
     Ok(json!({
         "slug": s.slug,
         "generations_limit": s.generations_limit,
@@ -44,7 +53,13 @@ fn document(kv: &impl KeyValue, project: &str, s: &Scope) -> Result<serde_json::
     }))
 }
 
-pub fn create<B>(kv: &impl KeyValue, project: &Project, body: &[u8], now: u64) -> Result<Reply<B>, Error> {
+pub async fn create<K: KeyValue, S, P, E: Env, B>(
+    ctx: &Context<K, S, P, E>,
+    project: &Project,
+    body: &[u8],
+    now: u64,
+) -> Result<Reply<B>, Error> {
+    let kv = &ctx.kv;
     let changes = scope::parse_body(body, true)?;
     let slug = changes.slug.clone().expect("parse_body requires it");
     if load(kv, &project.id, &slug)?.is_some() {
@@ -52,14 +67,14 @@ pub fn create<B>(kv: &impl KeyValue, project: &Project, body: &[u8], now: u64) -
     }
     let mut s = Scope::lazy(&slug, now);
     changes.apply(&mut s);
-    kv.set(&scope::scope_key(&project.id, &slug), &s.encode())?;
-    add_to_index(kv, &project.id, &slug)?;
+    kv.set(&keys::scope(&project.id, &slug), &s.encode())?;
+    add_to_index(ctx, &project.id, &slug).await?;
     Ok(Reply::json(201, document(kv, &project.id, &s)?))
 }
 
 pub fn list<B>(kv: &impl KeyValue, project: &Project) -> Result<Reply<B>, Error> {
     let mut docs = Vec::new();
-    for slug in index(kv, &project.id)?.1 {
+    for slug in index(kv, &project.id)? {
         if let Some(s) = load(kv, &project.id, &slug)? {
             docs.push(document(kv, &project.id, &s)?);
         }
@@ -76,72 +91,77 @@ pub fn update<B>(kv: &impl KeyValue, project: &Project, slug: &str, body: &[u8])
     let changes = scope::parse_body(body, false)?;
     let mut s = load(kv, &project.id, slug)?.ok_or(Error::NotFound("no such scope"))?;
     changes.apply(&mut s);
-    kv.set(&scope::scope_key(&project.id, slug), &s.encode())?;
+    kv.set(&keys::scope(&project.id, slug), &s.encode())?;
     Ok(Reply::json(200, document(kv, &project.id, &s)?))
 }
 
 /// The scope goes; its cached images stay (a scope of the same slug created
 /// again serves them again) and its generation count starts again.
-pub fn delete<B>(kv: &impl KeyValue, project: &Project, slug: &str) -> Result<Reply<B>, Error> {
+pub async fn delete<K: KeyValue, S, P, E: Env, B>(
+    ctx: &Context<K, S, P, E>,
+    project: &Project,
+    slug: &str,
+) -> Result<Reply<B>, Error> {
+    let kv = &ctx.kv;
     load(kv, &project.id, slug)?.ok_or(Error::NotFound("no such scope"))?;
-    kv.delete(&scope::scope_key(&project.id, slug))?;
-    if let Err(e) = kv.delete(&scope::generations_key(&project.id, slug)) {
+    kv.delete(&keys::scope(&project.id, slug))?;
+    if let Err(e) = kv.delete_counter(&keys::scope_generations(&project.id, slug)) {
         eprintln!("banatie-live: scope counter not removed: {e}");
     }
-    remove_from_index(kv, &project.id, slug)?;
+    remove_from_index(ctx, &project.id, slug).await?;
     Ok(Reply::empty(204, headers::deleted()))
 }
 
-/// The project's scope slugs, with the raw record they were read from.
-fn index(kv: &impl KeyValue, project: &str) -> Result<(Option<Vec<u8>>, Vec<String>), Error> {
-    let raw = kv.get(&scope::index_key(project))?;
-    let slugs = raw.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-    Ok((raw, slugs))
+/// The project's scope slugs.
+fn index(kv: &impl KeyValue, project: &str) -> Result<Vec<String>, Error> {
+    let raw = kv.get(&keys::scope_index(project))?;
+    Ok(raw.as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default())
 }
 
-/// Change the index by compare-and-swap from what was read, so concurrent
-/// changes are not lost (the very first write, from absent, is a plain set).
-fn change_index(
-    kv: &impl KeyValue,
+/// Change the index under its lease (`api::lease::once`), so concurrent
+/// changes are not lost on any store. `change` says whether it changed
+/// anything (nothing left to do: done).
+async fn change_index<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
     project: &str,
     change: impl Fn(&mut Vec<String>) -> bool,
 ) -> Result<(), Error> {
-    let key = scope::index_key(project);
-    for _ in 0..32 {
-        let (raw, mut slugs) = index(kv, project)?;
-        if !change(&mut slugs) {
-            return Ok(());
-        }
-        let new = serde_json::to_vec(&slugs).expect("slugs serialise");
-        match raw {
-            None => return kv.set(&key, &new),
-            Some(old) => {
-                // A swap reported as failed may still have been applied (Spin's Redis).
-                if kv.compare_and_swap(&key, &old, &new)? || kv.get(&key)?.as_deref() == Some(&new[..]) {
-                    return Ok(());
-                }
-            }
-        }
-    }
-    Err(Error::KeyValue("scope index: too much contention".into()))
+    let key = keys::scope_index(project);
+    let done = || Ok(!change(&mut index(&ctx.kv, project)?));
+    let work = || {
+        let mut slugs = index(&ctx.kv, project)?;
+        change(&mut slugs);
+        ctx.kv.set(&key, &serde_json::to_vec(&slugs).expect("slugs serialise"))
+    };
+    lease::once(ctx, &keys::lock(&key), done, work).await
 }
 
-fn add_to_index(kv: &impl KeyValue, project: &str, slug: &str) -> Result<(), Error> {
-    change_index(kv, project, |slugs| {
+async fn add_to_index<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    project: &str,
+    slug: &str,
+) -> Result<(), Error> {
+    change_index(ctx, project, |slugs| {
         let new = !slugs.iter().any(|s| s == slug);
         if new {
             slugs.push(slug.to_string());
         }
         new
     })
+    .await
 }
 
-fn remove_from_index(kv: &impl KeyValue, project: &str, slug: &str) -> Result<(), Error> {
-    change_index(kv, project, |slugs| {
+async fn remove_from_index<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    project: &str,
+    slug: &str,
+) -> Result<(), Error> {
+    change_index(ctx, project, |slugs| {
         let before = slugs.len();
         slugs.retain(|s| s != slug);
         slugs.len() != before
     })
+    .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use crate::api::fakes::{body, request, World};
 use crate::api::Reply;
-use crate::core::project::{self, Project};
+use crate::core::keys;
+use crate::core::project::Project;
 use crate::core::routes::Method;
 use crate::core::Error;
 
@@ -20,11 +21,11 @@ fn public(w: &World, path_and_query: &str) -> Result<Reply<Vec<u8>>, Error> {
 
 /// Give proj-a a slug (as a project created today has) and its index.
 fn with_slug(w: &World, slug: &str, lazy: bool) {
-    let mut p = Project::decode(&w.kv.map.borrow()[&project::project_key("proj-a")]).unwrap();
+    let mut p = Project::decode(&w.kv.map.borrow()[&keys::project("proj-a")]).unwrap();
     p.slug = Some(slug.into());
     p.lazy_scopes = lazy;
-    w.kv.map.borrow_mut().insert(project::project_key("proj-a"), p.encode());
-    w.kv.map.borrow_mut().insert(project::slug_index(slug), b"proj-a".to_vec());
+    w.kv.map.borrow_mut().insert(keys::project("proj-a"), p.encode());
+    w.kv.map.borrow_mut().insert(keys::project_slug(slug), b"proj-a".to_vec());
 }
 
 #[test]

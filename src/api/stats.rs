@@ -1,19 +1,19 @@
 //! `GET /api/v1/live/stats` (X-API-Key): the caller's project only (`api::dispatch`
-//! authenticates). Counters are read with an atomic add of 0, the portable
-//! way to read a KV counter.
+//! authenticates). Counters are read, never written (`KeyValue::counter`).
 
 use super::reply::Reply;
+use crate::core::keys;
 use crate::core::ports::KeyValue;
 use crate::core::project::Project;
-use crate::core::stats::{self, counter_key, Budget};
+use crate::core::stats::{self, Budget};
 use crate::core::{budget, Error};
 
 pub fn get<B>(kv: &impl KeyValue, project: &Project, now: u64) -> Result<Reply<B>, Error> {
     let mut values = [0i64; stats::ALL.len()];
     for (value, counter) in values.iter_mut().zip(stats::ALL) {
-        *value = kv.increment(&counter_key(&project.id, counter), 0)?;
+        *value = kv.counter(&keys::stats(&project.id, counter))?.unwrap_or(0);
     }
-    let spent = kv.increment(&budget::counter_key(&project.id, now), 0)?;
+    let spent = kv.counter(&keys::budget(&project.id, now))?.unwrap_or(0);
     let budget = Budget {
         limit: project.generations_per_hour,
         used: budget::used(spent, project.generations_per_hour),

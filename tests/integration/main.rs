@@ -9,6 +9,7 @@
 mod admin;
 mod browser;
 mod conformance;
+mod deploy;
 mod errors;
 mod hardening;
 mod host_cli;
@@ -23,7 +24,7 @@ mod support;
 mod variants;
 
 use libtest_mimic::{Arguments, Trial};
-use support::runtime::{self, Runtime};
+use support::runtime::{self, Runtime, WashStore};
 
 macro_rules! trials {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -34,31 +35,56 @@ macro_rules! trials {
     };
 }
 
-/// The same test functions again, with every host they start being the real
-/// `spin up` instead of banatie-host (named `spin::module::name`).
-macro_rules! spin_trials {
-    ($spin:expr; $($module:ident :: $name:ident),* $(,)?) => {
-        vec![$(Trial::test(concat!("spin::", stringify!($module), "::", stringify!($name)), || {
-            runtime::with(Runtime::Spin, $module::$name);
-            Ok(())
-        }).with_ignored_flag(!$spin)),*]
+/// The scenarios that run again under every other runtime, with every host
+/// they start being that runtime (trials named `RUNTIME::module::name`,
+/// `support::runtime`). `if` names the runtimes a scenario can hold on.
+struct Scenario {
+    name: &'static str,
+    test: fn(),
+    runs_on: fn(Runtime) -> bool,
+}
+
+macro_rules! scenarios {
+    ($($module:ident :: $name:ident $(if $cond:expr)?),* $(,)?) => {
+        vec![$(Scenario {
+            name: concat!(stringify!($module), "::", stringify!($name)),
+            test: $module::$name,
+            runs_on: { let _f: fn(Runtime) -> bool = |_| true; $(let _f: fn(Runtime) -> bool = $cond;)? _f },
+        }),*]
     };
 }
 
-/// Whether the Spin suite can run; loud when it cannot.
-fn spin_available() -> bool {
-    match testkit::spin::version() {
-        Some(version) => {
-            eprintln!("Spin suite: {version} ({})", testkit::spin::binary().unwrap().display());
+/// Whether `runtime` can run here; loud when it cannot (a failure when
+/// `BANATIE_REQUIRE_RUNTIMES=1`, as in CI).
+fn available(runtime: Runtime) -> bool {
+    let found = match runtime {
+        Runtime::BanatieHost => Some("banatie-host".to_string()),
+        Runtime::Spin(v) => testkit::spin::version(v)
+            .map(|version| format!("{version} ({})", testkit::spin::binary(v).unwrap().display())),
+        Runtime::Wash(store) => {
+            let backend = match store {
+                WashStore::Nats => testkit::nats::binary().map(|b| b.display().to_string()),
+                WashStore::Redis => Some("redis-server".into()),
+                WashStore::Dir => Some("a directory".into()),
+            };
+            testkit::wash::version().zip(backend).map(|(v, b)| format!("{v} on {b}"))
+        }
+    };
+    match found {
+        Some(what) => {
+            eprintln!("runtime {}: {what}", runtime.name());
             true
         }
-        None if runtime::spin_required() => {
-            panic!("BANATIE_REQUIRE_SPIN=1 but no spin CLI: none on PATH and no ../shared/spin/install.sh")
+        None if runtime::required() => {
+            panic!(
+                "BANATIE_REQUIRE_RUNTIMES=1 but {} cannot run here (no CLI on PATH, none in ../shared)",
+                runtime.name()
+            )
         }
         None => {
             eprintln!(
-                "\n*** Spin suite SKIPPED: no `spin` on PATH and no ../shared/spin/install.sh. ***\n\
-                 *** Install Spin >= 3.1 (https://spinframework.dev) and run the tests again.   ***\n"
+                "\n*** {} suite SKIPPED: its CLI is neither on PATH nor in ../shared (see README, Run the tests). ***\n",
+                runtime.name()
             );
             false
         }
@@ -117,7 +143,7 @@ fn main() {
         resilience::provider_timeouts_and_rate_limits_are_503_with_retry_after,
         resilience::malformed_provider_answers_and_s3_put_failures_are_502,
         resilience::thirty_malformed_requests_get_clean_4xx_and_write_nothing,
-        scale::two_hosts_on_one_redis_share_cache_counts_and_single_flight,
+        scale::two_hosts_on_one_store_share_cache_counts_and_single_flight,
         hardening::more_concurrent_requests_than_the_old_pool_are_all_served,
         hardening::beyond_capacity_requests_queue_then_get_503_json_with_retry_after,
         hardening::slow_headers_and_idle_keep_alive_connections_are_closed,
@@ -145,25 +171,41 @@ fn main() {
         openapi::schemathesis_finds_no_server_error_or_undocumented_status,
         openapi::schemathesis_fails_on_an_undocumented_status,
     ];
-    let spin = !args.list && spin_available();
-    let mut trials = trials;
-    trials.extend(spin_trials![spin;
+    let matrix = scenarios![
         live::miss_then_hit_serves_identical_bytes_and_headers,
+        live::a_restarted_host_keeps_the_cache,
         live::a_vanished_object_is_regenerated,
         errors::provider_failure_is_502_and_writes_nothing,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
-        limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected,
+        // wasmCloud tells the component nothing about the client.
+        limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected if Runtime::knows_the_client,
         scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
         scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         scopes::enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests,
         variants::twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects,
         public::the_budget_refuses_misses_with_429_but_serves_hits,
-        public::stats_are_exact_after_concurrent_hits,
+        // wash's directory store increments by a read and a write.
+        public::stats_are_exact_after_concurrent_hits if Runtime::counts_exactly,
         public::purge_removes_the_entry_and_the_object,
         resilience::fifty_concurrent_identical_misses_make_one_provider_call,
         resilience::rounds_of_concurrent_identical_misses_never_generate_twice,
-        scale::two_hosts_on_one_redis_share_cache_counts_and_single_flight,
-    ]);
+        scale::two_hosts_on_one_store_share_cache_counts_and_single_flight if Runtime::counts_exactly,
+        deploy::an_app_pushed_to_a_registry_runs_from_it if |r| matches!(r, Runtime::Spin(_)),
+    ];
+    let mut trials = trials;
+    for runtime in Runtime::MATRIX {
+        let run = !args.list && available(runtime);
+        for s in matrix.iter().filter(|s| (s.runs_on)(runtime)) {
+            let test = s.test;
+            trials.push(
+                Trial::test(format!("{}::{}", runtime.name(), s.name), move || {
+                    runtime::with(runtime, test);
+                    Ok(())
+                })
+                .with_ignored_flag(!run),
+            );
+        }
+    }
     let garage = if args.list { None } else { Some(support::start_garage()) };
     let conclusion = libtest_mimic::run(&args, trials);
     let whole_run = !args.list && args.filter.is_none() && args.skip.is_empty();

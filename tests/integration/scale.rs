@@ -4,27 +4,21 @@ use std::sync::Arc;
 
 use crate::support::host::{standard_vars, Host};
 use crate::support::openai::{self, OpenAi};
-use crate::support::redis::RedisServer;
+use crate::support::store::Store;
 use crate::support::{enc, gemini::Gemini, http::send, s3, s3_endpoint, unique};
 
 fn live(prompt: &str) -> String {
     format!("/api/v1/live/generate?prompt={}", enc(prompt))
 }
 
-fn redis_host(redis: &RedisServer, gemini: &Gemini) -> Host {
-    let state = Arc::new(tempfile::tempdir().unwrap());
-    let rc = state.path().join("runtime-config.toml");
-    std::fs::write(&rc, format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url()))
-        .unwrap();
-    let rc = rc.display().to_string();
-    Host::start_in(state, &standard_vars(s3_endpoint(), &gemini.url), &["--runtime-config-file", &rc])
-}
-
-pub fn two_hosts_on_one_redis_share_cache_counts_and_single_flight() {
-    let redis = RedisServer::start();
+/// Two hosts on one shared store: Redis for banatie-host and Spin (their
+/// runtime config), the trial's own backend for wash (Redis, NATS).
+pub fn two_hosts_on_one_store_share_cache_counts_and_single_flight() {
+    let store = Store::shared();
     let gemini = Gemini::start();
-    let a = redis_host(&redis, &gemini);
-    let b = redis_host(&redis, &gemini);
+    let vars = standard_vars(s3_endpoint(), &gemini.url);
+    let a = Host::start_sharing(&store, &vars);
+    let b = Host::start_sharing(&store, &vars);
     let key = a.create_project("shared");
 
     let path = live(&unique("made on A"));
@@ -58,8 +52,8 @@ pub fn two_hosts_on_one_redis_share_cache_counts_and_single_flight() {
     assert_eq!(gemini.calls(), 2, "one generation for the first prompt, one for the crowd");
     assert_eq!(replies.iter().filter(|r| r.header("x-cache-status") == Some("MISS")).count(), 1);
     assert!(replies.iter().all(|r| r.status == 200 && r.body == replies[0].body));
-    assert!(redis.keys("live:*") >= 2, "the entries live in Redis");
-    assert_eq!(redis.keys("lease:*"), 0, "leases are released");
+    assert!(store.keys("live:").len() >= 2, "the entries live in the shared store");
+    assert!(store.keys("lease:").is_empty(), "leases are released");
 }
 
 fn openai_host(double: &OpenAi) -> Host {

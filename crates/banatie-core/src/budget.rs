@@ -5,22 +5,12 @@
 
 use super::Error;
 
-pub const WINDOW_SECONDS: u64 = 3600;
 pub const DEFAULT_GENERATIONS_PER_HOUR: u32 = 100;
 pub const MAX_GENERATIONS_PER_HOUR: u32 = 1_000_000;
 
-pub fn window(now: u64) -> u64 {
-    now / WINDOW_SECONDS
-}
-
 /// Unix time at which the current window ends.
 pub fn resets_at(now: u64) -> u64 {
-    (window(now) + 1) * WINDOW_SECONDS
-}
-
-/// KV key of the counter for the window containing `now`.
-pub fn counter_key(project: &str, now: u64) -> String {
-    format!("budget:{project}:{}", window(now))
+    (super::keys::hour(now) + 1) * super::keys::HOUR_SECONDS
 }
 
 /// How many past windows' counters the first spend of a window removes.
@@ -29,9 +19,9 @@ pub const STALE_WINDOWS_CLEANED: u64 = 24;
 /// Counters of the windows before `now`'s that nothing reads any more: the
 /// first spend of each window deletes them, so they never pile up.
 pub fn stale_counter_keys(project: &str, now: u64) -> Vec<String> {
-    let current = window(now);
+    let current = super::keys::hour(now);
     (1..=STALE_WINDOWS_CLEANED.min(current))
-        .map(|back| format!("budget:{project}:{}", current - back))
+        .map(|back| super::keys::budget_of_hour(project, current - back))
         .collect()
 }
 
@@ -58,13 +48,18 @@ pub fn used(count: i64, limit: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_first_spend_of_a_window_names_the_counters_before_it() {
-        let now = 10 * WINDOW_SECONDS + 5;
+        let now = 10 * crate::keys::HOUR_SECONDS + 5;
         let keys = stale_counter_keys("p", now);
         assert_eq!(keys.len(), 10);
         assert_eq!(keys[0], "budget:p:9");
-        assert_eq!(stale_counter_keys("p", 100 * WINDOW_SECONDS).len(), STALE_WINDOWS_CLEANED as usize);
+        assert_eq!(
+            stale_counter_keys("p", 100 * crate::keys::HOUR_SECONDS).len(),
+            STALE_WINDOWS_CLEANED as usize
+        );
     }
 
     #[test]
@@ -73,13 +68,10 @@ mod tests {
         assert_eq!(check_before_spending(2, 2, 0).unwrap_err().status(), 429);
     }
 
-    use super::*;
-
     #[test]
     fn windows_are_clock_aligned_hours() {
         assert_eq!(resets_at(7200), 10800);
         assert_eq!(resets_at(7199), 7200);
-        assert_eq!(counter_key("p", 7300), "budget:p:2");
     }
 
     #[test]

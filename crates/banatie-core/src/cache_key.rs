@@ -1,5 +1,6 @@
 //! The cache key: SHA-256 over a canonical, versioned encoding of everything
-//! that changes the generated image, and the KV/S3 names derived from it.
+//! that changes the generated image (the KV and S3 names built from it are
+//! `core::keys`).
 //!
 //! Encoding (v1), UTF-8, one field per line, fields sorted by name, each value
 //! length-prefixed in bytes so no value can forge another field:
@@ -56,30 +57,6 @@ pub fn hash(req: &GenerationRequest, provider: &str, model: &str) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// KV key of the cache entry.
-pub fn entry_key(project: &str, hash: &str) -> String {
-    format!("live:{project}:{hash}")
-}
-
-/// KV key of the entry's hit counter (an atomic counter).
-pub fn hits_key(project: &str, hash: &str) -> String {
-    format!("hits:{project}:{hash}")
-}
-
-/// S3 object key of one generated image. Every generation gets its own object,
-/// so replacing an entry never overwrites bytes another entry points at.
-pub fn object_key(project: &str, hash: &str, image_id: &str, content_type: &str) -> String {
-    let ext = match content_type {
-        "image/png" => "png",
-        "image/jpeg" => "jpg",
-        "image/webp" => "webp",
-        "image/gif" => "gif",
-        "image/avif" => "avif",
-        _ => "bin",
-    };
-    format!("live/{project}/{hash}/{image_id}.{ext}")
 }
 
 #[cfg(test)]
@@ -146,12 +123,5 @@ mod tests {
     fn a_value_cannot_forge_another_field() {
         let sneaky = req("x\nprovider:6:gemini", "1:1");
         assert_ne!(hash(&sneaky, "gemini", "m"), hash(&req("x", "1:1"), "gemini", "m"));
-    }
-
-    #[test]
-    fn names_are_scoped_by_project() {
-        assert_eq!(entry_key("p1", "ab"), "live:p1:ab");
-        assert_eq!(hits_key("p1", "ab"), "hits:p1:ab");
-        assert_eq!(object_key("p1", "ab", "id", "image/png"), "live/p1/ab/id.png");
     }
 }

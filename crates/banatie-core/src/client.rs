@@ -149,11 +149,6 @@ mod tests {
 /// New generations a client may cause per hour, unless `client_misses_per_hour` says otherwise.
 pub const DEFAULT_MISSES_PER_HOUR: u32 = 10;
 
-/// KV counter of one client's new generations in the current hour.
-pub fn miss_counter_key(client: IpAddr, now: u64) -> String {
-    format!("clientmiss:{client}:{}", now / 3600)
-}
-
 /// The client's allowance as the `X-RateLimit-*` headers say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowance {
@@ -166,7 +161,7 @@ pub struct Allowance {
 
 impl Allowance {
     pub fn new(limit: u32, used: i64, now: u64) -> Allowance {
-        Allowance { limit, used, reset_at: (now / 3600 + 1) * 3600 }
+        Allowance { limit, used, reset_at: (crate::keys::hour(now) + 1) * crate::keys::HOUR_SECONDS }
     }
 
     pub fn remaining(&self) -> i64 {
@@ -183,6 +178,5 @@ mod allowance_tests {
         let a = Allowance::new(5, 7, 7_200 + 10);
         assert_eq!((a.remaining(), a.reset_at), (0, 10_800));
         assert_eq!(Allowance::new(5, 2, 0).remaining(), 3);
-        assert_eq!(miss_counter_key("10.0.0.1".parse().unwrap(), 3_600), "clientmiss:10.0.0.1:1");
     }
 }

@@ -80,6 +80,9 @@ pub struct Config {
     pub generation_lease_seconds: u64,
     /// How long a coalesced request waits for another's generation.
     pub coalesce_wait_seconds: u64,
+    /// How long a lease claim settles on stores without compare-and-swap
+    /// (wasmCloud; `core::single_flight`). Every instance must use the same.
+    pub lease_settle_ms: u64,
     /// How long a provider call may take before it counts as failed (503).
     pub provider_timeout_ms: u64,
     /// Largest image a provider may answer; the answer is read no further.
@@ -204,6 +207,13 @@ impl Config {
                 DEFAULT_COALESCE_WAIT_SECONDS,
                 1,
                 3600,
+            )?,
+            lease_settle_ms: number(
+                lookup,
+                "lease_settle_ms",
+                super::single_flight::DEFAULT_SETTLE_MS,
+                10,
+                10_000,
             )?,
             demo_project_id: get(lookup, "demo_project_id")?,
             client_misses_per_hour: number(

@@ -18,18 +18,6 @@ pub const MAX_PAGE: usize = 100;
 /// Log records one page may look at (stale ones included) before it stops.
 pub const SCAN_PER_ITEM: usize = 5;
 
-pub fn seq_key(project: &str) -> String {
-    format!("entryseq:{project}")
-}
-
-pub fn log_key(project: &str, seq: i64) -> String {
-    format!("entrylog:{project}:{seq:012}")
-}
-
-pub fn seen_key(project: &str, hash: &str) -> String {
-    format!("seen:{project}:{hash}")
-}
-
 /// The minute a HIT at `now` records.
 pub fn minute(now: u64) -> u64 {
     now / 60 * 60
@@ -110,7 +98,6 @@ mod tests {
         for bad in [("cursor", "0"), ("limit", "101"), ("limit", "x"), ("scope", "Bad"), ("other", "1")] {
             assert!(parse_page(&pairs(&[bad])).is_err(), "{bad:?}");
         }
-        assert_eq!(log_key("p", 7), "entrylog:p:000000000007");
         assert_eq!(minute(125), 120);
     }
 }

@@ -18,6 +18,8 @@ pub mod entry;
 pub mod error;
 pub mod headers;
 pub mod http;
+pub mod keys;
+pub mod platform;
 pub mod ports;
 pub mod project;
 pub mod provider;

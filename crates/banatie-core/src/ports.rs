@@ -2,22 +2,37 @@
 //! implements them over WASI; tests implement them in memory.
 #![allow(async_fn_in_trait)] // single-threaded wasm executor: no Send bounds wanted
 
+use super::platform::Flavour;
 use super::provider::GeneratedImage;
 use super::request::GenerationRequest;
 use super::Error;
 
-/// A key-value store with atomic counters (`wasi:keyvalue` store + atomics).
+/// A key-value store with atomic counters (`wasi:keyvalue` store + atomics),
+/// keyed by the logical keys of `core::keys` (the adapter spells them as its
+/// store needs). What each runtime's store guarantees is `core::platform`.
 pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error>;
     fn delete(&self, key: &str) -> Result<(), Error>;
-    /// Atomically add `delta` and return the new value (a missing key is 0).
+    /// Add `delta` (not 0: read with [`KeyValue::counter`]) and return the
+    /// new value; a missing key counts from 0. Exact under concurrency once
+    /// the counter exists; its very first increments are exact only where
+    /// `flavour().first_increment_is_atomic()` (else see `api::counters::ensure`).
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error>;
-    /// Set `key` to `new` if its value is still `expected`. There is no CAS
-    /// from *absent*: Spin's SQLite store makes that an unconditional upsert
-    /// (see `core::single_flight`). `Ok(false)` when the swap was refused —
-    /// which on Spin's Redis store does not prove that nothing was written.
+    /// A counter's value, read without writing; `None` when it does not exist.
+    fn counter(&self, key: &str) -> Result<Option<i64>, Error>;
+    /// Make the counter exist (at 0 when it did not; unchanged when it did).
+    fn create_counter(&self, key: &str) -> Result<(), Error>;
+    /// Remove a counter (on wasmCloud: both of its keys).
+    fn delete_counter(&self, key: &str) -> Result<(), Error>;
+    /// Set `key` to `new` if its value is still `expected` (only where
+    /// `flavour().exclusion()` is `CompareAndSwap`). There is no CAS from
+    /// *absent*: Spin's SQLite store makes that an unconditional upsert (see
+    /// `core::single_flight`). `Ok(false)` when the swap was refused — which
+    /// on Spin's Redis store does not prove that nothing was written.
     fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error>;
+    /// Which build this is, and so what its store guarantees (`core::platform`).
+    fn flavour(&self) -> Flavour;
 }
 
 /// Everything a request draws from its environment: wall-clock time (leases
@@ -25,6 +40,8 @@ pub trait KeyValue {
 /// door, so tests replace all of it at once (virtual time, predictable ids).
 pub trait Env {
     fn now_ms(&self) -> u64;
+    /// A monotonic clock in milliseconds (measuring durations, never dates).
+    fn monotonic_ms(&self) -> u64;
     /// Seconds since the Unix epoch.
     fn now_unix(&self) -> u64 {
         self.now_ms() / 1000
@@ -78,14 +95,29 @@ impl<T: KeyValue + ?Sized> KeyValue for &T {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
         (**self).increment(key, delta)
     }
+    fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
+        (**self).counter(key)
+    }
+    fn create_counter(&self, key: &str) -> Result<(), Error> {
+        (**self).create_counter(key)
+    }
+    fn delete_counter(&self, key: &str) -> Result<(), Error> {
+        (**self).delete_counter(key)
+    }
     fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error> {
         (**self).compare_and_swap(key, expected, new)
+    }
+    fn flavour(&self) -> Flavour {
+        (**self).flavour()
     }
 }
 
 impl<T: Env + ?Sized> Env for &T {
     fn now_ms(&self) -> u64 {
         (**self).now_ms()
+    }
+    fn monotonic_ms(&self) -> u64 {
+        (**self).monotonic_ms()
     }
     async fn sleep(&self, ms: u64) {
         (**self).sleep(ms).await

@@ -102,11 +102,11 @@ impl Created {
     /// key and slug indexes, so neither resolves to a project that is not there.
     pub fn writes(&self) -> Vec<(String, Vec<u8>)> {
         let mut w = vec![
-            (project_key(&self.record.id), self.record.encode()),
+            (super::keys::project(&self.record.id), self.record.encode()),
             (api_key_index(&self.api_key), self.record.id.as_bytes().to_vec()),
         ];
         if let Some(slug) = &self.record.slug {
-            w.push((slug_index(slug), self.record.id.as_bytes().to_vec()));
+            w.push((super::keys::project_slug(slug), self.record.id.as_bytes().to_vec()));
         }
         w
     }
@@ -121,18 +121,9 @@ pub fn new_credentials(random: [u8; 64]) -> (String, String) {
     )
 }
 
-/// KV key of a project record.
-pub fn project_key(id: &str) -> String {
-    format!("project:{id}")
-}
-
 /// KV key that maps an API key's hash to its project id.
 pub fn api_key_index(api_key: &str) -> String {
-    api_key_index_for_hash(&hash_api_key(api_key))
-}
-
-pub fn api_key_index_for_hash(hash: &str) -> String {
-    format!("apikey:{hash}")
+    super::keys::api_key(&hash_api_key(api_key))
 }
 
 pub fn hash_api_key(api_key: &str) -> String {
@@ -142,11 +133,6 @@ pub fn hash_api_key(api_key: &str) -> String {
 /// A key that cannot be one of ours is refused before any KV lookup.
 pub fn plausible_api_key(key: &str) -> bool {
     key.starts_with(API_KEY_PREFIX) && key.len() <= 128 && key.is_ascii()
-}
-
-/// KV key that maps a project slug to its id.
-pub fn slug_index(slug: &str) -> String {
-    format!("projectslug:{slug}")
 }
 
 /// A slug from a project's name (`My Blog!` → `my-blog`), made unique with

@@ -63,21 +63,6 @@ impl Scope {
     }
 }
 
-/// KV key of a scope record.
-pub fn scope_key(project: &str, slug: &str) -> String {
-    format!("scope:{project}:{slug}")
-}
-
-/// KV counter of a scope's new generations (all time).
-pub fn generations_key(project: &str, slug: &str) -> String {
-    format!("scopegen:{project}:{slug}")
-}
-
-/// KV key of a project's list of scope slugs (JSON array).
-pub fn index_key(project: &str) -> String {
-    format!("scopes:{project}")
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Body {

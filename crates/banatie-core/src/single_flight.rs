@@ -7,9 +7,11 @@
 //! requests that were waiting on *that* owner get the same error; a request
 //! that did not wait on it tries again (errors are never cached).
 //!
-//! # Which primitive makes the lease exclusive
-//! Only a compare-and-swap from a value that *exists*. The runtimes differ
-//! everywhere else (read from their source, Spin v3.6.0):
+//! # Which primitive makes the lease exclusive, on each runtime
+//! (`core::platform` has the facts, with their sources.)
+//!
+//! **Spin 3.x/4.x (SQLite, Redis) and banatie-host: a compare-and-swap from a
+//! value that *exists*.** The stores differ everywhere else:
 //! - Spin's SQLite store (`crates/key-value-spin/src/store.rs`, `swap`) turns a
 //!   CAS whose expected value is absent into `INSERT … ON CONFLICT DO UPDATE`:
 //!   an upsert that always succeeds, so two racing "absent → mine" both win.
@@ -19,28 +21,57 @@
 //!   closing `UNWATCH key` is refused by Redis (UNWATCH takes no argument), so
 //!   a swap reports `cas-failed` although its SET was applied.
 //!
-//! So the lease is never taken from *absent*: an absent lease is first
-//! created with `increment(key, 0)`, the one create-if-absent that every
-//! runtime does atomically and that never overwrites (it stores a counter 0:
-//! eight zero bytes on SQLite, `"0"` on Redis). That is why a lease is exactly
-//! eight bytes: `increment(key, 0)` on an eight-byte value rewrites it
-//! unchanged on SQLite (where any other length makes Spin panic). The lease is
-//! then taken by a CAS from the value just read, and a swap reported as failed
-//! is checked by reading the key back: the value holds a random owner id, so
+//! So there the lease is never taken from *absent*: an absent lease is first
+//! created with `increment(key, 0)`, the one create-if-absent that both
+//! stores do atomically and that never overwrites (a counter 0: eight zero
+//! bytes on SQLite, `"0"` on Redis). That is why a lease is exactly eight
+//! bytes: `increment(key, 0)` on an eight-byte value rewrites it unchanged
+//! on SQLite (where any other length makes Spin panic). The lease is then
+//! taken by a CAS from the value just read, and a swap reported as failed is
+//! checked by reading the key back: the value holds a random owner id, so
 //! finding our own bytes means our SET was applied.
 //!
+//! **wasmCloud 1.x and 2 (Redis, NATS JetStream, a directory, memory): a
+//! settled claim.** Their `wasi:keyvalue` draft has no CAS, and no increment
+//! that is atomic on every backend either (on NATS the first increment of a
+//! key never written is a plain `put`, so two can both read 1; the directory
+//! store reads then writes), so a ticket counter would not do. What every
+//! backend has is a read that sees every write completed before it, and the
+//! component has a monotonic clock. Fischer's protocol (Lamport, "A Fast
+//! Mutual Exclusion Algorithm", 1987, §1) builds exclusion on exactly that:
+//! read the lease; if it is free, write our own lease; then wait
+//! `settle` (`lease_settle_ms`) and read again: our own bytes mean ours.
+//! The claim counts only if our read and our write both fit in `settle`,
+//! measured from before the read to after the write returned, so no timing
+//! is assumed: a claimant held up between its read and its write (a pause,
+//! a slow store) finds out and claims again.
+//!
+//! Why it is exclusive: say A and B both own, A's write landing first. A's
+//! read-back, `settle` after its write, still saw A's bytes, so B wrote
+//! later than that, and B's read came less than `settle` before B's write,
+//! so after A's write: it saw A's live lease (or A's release: then A's turn
+//! was over), not a free one — B never wrote. The one assumption is that
+//! reads are not stale: true of Redis, of NATS at the stream's leader, of a
+//! directory and of memory; a replicated JetStream bucket read through a
+//! lagging follower needs its lag below `settle`. Cost: `settle` once per
+//! generation or derivation on wasmCloud (a claim that loses waits anyway).
+//!
 //! This module is the state machine only: `observe` reads a stored lease,
-//! `decide(now, seen, waited_on, failure)` says what to do; `api::flight` does it.
+//! `decide(now, seen, …)` says what to do, `claim_settled` judges a claim;
+//! `api::flight` does it.
 
 use serde::{Deserialize, Serialize};
 
 use super::error::SharedFailure;
+use super::platform::Exclusion;
 use super::Error;
 
 /// How long a failure stays readable for the waiters of its owner.
 pub const FAILURE_MEMORY_MS: u64 = 10_000;
 pub const DEFAULT_LEASE_SECONDS: u64 = 120;
 pub const DEFAULT_COALESCE_WAIT_SECONDS: u64 = 60;
+/// How long a claim settles on stores without CAS (`lease_settle_ms`).
+pub const DEFAULT_SETTLE_MS: u64 = 100;
 
 /// A held lease: 8 bytes, the owner's random id then the expiry in unix
 /// seconds, both u32 little-endian.
@@ -83,14 +114,6 @@ pub fn owner_id(random: u32) -> u32 {
     random.max(1)
 }
 
-pub fn lease_key(project: &str, hash: &str) -> String {
-    format!("lease:{project}:{hash}")
-}
-
-pub fn failure_key(project: &str, hash: &str) -> String {
-    format!("failed:{project}:{hash}")
-}
-
 /// What the lease key holds now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
@@ -101,11 +124,15 @@ pub enum Seen {
     Free(Vec<u8>),
     /// A live lease.
     Held(Lease),
+    /// Nothing readable yet: an empty value is a file the directory store
+    /// is writing (it truncates, then writes). Look again shortly.
+    Unsettled,
 }
 
 pub fn observe(now_ms: u64, value: Option<Vec<u8>>) -> Seen {
     match value {
         None => Seen::Absent,
+        Some(bytes) if bytes.is_empty() => Seen::Unsettled,
         Some(bytes) => match Lease::decode(&bytes) {
             Some(lease) if lease.live_at(now_ms) => Seen::Held(lease),
             _ => Seen::Free(bytes),
@@ -142,32 +169,73 @@ pub fn must_check_failure(seen: &Seen, waited_on: Option<u32>) -> bool {
     match (seen, waited_on) {
         (_, None) => false,
         (Seen::Held(lease), Some(theirs)) => lease.owner != theirs,
+        (Seen::Unsettled, _) => false,
         (_, Some(_)) => true,
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// The lease key does not exist: create it (`increment(key, 0)`), then look again.
+    /// CAS stores: the lease key does not exist: create it
+    /// (`increment(key, 0)`), then look again.
     Create,
-    /// Nobody holds it: CAS from these bytes to a lease of ours.
+    /// CAS stores: nobody holds it: CAS from these bytes to a lease of ours.
     Acquire(Vec<u8>),
-    /// `owner` is generating: wait for it.
+    /// Stores without CAS: nobody holds it: claim it and let it settle.
+    Claim,
+    /// `owner` is generating (0: someone is writing the key): wait for it.
     Wait { owner: u32 },
     /// The owner we waited on failed: answer with its error.
     Fail(Error),
 }
 
-pub fn decide(now_ms: u64, seen: Seen, waited_on: Option<u32>, failure: Option<&Failure>) -> Decision {
+/// What to do about the lease as `seen`, for the request whose owner id is
+/// `me`, on a store whose exclusion primitive is `exclusion`.
+pub fn decide(
+    now_ms: u64,
+    seen: Seen,
+    me: u32,
+    exclusion: Exclusion,
+    waited_on: Option<u32>,
+    failure: Option<&Failure>,
+) -> Decision {
     if let (Some(theirs), Some(f)) = (waited_on, failure) {
         if f.owner == theirs && f.until_ms > now_ms {
             return Decision::Fail(Error::Shared(f.error.clone()));
         }
     }
-    match seen {
-        Seen::Absent => Decision::Create,
-        Seen::Free(bytes) => Decision::Acquire(bytes),
-        Seen::Held(lease) => Decision::Wait { owner: lease.owner },
+    match (seen, exclusion) {
+        (Seen::Absent, Exclusion::CompareAndSwap) => Decision::Create,
+        (Seen::Free(bytes), Exclusion::CompareAndSwap) => Decision::Acquire(bytes),
+        (Seen::Absent | Seen::Free(_), Exclusion::SettledClaim) => Decision::Claim,
+        // Our own claim, left by a write that came too late to count: claim again.
+        (Seen::Held(lease), Exclusion::SettledClaim) if lease.owner == me => Decision::Claim,
+        (Seen::Held(lease), _) => Decision::Wait { owner: lease.owner },
+        (Seen::Unsettled, _) => Decision::Wait { owner: 0 },
+    }
+}
+
+/// How a settled claim ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// Ours: written in time, and still ours after settling.
+    Won,
+    /// Someone else's claim came after ours: wait for them.
+    Lost,
+    /// Our read and write took `settle` or longer: the claim does not count
+    /// (whatever it overwrote may be a lease that was already won).
+    TooSlow,
+}
+
+/// Judge a claim: `write_ms` from before the read that found the lease free
+/// to after our write returned, and what the read `settle` later found.
+pub fn claim_settled(write_ms: u64, settle_ms: u64, mine: &[u8], read_back: Option<&[u8]>) -> Claimed {
+    if write_ms >= settle_ms {
+        Claimed::TooSlow
+    } else if read_back == Some(mine) {
+        Claimed::Won
+    } else {
+        Claimed::Lost
     }
 }
 
@@ -212,24 +280,58 @@ mod tests {
         assert_eq!(observe(3000, Some(l.encode().to_vec())), Seen::Free(l.encode().to_vec()));
     }
 
+    const CAS: Exclusion = Exclusion::CompareAndSwap;
+    const SETTLE: Exclusion = Exclusion::SettledClaim;
+
     #[test]
     fn absent_is_created_never_swapped() {
-        assert_eq!(decide(0, Seen::Absent, None, None), Decision::Create);
-        assert_eq!(decide(0, Seen::Free(vec![0; 8]), None, None), Decision::Acquire(vec![0; 8]));
+        assert_eq!(decide(0, Seen::Absent, 1, CAS, None, None), Decision::Create);
+        assert_eq!(decide(0, Seen::Free(vec![0; 8]), 1, CAS, None, None), Decision::Acquire(vec![0; 8]));
         let held = Lease::new(9, 0, 60);
-        assert_eq!(decide(0, Seen::Held(held), None, None), Decision::Wait { owner: 9 });
+        assert_eq!(decide(0, Seen::Held(held), 1, CAS, None, None), Decision::Wait { owner: 9 });
+    }
+
+    #[test]
+    fn without_cas_a_free_lease_is_claimed_and_a_held_one_waited_for() {
+        assert_eq!(decide(0, Seen::Absent, 1, SETTLE, None, None), Decision::Claim);
+        assert_eq!(decide(0, Seen::Free(b"0".to_vec()), 1, SETTLE, None, None), Decision::Claim);
+        let theirs = Lease::new(9, 0, 60);
+        assert_eq!(decide(0, Seen::Held(theirs), 1, SETTLE, None, None), Decision::Wait { owner: 9 });
+        // Our own bytes, left by a claim that was too slow to count: claim again.
+        assert_eq!(decide(0, Seen::Held(theirs), 9, SETTLE, None, None), Decision::Claim);
+        assert_eq!(decide(0, Seen::Held(theirs), 9, CAS, None, None), Decision::Wait { owner: 9 });
+        // A file being written (the directory store): look again.
+        assert_eq!(observe(0, Some(Vec::new())), Seen::Unsettled);
+        assert_eq!(decide(0, Seen::Unsettled, 1, SETTLE, None, None), Decision::Wait { owner: 0 });
+    }
+
+    #[test]
+    fn a_claim_counts_only_when_written_in_time_and_still_ours() {
+        let mine = Lease::new(7, 0, 60).encode();
+        let theirs = Lease::new(8, 0, 60).encode();
+        assert_eq!(claim_settled(3, 100, &mine, Some(&mine)), Claimed::Won);
+        assert_eq!(claim_settled(3, 100, &mine, Some(&theirs)), Claimed::Lost);
+        assert_eq!(claim_settled(3, 100, &mine, None), Claimed::Lost, "released meanwhile: look again");
+        assert_eq!(claim_settled(100, 100, &mine, Some(&mine)), Claimed::TooSlow);
     }
 
     #[test]
     fn a_failure_reaches_only_the_owners_waiters() {
         let f = Failure::new(7, 1000, &Error::PromptRefused("SAFETY".into()));
-        match decide(1001, Seen::Free(vec![0; 8]), Some(7), Some(&f)) {
+        match decide(1001, Seen::Free(vec![0; 8]), 1, CAS, Some(7), Some(&f)) {
             Decision::Fail(e) => assert_eq!((e.status(), e.code()), (422, "prompt_refused")),
             other => panic!("{other:?}"),
         }
-        assert_eq!(decide(1001, Seen::Absent, None, Some(&f)), Decision::Create, "newcomers try again");
-        assert!(matches!(decide(1001, Seen::Absent, Some(8), Some(&f)), Decision::Create));
-        assert_eq!(decide(1000 + FAILURE_MEMORY_MS, Seen::Absent, Some(7), Some(&f)), Decision::Create);
+        assert_eq!(
+            decide(1001, Seen::Absent, 1, CAS, None, Some(&f)),
+            Decision::Create,
+            "newcomers try again"
+        );
+        assert!(matches!(decide(1001, Seen::Absent, 1, CAS, Some(8), Some(&f)), Decision::Create));
+        assert_eq!(
+            decide(1000 + FAILURE_MEMORY_MS, Seen::Absent, 1, CAS, Some(7), Some(&f)),
+            Decision::Create
+        );
     }
 
     #[test]

@@ -46,10 +46,6 @@ impl Counter {
     }
 }
 
-pub fn counter_key(project: &str, counter: Counter) -> String {
-    format!("stats:{project}:{}", counter.name())
-}
-
 pub struct Budget {
     pub limit: u32,
     pub used: i64,
@@ -87,6 +83,5 @@ mod tests {
         assert_eq!((d["variants"].as_i64(), d["variant_bytes"].as_i64()), (Some(3), Some(120)));
         assert_eq!(d["budget"]["limit"], 100);
         assert_eq!(document("p", [0; 7], Budget { limit: 1, used: 0, resets_at: 0 })["hit_ratio"], 0.0);
-        assert_eq!(counter_key("p", Counter::Bytes), "stats:p:bytes_stored");
     }
 }

@@ -238,27 +238,6 @@ pub fn target_size(source: (u32, u32), width: Option<u32>) -> (u32, u32) {
     (w, h)
 }
 
-/// A variant's name in KV keys: the original's hash and the suffix
-/// (`{hash}~w256.webp.q80`; `~` is in no hash and no suffix).
-pub fn variant_hash(original_hash: &str, suffix: &str) -> String {
-    format!("{original_hash}~{suffix}")
-}
-
-/// Counter of the variants recorded for an original (purge walks them).
-pub fn seq_key(project: &str, original_hash: &str) -> String {
-    format!("variantseq:{project}:{original_hash}")
-}
-
-/// How far purges have walked an original's variant log (a number).
-pub fn purged_key(project: &str, original_hash: &str) -> String {
-    format!("variantpurged:{project}:{original_hash}")
-}
-
-/// The `n`th variant recorded for an original: its suffix.
-pub fn log_key(project: &str, original_hash: &str, n: i64) -> String {
-    format!("variantlog:{project}:{original_hash}:{n}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,10 +341,7 @@ mod tests {
     #[test]
     fn variant_names_hang_off_the_original() {
         let v = asked(&[("w", "256"), ("format", "webp")]).unwrap().unwrap().resolve(None);
-        assert_eq!(variant_hash("ab", &v.suffix()), "ab~w256.webp.q80");
-        assert_eq!(seq_key("p", "ab"), "variantseq:p:ab");
-        assert_eq!(log_key("p", "ab", 3), "variantlog:p:ab:3");
-        assert_eq!(purged_key("p", "ab"), "variantpurged:p:ab");
+        assert_eq!(v.suffix(), "w256.webp.q80");
         assert_eq!(v.output_format(Format::Png), Format::Webp);
         let w = asked(&[("w", "256")]).unwrap().unwrap().resolve(None);
         assert_eq!(w.output_format(Format::Png), Format::Png);

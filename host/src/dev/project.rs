@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use banatie_core::project::{self, Created, NewProject};
+use banatie_core::keys;
+use banatie_core::project::{Created, NewProject};
 use rand::Rng;
 
 use crate::kv::Backend;
@@ -34,7 +35,7 @@ fn read(body: &[u8]) -> Option<DevProject> {
 pub fn ensure(kv: &dyn Backend, state_dir: &Path) -> anyhow::Result<DevProject> {
     let file = state_dir.join(FILE);
     if let Some(known) = std::fs::read(&file).ok().and_then(|b| read(&b)) {
-        let key = project::project_key(&known.id);
+        let key = keys::project(&known.id);
         if kv.get(STORE, &key).map_err(anyhow::Error::msg)?.is_some() {
             return Ok(known);
         }
@@ -68,11 +69,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kv = Sqlite::open(&dir.path().join("kv.db")).unwrap();
         let first = ensure(&kv, dir.path()).unwrap();
-        let record =
-            project::Project::decode(&kv.get(STORE, &project::project_key(&first.id)).unwrap().unwrap())
-                .unwrap();
+        let record = banatie_core::project::Project::decode(
+            &kv.get(STORE, &keys::project(&first.id)).unwrap().unwrap(),
+        )
+        .unwrap();
         assert!(record.has_api_key(&first.api_key));
-        let index = kv.get(STORE, &project::api_key_index(&first.api_key)).unwrap().unwrap();
+        let index = kv.get(STORE, &banatie_core::project::api_key_index(&first.api_key)).unwrap().unwrap();
         assert_eq!(index, first.id.as_bytes());
         assert_eq!(ensure(&kv, dir.path()).unwrap(), first, "remembered across restarts");
         let empty = Sqlite::open(&dir.path().join("other.db")).unwrap();

@@ -1,9 +1,10 @@
 //! Run the real component against Garage and a provider double, each host
-//! with its own state dir and port, in the real `banatie-host` binary or —
-//! when the test runs on `Runtime::Spin` — in the real `spin up`, with the
-//! same arguments (`spin up` takes `--from`, `--listen`, `--state-dir`,
-//! `--variable` and `--runtime-config-file` too). The process group is
-//! killed when the `Host` is dropped.
+//! with its own state dir and port, in the real `banatie-host` binary, in
+//! the real `spin up` (Spin 3 or 4, with the same arguments: `spin up` takes
+//! `--from`, `--listen`, `--state-dir`, `--variable` and
+//! `--runtime-config-file` too), or in wasmCloud 2's real `wash dev`
+//! (`support::wash` writes its config from the same variables). The process
+//! group is killed when the `Host` is dropped.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use super::garage::{free_port, BUCKET, KEY_ID, REGION, SECRET};
 use super::http::{send, Reply};
 use super::runtime::{self, Runtime};
+use super::store::Store;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -29,7 +31,20 @@ pub struct Host {
     pub stdout: Arc<std::sync::Mutex<Vec<String>>>,
     pub state: Arc<tempfile::TempDir>,
     pub runtime: Runtime,
+    /// The key-value store it uses, to look into.
+    pub store: Store,
+    launch: Launch,
+}
+
+/// What a host was started with (to start it again).
+#[derive(Clone)]
+struct Launch {
+    /// banatie-host's and Spin's command line.
     args: Vec<String>,
+    /// The variables, for wash's config.
+    vars: Vec<(String, String)>,
+    /// Its environment, beyond the test's.
+    env: Vec<(String, String)>,
 }
 
 /// Variables pointing the component at the shared Garage and at `gemini_url`.
@@ -61,12 +76,57 @@ impl Host {
         Host::start_with_manifest(state, &repo_root().join("spin.toml"), vars, extra)
     }
 
+    /// The real `spin up` running the app pushed to an OCI registry as
+    /// `reference` (`spin registry push`), as SpinKube would pull it; Spin
+    /// keeps what it pulls under `XDG_CACHE_HOME`, here in the state dir.
+    pub fn start_from_registry(reference: &str, vars: &[(String, String)]) -> Host {
+        assert!(matches!(runtime::current(), Runtime::Spin(_)), "only Spin runs apps from a registry");
+        let state = Arc::new(tempfile::tempdir().unwrap());
+        let mut args: Vec<String> =
+            ["up", "--from-registry", reference, "--insecure", "--listen", "127.0.0.1:0"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(["--state-dir".to_string(), state.path().display().to_string()]);
+        for (k, v) in vars {
+            args.extend(["--variable".to_string(), format!("{k}={v}")]);
+        }
+        let cache = state.path().join("xdg-cache").display().to_string();
+        Host::spawn(
+            state,
+            Launch { args, vars: vars.to_vec(), env: vec![("XDG_CACHE_HOME".into(), cache)] },
+            None,
+        )
+    }
+
+    /// A host using `store`, which other hosts may share: through the
+    /// runtime config for banatie-host and Spin, through its config for wash.
+    pub fn start_sharing(store: &Store, vars: &[(String, String)]) -> Host {
+        let state = Arc::new(tempfile::tempdir().unwrap());
+        match store.runtime_config(state.path()) {
+            Some(rc) => {
+                let rc = rc.display().to_string();
+                let mut host = Host::start_in(state, vars, &["--runtime-config-file", &rc]);
+                host.store = store.clone();
+                host
+            }
+            None => {
+                let launch = Launch { args: Vec::new(), vars: vars.to_vec(), env: Vec::new() };
+                Host::spawn(state, launch, Some(store.clone()))
+            }
+        }
+    }
+
     pub fn start_with_manifest(
         state: Arc<tempfile::TempDir>,
         manifest: &Path,
         vars: &[(String, String)],
         extra: &[&str],
     ) -> Host {
+        if let Runtime::Wash(_) = runtime::current() {
+            assert!(extra.is_empty(), "{extra:?}: banatie-host's and spin's flags, not wash's");
+            assert_eq!(manifest, repo_root().join("spin.toml"), "wash runs the prebuilt wasmcloud2 build");
+        }
         let mut args: Vec<String> = vec![
             "up".into(),
             "--from".into(),
@@ -81,65 +141,81 @@ impl Host {
             args.push(format!("{k}={v}"));
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        Host::spawn(state, args)
+        Host::spawn(state, Launch { args, vars: vars.to_vec(), env: Vec::new() }, None)
     }
 
-    fn spawn(state: Arc<tempfile::TempDir>, mut args: Vec<String>) -> Host {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(state.path().join("host.log"))
-            .unwrap();
+    /// Start the current runtime; `store`: the one to use (else its own).
+    fn spawn(state: Arc<tempfile::TempDir>, launch: Launch, store: Option<Store>) -> Host {
+        let log_path = state.path().join("host.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
         let runtime = runtime::current();
-        let program = match runtime {
-            Runtime::BanatieHost => PathBuf::from(env!("CARGO_BIN_EXE_banatie-host")),
-            Runtime::Spin => {
+        let mut args = launch.args.clone();
+        let store = store.unwrap_or_else(|| match runtime {
+            Runtime::Wash(kind) => Store::for_wash(kind, state.path()),
+            _ => Store::Sqlite(state.path().join("sqlite_key_value.db")),
+        });
+        let mut command = match runtime {
+            Runtime::BanatieHost => Command::new(env!("CARGO_BIN_EXE_banatie-host")),
+            Runtime::Spin(version) => {
                 assert!(!args.iter().any(|a| a == "--dev"), "--dev is banatie-host's");
                 // Spin prints the address it was given: give it a real port.
                 for a in args.iter_mut().filter(|a| a.as_str() == "127.0.0.1:0") {
                     *a = format!("127.0.0.1:{}", free_port());
                 }
-                testkit::spin::binary().expect("spin CLI").to_path_buf()
+                Command::new(testkit::spin::binary(version).expect("spin CLI"))
+            }
+            Runtime::Wash(_) => {
+                args.clear(); // its command line is all in its config file
+                super::wash::command(state.path(), &launch.vars, &store)
             }
         };
-        let mut child = Command::new(&program)
+        let mut child = command
             .args(&args)
+            .envs(launch.env.iter().cloned())
             .process_group(0)
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
+            .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
-        let stdout = child.stdout.take().unwrap();
+            .unwrap_or_else(|e| panic!("start {runtime:?}: {e}"));
         let (tx, rx) = std::sync::mpsc::channel();
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
         let sink = lines.clone();
+        let announce = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // banatie-host: "serving APP on http://ADDR (route …)"; Spin: "Serving http://ADDR".
-                let announced =
-                    line.split(" on http://").nth(1).or_else(|| line.strip_prefix("Serving http://"));
-                if let Some(rest) = announced {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                if let Some(addr) = announced(&line) {
+                    let _ = announce.send(addr);
                 }
                 sink.lock().unwrap().push(line);
+            }
+        });
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut log = log;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+                if let Some(addr) = deployed(&line) {
+                    let _ = tx.send(addr);
+                }
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(90)) {
             Ok(addr) => addr,
             Err(_) => {
                 kill_group(&mut child);
-                let log = std::fs::read_to_string(state.path().join("host.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 panic!("{runtime:?} did not start; its log:\n{log}");
             }
         };
-        Host { child, base: format!("http://{addr}"), stdout: lines, state, runtime, args }
+        Host { child, base: format!("http://{addr}"), stdout: lines, state, runtime, store, launch }
     }
 
-    /// Stop the process and start it again on the same state dir (and runtime).
+    /// Stop the process and start it again on the same state dir, store and runtime.
     pub fn restart(mut self) -> Host {
         self.kill();
-        let (state, args) = (self.state.clone(), self.args.clone());
-        runtime::with_current(self.runtime, || Host::spawn(state, args))
+        let (state, launch, store) = (self.state.clone(), self.launch.clone(), self.store.clone());
+        runtime::with_current(self.runtime, || Host::spawn(state, launch, Some(store)))
     }
 
     pub fn kill(&mut self) {
@@ -193,21 +269,30 @@ impl Host {
         r.json()
     }
 
-    /// A value straight from the host's SQLite KV file.
+    /// A value straight from the host's key-value store (a logical key).
     pub fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
-        kv_get(&self.state.path().join("sqlite_key_value.db"), key)
+        self.store.get(key)
     }
 
-    /// KV keys with a prefix.
+    /// The logical keys in the host's key-value store with a prefix.
     pub fn kv_keys(&self, prefix: &str) -> Vec<String> {
-        let conn = rusqlite::Connection::open(self.state.path().join("sqlite_key_value.db")).unwrap();
-        let mut stmt = conn
-            .prepare(
-                "SELECT key FROM spin_key_value WHERE store = 'default' AND key LIKE ?1 || '%' ORDER BY key",
-            )
-            .unwrap();
-        stmt.query_map([prefix], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        self.store.keys(prefix)
     }
+}
+
+/// The address a runtime says on stdout it serves on: banatie-host
+/// "serving APP on http://ADDR (route …)", Spin "Serving http://ADDR".
+fn announced(line: &str) -> Option<String> {
+    let rest = line.split(" on http://").nth(1).or_else(|| line.strip_prefix("Serving http://"))?;
+    Some(rest.split_whitespace().next().unwrap_or("").to_string())
+}
+
+/// wash's log line once the component is deployed (its port opens earlier):
+/// "listening for HTTP requests address=http://ADDR".
+fn deployed(line: &str) -> Option<String> {
+    let rest =
+        line.contains("listening for HTTP requests").then(|| line.split("address=http://").nth(1))??;
+    Some(rest.split_whitespace().next().unwrap_or("").to_string())
 }
 
 /// What `POST /api/v1/projects` answered.

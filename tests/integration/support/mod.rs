@@ -3,8 +3,10 @@
 
 pub mod host;
 pub mod runtime;
+pub mod store;
+pub mod wash;
 
-pub use testkit::{browser, garage, gemini, http, openai, raw, redis, s3, sign};
+pub use testkit::{browser, garage, gemini, http, openai, raw, s3, sign};
 
 use std::sync::OnceLock;
 

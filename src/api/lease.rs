@@ -1,0 +1,143 @@
+//! Taking, holding and releasing a lease key, on any store: by
+//! compare-and-swap where the store has one, by a settled claim where it
+//! has not (`core::single_flight` says why each is exclusive; the store's
+//! kind is `KeyValue::flavour`). `api::flight` builds single-flight on it;
+//! [`once`] runs a small job once under it.
+
+use super::context::Context;
+use crate::core::platform::Exclusion;
+use crate::core::ports::{Env, KeyValue};
+use crate::core::single_flight::{self, decide, Claimed, Decision, Lease};
+use crate::core::Error;
+
+/// A lease this request holds.
+pub struct Held {
+    pub key: String,
+    pub owner: u32,
+    bytes: [u8; 8],
+}
+
+/// One try at the lease `key`, after `decision` (from `core::single_flight::decide`)
+/// found it free: `Create` makes the key exist, `Acquire` swaps, `Claim`
+/// claims and settles. `Ok(None)`: not ours (look again). `round` counts
+/// the tries so far (a claim that was too slow backs off by it). A lease
+/// whose holder dies is free again after `lifetime_s`.
+pub async fn attempt<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    key: &str,
+    owner: u32,
+    lifetime_s: u64,
+    decision: Decision,
+    round: u32,
+) -> Result<Option<Held>, Error> {
+    let mine = Lease::new(owner, ctx.env.now_ms(), lifetime_s).encode();
+    let taken = match decision {
+        Decision::Create => {
+            // Creates a counter 0 if the key is still absent, changes
+            // nothing otherwise. On Redis it fails when someone has just
+            // stored a lease there: either way, look again.
+            let _ = ctx.kv.create_counter(key);
+            false
+        }
+        Decision::Acquire(current) => swap(&ctx.kv, key, &current, &mine)?,
+        Decision::Claim => match claim(ctx, key, owner, &mine).await? {
+            Claimed::Won => true,
+            Claimed::Lost => false,
+            Claimed::TooSlow => {
+                ctx.env.sleep(single_flight::backoff_ms(round)).await;
+                false
+            }
+        },
+        Decision::Wait { .. } | Decision::Fail(_) => false,
+    };
+    Ok(taken.then(|| Held { key: key.to_string(), owner, bytes: mine }))
+}
+
+/// CAS from `current` to `mine`. A swap reported as failed may still have
+/// been applied (Spin's Redis store): the key holding our bytes settles it.
+fn swap(kv: &impl KeyValue, key: &str, current: &[u8], mine: &[u8]) -> Result<bool, Error> {
+    if kv.compare_and_swap(key, current, mine)? {
+        return Ok(true);
+    }
+    Ok(kv.get(key)?.as_deref() == Some(mine))
+}
+
+/// A settled claim (stores without CAS): read the lease and, if it is free
+/// (or our own leftover), write ours; from before the read to after the
+/// write must fit in `lease_settle_ms`; then wait that long and read it back.
+async fn claim<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    key: &str,
+    owner: u32,
+    mine: &[u8],
+) -> Result<Claimed, Error> {
+    let settle = ctx.config.lease_settle_ms;
+    let started = ctx.env.monotonic_ms();
+    let now = ctx.env.now_ms();
+    let seen = single_flight::observe(now, ctx.kv.get(key)?);
+    if decide(now, seen, owner, Exclusion::SettledClaim, None, None) != Decision::Claim {
+        return Ok(Claimed::Lost);
+    }
+    ctx.kv.set(key, mine)?;
+    let written = ctx.env.monotonic_ms().saturating_sub(started);
+    let read_back = if written < settle {
+        ctx.env.sleep(settle).await;
+        ctx.kv.get(key)?
+    } else {
+        None
+    };
+    Ok(single_flight::claim_settled(written, settle, mine, read_back.as_deref()))
+}
+
+/// Drop the lease if it is still ours.
+pub fn release(kv: &impl KeyValue, held: &Held) {
+    let still_ours = matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes);
+    if still_ours {
+        if let Err(e) = kv.delete(&held.key) {
+            eprintln!("banatie-live: lease {} not released (it will expire): {e}", held.key);
+        }
+    }
+}
+
+/// How long [`once`] waits for a lease someone else holds.
+const MAX_WAIT_MS: u64 = 5_000;
+/// How long a lease of [`once`] lives if its holder dies.
+const CRITICAL_SECTION_S: u64 = 10;
+
+/// Make `done` true, once, even when many requests ask at the same moment:
+/// while it is not, one request (the holder of the lease `key`) runs `work`
+/// and the others wait for `done` (a single-flight for a small job:
+/// creating a counter, adding a slug to an index). Waits up to five
+/// seconds for another holder, then answers 503 busy.
+pub async fn once<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    key: &str,
+    done: impl Fn() -> Result<bool, Error>,
+    work: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    let owner = single_flight::owner_id(ctx.env.random_u32());
+    let exclusion = ctx.kv.flavour().exclusion();
+    let started = ctx.env.monotonic_ms();
+    let mut round = 0;
+    loop {
+        if done()? {
+            return Ok(());
+        }
+        if ctx.env.monotonic_ms().saturating_sub(started) > MAX_WAIT_MS {
+            return Err(Error::Busy { retry_after: 1 });
+        }
+        let now = ctx.env.now_ms();
+        let seen = single_flight::observe(now, ctx.kv.get(key)?);
+        match decide(now, seen, owner, exclusion, None, None) {
+            Decision::Wait { .. } => ctx.env.sleep(single_flight::backoff_ms(round)).await,
+            decision => {
+                if let Some(held) = attempt(ctx, key, owner, CRITICAL_SECTION_S, decision, round).await? {
+                    let result = if done()? { Ok(()) } else { work() };
+                    release(&ctx.kv, &held);
+                    return result;
+                }
+            }
+        }
+        round += 1;
+    }
+}
