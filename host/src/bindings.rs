@@ -1,5 +1,5 @@
 //! Host bindings for what the component imports beyond WASI HTTP:
-//! `wasi:keyvalue@0.2.0-draft2` (store + atomics) and
+//! `wasi:keyvalue@0.2.0-draft2` (store + atomics + batch) and
 //! `wasi:config/store@0.2.0-draft-2024-09-27`, generated from the same `wit/`
 //! the component is built from. Every function is trappable: guest-visible
 //! errors live in the returned `result`, host faults trap.

@@ -166,6 +166,7 @@ pub fn prepare(engine: &Engine, wasm: &std::path::Path) -> anyhow::Result<ProxyP
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::keyvalue::store::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
     bindings::keyvalue::atomics::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
+    bindings::keyvalue::batch::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
     bindings::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| &s.vars)?;
     let pre = wt(linker.instantiate_pre(&component))
         .context("the component imports something this host does not provide")?;

@@ -20,8 +20,8 @@ impl Env for WasiEnv {
             .unwrap_or(0)
     }
 
-    fn monotonic_ms(&self) -> u64 {
-        monotonic_clock::now() / 1_000_000
+    fn monotonic_us(&self) -> u64 {
+        monotonic_clock::now() / 1_000
     }
 
     async fn sleep(&self, ms: u64) {

@@ -117,6 +117,12 @@ impl KeyValue for Kv<'_> {
         self.timed("set", || self.bucket.set(&FLAVOUR.store_key(key), value))
     }
 
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
+        let spelled: Vec<(String, Vec<u8>)> =
+            pairs.iter().map(|(k, v)| (FLAVOUR.store_key(k).into_owned(), v.clone())).collect();
+        self.timed("set-many", || set_many(&self.bucket, &spelled))
+    }
+
     fn delete(&self, key: &str) -> Result<(), Error> {
         self.timed("delete", || self.bucket.delete(&FLAVOUR.store_key(key)))
     }
@@ -199,6 +205,18 @@ fn platform_increment(bucket: &store::Bucket, key: &str, delta: i64) -> Result<i
 #[cfg(any(feature = "wasmcloud", feature = "wasmcloud2"))]
 fn platform_increment(bucket: &store::Bucket, key: &str, delta: u64) -> Result<i64, store::Error> {
     atomics::increment(bucket, key, delta).map(|v| v.min(i64::MAX as u64) as i64)
+}
+
+/// One `set-many` (Spin, wasmCloud 2: `wasi:keyvalue/batch`).
+#[cfg(not(feature = "wasmcloud"))]
+fn set_many(bucket: &store::Bucket, pairs: &[(String, Vec<u8>)]) -> Result<(), store::Error> {
+    super::bindings::keyvalue::batch::set_many(bucket, pairs)
+}
+
+/// wasmCloud 1.x: its providers are not known to implement `batch`: one set each.
+#[cfg(feature = "wasmcloud")]
+fn set_many(bucket: &store::Bucket, pairs: &[(String, Vec<u8>)]) -> Result<(), store::Error> {
+    pairs.iter().try_for_each(|(k, v)| bucket.set(k, v))
 }
 
 /// `current` then `swap`, never a swap without reading: Spin's SQLite store

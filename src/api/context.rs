@@ -21,15 +21,22 @@ pub struct Incoming<'a> {
     /// Every `Accept` value, joined (read by `format=auto`).
     pub accept: String,
     pub head: bool,
-    /// The per-client miss limit, for requests it applies to.
-    pub client: Option<ClientLimit>,
+    /// The per-client limits, for requests they apply to.
+    pub client: Option<Client>,
     /// The scope `auth` already found for a public URL (read once).
     pub public_scope: Option<Scope>,
     /// Replace the cached image, if any, with a new generation.
     pub regenerate: bool,
 }
 
-/// One client's hourly counter of new generations, and its limit.
+/// A client's hourly allowances: new generations and new variants (each
+/// `None` when its limit is off).
+pub struct Client {
+    pub misses: Option<ClientLimit>,
+    pub derivations: Option<ClientLimit>,
+}
+
+/// One client's hourly counter of new images of a kind, and its limit.
 pub struct ClientLimit {
     pub key: String,
     pub limit: u32,

@@ -256,3 +256,33 @@ fn the_sign_api_signs_variant_parameters_with_the_width_snapped() {
     let tampered = query.replace("w=32", "w=16");
     assert_eq!(refused(w.live(&tampered, &[], false)), Error::BadSignature);
 }
+
+/// What a variant MISS costs the KV store (every call, counted by the
+/// fake), in an hour whose budget counter exists (the first generation of an
+/// hour also removes the counters of the 24 before): each entry is read at
+/// most once per stage (looked up, then checked before it is written), and
+/// `misses` moves once per answer.
+#[test]
+fn a_variant_miss_reads_each_entry_once_per_stage_and_makes_few_kv_operations() {
+    use crate::core::stats::Counter;
+    let w = world();
+    get(&w, "prompt=warm", None).unwrap();
+    let reads =
+        |ops: &[(&str, String)], key: &str| ops.iter().filter(|(op, k)| *op == "get" && k == key).count();
+    let (_, request) = crate::core::request::parse("prompt=fox", 100).unwrap();
+    let original = crate::api::slot::Slot::new(&w.config, "proj-a", &request);
+    let misses = w.counter("proj-a", Counter::Misses);
+    w.kv.take_ops();
+    assert_eq!(get(&w, "prompt=fox&w=8&format=jpeg", None).unwrap().header("x-cache-status"), Some("MISS"));
+    let ops = w.kv.take_ops();
+    assert!(ops.len() <= 22, "a variant MISS of a new prompt: {} KV operations: {ops:#?}", ops.len());
+    assert_eq!(reads(&ops, &original.entry_key), 2, "looked up, then checked before writing: {ops:#?}");
+    assert_eq!(w.counter("proj-a", Counter::Misses), misses + 1, "one answer, one miss");
+    let variant = format!("{}~w16.jpeg.q80", original.entry_key);
+    w.kv.take_ops();
+    assert_eq!(get(&w, "prompt=fox&w=16&format=jpeg", None).unwrap().header("x-cache-status"), Some("MISS"));
+    let ops = w.kv.take_ops();
+    assert!(ops.len() <= 16, "a variant MISS of a cached original: {} KV operations: {ops:#?}", ops.len());
+    assert_eq!((reads(&ops, &original.entry_key), reads(&ops, &variant)), (1, 2), "{ops:#?}");
+    assert_eq!(w.counter("proj-a", Counter::Misses), misses + 2);
+}

@@ -4,25 +4,12 @@
 use serde_json::json;
 
 use super::reply::Reply;
-use super::slot::Slot;
 use crate::core::entries::{self, LogRecord, Page};
 use crate::core::entry::Entry;
 use crate::core::keys;
 use crate::core::ports::KeyValue;
 use crate::core::project::Project;
 use crate::core::Error;
-
-/// Append a new entry to its project's log. Called after the entry is
-/// written; a failure here loses a line of the list, never an image.
-pub fn log(kv: &impl KeyValue, slot: &Slot, entry: &Entry) {
-    let appended = kv.increment(&keys::entry_seq(&slot.project), 1).and_then(|seq| {
-        let record = LogRecord { hash: slot.hash.clone(), image_id: entry.image_id.clone() };
-        kv.set(&keys::entry_log(&slot.project, seq), &record.encode())
-    });
-    if let Err(e) = appended {
-        eprintln!("banatie-live: entry not added to the entries list: {e}");
-    }
-}
 
 pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Reply<B>, Error> {
     let head = kv.counter(&keys::entry_seq(&project.id))?.unwrap_or(0);

@@ -9,7 +9,7 @@ use super::slot::Slot;
 use crate::core::entry::Entry;
 use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::single_flight::{self, decide, Decision, Failure};
+use crate::core::single_flight::{self, decide, Decision, Failure, Seen};
 use crate::core::Error;
 
 /// Rounds of create/acquire/claim that may find the key changed under them
@@ -17,11 +17,12 @@ use crate::core::Error;
 /// a claim also waits `lease_settle_ms`).
 const MAX_CONTENDED_ROUNDS: u32 = 64;
 
-pub enum Joined<T> {
-    /// This request holds the lease and must generate.
+pub enum Joined {
+    /// This request holds the lease and must make the image.
     Owner(Held),
-    /// Another request generated it; here is the cached answer.
-    Served(T),
+    /// Another request made it (while this one waited, or just before it
+    /// took the lease): its entry.
+    Ready(Box<Entry>),
 }
 
 /// A generation's lease this request holds, and where its failure would go.
@@ -30,18 +31,25 @@ pub struct Held {
     failure_key: String,
 }
 
-/// Become the owner of the generation for `slot`, or wait for the owner and
-/// answer from the cache with `answer` (`Ok(None)`: the entry does not do,
-/// e.g. its object vanished). `stale` is an entry whose object vanished: it
-/// does not count as an answer. `may_take` is asked before this request would
-/// take the lease (never while it waits on another's).
-pub async fn join<K: KeyValue, S, P, E: Env, T>(
+impl Held {
+    /// Whether nobody else can have taken the lease by `now_s` (it has not
+    /// expired): the slot holds what this request read under it.
+    pub fn exclusive_at(&self, now_s: u64) -> bool {
+        self.lease.live_at(now_s)
+    }
+}
+
+/// Become the owner of the making of `slot`'s image, or wait for the owner
+/// and have its entry. `stale` is the entry this request replaces (its
+/// object vanished, or it is being regenerated): it does not count as made.
+/// `may_take` is asked before this request would take the lease (never while
+/// it waits on another's).
+pub async fn join<K: KeyValue, S, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     slot: &Slot,
     stale: Option<&Entry>,
     may_take: impl Fn() -> Result<(), Error>,
-    answer: impl AsyncFn(&Entry) -> Result<Option<T>, Error>,
-) -> Result<Joined<T>, Error> {
+) -> Result<Joined, Error> {
     let key = keys::lease(&slot.project, &slot.hash);
     let failure_key = keys::failure(&slot.project, &slot.hash);
     let owner = single_flight::owner_id(ctx.env.random_u32());
@@ -69,13 +77,21 @@ pub async fn join<K: KeyValue, S, P, E: Env, T>(
                 waited_on = Some(theirs);
                 ctx.env.sleep(single_flight::backoff_ms(attempt)).await;
                 attempt += 1;
-                if let Some(reply) = fresh_answer(&ctx.kv, slot, stale, &answer).await? {
-                    return Ok(Joined::Served(reply));
+                if let Some(entry) = fresh(&ctx.kv, slot, stale)? {
+                    return Ok(Joined::Ready(Box::new(entry)));
                 }
             }
             Decision::Fail(error) => return Err(error),
             free => {
-                may_take()?;
+                if let Err(refused) = may_take() {
+                    // Someone may have taken the lease (and spent the last
+                    // unit) since we looked: then wait for them instead.
+                    let seen = single_flight::observe(ctx.env.now_ms(), ctx.kv.get(&key)?);
+                    if matches!(seen, Seen::Held(_)) {
+                        continue;
+                    }
+                    return Err(refused);
+                }
                 contended += 1;
                 if contended > MAX_CONTENDED_ROUNDS {
                     return Err(busy());
@@ -85,16 +101,17 @@ pub async fn join<K: KeyValue, S, P, E: Env, T>(
                     continue; // someone else took it first: wait for them
                 };
                 let held = Held { lease, failure_key };
-                // Someone may have finished between our lookup and our lease.
-                return match fresh_answer(&ctx.kv, slot, stale, &answer).await {
+                // Someone may have finished between our lookup and our lease
+                // (seen under load: a whole generation fits in that gap).
+                return match fresh(&ctx.kv, slot, stale) {
                     Ok(None) => Ok(Joined::Owner(held)),
-                    Ok(Some(reply)) => {
-                        release(&ctx.kv, &held);
-                        Ok(Joined::Served(reply))
+                    Ok(Some(entry)) => {
+                        release(&ctx.kv, &held, ctx.env.now_unix());
+                        Ok(Joined::Ready(Box::new(entry)))
                     }
                     Err(e) => {
                         // Not left to expire: the waiters would wait for nothing.
-                        release(&ctx.kv, &held);
+                        release(&ctx.kv, &held, ctx.env.now_unix());
                         Err(e)
                     }
                 };
@@ -103,41 +120,35 @@ pub async fn join<K: KeyValue, S, P, E: Env, T>(
     }
 }
 
-/// The cached answer, if an entry other than `stale` is there now.
-async fn fresh_answer<T>(
-    kv: &impl KeyValue,
-    slot: &Slot,
-    stale: Option<&Entry>,
-    answer: &impl AsyncFn(&Entry) -> Result<Option<T>, Error>,
-) -> Result<Option<T>, Error> {
-    match slot.lookup(kv)? {
-        Some(entry) if stale.is_none_or(|s| s.image_id != entry.image_id) => answer(&entry).await,
-        _ => Ok(None),
-    }
+/// The entry, if one other than `stale` is there now.
+fn fresh(kv: &impl KeyValue, slot: &Slot, stale: Option<&Entry>) -> Result<Option<Entry>, Error> {
+    Ok(slot.lookup(kv)?.filter(|entry| stale.is_none_or(|s| s.image_id != entry.image_id)))
 }
 
 /// Drop the lease if it is still ours.
-pub fn release(kv: &impl KeyValue, held: &Held) {
-    lease::release(kv, &held.lease)
+pub fn release(kv: &impl KeyValue, held: &Held, now_s: u64) {
+    lease::release(kv, &held.lease, now_s)
 }
 
-/// After a success: release, and forget any failure an earlier owner left
-/// (it no longer applies).
-pub fn succeed(kv: &impl KeyValue, held: &Held) {
-    release(kv, held);
-    // Looked up first: deleting a key that is not there writes a delete
-    // marker on NATS JetStream, one more row per prompt.
-    if let Err(e) = kv.get(&held.failure_key).and_then(|f| f.map_or(Ok(()), |_| kv.delete(&held.failure_key)))
-    {
-        eprintln!("banatie-live: old failure record not removed: {e}");
+/// After a success: release, and forget the failure an earlier owner left
+/// (it no longer applies). A failed owner leaves its lease expired in place
+/// (`fail`), so only a lease taken over can have one.
+pub fn succeed(kv: &impl KeyValue, held: &Held, now_s: u64) {
+    release(kv, held, now_s);
+    if held.lease.taken_over {
+        if let Err(e) = kv.delete(&held.failure_key) {
+            eprintln!("banatie-live: old failure record not removed: {e}");
+        }
     }
 }
 
-/// Leave the failure for the requests that waited on us, then release.
+/// Leave the failure for the requests that waited on us, and our lease
+/// expired in place: its waiters read the failure, newcomers take it over
+/// (and remove the failure when they succeed).
 pub fn fail(kv: &impl KeyValue, held: &Held, now_ms: u64, error: &Error) {
     let failure = Failure::new(held.lease.owner, now_ms, error).encode();
     if let Err(e) = kv.set(&held.failure_key, &failure) {
         eprintln!("banatie-live: failure not recorded for the waiters: {e}");
     }
-    release(kv, held);
+    lease::expire(kv, &held.lease, now_ms / 1000);
 }

@@ -7,7 +7,7 @@
 use super::context::Context;
 use crate::core::platform::Exclusion;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::single_flight::{self, decide, Claimed, Decision, Lease};
+use crate::core::single_flight::{self, decide, Claimed, Decision, Lease, Seen};
 use crate::core::Error;
 
 /// A lease this request holds.
@@ -15,6 +15,18 @@ pub struct Held {
     pub key: String,
     pub owner: u32,
     bytes: [u8; 8],
+    /// Taken from a value that was there (an expired or failed lease), not
+    /// from nothing: whoever held it before may have left a failure.
+    pub taken_over: bool,
+    /// Unix seconds until which nobody else can take it.
+    expires_at_s: u32,
+}
+
+impl Held {
+    /// Whether it is still live at `now_s` (nobody else can have taken it).
+    pub fn live_at(&self, now_s: u64) -> bool {
+        now_s < u64::from(self.expires_at_s)
+    }
 }
 
 /// One try at the lease `key`, after `decision` (from `core::single_flight::decide`)
@@ -30,7 +42,11 @@ pub async fn attempt<K: KeyValue, S, P, E: Env>(
     decision: Decision,
     round: u32,
 ) -> Result<Option<Held>, Error> {
-    let mine = Lease::new(owner, ctx.env.now_ms(), lifetime_s).encode();
+    let lease = Lease::new(owner, ctx.env.now_ms(), lifetime_s);
+    let mine = lease.encode();
+    // Over someone's lease (expired, or failed: maybe with a failure left),
+    // not over nothing or the counter 0 that stands for nothing on Spin.
+    let mut taken_over = matches!(&decision, Decision::Acquire(current) if Lease::decode(current).is_some());
     let taken = match decision {
         Decision::Create => {
             // Creates a counter 0 if the key is still absent, changes
@@ -41,7 +57,10 @@ pub async fn attempt<K: KeyValue, S, P, E: Env>(
         }
         Decision::Acquire(current) => swap(&ctx.kv, key, &current, &mine)?,
         Decision::Claim => match claim(ctx, key, owner, &mine).await? {
-            Claimed::Won => true,
+            Claimed::Won(over) => {
+                taken_over = over;
+                true
+            }
             Claimed::Lost => false,
             Claimed::TooSlow => {
                 ctx.env.sleep(single_flight::backoff_ms(round)).await;
@@ -50,7 +69,13 @@ pub async fn attempt<K: KeyValue, S, P, E: Env>(
         },
         Decision::Wait { .. } | Decision::Fail(_) => false,
     };
-    Ok(taken.then(|| Held { key: key.to_string(), owner, bytes: mine }))
+    Ok(taken.then(|| Held {
+        key: key.to_string(),
+        owner,
+        bytes: mine,
+        taken_over,
+        expires_at_s: lease.expires_at_s,
+    }))
 }
 
 /// CAS from `current` to `mine`. A swap reported as failed may still have
@@ -75,6 +100,7 @@ async fn claim<K: KeyValue, S, P, E: Env>(
     let started = ctx.env.monotonic_ms();
     let now = ctx.env.now_ms();
     let seen = single_flight::observe(now, ctx.kv.get(key)?);
+    let over = matches!(&seen, Seen::Free(bytes) if Lease::decode(bytes).is_some());
     if decide(now, seen, owner, Exclusion::SettledClaim, None, None) != Decision::Claim {
         return Ok(Claimed::Lost);
     }
@@ -86,15 +112,31 @@ async fn claim<K: KeyValue, S, P, E: Env>(
     } else {
         None
     };
-    Ok(single_flight::claim_settled(written, settle, mine, read_back.as_deref()))
+    Ok(single_flight::claim_settled(written, settle, mine, read_back.as_deref(), over))
 }
 
-/// Drop the lease if it is still ours.
-pub fn release(kv: &impl KeyValue, held: &Held) {
-    let still_ours = matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes);
+/// Drop the lease if it is still ours: surely, while it has not expired
+/// (nobody can have taken it), else only after reading it back. `now_s`:
+/// the wall clock's second.
+pub fn release(kv: &impl KeyValue, held: &Held, now_s: u64) {
+    let live = held.live_at(now_s);
+    let still_ours = live || matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes);
     if still_ours {
         if let Err(e) = kv.delete(&held.key) {
             eprintln!("banatie-live: lease {} not released (it will expire): {e}", held.key);
+        }
+    }
+}
+
+/// Leave the lease expired in place (a failed owner's mark, which its
+/// waiters read as "look at the failure" and newcomers take over), if it is
+/// still ours.
+pub fn expire(kv: &impl KeyValue, held: &Held, now_s: u64) {
+    let live = held.live_at(now_s);
+    if live || matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes) {
+        let expired = Lease { owner: held.owner, expires_at_s: 0 }.encode();
+        if let Err(e) = kv.set(&held.key, &expired) {
+            eprintln!("banatie-live: lease {} not marked failed (it will expire): {e}", held.key);
         }
     }
 }
@@ -133,7 +175,7 @@ pub async fn once<K: KeyValue, S, P, E: Env>(
             decision => {
                 if let Some(held) = attempt(ctx, key, owner, CRITICAL_SECTION_S, decision, round).await? {
                     let result = if done()? { Ok(()) } else { work() };
-                    release(&ctx.kv, &held);
+                    release(&ctx.kv, &held, ctx.env.now_unix());
                     return result;
                 }
             }

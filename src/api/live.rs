@@ -1,38 +1,30 @@
 //! The live endpoint, `GET|HEAD /api/v1/live/generate`, as a linear pipeline:
 //!
-//! validate → cache key → KV lookup →
-//!   HIT:  304 | HEAD headers | S3 GET → count the hit → stream the object
-//!   MISS: single-flight lease (or wait and answer from the cache) →
-//!         budget → provider → S3 PUT → KV entry → count → answer with the bytes
+//! parse → plan (the original's slot, the variant's) → obtain (from the
+//! cache, or made now under the single-flight: `api::obtain`) → answer
+//! (304 | HEAD headers | the object streamed from S3 | the bytes made now)
 //!
-//! With `w`/`format` (a derived variant) the original is obtained the same
-//! way, then `api::derived` serves or derives the variant.
-//!
-//! The caller is already authenticated (`api::dispatch`, from the route table).
-//! Generic over the `core::ports` traits so the whole flow runs natively in
-//! tests with in-memory fakes. The order on MISS is the invariant: an entry is
-//! written only after its object is stored, so no entry points at nothing.
+//! An answer that finds the cached object gone obtains the image again, once
+//! (it is made again and replaced). The caller is already authenticated
+//! (`api::dispatch`, from the route table). Generic over the `core::ports`
+//! traits so the whole flow runs natively in tests with in-memory fakes.
 
-use super::allowance::Reservation;
 use super::cached;
 use super::context::{Context, Incoming};
-use super::counters::{self, bump};
-use super::derived;
-use super::flight::{self, Joined};
+use super::counters::bump;
+use super::gate::Gate;
+use super::obtain::{self, Got, How, Plan};
 use super::reply::{Body, Reply};
-use super::reserve::Unit;
 use super::scopes;
-use super::slot::{Slot, Stored};
-use crate::core::entry::{Entry, ENTRY_VERSION};
+use super::slot::Slot;
+use crate::core::entry::Entry;
 use crate::core::headers;
-use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::project::Project;
-use crate::core::provider::GeneratedImage;
-use crate::core::request::{self, GenerationRequest, RawQuery};
+use crate::core::request::{self, RawQuery};
 use crate::core::scope::Scope;
 use crate::core::stats::Counter;
-use crate::core::{budget, variant, Error};
+use crate::core::{variant, Error};
 
 /// `project` is the caller `auth` found for `query`; `now` is the request's
 /// wall-clock second (one reading, so budget spend and refund agree).
@@ -44,294 +36,76 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     now: u64,
 ) -> Result<Reply<S::Body>, Error> {
     let request = request::validate(query, ctx.config.max_prompt_length)?;
-    let asked = variant::parse(&query.pairs, &ctx.config.variant_widths)?;
-    let scope = match (&incoming.public_scope, &request.scope) {
-        (Some(found), _) => Some(found.clone()),
-        (None, Some(slug)) => Some(scopes::ensure(ctx, project, slug, now).await?),
-        (None, None) => None,
-    };
-    let slot = Slot::new(&ctx.config, &project.id, &request);
-    let gate = Gate {
-        allowance: Reservation::new(&ctx.kv, incoming.client.as_ref(), now),
-        scope_unit: Unit::new(&ctx.kv, scope.as_ref().map(|s| keys::scope_generations(&project.id, &s.slug))),
-        scope,
-    };
-    let reply = match asked {
-        None => {
-            let from_cache =
-                async |entry: &Entry, coalesced| cached::answer(ctx, &slot, entry, incoming, coalesced).await;
-            match original(ctx, project, &slot, &request, incoming, &gate, now, from_cache).await? {
-                Got::Cached(reply) => reply,
-                Got::Generated(entry, bytes) => {
-                    Reply { status: 200, headers: headers::miss(&entry), body: Body::Bytes(bytes) }
-                }
-            }
-        }
-        Some(asked) => {
-            let wanted = asked.resolve(Some(&incoming.accept));
-            let mut reply =
-                derived::get(ctx, project, &slot, &request, &wanted, incoming, &gate, now).await?;
-            if wanted.negotiated {
-                reply.headers.push(headers::vary_accept());
-            }
-            reply
-        }
-    };
+    let config = &ctx.config;
+    let asked = variant::parse(&query.pairs, &config.variant_widths, &config.variant_qualities)?;
+    let wanted = asked.map(|a| a.resolve(Some(&incoming.accept)));
+    let scope = scope_of(ctx, project, &request, incoming, now).await?;
+    let original = Slot::new(config, &project.id, &request);
+    let variant = wanted.map(|w| (original.variant(&w), w));
+    let plan = Plan { project, request: &request, original, variant, now };
+    let gate = Gate::new(ctx, project, incoming, scope, plan.variant.is_some(), now);
+    let mut reply = answer(ctx, &plan, incoming, &gate).await?;
+    if wanted.is_some_and(|w| w.negotiated) {
+        reply.headers.push(headers::vary_accept());
+    }
     Ok(gate.finish(reply))
 }
 
-/// What a new generation must pass, and gives back when it does not happen:
-/// the client's allowance and the scope's cap (both reserved only by the
-/// request that takes the lease).
-pub struct Gate<'k, K> {
-    allowance: Reservation<'k, K>,
-    scope_unit: Unit<'k, K>,
-    scope: Option<Scope>,
-}
-
-impl<K: KeyValue> Gate<'_, K> {
-    fn finish<B>(&self, mut reply: Reply<B>) -> Reply<B> {
-        reply.headers.extend(self.allowance.headers());
-        if let Some(s) = &self.scope {
-            reply.headers.push(headers::scope(&s.slug));
-        }
-        reply
-    }
-
-    /// The counters a new generation reserves on, besides the budget's.
-    fn counters(&self) -> impl Iterator<Item = &str> {
-        self.allowance.key().into_iter().chain(self.scope_unit.key())
-    }
-
-    fn give_back(&self) {
-        self.allowance.refund();
-        self.scope_unit.refund();
-    }
-}
-
-/// The original image, from the cache or generated now.
-pub enum Got<T> {
-    /// What `from_cache` made of the cached entry.
-    Cached(T),
-    /// Generated by this request: its entry and bytes.
-    Generated(Box<Entry>, Vec<u8>),
-}
-
-/// The original for `slot`: answered from the cache by `from_cache` (given
-/// the entry and whether this request waited on another's generation;
-/// `Ok(None)` when its object vanished), or generated under the
-/// single-flight lease by this request.
-#[allow(clippy::too_many_arguments)]
-pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env, T>(
+/// The scope of the image: the public URL's, or the one the request names
+/// (created on first use where the project allows it).
+async fn scope_of<K: KeyValue, S, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
-    slot: &Slot,
-    request: &GenerationRequest,
+    request: &request::GenerationRequest,
+    incoming: &Incoming<'_>,
+    now: u64,
+) -> Result<Option<Scope>, Error> {
+    match (&incoming.public_scope, &request.scope) {
+        (Some(found), _) => Ok(Some(found.clone())),
+        (None, Some(slug)) => Ok(Some(scopes::ensure(ctx, project, slug, now).await?)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Obtain the image and answer with it; when its object turns out to be
+/// gone, obtain it again (made again) and answer with that.
+async fn answer<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    plan: &Plan<'_>,
     incoming: &Incoming<'_>,
     gate: &Gate<'_, K>,
-    now: u64,
-    from_cache: impl AsyncFn(&Entry, bool) -> Result<Option<T>, Error>,
-) -> Result<Got<T>, Error> {
-    let existing = slot.lookup(&ctx.kv)?;
-    match &existing {
-        Some(_) if incoming.regenerate => {}
-        Some(entry) => {
-            if let Some(answer) = from_cache(entry, false).await? {
-                return Ok(Got::Cached(answer));
-            }
-            // The object vanished behind the entry: regenerate and replace it.
-        }
-        None if incoming.head => return Err(Error::NotCached),
-        None => {}
-    }
-    let may_take = || {
-        refuse_if_budget_spent(&ctx.kv, project, now)?;
-        let scope = gate.scope.as_ref();
-        gate.scope_unit.take(|used| scope.map_or(Ok(()), |s| s.check_new_generation(used - 1)))?;
-        gate.allowance.take().inspect_err(|_| gate.scope_unit.refund())
+) -> Result<Reply<S::Body>, Error> {
+    let got = obtain::obtain(ctx, plan, incoming, gate, None).await?;
+    let broken = match reply(ctx, plan, got, incoming).await? {
+        Ok(reply) => return Ok(reply),
+        Err(broken) => broken,
     };
-    // Counters this generation would reserve on exist before they race.
-    counters::ensure(ctx, &keys::budget(&project.id, now)).await?;
-    for key in gate.counters() {
-        counters::ensure(ctx, key).await?;
-    }
-    let waited = async |entry: &Entry| from_cache(entry, true).await;
-    let held = match flight::join(ctx, slot, existing.as_ref(), may_take, waited).await {
-        Ok(Joined::Owner(held)) => held,
-        Ok(Joined::Served(answer)) => {
-            gate.give_back();
-            return Ok(Got::Cached(answer));
+    let again = obtain::obtain(ctx, plan, incoming, gate, Some(&broken)).await?;
+    reply(ctx, plan, again, incoming)
+        .await?
+        .map_err(|e| Error::Storage(format!("object {} is gone again", e.object_key)))
+}
+
+/// The answer for `got`: the bytes made now (a MISS), or the cached entry
+/// answered from the cache (`Ok(Err(entry))` when its object is gone).
+async fn reply<K: KeyValue, S: ObjectStore, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    plan: &Plan<'_>,
+    got: Got,
+    incoming: &Incoming<'_>,
+) -> Result<Result<Reply<S::Body>, Entry>, Error> {
+    let slot = plan.variant.as_ref().map_or(&plan.original, |(slot, _)| slot);
+    let coalesced = match got.how {
+        How::Made { bytes, timing } => {
+            bump(&ctx.kv, &plan.project.id, Counter::Misses, 1);
+            let mut headers = headers::miss(&got.entry);
+            headers.extend(timing);
+            return Ok(Ok(Reply { status: 200, headers, body: Body::Bytes(bytes) }));
         }
-        Err(e) => {
-            gate.give_back();
-            return Err(e);
-        }
+        How::Cached => false,
+        How::Coalesced => true,
     };
-    match produce(ctx, project, slot, request, existing.as_ref(), now).await {
-        Ok(Produced::Lost(winner)) => {
-            // Another request's image was stored meanwhile: that is the answer.
-            flight::succeed(&ctx.kv, &held);
-            from_cache(&winner, true).await?.map(Got::Cached).ok_or(Error::Busy { retry_after: 1 })
-        }
-        Ok(Produced::Fresh(entry, bytes)) => {
-            flight::succeed(&ctx.kv, &held);
-            if let Some(old) = existing.as_ref().filter(|_| incoming.regenerate) {
-                if let Err(e) = ctx.store.delete(&old.object_key).await {
-                    eprintln!("banatie-live: replaced object {} not deleted: {e}", old.object_key);
-                }
-            }
-            Ok(Got::Generated(entry, bytes))
-        }
-        Err(e) => {
-            gate.give_back();
-            flight::fail(&ctx.kv, &held, ctx.env.now_ms(), &e);
-            Err(e)
-        }
-    }
-}
-
-/// What the lease holder made.
-enum Produced {
-    Fresh(Box<Entry>, Vec<u8>),
-    /// Generated, but another request's entry was stored first (ours is deleted).
-    Lost(Box<Entry>),
-}
-
-/// The lease holder's work: budget → provider → S3 PUT → KV entry.
-async fn produce<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
-    ctx: &Context<K, S, P, E>,
-    project: &Project,
-    slot: &Slot,
-    request: &GenerationRequest,
-    replaced: Option<&Entry>,
-    now: u64,
-) -> Result<Produced, Error> {
-    spend_budget(&ctx.kv, project, now)?;
-    let enhanced = enhance(ctx, request).await;
-    let asked = match &enhanced {
-        Some(Ok(better)) => GenerationRequest { prompt: better.clone(), ..request.clone() },
-        _ => request.clone(),
-    };
-    let image = generate(ctx, project, &asked, now).await?;
-    let mut entry = new_entry(ctx, slot, request, &image, now);
-    match enhanced {
-        Some(Ok(better)) => {
-            entry.enhanced_prompt = Some(better);
-            entry.enhancement = Some("applied".into());
-        }
-        Some(Err(())) => entry.enhancement = Some("failed".into()),
-        None => {}
-    }
-    ctx.store.put(&entry.object_key, &entry.content_type, image.bytes.clone()).await?;
-    if let Some(winner) = record(&ctx.kv, slot, &entry, replaced) {
-        if let Err(e) = ctx.store.delete(&entry.object_key).await {
-            eprintln!("banatie-live: object {} of a lost race not deleted: {e}", entry.object_key);
-        }
-        return Ok(Produced::Lost(winner));
-    }
-    Ok(Produced::Fresh(Box::new(entry), image.bytes))
-}
-
-/// With `enhance=true`: the provider's richer prompt, or `Err` when the text
-/// model failed (logged; the original prompt is used and the answer says so
-/// in `X-Prompt-Enhancement: failed`). Runs inside the single-flight, so once
-/// per cache key.
-async fn enhance<K, S, P: Provider, E>(
-    ctx: &Context<K, S, P, E>,
-    request: &GenerationRequest,
-) -> Option<Result<String, ()>> {
-    if !request.enhance {
-        return None;
-    }
-    Some(ctx.provider.enhance(&request.prompt).await.map_err(|e| {
-        eprintln!("banatie-live: prompt enhancement failed, using the prompt as given: {e}");
-    }))
-}
-
-/// A MISS whose budget is already spent is refused before it takes a lease,
-/// so a stream of refused prompts writes nothing (the counter is only read).
-/// Requests that find a generation under way wait for it instead.
-fn refuse_if_budget_spent(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), Error> {
-    let count = kv.counter(&keys::budget(&project.id, now))?.unwrap_or(0);
-    budget::check_before_spending(count, project.generations_per_hour, now)
-}
-
-/// Take one generation from this hour's budget (atomic increment, so
-/// concurrent misses cannot overshoot). The first spend of an hour removes
-/// the counters of the hours before.
-fn spend_budget(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), Error> {
-    let count = kv.increment(&keys::budget(&project.id, now), 1)?;
-    if count == 1 {
-        for stale in budget::stale_counter_keys(&project.id, now) {
-            if let Err(e) = kv.delete_counter(&stale) {
-                eprintln!("banatie-live: old budget counter {stale} not removed: {e}");
-            }
-        }
-    }
-    budget::decide(count, project.generations_per_hour, now)
-}
-
-/// Call the provider; a failed call gives its budget unit back.
-async fn generate<K: KeyValue, S, P: Provider, E>(
-    ctx: &Context<K, S, P, E>,
-    project: &Project,
-    request: &GenerationRequest,
-    now: u64,
-) -> Result<GeneratedImage, Error> {
-    let result = ctx.provider.generate(request).await;
-    if result.is_err() {
-        if let Err(e) = ctx.kv.increment(&keys::budget(&project.id, now), -1) {
-            eprintln!("banatie-live: budget refund failed: {e}");
-        }
-    }
-    result
-}
-
-fn new_entry<K, S, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
-    slot: &Slot,
-    request: &GenerationRequest,
-    image: &GeneratedImage,
-    now: u64,
-) -> Entry {
-    let config = &ctx.config;
-    let image_id = ctx.env.new_id();
-    Entry {
-        v: ENTRY_VERSION,
-        object_key: keys::object(&slot.project, &slot.hash, &image_id, &image.content_type),
-        image_id,
-        generation_id: ctx.env.new_id(),
-        content_type: image.content_type.clone(),
-        size: image.bytes.len() as u64,
-        etag: headers::etag_for(&image.bytes),
-        created_at: now,
-        prompt: request.prompt.clone(),
-        aspect_ratio: request.aspect_ratio.clone(),
-        provider: config.provider.name().to_string(),
-        model: config.provider.model().to_string(),
-        scope: request.scope.clone(),
-        enhanced_prompt: None,
-        enhancement: None,
-        variant_of: None,
-        variant: None,
-        width: None,
-        height: None,
-    }
-}
-
-/// Write the entry and count the generation; `Some(winner)` when another
-/// request's entry was there first (nothing written or counted). The object
-/// is already stored, so a KV failure here loses nothing the client needs:
-/// the image is still served and the next request regenerates (logged).
-fn record(kv: &impl KeyValue, slot: &Slot, entry: &Entry, replaced: Option<&Entry>) -> Option<Box<Entry>> {
-    match slot.store(kv, entry, replaced, (Counter::Entries, Counter::Bytes)) {
-        Ok(Stored::Lost(winner)) => return Some(winner),
-        Ok(Stored::Written(_)) => super::entries::log(kv, slot, entry),
-        Err(e) => eprintln!("banatie-live: entry not recorded, image served anyway: {e}"),
-    }
-    bump(kv, &slot.project, Counter::Misses, 1);
-    bump(kv, &slot.project, Counter::Generations, 1);
-    None
+    Ok(cached::answer(ctx, slot, &got.entry, incoming, coalesced).await?.ok_or(got.entry))
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ fn requests_that_wait_on_the_last_budget_unit_are_served_not_refused() {
 #[test]
 fn a_corrupt_project_record_is_a_clear_error_that_rotation_repairs() {
     let w = World::new();
-    w.kv.set(&keys::project("proj-a"), b"{broken").unwrap();
+    w.kv.set(&crate::core::keys::project("proj-a"), b"{broken").unwrap();
     let e = w.get("prompt=fox", Some(&w.alpha), false).err().unwrap();
     assert_eq!((e.status(), e.code()), (500, "project_unreadable"));
     let rotated: Reply<Vec<u8>> = crate::api::projects::rotate(&w.kv, "proj-a", [9; 64]).unwrap();

@@ -247,10 +247,12 @@ fn if_none_match_gives_304_without_reading_the_object() {
 mod failures;
 
 /// Two owners after all (a lease that expired under a slow generation, or a
-/// claim without CAS that was not exclusive): the entry stored first stays,
-/// the other is not written, and nothing is counted for it.
+/// race between a lookup and a lease): the entry stored first stays, the
+/// other is not written, its object is deleted and nothing is counted for it.
 #[test]
 fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice() {
+    use crate::api::make::Made;
+    use crate::api::store::{self, Item, Kind, Replacing, Stored};
     use crate::core::entry::Entry;
     use crate::core::stats::Counter;
     let w = World::new();
@@ -258,21 +260,33 @@ fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice()
     let (_, request) = crate::core::request::parse("prompt=race", 100).unwrap();
     let slot = Slot::new(&w.config, "proj-a", &request);
     let first = Entry::decode(&w.kv.get(&slot.entry_key).unwrap().unwrap()).unwrap();
-    let second = Entry { image_id: "late".into(), size: 99, ..first.clone() };
-    let counts = (Counter::Entries, Counter::Bytes);
+    let late = |id: &str, size: u64| {
+        let entry =
+            Entry { image_id: id.into(), object_key: format!("live/{id}.png"), size, ..first.clone() };
+        Made { entry, bytes: vec![1; size as usize], timing: None, derive_ms: 0 }
+    };
+    let ctx = w.ctx();
+    let put = |made: &Made, replacing| {
+        let item = Item { kind: Kind::Original, slot: &slot, made, replacing, read_under_lease: false };
+        w.block_on(store::store(&ctx, &[item])).remove(0).unwrap()
+    };
     let before = (w.counter("proj-a", Counter::Entries), w.counter("proj-a", Counter::Bytes));
-    match slot.store(&w.kv, &second, None, counts).unwrap() {
+    let second = late("late", 99);
+    match put(&second, Replacing::Nothing) {
         Stored::Lost(winner) => assert_eq!(winner.image_id, first.image_id),
-        Stored::Written(_) => panic!("the late entry overwrote the first"),
+        _ => panic!("the late entry overwrote the first"),
     }
-    let after = (w.counter("proj-a", Counter::Entries), w.counter("proj-a", Counter::Bytes));
-    assert_eq!(after, before, "nothing counted");
-    // Replacing the entry that is there is a replacement: counted as one.
-    assert!(matches!(slot.store(&w.kv, &second, Some(&first), counts).unwrap(), Stored::Written(Some(_))));
+    assert_eq!((w.counter("proj-a", Counter::Entries), w.counter("proj-a", Counter::Bytes)), before);
+    assert!(!w.store.objects.borrow().contains_key("live/late.png"), "the loser's object is deleted");
+    // Replacing the entry that is there is a replacement: counted as one, the old object gone.
+    let third = late("third", 99);
+    assert!(matches!(put(&third, Replacing::This(&first)), Stored::Written));
     assert_eq!(w.counter("proj-a", Counter::Entries), before.0);
     assert_eq!(w.counter("proj-a", Counter::Bytes), 99);
+    assert!(!w.store.objects.borrow().contains_key(&first.object_key));
     // One that vanished meanwhile (purged): a new entry, counted again.
     w.kv.delete(&slot.entry_key).unwrap();
-    assert!(matches!(slot.store(&w.kv, &first, Some(&second), counts).unwrap(), Stored::Written(None)));
+    let fourth = late("fourth", 5);
+    assert!(matches!(put(&fourth, Replacing::This(&third.entry)), Stored::Written));
     assert_eq!(w.counter("proj-a", Counter::Entries), before.0 + 1);
 }

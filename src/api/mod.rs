@@ -10,11 +10,13 @@ pub mod cached;
 pub mod context;
 pub mod counters;
 pub mod demo;
-pub mod derived;
 pub mod entries;
 pub mod flight;
+pub mod gate;
 pub mod lease;
 pub mod live;
+pub mod make;
+pub mod obtain;
 pub mod projects;
 pub mod purge;
 pub mod reply;
@@ -23,11 +25,16 @@ pub mod scopes;
 pub mod sign;
 pub mod slot;
 pub mod stats;
+pub mod store;
 
+#[cfg(test)]
+mod derived_tests;
 #[cfg(test)]
 mod dispatch_tests;
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod graph_tests;
 
 use crate::core::client;
 use crate::core::config::Config;
@@ -37,7 +44,7 @@ use crate::core::request;
 use crate::core::routes::{self, Method, Route};
 use crate::core::Error;
 use auth::Credentials;
-pub use context::{ClientLimit, Context, Incoming};
+pub use context::{Client, ClientLimit, Context, Incoming};
 pub use reply::{Body, Reply};
 
 /// Largest request body any route reads.
@@ -126,19 +133,20 @@ fn cdn_query(query: &str) -> Result<request::RawQuery, Error> {
     Ok(raw)
 }
 
-/// The per-client miss limit of a request that carries no API key, when the
+/// The per-client limits of a request that carries no API key, when the
 /// runtime says who the client is (Spin and banatie-host do; wasmCloud does
-/// not, and there the limit does not apply).
-fn client_limit<B>(config: &Config, request: &Request<B>, now: u64) -> Option<ClientLimit> {
-    if config.client_misses_per_hour == 0 {
-        return None;
-    }
+/// not, and there the limits do not apply).
+fn client_limit<B>(config: &Config, request: &Request<B>, now: u64) -> Option<Client> {
     let client = client::client(
         &request.header_values(client::CLIENT_ADDR_HEADER),
         &request.header_values("x-forwarded-for"),
         &config.trusted_proxies,
     )?;
-    Some(ClientLimit { key: keys::client_misses(client, now), limit: config.client_misses_per_hour })
+    let limit = |limit: u32, key: String| (limit > 0).then_some(ClientLimit { key, limit });
+    Some(Client {
+        misses: limit(config.client_misses_per_hour, keys::client_misses(client, now)),
+        derivations: limit(config.client_derivations_per_hour, keys::client_derivations(client, now)),
+    })
 }
 
 /// [`handle`] over a context that is already open, before errors are

@@ -34,6 +34,7 @@ pub fn create<B>(kv: &impl KeyValue, body: &[u8], env: &impl Env) -> Result<Repl
             "api_key": created.api_key,
             "signing_secret": record.signing_secret,
             "generations_per_hour": record.generations_per_hour,
+            "derivations_per_hour": record.derivations_per_hour,
             "slug": record.slug,
             "lazy_scopes": record.lazy_scopes,
         }),

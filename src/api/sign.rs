@@ -19,7 +19,7 @@ pub fn sign<B>(
 ) -> Result<Reply<B>, Error> {
     let wanted = signature::parse_sign_body(body)?;
     let checked = request::generation_request(&wanted.pairs, config.max_prompt_length)?;
-    let asked = variant::parse(&wanted.pairs, &config.variant_widths)?;
+    let asked = variant::parse(&wanted.pairs, &config.variant_widths, &config.variant_qualities)?;
     let expires_at = wanted.lifetime_seconds.map(|l| now + l);
     let mut signed_pairs = vec![
         ("prompt".to_string(), checked.prompt),

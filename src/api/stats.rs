@@ -13,11 +13,11 @@ pub fn get<B>(kv: &impl KeyValue, project: &Project, now: u64) -> Result<Reply<B
     for (value, counter) in values.iter_mut().zip(stats::ALL) {
         *value = kv.counter(&keys::stats(&project.id, counter))?.unwrap_or(0);
     }
-    let spent = kv.counter(&keys::budget(&project.id, now))?.unwrap_or(0);
-    let budget = Budget {
-        limit: project.generations_per_hour,
-        used: budget::used(spent, project.generations_per_hour),
-        resets_at: budget::resets_at(now),
+    let hour = |key: String, limit: u32| -> Result<Budget, Error> {
+        let spent = kv.counter(&key)?.unwrap_or(0);
+        Ok(Budget { limit, used: budget::used(spent, limit), resets_at: budget::resets_at(now) })
     };
-    Ok(Reply::json(200, stats::document(&project.id, values, budget)))
+    let budget = hour(keys::budget(&project.id, now), project.generations_per_hour)?;
+    let derivations = hour(keys::derivations(&project.id, now), project.derivations_per_hour)?;
+    Ok(Reply::json(200, stats::document(&project.id, values, budget, derivations)))
 }

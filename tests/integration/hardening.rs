@@ -311,7 +311,7 @@ pub fn an_oversized_provider_image_is_502_refunded_and_releases_the_waiters() {
     }
     assert_eq!(gemini.calls(), 1, "the waiters shared the owner's failure");
     assert_eq!(host.stats(&key)["budget"]["used"], 0, "the unit was given back");
-    assert!(host.kv_keys("lease:").is_empty() && host.kv_keys("live:").is_empty());
+    assert!(host.held_leases().is_empty() && host.kv_keys("live:").is_empty());
     gemini.set(crate::support::gemini::Behavior::Image);
     assert_eq!(host.get(&path, &key).status, 200, "the refunded unit pays for the retry");
 }

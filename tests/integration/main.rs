@@ -129,6 +129,7 @@ fn main() {
         scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         scopes::enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests,
         variants::twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects,
+        variants::a_client_derives_at_most_its_allowance_of_variants_and_cached_ones_stay_served,
         public::changing_any_character_of_a_signed_query_is_403,
         public::the_signature_tamper_matrix_is_403,
         public::the_budget_refuses_misses_with_429_but_serves_hits,
@@ -183,6 +184,7 @@ fn main() {
         scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         scopes::enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests,
         variants::twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects,
+        variants::a_client_derives_at_most_its_allowance_of_variants_and_cached_ones_stay_served if Runtime::knows_the_client,
         public::the_budget_refuses_misses_with_429_but_serves_hits,
         // wash's directory store increments by a read and a write.
         public::stats_are_exact_after_concurrent_hits if Runtime::counts_exactly,

@@ -114,3 +114,52 @@ pub fn twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleve
     let again = host.get(&query(64, "webp"), &p.api_key);
     assert_eq!(again.header("x-cache-status"), Some("MISS"), "a purged image's variant is made again");
 }
+
+/// One client asking a public scope for 300 distinct variants of one cached
+/// image: it derives its hour's allowance of them, the rest are 429
+/// `rate_limited`, what it derived stays served, and S3 holds exactly that.
+pub fn a_client_derives_at_most_its_allowance_of_variants_and_cached_ones_stay_served() {
+    let gemini = Gemini::start();
+    gemini.set(Behavior::Picture);
+    let widths: Vec<String> = (1..=30).map(|i| (i * 16).to_string()).collect();
+    let mut vars = host::standard_vars(s3_endpoint(), &gemini.url);
+    vars.retain(|(n, _)| n != "client_derivations_per_hour");
+    vars.extend([
+        ("client_derivations_per_hour".to_string(), "10".to_string()),
+        ("variant_widths".to_string(), widths.join(",")),
+        ("variant_qualities".to_string(), "10,20,30,40,50,60,70,80,90,100".to_string()),
+    ]);
+    let host = Host::start(&vars);
+    let r = host.admin("POST", "/api/v1/projects", &format!(r#"{{"name":"{}"}}"#, unique("variants")));
+    let (id, key, slug) = {
+        let v = r.json();
+        let s = |n: &str| v[n].as_str().unwrap().to_string();
+        (s("project_id"), s("api_key"), s("slug"))
+    };
+    let scope =
+        send("POST", &host.url("/api/v1/scopes"), &[("x-api-key", &key)], br#"{"slug":"pub","public":true}"#);
+    assert_eq!(scope.status, 201);
+    let prompt = enc(&unique("a lighthouse at noon"));
+    let url = |extra: &str| host.url(&format!("/cdn/{slug}/live/pub?prompt={prompt}{extra}"));
+    assert_eq!(send("GET", &url(""), &[], b"").header("x-cache-status"), Some("MISS"), "the original");
+    let asked: Vec<String> = widths
+        .iter()
+        .flat_map(|w| (1..=10).map(move |q| format!("&w={w}&format=jpeg&q={}", q * 10)))
+        .collect();
+    assert_eq!(asked.len(), 300);
+    let replies: Vec<Reply> = asked.iter().map(|extra| send("GET", &url(extra), &[], b"")).collect();
+    let derived: Vec<&String> =
+        asked.iter().zip(&replies).filter(|(_, r)| r.status == 200).map(|(a, _)| a).collect();
+    assert_eq!(derived.len(), 10, "the client's allowance");
+    for r in replies.iter().filter(|r| r.status != 200) {
+        assert_eq!((r.status, r.error_code().as_str()), (429, "rate_limited"));
+        assert!(r.header("retry-after").is_some());
+        assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+    }
+    for extra in &derived {
+        let again = send("GET", &url(extra), &[], b"");
+        assert_eq!((again.status, again.header("x-cache-status")), (200, Some("HIT")), "{extra}");
+    }
+    assert_eq!(objects(&id).len(), 11, "the original and the ten variants derived");
+    assert_eq!(gemini.calls(), 1);
+}

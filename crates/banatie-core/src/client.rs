@@ -148,6 +148,9 @@ mod tests {
 
 /// New generations a client may cause per hour, unless `client_misses_per_hour` says otherwise.
 pub const DEFAULT_MISSES_PER_HOUR: u32 = 10;
+/// New variants a client may cause per hour, unless `client_derivations_per_hour`
+/// says otherwise: enough for every `<picture>` source of a few new pages.
+pub const DEFAULT_DERIVATIONS_PER_HOUR: u32 = 100;
 
 /// The client's allowance as the `X-RateLimit-*` headers say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -98,6 +98,12 @@ pub struct Config {
     pub text_model: String,
     /// The widths a variant's `w` snaps up to (ascending).
     pub variant_widths: Vec<u32>,
+    /// The qualities a variant's `q` snaps up to (ascending; empty: each
+    /// format's default only).
+    pub variant_qualities: Vec<u8>,
+    /// New variants one client may cause per hour through URLs that carry
+    /// no API key; 0 turns the limit off.
+    pub client_derivations_per_hour: u32,
     /// Largest original (pixels) a variant is derived from.
     pub max_source_pixels: u64,
 }
@@ -233,6 +239,18 @@ impl Config {
                 Some(text) => super::variant::parse_ladder(&text)
                     .map_err(|e| Error::Misconfigured(format!("variable variant_widths: {e}")))?,
             },
+            variant_qualities: match get(lookup, "variant_qualities")? {
+                None => Vec::new(),
+                Some(text) => super::variant::parse_qualities(&text)
+                    .map_err(|e| Error::Misconfigured(format!("variable variant_qualities: {e}")))?,
+            },
+            client_derivations_per_hour: number(
+                lookup,
+                "client_derivations_per_hour",
+                super::client::DEFAULT_DERIVATIONS_PER_HOUR as u64,
+                0,
+                1_000_000,
+            )? as u32,
             max_source_pixels: number(
                 lookup,
                 "max_source_pixels",

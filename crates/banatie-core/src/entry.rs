@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::headers::etag_for;
+use super::keys;
+use super::request::GenerationRequest;
 use super::Error;
 
 pub const ENTRY_VERSION: u32 = 1;
@@ -46,7 +49,74 @@ pub struct Entry {
     pub height: Option<u32>,
 }
 
+/// What a new image's entry is made of, besides its bytes.
+pub struct Made<'a> {
+    pub project: &'a str,
+    /// The hash its object is stored under: the original's, for a variant too.
+    pub image_hash: &'a str,
+    pub image_id: String,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
+    pub now: u64,
+}
+
 impl Entry {
+    /// The entry of an original the provider just generated for `request`.
+    /// (The one place originals' entries are built; `variant` builds the others.)
+    pub fn original(
+        made: Made<'_>,
+        generation_id: String,
+        request: &GenerationRequest,
+        (provider, model): (&str, &str),
+    ) -> Entry {
+        Entry {
+            v: ENTRY_VERSION,
+            object_key: keys::object(made.project, made.image_hash, &made.image_id, made.content_type),
+            image_id: made.image_id,
+            generation_id,
+            content_type: made.content_type.to_string(),
+            size: made.bytes.len() as u64,
+            etag: etag_for(made.bytes),
+            created_at: made.now,
+            prompt: request.prompt.clone(),
+            aspect_ratio: request.aspect_ratio.clone(),
+            provider: provider.to_string(),
+            model: model.to_string(),
+            scope: request.scope.clone(),
+            enhanced_prompt: None,
+            enhancement: None,
+            variant_of: None,
+            variant: None,
+            width: None,
+            height: None,
+        }
+    }
+
+    /// The entry of a variant just derived from `source` (named `suffix`,
+    /// `width`×`height` pixels): the original's prompt and generation, its own bytes.
+    pub fn variant(made: Made<'_>, source: &Entry, suffix: String, (width, height): (u32, u32)) -> Entry {
+        Entry {
+            v: ENTRY_VERSION,
+            object_key: keys::object(made.project, made.image_hash, &made.image_id, made.content_type),
+            image_id: made.image_id,
+            generation_id: source.generation_id.clone(),
+            content_type: made.content_type.to_string(),
+            size: made.bytes.len() as u64,
+            etag: etag_for(made.bytes),
+            created_at: made.now,
+            variant_of: Some(source.image_id.clone()),
+            variant: Some(suffix),
+            width: Some(width),
+            height: Some(height),
+            ..source.clone()
+        }
+    }
+
+    /// Whether this variant was derived from `original` as it is now.
+    pub fn made_from(&self, original: &Entry) -> bool {
+        self.variant_of.as_deref() == Some(original.image_id.as_str())
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an entry always serialises")
     }

@@ -16,6 +16,8 @@ pub enum Error {
     BadSignature,
     /// The project's generation budget for this window is spent.
     BudgetExceeded { retry_after: u64 },
+    /// The project's derivations for this hour are spent.
+    DerivationsExceeded { retry_after: u64 },
     /// The caller is known but may not do this (e.g. the admin API is disabled).
     Forbidden(&'static str),
     /// No such route or resource (unknown project, nothing to purge).
@@ -74,7 +76,10 @@ impl Error {
             Error::BadRequest(_) => 400,
             Error::Unauthorized(_) => 401,
             Error::Forbidden(_) | Error::BadSignature => 403,
-            Error::BudgetExceeded { .. } | Error::RateLimited { .. } | Error::ScopeClosed(_) => 429,
+            Error::BudgetExceeded { .. }
+            | Error::DerivationsExceeded { .. }
+            | Error::RateLimited { .. }
+            | Error::ScopeClosed(_) => 429,
             Error::Conflict(_) => 409,
             Error::NotFound(_) | Error::NotCached => 404,
             Error::MethodNotAllowed(_) => 405,
@@ -96,6 +101,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::BadSignature => "invalid_signature",
             Error::BudgetExceeded { .. } => "budget_exceeded",
+            Error::DerivationsExceeded { .. } => "derivations_exceeded",
             Error::NotFound(_) => "not_found",
             Error::NotCached => "not_cached",
             Error::MethodNotAllowed(_) => "method_not_allowed",
@@ -130,6 +136,10 @@ impl Error {
                 "the project's generation budget for this hour is spent; cached images are still served"
                     .into()
             }
+            Error::DerivationsExceeded { .. } => {
+                "the project's variants for this hour are spent; cached images and variants are still served"
+                    .into()
+            }
             Error::NotCached => "no cached image for these parameters".into(),
             Error::MethodNotAllowed(allow) => format!("method not allowed; allowed: {allow}"),
             Error::PayloadTooLarge => "request body too large".into(),
@@ -160,6 +170,7 @@ impl Error {
         match self {
             Error::ProviderBusy { retry_after, .. }
             | Error::BudgetExceeded { retry_after }
+            | Error::DerivationsExceeded { retry_after }
             | Error::Busy { retry_after }
             | Error::RateLimited { retry_after, .. } => Some(*retry_after),
             Error::Shared(f) => f.retry_after,

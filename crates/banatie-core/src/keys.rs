@@ -69,6 +69,16 @@ pub fn client_misses(client: IpAddr, now: u64) -> String {
     format!("clientmiss:{client}:{}", hour(now))
 }
 
+/// The project's derivations in the hour containing `now` (a counter).
+pub fn derivations(project: &str, now: u64) -> String {
+    format!("derivations:{project}:{}", hour(now))
+}
+
+/// One client's new variants in the hour containing `now` (a counter).
+pub fn client_derivations(client: IpAddr, now: u64) -> String {
+    format!("clientderive:{client}:{}", hour(now))
+}
+
 /// A project record (JSON, `core::project`).
 pub fn project(id: &str) -> String {
     format!("project:{id}")
@@ -179,6 +189,8 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("client v4", client_misses("203.0.113.9".parse().unwrap(), now)),
         ("client v6", client_misses("2001:db8::1".parse().unwrap(), now)),
         ("client ::", client_misses("::".parse().unwrap(), now)),
+        ("derivations", derivations(p, now)),
+        ("client derivations", client_derivations("2001:db8::1".parse().unwrap(), now)),
         ("project", project(p)),
         ("api key", api_key(h)),
         ("project slug", project_slug("my-blog-2c5e3f6a")),
@@ -219,6 +231,8 @@ mod tests {
             ("client v4", "clientmiss:203.0.113.9:490896".to_string()),
             ("client v6", "clientmiss:2001:db8::1:490896".to_string()),
             ("client ::", "clientmiss::::490896".to_string()),
+            ("derivations", format!("derivations:{p}:490896")),
+            ("client derivations", "clientderive:2001:db8::1:490896".to_string()),
             ("project", format!("project:{p}")),
             ("api key", format!("apikey:{h}")),
             ("project slug", "projectslug:my-blog-2c5e3f6a".to_string()),

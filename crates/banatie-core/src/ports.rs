@@ -13,6 +13,9 @@ use super::Error;
 pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error>;
+    /// Several sets in one call (`wasi:keyvalue/batch`'s `set-many`: one
+    /// transaction on Spin's SQLite store, `MSET` on its Redis store).
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error>;
     fn delete(&self, key: &str) -> Result<(), Error>;
     /// Add `delta` (not 0: read with [`KeyValue::counter`]) and return the
     /// new value; a missing key counts from 0. Exact under concurrency once
@@ -40,8 +43,12 @@ pub trait KeyValue {
 /// door, so tests replace all of it at once (virtual time, predictable ids).
 pub trait Env {
     fn now_ms(&self) -> u64;
-    /// A monotonic clock in milliseconds (measuring durations, never dates).
-    fn monotonic_ms(&self) -> u64;
+    /// A monotonic clock in microseconds (measuring durations, never dates).
+    fn monotonic_us(&self) -> u64;
+    /// The same clock in milliseconds.
+    fn monotonic_ms(&self) -> u64 {
+        self.monotonic_us() / 1000
+    }
     /// Seconds since the Unix epoch.
     fn now_unix(&self) -> u64 {
         self.now_ms() / 1000
@@ -89,6 +96,9 @@ impl<T: KeyValue + ?Sized> KeyValue for &T {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
         (**self).set(key, value)
     }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
+        (**self).set_many(pairs)
+    }
     fn delete(&self, key: &str) -> Result<(), Error> {
         (**self).delete(key)
     }
@@ -116,8 +126,8 @@ impl<T: Env + ?Sized> Env for &T {
     fn now_ms(&self) -> u64 {
         (**self).now_ms()
     }
-    fn monotonic_ms(&self) -> u64 {
-        (**self).monotonic_ms()
+    fn monotonic_us(&self) -> u64 {
+        (**self).monotonic_us()
     }
     async fn sleep(&self, ms: u64) {
         (**self).sleep(ms).await

@@ -15,6 +15,19 @@ use super::Error;
 pub const API_KEY_PREFIX: &str = "bl_";
 pub const SIGNING_SECRET_PREFIX: &str = "bls_";
 pub const MAX_NAME_CHARS: usize = 100;
+/// Variants a project may derive per hour unless it says otherwise: a few
+/// dozen pages' worth of `<picture>` sources (each image in 2–3 widths × 2–3
+/// formats) per hour, where one derivation costs up to a second of CPU.
+pub const DEFAULT_DERIVATIONS_PER_HOUR: u32 = 600;
+pub const MAX_DERIVATIONS_PER_HOUR: u32 = 1_000_000;
+
+fn default_derivations_per_hour() -> u32 {
+    DEFAULT_DERIVATIONS_PER_HOUR
+}
+
+fn is_default_derivations(n: &u32) -> bool {
+    *n == DEFAULT_DERIVATIONS_PER_HOUR
+}
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
@@ -24,6 +37,9 @@ pub struct Project {
     /// Key of the project's signed URLs. Kept in KV because HMAC needs it.
     pub signing_secret: String,
     pub generations_per_hour: u32,
+    /// Variants it may derive per hour (records written before this existed: the default).
+    #[serde(default = "default_derivations_per_hour", skip_serializing_if = "is_default_derivations")]
+    pub derivations_per_hour: u32,
     pub created_at: u64,
     /// The project's name in public URLs (`/cdn/{slug}/live/{scope}`);
     /// records written before slugs existed have none (their id serves).
@@ -40,6 +56,7 @@ impl std::fmt::Debug for Project {
             .field("id", &self.id)
             .field("name", &self.name)
             .field("generations_per_hour", &self.generations_per_hour)
+            .field("derivations_per_hour", &self.derivations_per_hour)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +75,7 @@ impl Project {
             api_key_sha256: String::new(),
             signing_secret: String::new(),
             generations_per_hour: super::budget::DEFAULT_GENERATIONS_PER_HOUR,
+            derivations_per_hour: DEFAULT_DERIVATIONS_PER_HOUR,
             created_at: 0,
             slug: None,
             lazy_scopes: false,
@@ -90,6 +108,7 @@ impl Created {
             api_key_sha256: hash_api_key(&api_key),
             signing_secret,
             generations_per_hour: new.generations_per_hour,
+            derivations_per_hour: new.derivations_per_hour,
             created_at: now,
             slug,
             lazy_scopes: new.lazy_scopes,
@@ -162,6 +181,7 @@ pub fn slug_from(name: &str, id: &str) -> String {
 struct CreateBody {
     name: String,
     generations_per_hour: Option<u32>,
+    derivations_per_hour: Option<u32>,
     slug: Option<String>,
     lazy_scopes: Option<bool>,
 }
@@ -171,6 +191,7 @@ struct CreateBody {
 pub struct NewProject {
     pub name: String,
     pub generations_per_hour: u32,
+    pub derivations_per_hour: u32,
     /// Asked for; `None` derives one from the name.
     pub slug: Option<String>,
     pub lazy_scopes: bool,
@@ -189,6 +210,12 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
             "generations_per_hour must be at most {MAX_GENERATIONS_PER_HOUR}"
         )));
     }
+    let derivations_per_hour = parsed.derivations_per_hour.unwrap_or(DEFAULT_DERIVATIONS_PER_HOUR);
+    if derivations_per_hour > MAX_DERIVATIONS_PER_HOUR {
+        return Err(Error::BadRequest(format!(
+            "derivations_per_hour must be at most {MAX_DERIVATIONS_PER_HOUR}"
+        )));
+    }
     let name = parsed.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(Error::BadRequest(format!("name must have 1 to {MAX_NAME_CHARS} characters")));
@@ -202,6 +229,7 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
     Ok(NewProject {
         name: name.to_string(),
         generations_per_hour,
+        derivations_per_hour,
         slug: parsed.slug,
         lazy_scopes: parsed.lazy_scopes.unwrap_or(false),
     })

@@ -218,8 +218,9 @@ pub fn decide(
 /// How a settled claim ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claimed {
-    /// Ours: written in time, and still ours after settling.
-    Won,
+    /// Ours: written in time, and still ours after settling; `true` when it
+    /// was taken over from a lease that was there (expired or failed).
+    Won(bool),
     /// Someone else's claim came after ours: wait for them.
     Lost,
     /// Our read and write took `settle` or longer: the claim does not count
@@ -228,12 +229,19 @@ pub enum Claimed {
 }
 
 /// Judge a claim: `write_ms` from before the read that found the lease free
-/// to after our write returned, and what the read `settle` later found.
-pub fn claim_settled(write_ms: u64, settle_ms: u64, mine: &[u8], read_back: Option<&[u8]>) -> Claimed {
+/// to after our write returned, what the read `settle` later found, and
+/// whether what we claimed over was a lease (`over`) or nothing.
+pub fn claim_settled(
+    write_ms: u64,
+    settle_ms: u64,
+    mine: &[u8],
+    read_back: Option<&[u8]>,
+    over: bool,
+) -> Claimed {
     if write_ms >= settle_ms {
         Claimed::TooSlow
     } else if read_back == Some(mine) {
-        Claimed::Won
+        Claimed::Won(over)
     } else {
         Claimed::Lost
     }
@@ -309,10 +317,15 @@ mod tests {
     fn a_claim_counts_only_when_written_in_time_and_still_ours() {
         let mine = Lease::new(7, 0, 60).encode();
         let theirs = Lease::new(8, 0, 60).encode();
-        assert_eq!(claim_settled(3, 100, &mine, Some(&mine)), Claimed::Won);
-        assert_eq!(claim_settled(3, 100, &mine, Some(&theirs)), Claimed::Lost);
-        assert_eq!(claim_settled(3, 100, &mine, None), Claimed::Lost, "released meanwhile: look again");
-        assert_eq!(claim_settled(100, 100, &mine, Some(&mine)), Claimed::TooSlow);
+        assert_eq!(claim_settled(3, 100, &mine, Some(&mine), false), Claimed::Won(false));
+        assert_eq!(claim_settled(3, 100, &mine, Some(&mine), true), Claimed::Won(true));
+        assert_eq!(claim_settled(3, 100, &mine, Some(&theirs), false), Claimed::Lost);
+        assert_eq!(
+            claim_settled(3, 100, &mine, None, false),
+            Claimed::Lost,
+            "released meanwhile: look again"
+        );
+        assert_eq!(claim_settled(100, 100, &mine, Some(&mine), false), Claimed::TooSlow);
     }
 
     #[test]

@@ -20,9 +20,11 @@ pub enum Counter {
     Variants,
     /// Bytes of their objects (not in `Bytes`).
     VariantBytes,
+    /// Milliseconds spent deriving variants (the component's CPU).
+    DeriveMs,
 }
 
-pub const ALL: [Counter; 7] = [
+pub const ALL: [Counter; 8] = [
     Counter::Hits,
     Counter::Misses,
     Counter::Generations,
@@ -30,6 +32,7 @@ pub const ALL: [Counter; 7] = [
     Counter::Bytes,
     Counter::Variants,
     Counter::VariantBytes,
+    Counter::DeriveMs,
 ];
 
 impl Counter {
@@ -42,6 +45,7 @@ impl Counter {
             Counter::Bytes => "bytes_stored",
             Counter::Variants => "variants",
             Counter::VariantBytes => "variant_bytes",
+            Counter::DeriveMs => "derive_ms",
         }
     }
 }
@@ -53,8 +57,8 @@ pub struct Budget {
 }
 
 /// The stats document; `values` in the order of [`ALL`].
-pub fn document(project: &str, values: [i64; 7], budget: Budget) -> Value {
-    let [hits, misses, generations, entries, bytes, variants, variant_bytes] = values;
+pub fn document(project: &str, values: [i64; 8], budget: Budget, derivations: Budget) -> Value {
+    let [hits, misses, generations, entries, bytes, variants, variant_bytes, derive_ms] = values;
     let served = hits + misses;
     let ratio = if served > 0 { hits as f64 / served as f64 } else { 0.0 };
     json!({
@@ -66,8 +70,10 @@ pub fn document(project: &str, values: [i64; 7], budget: Budget) -> Value {
         "bytes_stored": bytes,
         "variants": variants,
         "variant_bytes": variant_bytes,
+        "derive_ms": derive_ms,
         "hit_ratio": (ratio * 10_000.0).round() / 10_000.0,
         "budget": {"limit": budget.limit, "used": budget.used, "resets_at": budget.resets_at},
+        "derivations": {"limit": derivations.limit, "used": derivations.used, "resets_at": derivations.resets_at},
     })
 }
 
@@ -77,11 +83,13 @@ mod tests {
 
     #[test]
     fn the_document_has_every_figure_and_a_rounded_ratio() {
-        let d = document("p", [2, 1, 1, 1, 500, 3, 120], Budget { limit: 100, used: 1, resets_at: 3600 });
+        let budget = |limit, used| Budget { limit, used, resets_at: 3600 };
+        let d = document("p", [2, 1, 1, 1, 500, 3, 120, 40], budget(100, 1), budget(600, 3));
         assert_eq!(d["hit_ratio"], 0.6667);
         assert_eq!(d["bytes_stored"], 500);
         assert_eq!((d["variants"].as_i64(), d["variant_bytes"].as_i64()), (Some(3), Some(120)));
         assert_eq!(d["budget"]["limit"], 100);
-        assert_eq!(document("p", [0; 7], Budget { limit: 1, used: 0, resets_at: 0 })["hit_ratio"], 0.0);
+        assert_eq!((d["derive_ms"].as_i64(), d["derivations"]["used"].as_i64()), (Some(40), Some(3)));
+        assert_eq!(document("p", [0; 8], budget(1, 0), budget(1, 0))["hit_ratio"], 0.0);
     }
 }

@@ -102,8 +102,9 @@ fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The variant parameters among `pairs`; `None` when there are none (the
-/// original is asked for). `ladder` is ascending and not empty.
-pub fn parse(pairs: &[(String, String)], ladder: &[u32]) -> Result<Option<Asked>, Error> {
+/// original is asked for). `ladder` is ascending and not empty; `qualities`
+/// are the `q` values served (ascending; empty: only each format's default).
+pub fn parse(pairs: &[(String, String)], ladder: &[u32], qualities: &[u8]) -> Result<Option<Asked>, Error> {
     let bad = |m: String| Err(Error::BadRequest(m));
     let width = match value(pairs, "w") {
         None => None,
@@ -128,7 +129,7 @@ pub fn parse(pairs: &[(String, String)], ladder: &[u32]) -> Result<Option<Asked>
     let quality = match value(pairs, "q") {
         None => None,
         Some(q) => match q.parse::<u8>() {
-            Ok(n) if (1..=100).contains(&n) && !q.starts_with('+') => Some(snap_quality(n)),
+            Ok(n) if (1..=100).contains(&n) && !q.starts_with('+') => Some(snap_quality(n, qualities)),
             _ => return bad("parameter 'q' must be a quality from 1 to 100".into()),
         },
     };
@@ -143,16 +144,32 @@ pub fn parse(pairs: &[(String, String)], ladder: &[u32]) -> Result<Option<Asked>
     if width.is_none() && format.is_none() {
         return Ok(None);
     }
+    let quality = quality.flatten();
     // Without `w`, the original's width, but never wider than the ladder: no
     // variant is larger than the ladder allows.
     let width = width.or(ladder.last().copied());
     Ok(Some(Asked { width, format, quality }))
 }
 
-/// `q` rounds up to a multiple of 10, so that an image has at most ten
-/// qualities per format (a quality is never lowered).
-pub fn snap_quality(q: u8) -> u8 {
-    q.div_ceil(10).saturating_mul(10).min(100)
+/// `q` snaps up to the smallest of `qualities` at or above it (above them
+/// all, the highest), as `w` snaps to the ladder, so an image has as many
+/// variants per format and width as `qualities` has values; with none
+/// configured, `None`: the format's default is used, whatever `q` said.
+pub fn snap_quality(q: u8, qualities: &[u8]) -> Option<u8> {
+    qualities.iter().copied().find(|&allowed| allowed >= q).or(qualities.last().copied())
+}
+
+/// `variant_qualities`: ascending, distinct qualities from 1 to 100, at most 10.
+pub fn parse_qualities(text: &str) -> Result<Vec<u8>, String> {
+    let qualities: Vec<u8> = text
+        .split(',')
+        .map(|q| q.trim().parse::<u8>().ok().filter(|n| (1..=100).contains(n)))
+        .collect::<Option<_>>()
+        .ok_or("a comma-separated list of qualities from 1 to 100")?;
+    if qualities.len() > 10 || qualities.windows(2).any(|p| p[0] >= p[1]) {
+        return Err("ascending, distinct qualities, at most 10".into());
+    }
+    Ok(qualities)
 }
 
 /// The smallest ladder width at or above `w`; above the ladder, its top.
@@ -247,7 +264,7 @@ mod tests {
     }
 
     fn asked(q: &[(&str, &str)]) -> Result<Option<Asked>, Error> {
-        parse(&pairs(q), &DEFAULT_WIDTHS)
+        parse(&pairs(q), &DEFAULT_WIDTHS, &[10, 20, 30, 40, 50, 60, 70, 80, 90, 100])
     }
 
     fn bad(q: &[(&str, &str)]) -> String {
@@ -301,6 +318,20 @@ mod tests {
         assert_eq!(v(&[("w", "512")]).suffix(), "w512");
         assert_eq!(v(&[("format", "png")]).suffix(), "w2048.png", "no wider than the ladder");
         assert_eq!(v(&[("format", "jpeg")]).suffix(), "w2048.jpeg.q80");
+    }
+
+    #[test]
+    fn by_default_q_gives_way_to_the_formats_default() {
+        let v =
+            |q: &str| parse(&pairs(&[("format", "webp"), ("q", q)]), &DEFAULT_WIDTHS, &[]).unwrap().unwrap();
+        assert_eq!(v("35").resolve(None).suffix(), "w2048.webp.q80");
+        assert_eq!(v("100").resolve(None).suffix(), "w2048.webp.q80");
+        assert_eq!(snap_quality(55, &[50, 75]), Some(75));
+        assert_eq!(snap_quality(90, &[50, 75]), Some(75), "above them all: the highest");
+        assert_eq!(parse_qualities("50, 75"), Ok(vec![50, 75]));
+        assert_eq!(parse_qualities(""), Err("a comma-separated list of qualities from 1 to 100".into()));
+        assert!(parse_qualities("75,50").is_err());
+        assert!(parse_qualities("0").is_err());
     }
 
     #[test]

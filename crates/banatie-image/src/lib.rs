@@ -1,13 +1,12 @@
 //! A derived variant's pixels: decode the original (PNG or JPEG),
 //! resize it with Lanczos3 (never up), encode it as AVIF, WebP, JPEG or PNG.
-//! Pure computation over bytes; what to derive is decided in
-//! `banatie_core::variant`, where it is stored in `api::derived`.
+//! Pure computation over bytes, untimed (the caller times it with its own
+//! clock); what to derive is decided in `banatie_core::variant`, when and
+//! where it is stored in the component's `api::obtain`.
 //!
 //! Memory is bounded before anything is decoded: the original's header gives
 //! its size, and one over `max_source_pixels` is refused. The decoder's own
 //! allocation limit is set from the same figure.
-
-use std::time::Instant;
 
 use banatie_core::variant::{target_size, Format};
 use fast_image_resize as fr;
@@ -43,8 +42,6 @@ pub struct Derived {
     pub bytes: Vec<u8>,
     pub width: u32,
     pub height: u32,
-    /// Time to decode, resize and encode.
-    pub micros: u64,
     /// The WebAssembly instance's linear memory when done (its peak: a
     /// linear memory never shrinks); `None` natively.
     pub peak_memory: Option<u64>,
@@ -60,7 +57,6 @@ pub enum Failure {
 }
 
 pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
-    let started = Instant::now();
     let decoded = decode::decode(source, spec.max_source_pixels)?;
     let (sw, sh) = (decoded.width, decoded.height);
     let (w, h) = target_size((sw, sh), spec.width);
@@ -82,13 +78,7 @@ pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
         Format::Avif => encode::avif(&pixels, w, h, alpha, quality),
         Format::Png => encode::png(&pixels, w, h, alpha),
     }?;
-    Ok(Derived {
-        bytes,
-        width: w,
-        height: h,
-        micros: started.elapsed().as_micros() as u64,
-        peak_memory: linear_memory(),
-    })
+    Ok(Derived { bytes, width: w, height: h, peak_memory: linear_memory() })
 }
 
 /// RGBA when `alpha`, else RGB; a transparent original that is to lose its

@@ -45,6 +45,7 @@ pub fn ensure(kv: &dyn Backend, state_dir: &Path) -> anyhow::Result<DevProject> 
     let new = NewProject {
         name: "dev".into(),
         generations_per_hour: banatie_core::budget::DEFAULT_GENERATIONS_PER_HOUR,
+        derivations_per_hour: banatie_core::project::DEFAULT_DERIVATIONS_PER_HOUR,
         // Public URLs read `/cdn/dev/live/{scope}`; scopes come on first use.
         slug: Some("dev".into()),
         lazy_scopes: true,

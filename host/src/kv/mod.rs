@@ -18,6 +18,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use crate::bindings::keyvalue::atomics::{self, CasError};
+use crate::bindings::keyvalue::batch;
 use crate::bindings::keyvalue::store::{self, Error, KeyResponse};
 
 pub type BackendResult<T> = Result<T, String>;
@@ -30,6 +31,14 @@ pub trait Backend: Send + Sync {
     fn exists(&self, store: &str, key: &str) -> BackendResult<bool>;
     /// All keys of a store in order, starting after `cursor`, at most `limit`.
     fn list_keys(&self, store: &str, cursor: Option<&str>, limit: usize) -> BackendResult<Vec<String>>;
+    /// `batch.get-many`: the pairs of the keys found, as Spin's store of
+    /// the same kind answers (SQLite: found keys only, in no set order).
+    fn get_many(&self, store: &str, keys: &[String]) -> BackendResult<Vec<(String, Option<Vec<u8>>)>>;
+    /// `batch.set-many`, as Spin's store of the same kind does it (SQLite: one
+    /// transaction; Redis: `MSET`).
+    fn set_many(&self, store: &str, pairs: &[(String, Vec<u8>)]) -> BackendResult<()>;
+    /// `batch.delete-many`.
+    fn delete_many(&self, store: &str, keys: &[String]) -> BackendResult<()>;
     /// Add `delta` to the counter under `key` (missing is 0), in the
     /// backend's own encoding, as Spin's store of the same kind does.
     fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, IncrementError>;
@@ -186,6 +195,46 @@ impl store::HostBucket for KvView<'_> {
     fn drop(&mut self, b: Resource<BucketHandle>) -> wasmtime::Result<()> {
         self.table.delete(b)?;
         Ok(())
+    }
+}
+
+/// Spin v3.6.0 `crates/factor-key-value/src/host.rs`: an empty list is
+/// answered without calling the store; otherwise the store's own batch.
+impl batch::Host for KvView<'_> {
+    fn get_many(
+        &mut self,
+        b: Resource<BucketHandle>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, Error>> {
+        if keys.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let s = self.label(&b)?;
+        Ok(self.run(|| self.kv.backend.get_many(&s, &keys)).map_err(other))
+    }
+
+    fn set_many(
+        &mut self,
+        b: Resource<BucketHandle>,
+        pairs: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        if pairs.is_empty() {
+            return Ok(Ok(()));
+        }
+        let s = self.label(&b)?;
+        Ok(self.run(|| self.kv.backend.set_many(&s, &pairs)).map_err(other))
+    }
+
+    fn delete_many(
+        &mut self,
+        b: Resource<BucketHandle>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        if keys.is_empty() {
+            return Ok(Ok(()));
+        }
+        let s = self.label(&b)?;
+        Ok(self.run(|| self.kv.backend.delete_many(&s, &keys)).map_err(other))
     }
 }
 

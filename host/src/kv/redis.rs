@@ -88,6 +88,31 @@ impl Backend for Redis {
         self.with(|c| redis::cmd("EXISTS").arg(key).query::<i64>(c).map(|n| n > 0))
     }
 
+    /// Spin v3.6.0 and v4.0.2 `crates/key-value-redis/src/store.rs`,
+    /// `get_many`: `KEYS` with the keys as patterns, read back as (key,
+    /// value) pairs — which fails (Redis answers key names, or refuses more
+    /// than one pattern). Reproduced so that a component relying on it fails
+    /// here as under `spin up` with Redis.
+    fn get_many(&self, _store: &str, keys: &[String]) -> BackendResult<Vec<(String, Option<Vec<u8>>)>> {
+        self.with(|c| redis::cmd("KEYS").arg(keys).query(c))
+    }
+
+    /// Spin's `set_many`: `MSET`.
+    fn set_many(&self, _store: &str, pairs: &[(String, Vec<u8>)]) -> BackendResult<()> {
+        self.with(|c| {
+            let mut cmd = redis::cmd("MSET");
+            for (key, value) in pairs {
+                cmd.arg(key).arg(value);
+            }
+            cmd.query(c)
+        })
+    }
+
+    /// Spin's `delete_many`: `DEL` of them all.
+    fn delete_many(&self, _store: &str, keys: &[String]) -> BackendResult<()> {
+        self.with(|c| redis::cmd("DEL").arg(keys).query::<i64>(c).map(drop))
+    }
+
     fn list_keys(&self, _store: &str, cursor: Option<&str>, limit: usize) -> BackendResult<Vec<String>> {
         let mut keys: Vec<String> = self.with(|c| redis::cmd("KEYS").arg("*").query(c))?;
         keys.sort();

@@ -165,6 +165,42 @@ impl Backend for Sqlite {
         Ok(self.get(store, key)?.is_some())
     }
 
+    /// Spin v3.6.0 `crates/key-value-spin/src/store.rs`, `get_many`:
+    /// `SELECT key, value … WHERE key IN (…)`, so only the keys found.
+    fn get_many(&self, store: &str, keys: &[String]) -> BackendResult<Vec<(String, Option<Vec<u8>>)>> {
+        self.with(|c| {
+            let mut found = Vec::new();
+            for key in keys {
+                if let Some(value) = read(c, store, key)? {
+                    found.push((key.clone(), Some(value)));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// Spin's `set_many`: every upsert in one transaction.
+    fn set_many(&self, store: &str, pairs: &[(String, Vec<u8>)]) -> BackendResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (key, value) in pairs {
+                write(&tx, store, key, value)?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn delete_many(&self, store: &str, keys: &[String]) -> BackendResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for key in keys {
+                tx.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                    .execute(params![store, key])?;
+            }
+            tx.commit()
+        })
+    }
+
     fn list_keys(&self, store: &str, cursor: Option<&str>, limit: usize) -> BackendResult<Vec<String>> {
         self.with(|c| {
             let mut stmt = c.prepare(

@@ -35,6 +35,8 @@ pub struct MemKv {
     /// see meanwhile (a store whose reads lag its writes; see [`MemKv::lagging`]).
     lag: Option<(Rc<Cell<u64>>, u64)>,
     unseen: RefCell<BTreeMap<String, Unseen>>,
+    /// Every call made through [`KeyValue`], in order: (operation, key).
+    pub ops: RefCell<Vec<(&'static str, String)>>,
 }
 
 /// Until when a write is unseen, and what reads see meanwhile.
@@ -52,9 +54,29 @@ impl MemKv {
         self.lag = Some((clock, lag_ms));
     }
 
+    /// The calls made so far; `take` empties the log.
+    pub fn take_ops(&self) -> Vec<(&'static str, String)> {
+        std::mem::take(&mut self.ops.borrow_mut())
+    }
+
+    fn note(&self, op: &'static str, key: &str) {
+        self.ops.borrow_mut().push((op, key.to_string()));
+    }
+
+    fn read(&self, key: &str) -> Option<Vec<u8>> {
+        if let Some((clock, _)) = &self.lag {
+            if let Some((until, seen)) = self.unseen.borrow().get(key) {
+                if clock.get() < *until {
+                    return seen.clone();
+                }
+            }
+        }
+        self.map.borrow().get(key).cloned()
+    }
+
     fn write(&self, key: &str, value: Option<Vec<u8>>) {
         if let Some((clock, lag)) = &self.lag {
-            let seen = self.get(key).expect("reads never fail");
+            let seen = self.read(key);
             self.unseen.borrow_mut().insert(key.into(), (clock.get() + lag, seen));
         }
         match value {
@@ -66,27 +88,74 @@ impl MemKv {
 
 impl KeyValue for MemKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        if let Some((clock, _)) = &self.lag {
-            if let Some((until, seen)) = self.unseen.borrow().get(key) {
-                if clock.get() < *until {
-                    return Ok(seen.clone());
-                }
-            }
-        }
-        Ok(self.map.borrow().get(key).cloned())
+        self.note("get", key);
+        Ok(self.read(key))
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
+        self.note("set", key);
         if self.fail_writes.get() {
             return Err(Error::KeyValue("injected".into()));
         }
         self.write(key, Some(value.to_vec()));
         Ok(())
     }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
+        self.note("set_many", &pairs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(" "));
+        if self.fail_writes.get() {
+            return Err(Error::KeyValue("injected".into()));
+        }
+        for (key, value) in pairs {
+            self.write(key, Some(value.clone()));
+        }
+        Ok(())
+    }
     fn delete(&self, key: &str) -> Result<(), Error> {
+        self.note("delete", key);
         self.write(key, None);
         Ok(())
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
+        self.note("increment", key);
+        self.add(key, delta)
+    }
+    fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
+        self.note("counter", key);
+        let Some(bytes) = self.read(key) else { return Ok(None) };
+        self.flavour()
+            .decode_counter(&bytes)
+            .resolve(|| None)
+            .map(Some)
+            .ok_or_else(|| Error::KeyValue(format!("{key} is not a counter")))
+    }
+    fn create_counter(&self, key: &str) -> Result<(), Error> {
+        self.note("create_counter", key);
+        self.add(key, 0).map(drop)
+    }
+    fn delete_counter(&self, key: &str) -> Result<(), Error> {
+        self.note("delete_counter", key);
+        self.write(key, None);
+        Ok(())
+    }
+    fn flavour(&self) -> Flavour {
+        match self.semantics {
+            Semantics::SpinSqlite | Semantics::SpinRedis => Flavour::Spin,
+            Semantics::WasmCloud => Flavour::WasmCloud2,
+        }
+    }
+    fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error> {
+        self.note("compare_and_swap", key);
+        assert_ne!(self.semantics, Semantics::WasmCloud, "no compare-and-swap on wasmCloud ({key})");
+        let mut map = self.map.borrow_mut();
+        if map.get(key).map(Vec::as_slice) != Some(expected) {
+            return Ok(false);
+        }
+        map.insert(key.into(), new.to_vec());
+        Ok(self.semantics != Semantics::SpinRedis)
+    }
+}
+
+impl MemKv {
+    fn add(&self, key: &str, delta: i64) -> Result<i64, Error> {
         let mut map = self.map.borrow_mut();
         let current = map.get(key);
         let next = match self.semantics {
@@ -111,34 +180,5 @@ impl KeyValue for MemKv {
             }
         };
         Ok(next)
-    }
-    fn counter(&self, key: &str) -> Result<Option<i64>, Error> {
-        let Some(bytes) = self.map.borrow().get(key).cloned() else { return Ok(None) };
-        self.flavour()
-            .decode_counter(&bytes)
-            .resolve(|| None)
-            .map(Some)
-            .ok_or_else(|| Error::KeyValue(format!("{key} is not a counter")))
-    }
-    fn create_counter(&self, key: &str) -> Result<(), Error> {
-        self.increment(key, 0).map(drop)
-    }
-    fn delete_counter(&self, key: &str) -> Result<(), Error> {
-        self.delete(key)
-    }
-    fn flavour(&self) -> Flavour {
-        match self.semantics {
-            Semantics::SpinSqlite | Semantics::SpinRedis => Flavour::Spin,
-            Semantics::WasmCloud => Flavour::WasmCloud2,
-        }
-    }
-    fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error> {
-        assert_ne!(self.semantics, Semantics::WasmCloud, "no compare-and-swap on wasmCloud ({key})");
-        let mut map = self.map.borrow_mut();
-        if map.get(key).map(Vec::as_slice) != Some(expected) {
-            return Ok(false);
-        }
-        map.insert(key.into(), new.to_vec());
-        Ok(self.semantics != Semantics::SpinRedis)
     }
 }

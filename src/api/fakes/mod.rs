@@ -128,6 +128,8 @@ pub fn config() -> Config {
         client_misses_per_hour: 0,
         trusted_proxies: Vec::new(),
         variant_widths: crate::core::variant::DEFAULT_WIDTHS.to_vec(),
+        variant_qualities: Vec::new(),
+        client_derivations_per_hour: 0,
         max_source_pixels: crate::core::variant::DEFAULT_MAX_SOURCE_PIXELS,
     }
 }
@@ -141,6 +143,7 @@ pub fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) ->
         api_key_sha256: project::hash_api_key(&key),
         signing_secret: secret.clone(),
         generations_per_hour,
+        derivations_per_hour: project::DEFAULT_DERIVATIONS_PER_HOUR,
         created_at: 0,
         slug: None,
         lazy_scopes: false,

@@ -108,8 +108,8 @@ impl Env for FakeEnv {
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
     }
-    fn monotonic_ms(&self) -> u64 {
-        self.now_ms.get()
+    fn monotonic_us(&self) -> u64 {
+        self.now_ms.get() * 1000
     }
     async fn sleep(&self, ms: u64) {
         Sleep { env: self, until: self.now_ms.get() + ms }.await

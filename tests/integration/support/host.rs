@@ -61,6 +61,7 @@ pub fn standard_vars(s3_endpoint: &str, gemini_url: &str) -> Vec<(String, String
         // The tests' signed misses all come from 127.0.0.1: the per-client
         // limit is on but out of reach, except where a test sets it.
         ("client_misses_per_hour", "1000000"),
+        ("client_derivations_per_hour", "1000000"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -277,6 +278,20 @@ impl Host {
     /// The logical keys in the host's key-value store with a prefix.
     pub fn kv_keys(&self, prefix: &str) -> Vec<String> {
         self.store.keys(prefix)
+    }
+
+    /// The single-flight leases held now. (A failed owner leaves its lease
+    /// expired in place, for its waiters; the next request takes it over.)
+    pub fn held_leases(&self) -> Vec<String> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        self.kv_keys("lease:")
+            .into_iter()
+            .filter(|k| {
+                let value = self.kv_get(k).unwrap_or_default();
+                banatie_core::single_flight::Lease::decode(&value)
+                    .is_some_and(|l| u64::from(l.expires_at_s) > now)
+            })
+            .collect()
     }
 }
 

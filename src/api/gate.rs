@@ -1,0 +1,138 @@
+//! What making a new image must pass, and gives back when it does not
+//! happen after all. A generation: the project's hourly budget, the
+//! client's hourly allowance (signed and public URLs) and the scope's cap. A
+//! derivation: the project's hourly derivations and the client's. Each is an
+//! atomic reservation (`reserve::Unit`, `allowance::Reservation`) made only
+//! by the request that takes the lease, so N concurrent requests against a
+//! limit L make exactly L; waiters and HITs never pay.
+
+use super::allowance::Reservation;
+use super::context::{Context, Incoming};
+use super::reserve::Unit;
+use crate::core::client::Allowance;
+use crate::core::headers;
+use crate::core::keys;
+use crate::core::ports::{Env, KeyValue};
+use crate::core::project::Project;
+use crate::core::scope::Scope;
+use crate::core::{budget, Error};
+
+pub struct Gate<'k, K> {
+    kv: &'k K,
+    project: &'k Project,
+    now: u64,
+    allowance: Reservation<'k, K>,
+    scope_unit: Unit<'k, K>,
+    scope: Option<Scope>,
+    derivations: Unit<'k, K>,
+    client_derivations: Reservation<'k, K>,
+    /// Whether the answer is a variant (its rate-limit headers are the
+    /// client's derivations, else its generations).
+    variant: bool,
+    /// The budget was found not spent (it is checked once per request).
+    budget_checked: std::cell::Cell<bool>,
+}
+
+impl<'k, K: KeyValue> Gate<'k, K> {
+    pub fn new<S, P, E>(
+        ctx: &'k Context<K, S, P, E>,
+        project: &'k Project,
+        incoming: &'k Incoming<'_>,
+        scope: Option<Scope>,
+        variant: bool,
+        now: u64,
+    ) -> Gate<'k, K> {
+        let kv = &ctx.kv;
+        let scope_key = scope.as_ref().map(|s| keys::scope_generations(&project.id, &s.slug));
+        Gate {
+            kv,
+            project,
+            now,
+            allowance: Reservation::new(kv, incoming.client.as_ref().and_then(|c| c.misses.as_ref()), now),
+            scope_unit: Unit::new(kv, scope_key),
+            scope,
+            derivations: Unit::new(kv, Some(keys::derivations(&project.id, now))),
+            client_derivations: Reservation::new(
+                kv,
+                incoming.client.as_ref().and_then(|c| c.derivations.as_ref()),
+                now,
+            ),
+            variant,
+            budget_checked: std::cell::Cell::new(false),
+        }
+    }
+
+    /// The counters a generation or derivation reserves on: they must exist
+    /// before they race (`api::counters::ensure`).
+    pub fn counters(&self) -> Vec<String> {
+        let mut keys =
+            vec![keys::budget(&self.project.id, self.now), keys::derivations(&self.project.id, self.now)];
+        for unit in [self.allowance.key(), self.scope_unit.key(), self.client_derivations.key()] {
+            keys.extend(unit.map(str::to_string));
+        }
+        keys
+    }
+
+    /// Before this request takes a generation's lease: a spent budget is
+    /// refused before anything is written (the counter is only read), then
+    /// the scope's cap and the client's allowance are reserved.
+    pub fn may_generate(&self) -> Result<(), Error> {
+        if !self.budget_checked.get() {
+            let count = self.kv.counter(&keys::budget(&self.project.id, self.now))?.unwrap_or(0);
+            budget::check_before_spending(count, self.project.generations_per_hour, self.now)?;
+            self.budget_checked.set(true);
+        }
+        let scope = self.scope.as_ref();
+        self.scope_unit.take(|used| scope.map_or(Ok(()), |s| s.check_new_generation(used - 1)))?;
+        self.allowance.take().inspect_err(|_| self.scope_unit.refund())
+    }
+
+    /// The generation did not happen after all (another request's, or it failed).
+    pub fn generation_given_back(&self) {
+        self.allowance.refund();
+        self.scope_unit.refund();
+    }
+
+    /// Before this request derives a variant: the project's derivations of
+    /// the hour, then the client's.
+    pub fn may_derive(&self) -> Result<(), Error> {
+        let limit = self.project.derivations_per_hour;
+        let now = self.now;
+        self.derivations.take(|used| {
+            if used <= i64::from(limit) {
+                return Ok(());
+            }
+            let allowance = Allowance::new(limit, used, now);
+            Err(Error::DerivationsExceeded { retry_after: allowance.reset_at.saturating_sub(now).max(1) })
+        })?;
+        self.client_derivations.take().inspect_err(|_| self.derivations.refund())
+    }
+
+    /// The derivation did not happen after all.
+    pub fn derivation_given_back(&self) {
+        self.derivations.refund();
+        self.client_derivations.refund();
+    }
+
+    /// The headers every answer gets from the gate: the client's allowance
+    /// (`X-RateLimit-*`) and the scope (`X-Scope`).
+    pub fn finish<B>(&self, mut reply: super::reply::Reply<B>) -> super::reply::Reply<B> {
+        let limit = if self.variant { &self.client_derivations } else { &self.allowance };
+        reply.headers.extend(limit.headers());
+        if let Some(s) = &self.scope {
+            reply.headers.push(headers::scope(&s.slug));
+        }
+        reply
+    }
+}
+
+/// The counters of a gate's reservations exist before they race.
+pub async fn ensure_counters<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    gate: &Gate<'_, K>,
+) -> Result<(), Error> {
+    for key in gate.counters() {
+        super::counters::ensure(ctx, &key).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! Storing what a maker made (`api::make`), for both kinds of image: the one
+//! place that puts objects, writes entries (always after their object, so no
+//! entry points at nothing), deletes the objects they replace, and moves the
+//! project's counters by kind.
+//!
+//! Each slot must still hold what the request replaces (nothing, or the
+//! stale entry it saw): an entry found there instead was stored by another
+//! request meanwhile (a lease that expired under a slow generation, or a race
+//! between a lookup and a lease), and it stays — this request's object is
+//! deleted and its entry never written ([`Stored::Lost`]), so counters count
+//! entries, not generations, and no object is left without an entry.
+
+use super::context::Context;
+use super::counters::{self, bump};
+use super::make::Made;
+use super::slot::Slot;
+use crate::core::entries::LogRecord;
+use crate::core::entry::Entry;
+use crate::core::keys;
+use crate::core::ports::{Env, KeyValue, ObjectStore};
+use crate::core::stats::Counter;
+use crate::core::Error;
+
+/// The two kinds of image, and the counters each moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Original,
+    Variant,
+}
+
+impl Kind {
+    /// (entries of this kind, their bytes).
+    fn counters(self) -> (Counter, Counter) {
+        match self {
+            Kind::Original => (Counter::Entries, Counter::Bytes),
+            Kind::Variant => (Counter::Variants, Counter::VariantBytes),
+        }
+    }
+}
+
+/// One image to store: where, what, and what it replaces.
+pub struct Item<'a> {
+    pub kind: Kind,
+    pub slot: &'a Slot,
+    pub made: &'a Made,
+    pub replacing: Replacing<'a>,
+    /// The slot was read under this request's lease, which is still live:
+    /// it holds exactly `replacing` (nobody else can have written it), so it
+    /// is not read again.
+    pub read_under_lease: bool,
+}
+
+/// What an item may replace where it goes; anything else found there was
+/// stored meanwhile by another request, and stays.
+#[derive(Clone, Copy)]
+pub enum Replacing<'a> {
+    /// Nothing: a new image.
+    Nothing,
+    /// The entry this request saw there (stale, or regenerated).
+    This(&'a Entry),
+    /// A variant: any entry not made from the original (this image id)
+    /// the new one was made from.
+    VariantsNotOf(&'a str),
+}
+
+/// What became of an item.
+pub enum Stored {
+    Written,
+    /// Another request's entry is there; this one was not written.
+    Lost(Box<Entry>),
+    /// The KV store failed: the image is answered anyway, the next request
+    /// makes it again (logged).
+    Unrecorded,
+}
+
+/// Store `items`: each object, then their entries in one batch (an original
+/// and the variant made with it are written together). An item whose object
+/// cannot be put is that item's error (502), and nothing of it is written.
+pub async fn store<K: KeyValue, S: ObjectStore, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    items: &[Item<'_>],
+) -> Vec<Result<Stored, Error>> {
+    let mut put = Vec::new();
+    for item in items {
+        let entry = &item.made.entry;
+        put.push(ctx.store.put(&entry.object_key, &entry.content_type, item.made.bytes.clone()).await);
+    }
+    let ready: Vec<&Item<'_>> = items.iter().zip(&put).filter(|(_, p)| p.is_ok()).map(|(i, _)| i).collect();
+    let mut outcome = match write(ctx, &ready).await {
+        Ok(outcome) => outcome.into_iter(),
+        Err(e) => {
+            eprintln!("banatie-live: entry not recorded, image served anyway: {e}");
+            ready.iter().map(|_| Written::Unrecorded).collect::<Vec<_>>().into_iter()
+        }
+    };
+    let mut stored = Vec::new();
+    for (item, put) in items.iter().zip(put) {
+        if let Err(e) = put {
+            stored.push(Err(e));
+            continue;
+        }
+        let outcome = outcome.next().expect("one outcome per item put");
+        bump(&ctx.kv, &item.slot.project, Counter::DeriveMs, item.made.derive_ms as i64);
+        let gone = match &outcome {
+            Written::Yes { replaced: Some(old) } if old.object_key != item.made.entry.object_key => {
+                Some(old.object_key.clone())
+            }
+            Written::Lost(_) => Some(item.made.entry.object_key.clone()),
+            _ => None,
+        };
+        if let Some(object) = gone {
+            if let Err(e) = ctx.store.delete(&object).await {
+                eprintln!("banatie-live: object {object} (replaced, or of a lost race) not deleted: {e}");
+            }
+        }
+        stored.push(Ok(match outcome {
+            Written::Yes { .. } => Stored::Written,
+            Written::Lost(winner) => Stored::Lost(winner),
+            Written::Unrecorded => Stored::Unrecorded,
+        }));
+    }
+    stored
+}
+
+enum Written {
+    Yes { replaced: Option<Box<Entry>> },
+    Lost(Box<Entry>),
+    Unrecorded,
+}
+
+async fn write<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    items: &[&Item<'_>],
+) -> Result<Vec<Written>, Error> {
+    let kv = &ctx.kv;
+    let mut outcome = Vec::new();
+    let mut pairs = Vec::new();
+    for item in items {
+        let there = match (item.read_under_lease, item.replacing) {
+            (true, Replacing::This(old)) => Some(old.clone()),
+            (true, Replacing::Nothing) => None,
+            _ => item.slot.lookup(kv)?,
+        };
+        let replaced = match (there, item.replacing) {
+            // Gone meanwhile (purged): counted as gone already.
+            (None, _) => None,
+            (Some(now), Replacing::This(old)) if now.image_id == old.image_id => Some(now),
+            (Some(now), Replacing::VariantsNotOf(source)) if now.variant_of.as_deref() != Some(source) => {
+                Some(now)
+            }
+            (Some(now), _) => {
+                outcome.push(Written::Lost(Box::new(now)));
+                continue;
+            }
+        };
+        if !kv.flavour().first_increment_is_atomic() {
+            // Before anyone can hit it: its first increments would race.
+            kv.create_counter(&item.slot.hits_key())?;
+        }
+        pairs.push((item.slot.entry_key.clone(), item.made.entry.encode()));
+        if let Some(log) = log_record(ctx, item, replaced.is_some()).await? {
+            pairs.push(log);
+        }
+        outcome.push(Written::Yes { replaced: replaced.map(Box::new) });
+    }
+    if pairs.is_empty() {
+        return Ok(outcome);
+    }
+    kv.set_many(&pairs)?;
+    for (item, written) in items.iter().zip(&outcome) {
+        if let Written::Yes { replaced } = written {
+            let (count, bytes) = item.kind.counters();
+            let old_size = replaced.as_ref().map_or(0, |old| old.size as i64);
+            bump(kv, &item.slot.project, count, if replaced.is_some() { 0 } else { 1 });
+            bump(kv, &item.slot.project, bytes, item.made.entry.size as i64 - old_size);
+            if item.kind == Kind::Original {
+                bump(kv, &item.slot.project, Counter::Generations, 1);
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// The log record that lists the new image: every new original in its
+/// project's entries log (`core::entries`; a replaced one is listed again, as
+/// new), every new variant in its original's variant log (a purge walks it).
+async fn log_record<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    item: &Item<'_>,
+    replaces: bool,
+) -> Result<Option<(String, Vec<u8>)>, Error> {
+    let (slot, entry) = (item.slot, &item.made.entry);
+    match item.kind {
+        Kind::Original => {
+            let seq = ctx.kv.increment(&keys::entry_seq(&slot.project), 1)?;
+            let record = LogRecord { hash: slot.hash.clone(), image_id: entry.image_id.clone() };
+            Ok(Some((keys::entry_log(&slot.project, seq), record.encode())))
+        }
+        Kind::Variant if replaces => Ok(None),
+        Kind::Variant => {
+            let original = slot.image_hash();
+            let seq_key = keys::variant_seq(&slot.project, original);
+            counters::ensure(ctx, &seq_key).await?;
+            let n = ctx.kv.increment(&seq_key, 1)?;
+            let suffix = entry.variant.clone().unwrap_or_default();
+            Ok(Some((keys::variant_log(&slot.project, original, n), suffix.into_bytes())))
+        }
+    }
+}
