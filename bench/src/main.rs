@@ -15,11 +15,14 @@
 //! (PATH or `../shared/spin/install.sh`). Writes the figures into
 //! docs/benchmarks.md between its generated-section markers (and prints them).
 //!
-//! `-- soak` runs the soak scenarios instead (`soak.rs`; report in
+//! `-- derive` measures derivations instead: the component as it ships
+//! against its pre-issue-22 build and against the codecs run natively
+//! (`derive.rs`). `-- soak` runs the soak scenarios instead (`soak.rs`; report in
 //! `target/soak.md`). `-- serve` starts everything, prints HIT URLs and waits
 //! (for profiling: see docs/benchmarks.md). `-- s3s-fs DIR` is the s3s-fs
 //! child process the matrix starts.
 
+mod derive;
 mod matrix;
 mod procfs;
 mod soak;
@@ -47,6 +50,9 @@ fn main() -> anyhow::Result<()> {
     }
     wrk::check_installed()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    if mode == "derive" {
+        return derive::run(&root);
+    }
     build_component(&root)?;
     let garage = garage::Garage::start();
     let gemini = Gemini::start();
@@ -165,16 +171,27 @@ fn main() -> anyhow::Result<()> {
 /// Replace what is between the markers in `doc` with `figures`; the rest
 /// (the reading of the figures, the soak section) is kept as written.
 fn write_between_markers(doc: &std::path::Path, figures: &str) -> anyhow::Result<()> {
+    write_between(doc, BEGIN, END, figures)
+}
+
+/// Replace what is between `begin` and `end` in `doc` with `figures`
+/// (appended, with the markers, when they are not there yet).
+pub(crate) fn write_between(
+    doc: &std::path::Path,
+    begin: &str,
+    end: &str,
+    figures: &str,
+) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(doc).unwrap_or_default();
-    let (before, after) = match (text.find(BEGIN), text.find(END)) {
-        (Some(b), Some(e)) if b < e => (text[..b].to_string(), text[e + END.len()..].to_string()),
+    let (before, after) = match (text.find(begin), text.find(end)) {
+        (Some(b), Some(e)) if b < e => (text[..b].to_string(), text[e + end.len()..].to_string()),
         _ => (text.clone() + "\n", String::new()),
     };
-    std::fs::write(doc, format!("{before}{BEGIN}\n\n{figures}\n{END}{after}"))?;
+    std::fs::write(doc, format!("{before}{begin}\n\n{figures}\n{end}{after}"))?;
     Ok(())
 }
 
-fn today() -> String {
+pub(crate) fn today() -> String {
     let out = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d").output();
     out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
 }
@@ -191,7 +208,7 @@ pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -237,10 +254,22 @@ fn start_host(
     gemini: &str,
     state: &std::path::Path,
 ) -> anyhow::Result<SocketAddr> {
-    let vars = host_vars(s3, gemini);
+    start_host_from(&root.join("spin.toml"), s3, gemini, state, &[])
+}
+
+/// The same, from the manifest `manifest`, with `extra` variables.
+pub(crate) fn start_host_from(
+    manifest: &std::path::Path,
+    s3: &str,
+    gemini: &str,
+    state: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<SocketAddr> {
+    let mut vars = host_vars(s3, gemini);
+    vars.extend_from_slice(extra);
     let (tx, rx) = std::sync::mpsc::channel();
     let options = banatie_host::up::Options {
-        manifest: root.join("spin.toml"),
+        manifest: manifest.to_path_buf(),
         listen: "127.0.0.1:0".parse()?,
         runtime_config_file: None,
         limits: Default::default(),
@@ -269,11 +298,11 @@ pub(crate) fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-fn create_project(base: &str) -> anyhow::Result<String> {
+pub(crate) fn create_project(base: &str) -> anyhow::Result<String> {
     let mut r = agent()
         .post(&format!("{base}/api/v1/projects"))
         .header("authorization", &format!("Bearer {ADMIN}"))
-        .send(r#"{"name":"bench","generations_per_hour":1000000}"#)?;
+        .send(r#"{"name":"bench","generations_per_hour":1000000,"derivations_per_hour":1000000}"#)?;
     let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string()?)?;
     Ok(v["api_key"].as_str().context("no api_key")?.to_string())
 }

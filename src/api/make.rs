@@ -80,6 +80,7 @@ pub fn variant<K, S, P, E: Env>(
         format: wanted.output_format(from),
         quality: wanted.quality,
         max_source_pixels: ctx.config.max_source_pixels,
+        avif_speed: ctx.config.avif_speed,
     };
     let started = ctx.env.monotonic_us();
     let derived = banatie_image::derive(bytes, &spec).map_err(|e| match e {

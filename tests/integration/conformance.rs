@@ -220,10 +220,11 @@ pub fn every_crate_in_the_component_has_an_apache_compatible_licence() {
     assert!(refused.is_empty(), "not Apache-2.0-compatible: {refused:#?}");
 }
 
-/// Issue 16's bound on the component with its image codecs (docs/variants.md).
-pub fn the_component_stays_under_2_5_mb() {
+/// The bound on the component with its image codecs, built for speed since
+/// issue 22 (docs/variants.md: 2.62 MB; the HIT path's cost did not move).
+pub fn the_component_stays_under_2_75_mb() {
     let wasm = repo_root().join("target/wasm32-wasip2/release/banatie_live.wasm");
     let size = std::fs::metadata(&wasm).unwrap().len();
     eprintln!("banatie_live.wasm: {size} bytes");
-    assert!(size < 2_500_000, "{} is {size} bytes", wasm.display());
+    assert!(size < 2_750_000, "{} is {size} bytes", wasm.display());
 }

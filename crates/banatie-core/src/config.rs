@@ -106,6 +106,8 @@ pub struct Config {
     pub client_derivations_per_hour: u32,
     /// Largest original (pixels) a variant is derived from.
     pub max_source_pixels: u64,
+    /// rav1e's speed for AVIF variants (1 slowest … 10 fastest).
+    pub avif_speed: u8,
 }
 
 /// Reads one variable; `Ok(None)` when it is unset or empty.
@@ -251,6 +253,7 @@ impl Config {
                 0,
                 1_000_000,
             )? as u32,
+            avif_speed: number(lookup, "avif_speed", super::variant::DEFAULT_AVIF_SPEED.into(), 1, 10)? as u8,
             max_source_pixels: number(
                 lookup,
                 "max_source_pixels",

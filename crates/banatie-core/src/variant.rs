@@ -19,6 +19,11 @@ pub const DEFAULT_WIDTHS: [u32; 9] = [64, 128, 256, 384, 512, 768, 1024, 1536, 2
 /// Largest original (width × height) a variant is derived from
 /// (`max_source_pixels`): 16 MP, 64 MiB as RGBA.
 pub const DEFAULT_MAX_SOURCE_PIXELS: u64 = 1 << 24;
+/// rav1e's speed for AVIF variants (1 slowest … 10 fastest), unless
+/// `avif_speed` says otherwise: 9 takes half of 8's time for the same bytes
+/// (±1%); 10 takes another ~40% off for ~25% more bytes (docs/benchmarks.md,
+/// "Derivations").
+pub const DEFAULT_AVIF_SPEED: u8 = 9;
 /// The largest `w` a URL may ask for (it snaps down to the ladder's top).
 pub const MAX_WIDTH_PARAM: u32 = 65_535;
 

@@ -1,7 +1,7 @@
 //! A variant's bytes from its 8-bit RGB or RGBA pixels: JPEG, lossy WebP,
 //! PNG, and AVIF (10-bit, planes made here).
 
-use super::{Failure, AVIF_SPEED};
+use super::Failure;
 
 pub fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>, Failure> {
     let too_big = || Failure::Refused("JPEG is limited to 65535 pixels a side".into());
@@ -42,11 +42,11 @@ pub fn png(px: &[u8], w: u32, h: u32, alpha: bool) -> Result<Vec<u8>, Failure> {
 /// encodes 8-bit input by default. The planes are made here and handed to
 /// ravif's 10-bit entry point, so only rav1e's 16-bit pixel code is compiled
 /// in (ravif's RGB entry points bring the 8-bit one too: ~0.4 MB of wasm).
-pub fn avif(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8) -> Result<Vec<u8>, Failure> {
+pub fn avif(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8, speed: u8) -> Result<Vec<u8>, Failure> {
     let encoder = ravif::Encoder::new()
         .with_quality(quality as f32)
         .with_alpha_quality(quality as f32)
-        .with_speed(AVIF_SPEED)
+        .with_speed(speed.clamp(1, 10))
         .with_num_threads(Some(1));
     let channels = if alpha { 4 } else { 3 };
     let planes = px.chunks_exact(channels).map(|p| ycbcr_10_bit(p[0], p[1], p[2]));

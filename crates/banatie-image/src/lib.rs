@@ -14,10 +14,6 @@ use fast_image_resize as fr;
 mod decode;
 mod encode;
 
-/// rav1e's speed for AVIF (0 slowest … 10 fastest). 8 keeps a 768 px
-/// variant well under a second in the component while staying far smaller
-/// than WebP at the same look (measured in docs/benchmarks.md).
-pub const AVIF_SPEED: u8 = 8;
 /// Largest variant (width × height): 8 MP, a 2048-wide image at 1:2. With the
 /// width ladder this bounds an encoder's memory whatever the original's shape.
 pub const MAX_OUTPUT_PIXELS: u64 = 1 << 23;
@@ -34,6 +30,8 @@ pub struct Spec {
     pub quality: Option<u8>,
     /// Largest original (width × height) this will decode.
     pub max_source_pixels: u64,
+    /// rav1e's speed for AVIF (1–10).
+    pub avif_speed: u8,
 }
 
 /// A derived image.
@@ -75,7 +73,7 @@ pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
     let bytes = match spec.format {
         Format::Jpeg => encode::jpeg(&pixels, w, h, quality),
         Format::Webp => encode::webp(&pixels, w, h, alpha, quality),
-        Format::Avif => encode::avif(&pixels, w, h, alpha, quality),
+        Format::Avif => encode::avif(&pixels, w, h, alpha, quality, spec.avif_speed),
         Format::Png => encode::png(&pixels, w, h, alpha),
     }?;
     Ok(Derived { bytes, width: w, height: h, peak_memory: linear_memory() })
@@ -173,7 +171,13 @@ mod tests {
     }
 
     fn spec(width: Option<u32>, format: Format) -> Spec {
-        Spec { width, format, quality: Some(70), max_source_pixels: 1 << 24 }
+        Spec {
+            width,
+            format,
+            quality: Some(70),
+            max_source_pixels: 1 << 24,
+            avif_speed: banatie_core::variant::DEFAULT_AVIF_SPEED,
+        }
     }
 
     fn decoded(bytes: &[u8]) -> (image::ImageFormat, DynamicImage) {

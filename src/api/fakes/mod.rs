@@ -131,6 +131,7 @@ pub fn config() -> Config {
         variant_qualities: Vec::new(),
         client_derivations_per_hour: 0,
         max_source_pixels: crate::core::variant::DEFAULT_MAX_SOURCE_PIXELS,
+        avif_speed: crate::core::variant::DEFAULT_AVIF_SPEED,
     }
 }
 
