@@ -15,4 +15,7 @@ for flavour in wasmcloud wasmcloud2; do
   cp target/wasm32-wasip2/release/banatie_live.wasm "target/wasm32-wasip2/release/banatie_live_$flavour.wasm"
 done
 cargo build --target wasm32-wasip2 --release -p banatie-live
+# The fuzz targets live outside the workspace; they must keep compiling
+# against banatie-core (CI runs them, `cargo test` would not see them).
+cargo check --quiet --manifest-path fuzz/Cargo.toml
 cargo test --workspace --no-fail-fast "$@"

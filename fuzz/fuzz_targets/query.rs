@@ -19,8 +19,12 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(a.len(), 64);
     }
     let ladder = core::variant::DEFAULT_WIDTHS;
-    if let Ok(Some(asked)) = core::variant::parse(&raw.pairs, &ladder) {
+    // Both settings of `variant_qualities`: none (q is the format's default)
+    // and a list (q snaps to one of them).
+    let qualities: &[u8] = if data.len() % 2 == 0 { &[] } else { &[50, 80] };
+    if let Ok(Some(asked)) = core::variant::parse(&raw.pairs, &ladder, qualities) {
         assert!(asked.width.is_none_or(|w| ladder.contains(&w)));
+        assert!(asked.quality.is_none_or(|q| qualities.contains(&q)), "{:?}", asked.quality);
         let suffix = asked.resolve(Some(query)).suffix();
         assert!(!suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'), "{suffix}");
         // Every key the component can build is spelled for wasmCloud 2's
