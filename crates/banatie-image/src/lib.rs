@@ -19,6 +19,35 @@ mod encode;
 pub const MAX_OUTPUT_PIXELS: u64 = 1 << 23;
 /// Lossy WebP's limit on a side (VP8's 14-bit sizes).
 const WEBP_MAX_SIDE: u32 = 16383;
+/// What an AVIF encoding may take of the instance's memory (banatie-host
+/// gives an instance 512 MiB; the decoded original, its bytes and the
+/// resized pixels need the rest). See [`avif_memory`].
+pub const AVIF_MEMORY_BUDGET: u64 = 352 << 20;
+
+/// rav1e's peak memory for a `pixels`-pixel image at `quality`, an upper
+/// bound measured on noise (incompressible, so the most symbols per pixel:
+/// what a hostile provider would send), natively with 64-bit pointers, at
+/// speed 9, at the variant's own size (resized noise is smoother): 80–85
+/// B/px up to q80, 128–133 at q90, 133 at q95, 391–416 at q100 (quantizer
+/// 0, near-lossless: 3 MB for 768² noise). rav1e's buffers grow by
+/// doubling, so a figure jumps between sizes; these have margin for that.
+/// The budget so allows 3.3 MP (2048×1600) up to q80, 1536² at q90, 876²
+/// at q100. A second plane for alpha adds half again (1280² at q80). Checked by
+/// tests/avif_memory.rs; docs/variants.md has the table.
+pub fn avif_memory(pixels: u64, quality: u8, alpha: bool) -> u64 {
+    let per_pixel = match quality {
+        0..=80 => 112,
+        81..=90 => 144,
+        91..=95 => 224,
+        _ => 480,
+    };
+    let bytes = pixels * per_pixel;
+    if alpha {
+        bytes + bytes / 2
+    } else {
+        bytes
+    }
+}
 
 /// What to derive.
 #[derive(Debug, Clone, Copy)]
@@ -67,9 +96,15 @@ pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
         return Err(Failure::Refused(format!("WebP is limited to {WEBP_MAX_SIDE} pixels a side")));
     }
     let alpha = decoded.alpha && spec.format != Format::Jpeg;
+    let quality = spec.quality.unwrap_or(80).clamp(1, 100);
+    if spec.format == Format::Avif && avif_memory(w as u64 * h as u64, quality, alpha) > AVIF_MEMORY_BUDGET {
+        return Err(Failure::Refused(format!(
+            "an AVIF of {w}×{h} pixels at q={quality} needs more memory than a derivation may take; \
+             ask for a smaller w or a lower q"
+        )));
+    }
     let pixels = pixels(decoded, alpha);
     let pixels = resize(pixels, (sw, sh), (w, h), alpha)?;
-    let quality = spec.quality.unwrap_or(80).clamp(1, 100);
     let bytes = match spec.format {
         Format::Jpeg => encode::jpeg(&pixels, w, h, quality),
         Format::Webp => encode::webp(&pixels, w, h, alpha, quality),
@@ -296,6 +331,27 @@ mod tests {
         }
         let d = derive(&source, &spec(Some(32), Format::Png)).unwrap();
         assert_eq!((d.width, d.height), (32, 100_000));
+    }
+
+    #[test]
+    fn an_avif_over_the_memory_budget_is_refused_before_encoding() {
+        let (w, h) = (1024u32, 1024u32);
+        let px: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+        let mut source = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut source).write_image(&px, w, h, color(false)).unwrap();
+        let mut s = spec(None, Format::Avif);
+        s.quality = Some(100);
+        match derive(&source, &s) {
+            Err(Failure::Refused(m)) => assert!(m.contains("1024×1024 pixels at q=100"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // What the budget allows, from the estimate.
+        assert!(avif_memory(2048 * 1600, 80, false) <= AVIF_MEMORY_BUDGET);
+        assert!(avif_memory(2048 * 2048, 80, false) > AVIF_MEMORY_BUDGET);
+        assert!(avif_memory(1536 * 1536, 90, false) <= AVIF_MEMORY_BUDGET);
+        assert!(avif_memory(1280 * 1280, 80, true) <= AVIF_MEMORY_BUDGET);
+        assert!(avif_memory(876 * 876, 100, false) <= AVIF_MEMORY_BUDGET);
+        assert!(avif_memory(1024 * 1024, 100, false) > AVIF_MEMORY_BUDGET);
     }
 
     #[test]
