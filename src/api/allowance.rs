@@ -6,8 +6,10 @@
 //! all (another request did, or the generation failed). HITs never count.
 
 use super::context::ClientLimit;
+use super::expiry;
 use super::reserve::Unit;
 use crate::core::client::Allowance;
+use crate::core::expiry::Expiring;
 use crate::core::headers::{self, Header};
 use crate::core::ports::KeyValue;
 use crate::core::Error;
@@ -27,6 +29,7 @@ impl<'a, K: KeyValue> Reservation<'a, K> {
     /// Reserve one new generation (once; later calls are no-ops).
     pub fn take(&self) -> Result<(), Error> {
         let Some(limit) = self.limit else { return Ok(()) };
+        let was_taken = self.unit.used().is_some();
         self.unit.take(|used| {
             if used <= limit.limit as i64 {
                 return Ok(());
@@ -34,7 +37,11 @@ impl<'a, K: KeyValue> Reservation<'a, K> {
             let allowance = Allowance::new(limit.limit, used, self.now);
             let retry_after = allowance.reset_at.saturating_sub(self.now).max(1);
             Err(Error::RateLimited { allowance, retry_after })
-        })
+        })?;
+        if !was_taken && self.unit.used() == Some(1) {
+            expiry::note(self.kv, &Expiring::Counter(limit.key.clone()), self.now);
+        }
+        Ok(())
     }
 
     /// The client's counter, when the limit applies.
@@ -42,7 +49,7 @@ impl<'a, K: KeyValue> Reservation<'a, K> {
         self.unit.key()
     }
 
-    /// This request did not generate after all: give the unit back.
+    /// This request made no provider call after all: give the unit back.
     pub fn refund(&self) {
         self.unit.refund()
     }

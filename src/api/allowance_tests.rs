@@ -63,13 +63,13 @@ fn the_headers_count_exactly_and_hits_never_count() {
     assert_eq!(limit_header(&from(&w, &sign("two"), &client).unwrap()), (Some("3"), Some("1")));
     let reset = first.header("x-ratelimit-reset").unwrap().parse::<u64>().unwrap();
     assert_eq!(reset % 3600, 0);
-    // A failed generation gives its unit back.
+    // A failed generation costs its unit, as it cost the provider a call.
     *w.provider.answer.borrow_mut() = Some(Error::Provider("down".into()));
     assert_eq!(from(&w, &sign("three"), &client).err().unwrap().status(), 502);
     *w.provider.answer.borrow_mut() = None;
-    assert_eq!(limit_header(&from(&w, &sign("three"), &client).unwrap()), (Some("3"), Some("0")));
     let e = from(&w, &sign("four"), &client).err().unwrap();
     assert_eq!(e.code(), "rate_limited");
+    assert_eq!(w.provider.calls.get(), 3);
     let hit = from(&w, &sign("two"), &client).unwrap();
     assert_eq!(hit.header("x-cache-status"), Some("HIT"), "HITs are served over the limit");
     assert!(!body(&hit).is_empty());
@@ -91,4 +91,74 @@ fn only_the_runtimes_address_counts_and_keys_are_exempt() {
         );
         assert_eq!(r.unwrap().header("x-ratelimit-limit"), None);
     }
+}
+
+#[test]
+fn refused_prompts_cost_the_client_as_they_cost_the_provider() {
+    let (w, sign) = world(3);
+    let client = ["192.0.2.8:1"];
+    *w.provider.answer.borrow_mut() = Some(Error::PromptRefused("SAFETY".into()));
+    let codes: Vec<String> = (0..22)
+        .map(|i| from(&w, &sign(&format!("refused {i}")), &client).err().unwrap().code().to_string())
+        .collect();
+    assert_eq!(w.provider.calls.get(), 3, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| *c == "prompt_refused").count(), 3);
+    assert_eq!(codes.iter().filter(|c| *c == "rate_limited").count(), 19);
+    // Each refusal left its failure and its lease, noted to go with the hour.
+    let failures = w.kv.keys_with_prefix("failed:");
+    assert_eq!(failures.len(), 3);
+}
+
+/// The writes among `ops` (what a request changed in the store).
+fn writes(ops: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let reads = ["get", "counter", "get_many"];
+    ops.iter().filter(|(op, _)| !reads.contains(op)).cloned().collect()
+}
+
+#[test]
+fn a_hit_from_a_new_client_writes_no_client_row() {
+    let (w, sign) = world(3);
+    from(&w, &sign("one"), &["192.0.2.9:1"]).unwrap();
+    w.kv.take_ops();
+    for n in 0..20 {
+        let hit = from(&w, &sign("one"), &[&format!("198.51.100.{n}:1")]).unwrap();
+        assert_eq!(hit.header("x-cache-status"), Some("HIT"));
+    }
+    let ops = w.kv.take_ops();
+    let rows: Vec<_> = writes(&ops).into_iter().filter(|(_, k)| k.starts_with("clientmiss:")).collect();
+    assert!(rows.is_empty(), "{rows:?}");
+    assert_eq!(w.kv.keys_with_prefix("clientmiss:").len(), 1);
+}
+
+#[test]
+fn client_rows_go_once_their_hour_is_over() {
+    let (w, sign) = world(3);
+    for n in 0..5 {
+        from(&w, &sign(&format!("hour one {n}")), &[&format!("198.51.100.{n}:1")]).unwrap();
+    }
+    assert_eq!(w.kv.keys_with_prefix("clientmiss:").len(), 5);
+    assert_eq!(w.kv.keys_with_prefix("expiry:").len(), 5);
+    // An hour later the first reservation sweeps the hour before.
+    w.env.now_ms.set(w.env.now_ms.get() + 3_600_000);
+    from(&w, &sign("hour two"), &["203.0.113.50:1"]).unwrap();
+    let left = w.kv.keys_with_prefix("clientmiss:");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].contains("203.0.113.50"));
+    assert_eq!(w.kv.keys_with_prefix("expiry:").len(), 1);
+    assert_eq!(w.kv.keys_with_prefix("expiryseq:").len(), 1);
+}
+
+#[test]
+fn six_addresses_of_one_ipv6_prefix_are_one_client() {
+    let (w, sign) = world(2);
+    let codes: Vec<String> = (1..=6)
+        .map(|n| match from(&w, &sign(&format!("v6 {n}")), &[&format!("[2001:db8:0:7::{n:x}]:443")]) {
+            Ok(r) => r.header("x-cache-status").unwrap().to_string(),
+            Err(e) => e.code().to_string(),
+        })
+        .collect();
+    assert_eq!(codes, ["MISS", "MISS", "rate_limited", "rate_limited", "rate_limited", "rate_limited"]);
+    assert_eq!(w.provider.calls.get(), 2);
+    // Another /64 is another client.
+    assert!(from(&w, &sign("v6 other"), &["[2001:db8:0:8::1]:443"]).is_ok());
 }

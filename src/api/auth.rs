@@ -95,11 +95,17 @@ fn project_by_signature(
     Ok(project)
 }
 
-/// The project a public URL names: by slug, or by id (projects created
-/// before slugs existed have none).
+/// The project a public URL names: by id when it has an id's shape (an id
+/// always means its own project, whatever slug another project took before
+/// slugs of that shape were refused), else by slug, else by id (projects
+/// created before slugs existed have none; `--dev`'s id is not a UUID).
 fn project_by_slug(kv: &impl KeyValue, slug: &str) -> Result<Project, Error> {
     let unknown = || Error::NotFound("no such project");
-    let id = match kv.get(&keys::project_slug(slug))? {
+    let by_slug = match crate::core::project::looks_like_id(slug) {
+        true => None,
+        false => kv.get(&keys::project_slug(slug))?,
+    };
+    let id = match by_slug {
         Some(id) => String::from_utf8(id).map_err(|_| unknown())?,
         None => slug.to_string(),
     };

@@ -20,10 +20,10 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     slot: &Slot,
     entry: &Entry,
-    incoming: &Incoming<'_>,
+    incoming: &Incoming,
     coalesced: bool,
 ) -> Result<Option<Reply<S::Body>>, Error> {
-    let mut reply = match headers::choose(incoming.if_none_match, &entry.etag, incoming.head) {
+    let mut reply = match headers::choose(incoming.if_none_match.as_deref(), &entry.etag, incoming.head) {
         Cached::NotModified => {
             count_hit(&ctx.kv, slot, ctx.env.now_unix())?;
             Reply::empty(304, headers::not_modified(entry))

@@ -16,8 +16,9 @@ pub struct Context<K, S, P, E> {
 }
 
 /// What the client sent that the live pipeline looks at.
-pub struct Incoming<'a> {
-    pub if_none_match: Option<&'a str>,
+pub struct Incoming {
+    /// Every `If-None-Match` value, joined (a list may span fields, RFC 9110 §5.3).
+    pub if_none_match: Option<String>,
     /// Every `Accept` value, joined (read by `format=auto`).
     pub accept: String,
     pub head: bool,

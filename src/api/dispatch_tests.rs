@@ -55,12 +55,25 @@ fn a_repeated_credential_header_is_a_400() {
     let headers = [("x-api-key", w.alpha.as_str()), ("x-api-key", w.beta.as_str())];
     let e = w.request(request(Method::Get, "/api/v1/live/stats", &headers, b"")).err().unwrap();
     assert_eq!((e.status(), e.public_message()), (400, "header x-api-key given more than once".into()));
-    let e = w.live(
+}
+
+#[test]
+fn if_none_match_may_span_fields() {
+    let w = World::new();
+    let etag = w.get("prompt=fox", Some(&w.alpha), false).unwrap().header("etag").unwrap().to_string();
+    // RFC 9110 §5.3: a list in two fields is the list in one.
+    let r = w.live(
         "prompt=fox",
-        &[("x-api-key", &w.alpha), ("if-none-match", "a"), ("if-none-match", "b")],
+        &[("x-api-key", &w.alpha), ("if-none-match", "\"a\""), ("if-none-match", &etag)],
         false,
     );
-    assert_eq!(e.err().unwrap().status(), 400);
+    assert_eq!(r.unwrap().status, 304);
+    let r = w.live(
+        "prompt=fox",
+        &[("x-api-key", &w.alpha), ("if-none-match", "\"a\""), ("if-none-match", "\"b\"")],
+        false,
+    );
+    assert_eq!(r.unwrap().status, 200);
 }
 
 #[test]

@@ -4,9 +4,11 @@
 //! one host or many sharing a KV store, cause one provider call.
 
 use super::context::Context;
+use super::expiry;
 use super::lease;
 use super::slot::Slot;
 use crate::core::entry::Entry;
+use crate::core::expiry::Expiring;
 use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
 use crate::core::single_flight::{self, decide, Decision, Failure, Seen};
@@ -144,11 +146,18 @@ pub fn succeed(kv: &impl KeyValue, held: &Held, now_s: u64) {
 
 /// Leave the failure for the requests that waited on us, and our lease
 /// expired in place: its waiters read the failure, newcomers take it over
-/// (and remove the failure when they succeed).
+/// (and remove the failure when they succeed). Both are noted for removal
+/// once the hour is over (`api::expiry`), if nobody has replaced them.
 pub fn fail(kv: &impl KeyValue, held: &Held, now_ms: u64, error: &Error) {
     let failure = Failure::new(held.lease.owner, now_ms, error).encode();
     if let Err(e) = kv.set(&held.failure_key, &failure) {
         eprintln!("banatie-live: failure not recorded for the waiters: {e}");
     }
     lease::expire(kv, &held.lease, now_ms / 1000);
+    let row = Expiring::Failure {
+        owner: held.lease.owner,
+        lease: held.lease.key.clone(),
+        failure: held.failure_key.clone(),
+    };
+    expiry::note(kv, &row, now_ms / 1000);
 }

@@ -4,7 +4,9 @@
 //! derivation: the project's hourly derivations and the client's. Each is an
 //! atomic reservation (`reserve::Unit`, `allowance::Reservation`) made only
 //! by the request that takes the lease, so N concurrent requests against a
-//! limit L make exactly L; waiters and HITs never pay.
+//! limit L make exactly L; waiters and HITs never pay. What was reserved is
+//! given back only when the work was not done: a provider call, or a
+//! derivation, that was made costs its unit whatever it answered.
 
 use super::allowance::Reservation;
 use super::context::{Context, Incoming};
@@ -24,6 +26,8 @@ pub struct Gate<'k, K> {
     allowance: Reservation<'k, K>,
     scope_unit: Unit<'k, K>,
     scope: Option<Scope>,
+    /// The scope is a lazy one not stored yet (`scopes::find`).
+    scope_unstored: bool,
     derivations: Unit<'k, K>,
     client_derivations: Reservation<'k, K>,
     /// Whether the answer is a variant (its rate-limit headers are the
@@ -37,8 +41,9 @@ impl<'k, K: KeyValue> Gate<'k, K> {
     pub fn new<S, P, E>(
         ctx: &'k Context<K, S, P, E>,
         project: &'k Project,
-        incoming: &'k Incoming<'_>,
+        incoming: &'k Incoming,
         scope: Option<Scope>,
+        scope_stored: bool,
         variant: bool,
         now: u64,
     ) -> Gate<'k, K> {
@@ -51,6 +56,7 @@ impl<'k, K: KeyValue> Gate<'k, K> {
             allowance: Reservation::new(kv, incoming.client.as_ref().and_then(|c| c.misses.as_ref()), now),
             scope_unit: Unit::new(kv, scope_key),
             scope,
+            scope_unstored: !scope_stored,
             derivations: Unit::new(kv, Some(keys::derivations(&project.id, now))),
             client_derivations: Reservation::new(
                 kv,
@@ -65,39 +71,52 @@ impl<'k, K: KeyValue> Gate<'k, K> {
     /// The counters a generation or derivation reserves on: they must exist
     /// before they race (`api::counters::ensure`).
     pub fn counters(&self) -> Vec<String> {
-        let mut keys =
-            vec![keys::budget(&self.project.id, self.now), keys::derivations(&self.project.id, self.now)];
+        let mut keys = vec![
+            keys::budget(&self.project.id, self.now),
+            keys::derivations(&self.project.id, self.now),
+            keys::expiry_seq(keys::hour(self.now)),
+        ];
         for unit in [self.allowance.key(), self.scope_unit.key(), self.client_derivations.key()] {
             keys.extend(unit.map(str::to_string));
         }
         keys
     }
 
-    /// Before this request takes a generation's lease: a spent budget is
-    /// refused before anything is written (the counter is only read), then
-    /// the scope's cap and the client's allowance are reserved.
-    pub fn may_generate(&self) -> Result<(), Error> {
+    /// A spent budget is refused before anything is written (the counter is
+    /// only read); checked once per request.
+    fn check_budget(&self) -> Result<(), Error> {
         if !self.budget_checked.get() {
             let count = self.kv.counter(&keys::budget(&self.project.id, self.now))?.unwrap_or(0);
             budget::check_before_spending(count, self.project.generations_per_hour, self.now)?;
             self.budget_checked.set(true);
         }
+        Ok(())
+    }
+
+    /// Before this request takes a generation's lease: the budget, then the
+    /// scope's cap and the client's allowance are reserved.
+    pub fn may_generate(&self) -> Result<(), Error> {
+        self.check_budget()?;
         let scope = self.scope.as_ref();
         self.scope_unit.take(|used| scope.map_or(Ok(()), |s| s.check_new_generation(used - 1)))?;
         self.allowance.take().inspect_err(|_| self.scope_unit.refund())
     }
 
-    /// The generation did not happen after all (another request's, or it failed).
+    /// No provider call was made after all (another request generated, or
+    /// the budget was spent meanwhile): the client's unit and the scope's go
+    /// back. A call that was made keeps them, whatever it answered.
     pub fn generation_given_back(&self) {
         self.allowance.refund();
         self.scope_unit.refund();
     }
 
     /// Before this request derives a variant: the project's derivations of
-    /// the hour, then the client's.
+    /// the hour, then the client's. The first derivation of an hour removes
+    /// the project's counters of the hours before.
     pub fn may_derive(&self) -> Result<(), Error> {
         let limit = self.project.derivations_per_hour;
         let now = self.now;
+        let was_taken = self.derivations.used().is_some();
         self.derivations.take(|used| {
             if used <= i64::from(limit) {
                 return Ok(());
@@ -105,10 +124,18 @@ impl<'k, K: KeyValue> Gate<'k, K> {
             let allowance = Allowance::new(limit, used, now);
             Err(Error::DerivationsExceeded { retry_after: allowance.reset_at.saturating_sub(now).max(1) })
         })?;
+        if !was_taken && self.derivations.used() == Some(1) {
+            for stale in budget::stale_derivation_keys(&self.project.id, now) {
+                if let Err(e) = self.kv.delete_counter(&stale) {
+                    eprintln!("banatie-live: old derivations counter {stale} not removed: {e}");
+                }
+            }
+        }
         self.client_derivations.take().inspect_err(|_| self.derivations.refund())
     }
 
-    /// The derivation did not happen after all.
+    /// No derivation was computed after all (another request's, the
+    /// original was gone, or it was refused before decoding).
     pub fn derivation_given_back(&self) {
         self.derivations.refund();
         self.client_derivations.refund();
@@ -124,6 +151,21 @@ impl<'k, K: KeyValue> Gate<'k, K> {
         }
         reply
     }
+}
+
+/// What a request does before it joins a generation's single-flight: the
+/// lazy scope it names is stored — unless the budget is spent, which refuses
+/// it with nothing written (were someone generating in that scope, it would
+/// be stored: nobody to wait for) — and the counters it may reserve on exist.
+pub async fn before_generating<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    gate: &Gate<'_, K>,
+) -> Result<(), Error> {
+    if let (true, Some(scope)) = (gate.scope_unstored, &gate.scope) {
+        gate.check_budget()?;
+        super::scopes::store_lazy(ctx, gate.project, scope).await?;
+    }
+    ensure_counters(ctx, gate).await
 }
 
 /// The counters of a gate's reservations exist before they race.

@@ -146,6 +146,41 @@ const MAX_WAIT_MS: u64 = 5_000;
 /// How long a lease of [`once`] lives if its holder dies.
 const CRITICAL_SECTION_S: u64 = 10;
 
+/// Take the lease `key` (for `lifetime_s`), waiting up to `max_wait_ms`
+/// while someone else holds it; then 503 busy. `done` is asked before each
+/// try: once it is true the lease is not needed (`Ok(None)`).
+pub async fn hold<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    key: &str,
+    lifetime_s: u64,
+    max_wait_ms: u64,
+    done: impl Fn() -> Result<bool, Error>,
+) -> Result<Option<Held>, Error> {
+    let owner = single_flight::owner_id(ctx.env.random_u32());
+    let exclusion = ctx.kv.flavour().exclusion();
+    let started = ctx.env.monotonic_ms();
+    let mut round = 0;
+    loop {
+        if done()? {
+            return Ok(None);
+        }
+        if ctx.env.monotonic_ms().saturating_sub(started) > max_wait_ms {
+            return Err(Error::Busy { retry_after: 1 });
+        }
+        let now = ctx.env.now_ms();
+        let seen = single_flight::observe(now, ctx.kv.get(key)?);
+        match decide(now, seen, owner, exclusion, None, None) {
+            Decision::Wait { .. } => ctx.env.sleep(single_flight::backoff_ms(round)).await,
+            decision => {
+                if let Some(held) = attempt(ctx, key, owner, lifetime_s, decision, round).await? {
+                    return Ok(Some(held));
+                }
+            }
+        }
+        round += 1;
+    }
+}
+
 /// Make `done` true, once, even when many requests ask at the same moment:
 /// while it is not, one request (the holder of the lease `key`) runs `work`
 /// and the others wait for `done` (a single-flight for a small job:
@@ -157,29 +192,10 @@ pub async fn once<K: KeyValue, S, P, E: Env>(
     done: impl Fn() -> Result<bool, Error>,
     work: impl FnOnce() -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let owner = single_flight::owner_id(ctx.env.random_u32());
-    let exclusion = ctx.kv.flavour().exclusion();
-    let started = ctx.env.monotonic_ms();
-    let mut round = 0;
-    loop {
-        if done()? {
-            return Ok(());
-        }
-        if ctx.env.monotonic_ms().saturating_sub(started) > MAX_WAIT_MS {
-            return Err(Error::Busy { retry_after: 1 });
-        }
-        let now = ctx.env.now_ms();
-        let seen = single_flight::observe(now, ctx.kv.get(key)?);
-        match decide(now, seen, owner, exclusion, None, None) {
-            Decision::Wait { .. } => ctx.env.sleep(single_flight::backoff_ms(round)).await,
-            decision => {
-                if let Some(held) = attempt(ctx, key, owner, CRITICAL_SECTION_S, decision, round).await? {
-                    let result = if done()? { Ok(()) } else { work() };
-                    release(&ctx.kv, &held, ctx.env.now_unix());
-                    return result;
-                }
-            }
-        }
-        round += 1;
-    }
+    let Some(held) = hold(ctx, key, CRITICAL_SECTION_S, MAX_WAIT_MS, &done).await? else {
+        return Ok(());
+    };
+    let result = if done()? { Ok(()) } else { work() };
+    release(&ctx.kv, &held, ctx.env.now_unix());
+    result
 }

@@ -32,18 +32,18 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
     query: &RawQuery,
-    incoming: &Incoming<'_>,
+    incoming: &Incoming,
     now: u64,
 ) -> Result<Reply<S::Body>, Error> {
     let request = request::validate(query, ctx.config.max_prompt_length)?;
     let config = &ctx.config;
     let asked = variant::parse(&query.pairs, &config.variant_widths, &config.variant_qualities)?;
     let wanted = asked.map(|a| a.resolve(Some(&incoming.accept)));
-    let scope = scope_of(ctx, project, &request, incoming, now).await?;
+    let (scope, stored) = scope_of(&ctx.kv, project, &request, incoming, now)?;
     let original = Slot::new(config, &project.id, &request);
     let variant = wanted.map(|w| (original.variant(&w), w));
     let plan = Plan { project, request: &request, original, variant, now };
-    let gate = Gate::new(ctx, project, incoming, scope, plan.variant.is_some(), now);
+    let gate = Gate::new(ctx, project, incoming, scope, stored, plan.variant.is_some(), now);
     let mut reply = answer(ctx, &plan, incoming, &gate).await?;
     if wanted.is_some_and(|w| w.negotiated) {
         reply.headers.push(headers::vary_accept());
@@ -52,18 +52,19 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
 }
 
 /// The scope of the image: the public URL's, or the one the request names
-/// (created on first use where the project allows it).
-async fn scope_of<K: KeyValue, S, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
+/// (on first use, where the project allows it, one that is not stored yet:
+/// `false`; the gate stores it before a generation).
+fn scope_of(
+    kv: &impl KeyValue,
     project: &Project,
     request: &request::GenerationRequest,
-    incoming: &Incoming<'_>,
+    incoming: &Incoming,
     now: u64,
-) -> Result<Option<Scope>, Error> {
+) -> Result<(Option<Scope>, bool), Error> {
     match (&incoming.public_scope, &request.scope) {
-        (Some(found), _) => Ok(Some(found.clone())),
-        (None, Some(slug)) => Ok(Some(scopes::ensure(ctx, project, slug, now).await?)),
-        (None, None) => Ok(None),
+        (Some(found), _) => Ok((Some(found.clone()), true)),
+        (None, Some(slug)) => scopes::find(kv, project, slug, now).map(|(s, stored)| (Some(s), stored)),
+        (None, None) => Ok((None, true)),
     }
 }
 
@@ -72,7 +73,7 @@ async fn scope_of<K: KeyValue, S, P, E: Env>(
 async fn answer<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     plan: &Plan<'_>,
-    incoming: &Incoming<'_>,
+    incoming: &Incoming,
     gate: &Gate<'_, K>,
 ) -> Result<Reply<S::Body>, Error> {
     let got = obtain::obtain(ctx, plan, incoming, gate, None).await?;
@@ -92,7 +93,7 @@ async fn reply<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     plan: &Plan<'_>,
     got: Got,
-    incoming: &Incoming<'_>,
+    incoming: &Incoming,
 ) -> Result<Result<Reply<S::Body>, Entry>, Error> {
     let slot = plan.variant.as_ref().map_or(&plan.original, |(slot, _)| slot);
     let coalesced = match got.how {

@@ -135,13 +135,15 @@ fn the_budget_stops_misses_but_never_hits() {
 }
 
 #[test]
-fn a_failed_generation_gives_its_budget_back() {
+fn a_failed_generation_spends_its_budget() {
     let w = World::new();
     let (key, _) = add_project(&w.kv, "proj-one", 5, 1);
     *w.provider.answer.borrow_mut() = Some(Error::Provider("down".into()));
     assert_eq!(w.get("prompt=a", Some(key.as_str()), false).err().unwrap().status(), 502);
     *w.provider.answer.borrow_mut() = None;
-    assert_eq!(w.get("prompt=a", Some(key.as_str()), false).unwrap().status, 200);
+    let e = w.get("prompt=a", Some(key.as_str()), false).err().unwrap();
+    assert_eq!(e.code(), "budget_exceeded", "the failed call was a call");
+    assert_eq!(w.provider.calls.get(), 1);
 }
 
 #[test]

@@ -13,7 +13,6 @@ use crate::core::headers::{self, Header};
 use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, Provider};
 use crate::core::project::Project;
-use crate::core::provider::GeneratedImage;
 use crate::core::request::GenerationRequest;
 use crate::core::variant::{Format, Variant};
 use crate::core::{budget, Error};
@@ -28,6 +27,13 @@ pub struct Made {
     pub derive_ms: u64,
 }
 
+/// An original that was not made: why, and whether the provider was called
+/// for it (then what the call cost stays spent).
+pub struct NotMade {
+    pub error: Error,
+    pub called_provider: bool,
+}
+
 /// Generate the original of `slot`: budget → (enhancement) → provider.
 pub async fn original<K: KeyValue, S, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
@@ -35,14 +41,15 @@ pub async fn original<K: KeyValue, S, P: Provider, E: Env>(
     slot: &Slot,
     request: &GenerationRequest,
     now: u64,
-) -> Result<Made, Error> {
-    spend_budget(&ctx.kv, project, now)?;
+) -> Result<Made, NotMade> {
+    spend_budget(&ctx.kv, project, now).map_err(|error| NotMade { error, called_provider: false })?;
     let enhanced = enhance(ctx, request).await;
     let asked = match &enhanced {
         Some(Ok(better)) => GenerationRequest { prompt: better.clone(), ..request.clone() },
         _ => request.clone(),
     };
-    let image = generate(ctx, project, &asked, now).await?;
+    let image =
+        ctx.provider.generate(&asked).await.map_err(|error| NotMade { error, called_provider: true })?;
     let made = entry::Made {
         project: &slot.project,
         image_hash: &slot.hash,
@@ -131,20 +138,4 @@ fn spend_budget(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), E
         }
     }
     budget::decide(count, project.generations_per_hour, now)
-}
-
-/// Call the provider; a failed call gives its budget unit back.
-async fn generate<K: KeyValue, S, P: Provider, E>(
-    ctx: &Context<K, S, P, E>,
-    project: &Project,
-    request: &GenerationRequest,
-    now: u64,
-) -> Result<GeneratedImage, Error> {
-    let result = ctx.provider.generate(request).await;
-    if result.is_err() {
-        if let Err(e) = ctx.kv.increment(&keys::budget(&project.id, now), -1) {
-            eprintln!("banatie-live: budget refund failed: {e}");
-        }
-    }
-    result
 }

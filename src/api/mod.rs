@@ -11,6 +11,7 @@ pub mod context;
 pub mod counters;
 pub mod demo;
 pub mod entries;
+pub mod expiry;
 pub mod flight;
 pub mod gate;
 pub mod lease;
@@ -86,6 +87,13 @@ impl<B> Request<B> {
         values.filter_map(|(_, v)| std::str::from_utf8(v).ok()).collect()
     }
 
+    /// A list header's values across all its fields, joined with `, ` (RFC
+    /// 9110 §5.3: the same as one field); `None` when absent.
+    pub fn header_list(&self, name: &str) -> Option<String> {
+        let values = self.header_values(name);
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+
     /// The single value of a header; a repeated header is a 400.
     pub fn header(&self, name: &str) -> Result<Option<&str>, Error> {
         let mut values = self.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
@@ -142,10 +150,11 @@ fn client_limit<B>(config: &Config, request: &Request<B>, now: u64) -> Option<Cl
         &request.header_values("x-forwarded-for"),
         &config.trusted_proxies,
     )?;
+    let id = client::client_id(client, config.client_ipv6_prefix);
     let limit = |limit: u32, key: String| (limit > 0).then_some(ClientLimit { key, limit });
     Some(Client {
-        misses: limit(config.client_misses_per_hour, keys::client_misses(client, now)),
-        derivations: limit(config.client_derivations_per_hour, keys::client_derivations(client, now)),
+        misses: limit(config.client_misses_per_hour, keys::client_misses(&id, now)),
+        derivations: limit(config.client_derivations_per_hour, keys::client_derivations(&id, now)),
     })
 }
 
@@ -204,7 +213,7 @@ where
             }
             let signed = query.signed.is_some();
             let incoming = Incoming {
-                if_none_match: request.header("if-none-match")?,
+                if_none_match: request.header_list("if-none-match"),
                 accept: request.header_values("accept").join(","),
                 head: request.method == Method::Head,
                 client: if signed { client_limit(&ctx.config, &request, now) } else { None },
@@ -219,7 +228,7 @@ where
             let public_scope = Some(auth::public_scope(&ctx.kv, &project, &scope)?);
             query.pairs.push(("scope".into(), scope));
             let incoming = Incoming {
-                if_none_match: request.header("if-none-match")?,
+                if_none_match: request.header_list("if-none-match"),
                 accept: request.header_values("accept").join(","),
                 head: request.method == Method::Head,
                 client: client_limit(&ctx.config, &request, now),

@@ -18,6 +18,7 @@ use super::context::{Context, Incoming};
 use super::flight::{self, Joined};
 use super::gate::{self, Gate};
 use super::make::{self, Made};
+use super::purge;
 use super::slot::Slot;
 use super::store::{self, Item, Kind, Replacing, Stored};
 use crate::core::entry::Entry;
@@ -68,7 +69,7 @@ impl Got {
 pub async fn obtain<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     plan: &Plan<'_>,
-    incoming: &Incoming<'_>,
+    incoming: &Incoming,
     gate: &Gate<'_, K>,
     replace: Option<&Entry>,
 ) -> Result<Got, Error> {
@@ -94,11 +95,11 @@ pub async fn obtain<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
 async fn generate<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     plan: &Plan<'_>,
-    incoming: &Incoming<'_>,
+    incoming: &Incoming,
     gate: &Gate<'_, K>,
     stale: Option<&Entry>,
 ) -> Result<Got, Error> {
-    gate::ensure_counters(ctx, gate).await?;
+    gate::before_generating(ctx, gate).await?;
     let held = match flight::join(ctx, &plan.original, stale, || gate.may_generate()).await {
         Ok(Joined::Owner(held)) => held,
         Ok(Joined::Ready(original)) => {
@@ -115,10 +116,12 @@ async fn generate<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     };
     let original = match make::original(ctx, plan.project, &plan.original, plan.request, plan.now).await {
         Ok(made) => made,
-        Err(e) => {
-            gate.generation_given_back();
-            flight::fail(&ctx.kv, &held, ctx.env.now_ms(), &e);
-            return Err(e);
+        Err(not_made) => {
+            if !not_made.called_provider {
+                gate.generation_given_back();
+            }
+            flight::fail(&ctx.kv, &held, ctx.env.now_ms(), &not_made.error);
+            return Err(not_made.error);
         }
     };
     // The variant asked for, from the bytes in hand; the original is stored
@@ -147,7 +150,7 @@ async fn generate<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     let mut stored = store::store(ctx, &items).await.into_iter();
     match stored.next().expect("the original's outcome") {
         Err(e) => {
-            gate.generation_given_back();
+            // Not given back: the provider was called.
             flight::fail(&ctx.kv, &held, ctx.env.now_ms(), &e);
             return Err(e);
         }
@@ -155,7 +158,15 @@ async fn generate<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
             flight::succeed(&ctx.kv, &held, ctx.env.now_unix());
             return Ok(Got::cached(*winner, true));
         }
-        Ok(_) => flight::succeed(&ctx.kv, &held, ctx.env.now_unix()),
+        Ok(_) => {
+            if stale.is_some() {
+                // Replaced (regenerated, or healed): the old original's
+                // variants go now, under its lease, not when next asked for.
+                let new_id = Some(original.entry.image_id.as_str());
+                purge::purge_variants(ctx, &plan.original.project, &plan.original.hash, new_id).await;
+            }
+            flight::succeed(&ctx.kv, &held, ctx.env.now_unix())
+        }
     }
     match (variant, stored.next()) {
         (None, _) => Ok(Got::made(original)),
@@ -174,7 +185,7 @@ async fn with_variant<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     plan: &Plan<'_>,
     (slot, wanted): &(Slot, Variant),
     original: Entry,
-    incoming: &Incoming<'_>,
+    incoming: &Incoming,
     gate: &Gate<'_, K>,
     replace: Option<&Entry>,
     coalesced: bool,
@@ -230,7 +241,7 @@ async fn with_variant<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     let item = Item { kind: Kind::Variant, slot, made: &made, replacing, read_under_lease };
     match store::store(ctx, &[item]).await.remove(0) {
         Err(e) => {
-            gate.derivation_given_back();
+            // Not given back: the derivation was computed.
             flight::fail(&ctx.kv, &held, ctx.env.now_ms(), &e);
             Err(e)
         }
@@ -238,7 +249,15 @@ async fn with_variant<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
             flight::succeed(&ctx.kv, &held, ctx.env.now_unix());
             Ok(Got::cached(*winner, true))
         }
-        Ok(_) => {
+        Ok(stored) => {
+            // A purge (or regenerate) of the original may have come and gone
+            // while this derived: then the variant is taken back, still
+            // under its lease, and answered as made.
+            if matches!(stored, Stored::Written) {
+                if let Err(e) = purge::take_back_variant(ctx, &plan.original, slot, &made.entry).await {
+                    eprintln!("banatie-live: variant of a removed original not taken back: {e}");
+                }
+            }
             flight::succeed(&ctx.kv, &held, ctx.env.now_unix());
             Ok(Got::made(made))
         }
@@ -246,7 +265,8 @@ async fn with_variant<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
 }
 
 /// Derive a variant, having reserved it (the reservation is given back when
-/// the derivation fails).
+/// the derivation is refused before any decoding; one that failed while
+/// computing was paid for).
 fn derive<K: KeyValue, S, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     gate: &Gate<'_, K>,
@@ -257,5 +277,9 @@ fn derive<K: KeyValue, S, P, E: Env>(
     now: u64,
 ) -> Result<Made, Error> {
     gate.may_derive()?;
-    make::variant(ctx, slot, original, bytes, wanted, now).inspect_err(|_| gate.derivation_given_back())
+    make::variant(ctx, slot, original, bytes, wanted, now).inspect_err(|e| {
+        if matches!(e, Error::VariantUnavailable(_)) {
+            gate.derivation_given_back();
+        }
+    })
 }

@@ -1,24 +1,39 @@
 //! `DELETE /api/v1/live/generate?...` (X-API-Key): remove one entry and its
 //! object, and every variant derived from it (any `w`/`format` in the URL
-//! names the same image). The entry goes first, so no entry ever points at a deleted object;
-//! the next GET for the same parameters is a MISS.
+//! names the same image). The entry goes first, so no entry ever points at a
+//! deleted object; the next GET for the same parameters is a MISS.
+//!
+//! A purge is linearised with what makes the image: it holds the original's
+//! lease (a generation or regenerate in flight finishes first, and one that
+//! starts later finds the purge done), and a variant being derived is
+//! waited for under its own lease before it is removed; a derivation that
+//! stores its variant after the purge removed the original takes it back
+//! itself ([`take_back_variant`], from `api::obtain`). Either way nothing of
+//! the image is left once both have finished, and the stats equal the rows.
 
 use super::context::Context;
 use super::counters::bump;
+use super::lease;
 use super::reply::Reply;
 use super::slot::Slot;
 use crate::core::entry::Entry;
 use crate::core::headers;
 use crate::core::keys;
-use crate::core::ports::{KeyValue, ObjectStore};
+use crate::core::ports::{Env, KeyValue, ObjectStore};
 use crate::core::project::Project;
 use crate::core::request::{self, RawQuery};
+use crate::core::single_flight::{self, Seen};
 use crate::core::stats::Counter;
 use crate::core::variant;
 use crate::core::Error;
 
+/// How long a purge's lease on the original lives if its holder dies.
+const PURGE_LEASE_S: u64 = 60;
+/// How long a purge waits for a variant's derivation to finish.
+const MAX_DERIVATION_WAIT_MS: u64 = 30_000;
+
 /// `project` is the key's owner (the route table admits no signed URL here).
-pub async fn delete<K: KeyValue, S: ObjectStore, P, E>(
+pub async fn delete<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
     query: &RawQuery,
@@ -27,8 +42,26 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P, E>(
     // Judged as a GET would judge them, though any variant names the same image.
     variant::parse(&query.pairs, &ctx.config.variant_widths, &ctx.config.variant_qualities)?;
     let slot = Slot::new(&ctx.config, &project.id, &request);
+    let none = || Error::NotFound("no cached image for these parameters");
+    ctx.kv.get(&slot.entry_key)?.ok_or_else(none)?;
+    let wait_ms = ctx.config.coalesce_wait_seconds * 1000;
+    let lease_key = keys::lease(&project.id, &slot.hash);
+    let held = lease::hold(ctx, &lease_key, PURGE_LEASE_S, wait_ms, || Ok(false)).await?.expect("never done");
+    let result = remove_original(ctx, project, &slot).await;
+    lease::release(&ctx.kv, &held, ctx.env.now_unix());
+    result?.ok_or_else(none)?;
+    Ok(Reply::empty(204, headers::deleted()))
+}
+
+/// Under the original's lease: its entry (read again: a regenerate may
+/// have replaced it, another purge removed it), hits, object and variants.
+async fn remove_original<K: KeyValue, S: ObjectStore, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    project: &Project,
+    slot: &Slot,
+) -> Result<Option<()>, Error> {
     // The raw value, so that an entry that cannot be decoded is removed too.
-    let raw = ctx.kv.get(&slot.entry_key)?.ok_or(Error::NotFound("no cached image for these parameters"))?;
+    let Some(raw) = ctx.kv.get(&slot.entry_key)? else { return Ok(None) };
     ctx.kv.delete(&slot.entry_key)?;
     if let Err(e) = ctx.kv.delete_counter(&slot.hits_key()) {
         eprintln!("banatie-live: hit counter not removed: {e}");
@@ -43,18 +76,22 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P, E>(
         }
         Err(e) => eprintln!("banatie-live: purged an unreadable entry {}: {e}", slot.entry_key),
     }
-    purge_variants(ctx, &project.id, &slot.hash).await;
-    Ok(Reply::empty(204, headers::deleted()))
+    purge_variants(ctx, &project.id, &slot.hash, None).await;
+    Ok(Some(()))
 }
 
-/// Purge: remove every variant logged under the original `hash`, entries
-/// first, then their objects. The log's counter is never reset (a
+/// Remove every variant logged under the original `hash`, entries first,
+/// then their objects — except those made from `keep` (an original just
+/// stored in place of the one they were made from: a regenerate removes
+/// the old variants and keeps the new). The log's counter is never reset (a
 /// derivation may be logging while this runs); a mark says how far purges
-/// have gone, and a variant that could not be removed stays in the log.
-async fn purge_variants<K: KeyValue, S: ObjectStore, P, E>(
+/// have gone, and a variant that could not be removed, or was kept, stays
+/// in the log.
+pub async fn purge_variants<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &str,
     hash: &str,
+    keep: Option<&str>,
 ) {
     let kv = &ctx.kv;
     let mark = keys::variant_purged(project, hash);
@@ -71,13 +108,14 @@ async fn purge_variants<K: KeyValue, S: ObjectStore, P, E>(
     let mut all_gone = true;
     for n in done + 1..=count {
         let log = keys::variant_log(project, hash, n);
-        match purge_one(ctx, project, hash, &log).await {
-            Ok(()) => {
+        match purge_one(ctx, project, hash, &log, keep).await {
+            Ok(Purged::Gone) => {
                 let _ = kv.delete(&log);
                 if all_gone {
                     upto = n;
                 }
             }
+            Ok(Purged::Kept) => all_gone = false,
             Err(e) => {
                 eprintln!("banatie-live: variant {log} not purged (the next purge tries again): {e}");
                 all_gone = false;
@@ -91,23 +129,78 @@ async fn purge_variants<K: KeyValue, S: ObjectStore, P, E>(
     }
 }
 
-async fn purge_one<K: KeyValue, S: ObjectStore, P, E>(
+enum Purged {
+    Gone,
+    Kept,
+}
+
+async fn purge_one<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &str,
     hash: &str,
     log: &str,
-) -> Result<(), Error> {
+    keep: Option<&str>,
+) -> Result<Purged, Error> {
     let kv = &ctx.kv;
-    let Some(suffix) = kv.get(log)? else { return Ok(()) };
+    let Some(suffix) = kv.get(log)? else { return Ok(Purged::Gone) };
     let variant_hash = keys::variant_hash(hash, &String::from_utf8_lossy(&suffix));
     let key = keys::entry(project, &variant_hash);
-    let Some(raw) = kv.get(&key)? else { return Ok(()) };
-    kv.delete(&key)?;
-    let _ = kv.delete_counter(&keys::hits(project, &variant_hash));
+    if kv.get(&key)?.is_none() {
+        return Ok(Purged::Gone);
+    }
+    // A derivation of it under way stores, then looks at the original, under
+    // its lease: wait for it, then read again (it may have taken it back).
+    let lease_key = keys::lease(project, &variant_hash);
+    let started = ctx.env.monotonic_ms();
+    let mut round = 0;
+    while matches!(single_flight::observe(ctx.env.now_ms(), kv.get(&lease_key)?), Seen::Held(_)) {
+        if ctx.env.monotonic_ms().saturating_sub(started) > MAX_DERIVATION_WAIT_MS {
+            return Err(Error::Busy { retry_after: 1 });
+        }
+        ctx.env.sleep(single_flight::backoff_ms(round)).await;
+        round += 1;
+    }
+    let Some(raw) = kv.get(&key)? else { return Ok(Purged::Gone) };
+    let entry = Entry::decode(&raw).ok();
+    if keep.is_some() && entry.as_ref().and_then(|e| e.variant_of.as_deref()) == keep {
+        return Ok(Purged::Kept);
+    }
+    remove_variant(ctx, project, &variant_hash, entry.as_ref()).await?;
+    Ok(Purged::Gone)
+}
+
+/// A variant's entry, hits and object, and its counters.
+async fn remove_variant<K: KeyValue, S: ObjectStore, P, E>(
+    ctx: &Context<K, S, P, E>,
+    project: &str,
+    variant_hash: &str,
+    entry: Option<&Entry>,
+) -> Result<(), Error> {
+    let kv = &ctx.kv;
+    kv.delete(&keys::entry(project, variant_hash))?;
+    let _ = kv.delete_counter(&keys::hits(project, variant_hash));
     bump(kv, project, Counter::Variants, -1);
-    if let Ok(entry) = Entry::decode(&raw) {
+    if let Some(entry) = entry {
         bump(kv, project, Counter::VariantBytes, -(entry.size as i64));
         ctx.store.delete(&entry.object_key).await?;
     }
     Ok(())
+}
+
+/// A variant this request just stored, under its lease, from `original`:
+/// if that original is no longer the one cached (a purge removed it, or a
+/// regenerate replaced it, while this derived), the variant is taken back —
+/// the purge may have walked the variant log before this stored. `Ok(true)`
+/// when it was.
+pub async fn take_back_variant<K: KeyValue, S: ObjectStore, P, E>(
+    ctx: &Context<K, S, P, E>,
+    original: &Slot,
+    variant: &Slot,
+    made: &Entry,
+) -> Result<bool, Error> {
+    if original.lookup(&ctx.kv)?.is_some_and(|o| made.made_from(&o)) {
+        return Ok(false);
+    }
+    remove_variant(ctx, &variant.project, &variant.hash, Some(made)).await?;
+    Ok(true)
 }

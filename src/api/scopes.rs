@@ -1,7 +1,7 @@
 //! Scopes (X-API-Key, the caller's project): `GET|POST /api/v1/scopes`,
 //! `GET|PATCH|DELETE /api/v1/scopes/{slug}`, and what the live pipeline asks
-//! of them — the scope of a request (created on first use when the project
-//! allows it). Its cap on new generations is reserved with `reserve::Unit`
+//! of them — the scope of a request (created by its first generation when
+//! the project allows it). Its cap on new generations is reserved with `reserve::Unit`
 //! in `live`, like the per-client allowance.
 
 use serde_json::json;
@@ -20,25 +20,32 @@ pub fn load(kv: &impl KeyValue, project: &str, slug: &str) -> Result<Option<Scop
     kv.get(&keys::scope(project, slug))?.map(|b| Scope::decode(&b)).transpose()
 }
 
-/// The scope a live request names: stored, or created now (not public) when
-/// the project has `lazy_scopes`; otherwise 404.
-pub async fn ensure<K: KeyValue, S, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
-    project: &Project,
-    slug: &str,
-    now: u64,
-) -> Result<Scope, Error> {
-    let kv = &ctx.kv;
+/// The scope a live request names, and whether it is stored: when it is
+/// not and the project has `lazy_scopes`, the scope it will be (not public,
+/// the defaults), stored by [`store_lazy`] only once a generation is about
+/// to happen in it — a HEAD, a HIT or a refused MISS writes nothing.
+/// Otherwise 404.
+pub fn find(kv: &impl KeyValue, project: &Project, slug: &str, now: u64) -> Result<(Scope, bool), Error> {
     if let Some(s) = load(kv, &project.id, slug)? {
-        return Ok(s);
+        return Ok((s, true));
     }
     if !project.lazy_scopes {
         return Err(Error::NotFound("no such scope (create it, or set lazy_scopes on the project)"));
     }
-    let s = Scope::lazy(slug, now);
-    kv.set(&keys::scope(&project.id, slug), &s.encode())?;
-    add_to_index(ctx, &project.id, slug).await?;
-    Ok(s)
+    Ok((Scope::lazy(slug, now), false))
+}
+
+/// Store the lazy scope `find` gave (if nobody has stored it meanwhile).
+pub async fn store_lazy<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    project: &Project,
+    scope: &Scope,
+) -> Result<(), Error> {
+    let kv = &ctx.kv;
+    if load(kv, &project.id, &scope.slug)?.is_none() {
+        kv.set(&keys::scope(&project.id, &scope.slug), &scope.encode())?;
+    }
+    add_to_index(ctx, &project.id, &scope.slug).await
 }
 
 fn document(kv: &impl KeyValue, project: &str, s: &Scope) -> Result<serde_json::Value, Error> {

@@ -73,12 +73,12 @@ fn a_scopes_limit_and_switch_stop_misses_but_never_hits() {
     scope_api(&w, Method::Patch, "/api/v1/scopes/hero", r#"{"allow_new_generations":false}"#).unwrap();
     assert!(get("four").err().unwrap().public_message().contains("switched off"));
     assert_eq!(get("two").unwrap().header("x-cache-status"), Some("HIT"));
-    // A failed generation gives its unit back.
+    // A failed generation costs its unit (the provider was called).
     scope_api(&w, Method::Patch, "/api/v1/scopes/hero", r#"{"allow_new_generations":true}"#).unwrap();
     *w.provider.answer.borrow_mut() = Some(Error::Provider("down".into()));
     assert_eq!(get("five").err().unwrap().status(), 502);
     let doc = json(&scope_api(&w, Method::Get, "/api/v1/scopes/hero", "").unwrap());
-    assert_eq!(doc["generations_used"].as_i64(), Some(3));
+    assert_eq!(doc["generations_used"].as_i64(), Some(4));
 }
 
 #[test]
@@ -118,4 +118,50 @@ fn regenerate_replaces_one_entry_with_a_new_image() {
     assert_eq!(hit.header("x-image-id"), regen.header("x-image-id"));
     assert_eq!(w.store.objects.borrow().len(), 1, "the replaced object is deleted");
     assert_eq!(w.provider.calls.get(), 2);
+}
+
+#[test]
+fn a_lazy_scope_is_stored_only_by_a_generation() {
+    let w = World::new();
+    with_slug(&w, "acme", true);
+    let scope_row = || w.kv.map.borrow().contains_key(&keys::scope("proj-a", "later"));
+    // HEAD of a new image in it: nothing written.
+    let e = w.get("prompt=x&scope=later", Some(&w.alpha), true).err().unwrap();
+    assert_eq!(e, Error::NotCached);
+    assert!(!scope_row());
+    // A MISS refused for a spent budget: nothing written either.
+    let mut p = Project::decode(&w.kv.map.borrow()[&keys::project("proj-a")]).unwrap();
+    p.generations_per_hour = 0;
+    w.kv.map.borrow_mut().insert(keys::project("proj-a"), p.encode());
+    let before = w.kv.map.borrow().clone();
+    let e = w.get("prompt=x&scope=later", Some(&w.alpha), false).err().unwrap();
+    assert_eq!(e.code(), "budget_exceeded");
+    assert_eq!(*w.kv.map.borrow(), before, "a refused MISS changes nothing");
+    // A generation stores it.
+    p.generations_per_hour = 10;
+    w.kv.map.borrow_mut().insert(keys::project("proj-a"), p.encode());
+    assert_eq!(
+        w.get("prompt=x&scope=later", Some(&w.alpha), false).unwrap().header("x-scope"),
+        Some("later")
+    );
+    assert!(scope_row());
+}
+
+#[test]
+fn a_project_id_in_a_public_url_is_always_that_project() {
+    let w = World::new();
+    // Another project took a slug spelled like proj-a's id before such
+    // slugs were refused: the id still names proj-a.
+    let id = "2c5e3f6a-9b1d-4e7f-8a2b-3c4d5e6f7a8b";
+    let mut p = Project::decode(&w.kv.map.borrow()[&keys::project("proj-a")]).unwrap();
+    p.id = id.into();
+    w.kv.map.borrow_mut().insert(keys::project(id), p.encode());
+    w.kv.map.borrow_mut().insert(keys::project_slug(id), b"proj-b".to_vec());
+    let mut sp = crate::core::scope::Scope::lazy("pub", 0);
+    sp.public = true;
+    w.kv.map.borrow_mut().insert(keys::scope(id, "pub"), sp.encode());
+    let r = public(&w, &format!("/cdn/{id}/live/pub?prompt=fox")).unwrap();
+    assert!(r.header("x-image-id").is_some());
+    assert_eq!(w.kv.keys_with_prefix(&format!("live:{id}:")).len(), 1, "stored under proj-a's id");
+    // (No new project may take such a slug: `core::project`'s tests.)
 }

@@ -19,10 +19,18 @@ pub const STALE_WINDOWS_CLEANED: u64 = 24;
 /// Counters of the windows before `now`'s that nothing reads any more: the
 /// first spend of each window deletes them, so they never pile up.
 pub fn stale_counter_keys(project: &str, now: u64) -> Vec<String> {
+    stale_hours(now).map(|hour| super::keys::budget_of_hour(project, hour)).collect()
+}
+
+/// The same for the project's hourly derivations counters (the first
+/// derivation of each hour deletes them).
+pub fn stale_derivation_keys(project: &str, now: u64) -> Vec<String> {
+    stale_hours(now).map(|hour| super::keys::derivations_of_hour(project, hour)).collect()
+}
+
+fn stale_hours(now: u64) -> impl Iterator<Item = u64> {
     let current = super::keys::hour(now);
-    (1..=STALE_WINDOWS_CLEANED.min(current))
-        .map(|back| super::keys::budget_of_hour(project, current - back))
-        .collect()
+    (1..=STALE_WINDOWS_CLEANED.min(current)).map(move |back| current - back)
 }
 
 /// Before taking a lease: is this window's budget already spent? (`count` is

@@ -70,6 +70,25 @@ fn address(s: &str) -> Option<IpAddr> {
     s.parse::<SocketAddr>().map(|a| a.ip()).or_else(|_| s.parse::<IpAddr>()).ok().map(unmap)
 }
 
+/// How many leading bits of an IPv6 address name one client, unless
+/// `client_ipv6_prefix` says otherwise: ISPs give each customer a /64 (or a
+/// shorter prefix), so one customer has 2^64 addresses to rotate through.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// The client's name in its per-client counters: an IPv4 address as it is;
+/// an IPv6 address as its first `ipv6_prefix` bits, spelled `net/bits`
+/// (`2001:db8::/64`), or as itself when `ipv6_prefix` is 128.
+pub fn client_id(ip: IpAddr, ipv6_prefix: u8) -> String {
+    match unmap(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) if ipv6_prefix >= 128 => v6.to_string(),
+        IpAddr::V6(v6) => {
+            let mask = if ipv6_prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(ipv6_prefix)) };
+            format!("{}/{ipv6_prefix}", std::net::Ipv6Addr::from(u128::from(v6) & mask))
+        }
+    }
+}
+
 /// The client: from the runtime's `spin-client-addr` values (only the last
 /// is the runtime's) and the `X-Forwarded-For` values, in order. `None`
 /// when the runtime said nothing usable.
@@ -131,6 +150,17 @@ mod tests {
             client(&["127.0.0.1:1"], &["6.6.6.6, nonsense, 10.0.0.5"], &trusted),
             Some(ip("10.0.0.5"))
         );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_prefix() {
+        let six: Vec<String> = (1..=6).map(|n| client_id(ip(&format!("2001:db8:0:7::{n:x}")), 64)).collect();
+        assert!(six.iter().all(|c| c == "2001:db8:0:7::/64"), "{six:?}");
+        assert_eq!(client_id(ip("2001:db8:0:8::1"), 64), "2001:db8:0:8::/64");
+        assert_eq!(client_id(ip("2001:db8:0:7:ffff::1"), 56), "2001:db8::/56");
+        assert_eq!(client_id(ip("2001:db8::1"), 128), "2001:db8::1");
+        assert_eq!(client_id(ip("203.0.113.9"), 64), "203.0.113.9");
+        assert_eq!(client_id(ip("::ffff:10.1.2.3"), 64), "10.1.2.3");
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub struct Config {
     /// New generations one client may cause per hour through URLs that carry
     /// no API key (signed URLs); 0 turns the limit off.
     pub client_misses_per_hour: u32,
+    /// The bits of an IPv6 client address that name the client for the
+    /// per-client limits (`core::client::client_id`).
+    pub client_ipv6_prefix: u8,
     /// Proxies whose `X-Forwarded-For` is believed (see `core::client`).
     pub trusted_proxies: Vec<super::client::Net>,
     /// The provider's text model, for `enhance=true`.
@@ -232,6 +235,13 @@ impl Config {
                 1_000_000,
             )? as u32,
             text_model,
+            client_ipv6_prefix: number(
+                lookup,
+                "client_ipv6_prefix",
+                super::client::DEFAULT_IPV6_PREFIX.into(),
+                16,
+                128,
+            )? as u8,
             trusted_proxies: super::client::parse_trusted(
                 &get(lookup, "trusted_proxies")?.unwrap_or_default(),
             )

@@ -14,6 +14,13 @@ pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Errors are never cached, by us or by anyone in between.
 pub const CACHE_NO_STORE: &str = "no-store";
 
+/// An image is never sniffed into something else, and never runs as a
+/// document: opened at its URL, an SVG's scripts or an HTML body's would run
+/// on our origin; `sandbox` without allowances and `default-src 'none'`
+/// keep them inert even where a type got past the provider check.
+pub const NOSNIFF: &str = "nosniff";
+pub const IMAGE_CSP: &str = "default-src 'none'; sandbox";
+
 /// One response header.
 pub type Header = (&'static str, String);
 
@@ -100,6 +107,8 @@ fn common(entry: &Entry) -> Vec<Header> {
         ("cache-control", CACHE_IMMUTABLE.to_string()),
         ("etag", entry.etag.clone()),
         ("x-image-id", entry.image_id.clone()),
+        ("x-content-type-options", NOSNIFF.into()),
+        ("content-security-policy", IMAGE_CSP.into()),
     ];
     if let Some(e) = &entry.enhancement {
         h.push(("x-prompt-enhancement", e.clone()));

@@ -9,10 +9,9 @@
 //!
 //! Fields are ids (UUIDs, hex hashes), slugs (`[a-z0-9-]`), numbers and
 //! variant suffixes from closed sets, so no field can spell a separator of
-//! another family; the one exception, a client's IPv6 address, is the last
-//! field but one of its family and is escaped by the store encodings.
-
-use std::net::IpAddr;
+//! another family; the one exception, a client (an IPv6 address or prefix,
+//! `core::client::ClientId`), is the last field but one of its family and is
+//! escaped by the store encodings.
 
 use crate::stats::Counter;
 
@@ -65,17 +64,23 @@ pub fn budget_of_hour(project: &str, hour: u64) -> String {
 }
 
 /// One client's new generations in the hour containing `now` (a counter).
-pub fn client_misses(client: IpAddr, now: u64) -> String {
+/// `client` is a `core::client::ClientId` (an address, or an IPv6 prefix).
+pub fn client_misses(client: &str, now: u64) -> String {
     format!("clientmiss:{client}:{}", hour(now))
 }
 
 /// The project's derivations in the hour containing `now` (a counter).
 pub fn derivations(project: &str, now: u64) -> String {
-    format!("derivations:{project}:{}", hour(now))
+    derivations_of_hour(project, hour(now))
+}
+
+/// The derivations counter of hour number `hour`.
+pub fn derivations_of_hour(project: &str, hour: u64) -> String {
+    format!("derivations:{project}:{hour}")
 }
 
 /// One client's new variants in the hour containing `now` (a counter).
-pub fn client_derivations(client: IpAddr, now: u64) -> String {
+pub fn client_derivations(client: &str, now: u64) -> String {
     format!("clientderive:{client}:{}", hour(now))
 }
 
@@ -140,6 +145,17 @@ pub fn variant_log(project: &str, original_hash: &str, n: i64) -> String {
     format!("variantlog:{project}:{original_hash}:{n}")
 }
 
+/// How many rows the hour-`hour` expiry list holds (a counter, `api::expiry`).
+pub fn expiry_seq(hour: u64) -> String {
+    format!("expiryseq:{hour}")
+}
+
+/// The `n`th row to remove once hour `hour` is over: a kind byte and the
+/// row's key (`api::expiry`).
+pub fn expiry(hour: u64, n: i64) -> String {
+    format!("expiry:{hour}:{n:012}")
+}
+
 /// A short-lived lock around creating `key` on stores whose first increment
 /// is not atomic (`core::platform`): a lease value, like a generation's.
 pub fn lock(key: &str) -> String {
@@ -186,11 +202,11 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("failure", failure(p, &v)),
         ("stats", stats(p, Counter::VariantBytes)),
         ("budget", budget(p, now)),
-        ("client v4", client_misses("203.0.113.9".parse().unwrap(), now)),
-        ("client v6", client_misses("2001:db8::1".parse().unwrap(), now)),
-        ("client ::", client_misses("::".parse().unwrap(), now)),
+        ("client v4", client_misses("203.0.113.9", now)),
+        ("client v6", client_misses("2001:db8::/64", now)),
+        ("client ::", client_misses("::/64", now)),
         ("derivations", derivations(p, now)),
-        ("client derivations", client_derivations("2001:db8::1".parse().unwrap(), now)),
+        ("client derivations", client_derivations("2001:db8::/64", now)),
         ("project", project(p)),
         ("api key", api_key(h)),
         ("project slug", project_slug("my-blog-2c5e3f6a")),
@@ -202,6 +218,8 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("variant seq", variant_seq(p, h)),
         ("variant purged", variant_purged(p, h)),
         ("variant log", variant_log(p, h, 7)),
+        ("expiry seq", expiry_seq(490896)),
+        ("expiry", expiry(490896, 3)),
         ("lock", lock(&budget(p, now))),
         ("counter probe", COUNTER_PROBE.to_string()),
         ("longest", scope_generations(p, &"s".repeat(64))),
@@ -229,10 +247,10 @@ mod tests {
             ("stats", format!("stats:{p}:variant_bytes")),
             ("budget", format!("budget:{p}:490896")),
             ("client v4", "clientmiss:203.0.113.9:490896".to_string()),
-            ("client v6", "clientmiss:2001:db8::1:490896".to_string()),
-            ("client ::", "clientmiss::::490896".to_string()),
+            ("client v6", "clientmiss:2001:db8::/64:490896".to_string()),
+            ("client ::", "clientmiss:::/64:490896".to_string()),
             ("derivations", format!("derivations:{p}:490896")),
-            ("client derivations", "clientderive:2001:db8::1:490896".to_string()),
+            ("client derivations", "clientderive:2001:db8::/64:490896".to_string()),
             ("project", format!("project:{p}")),
             ("api key", format!("apikey:{h}")),
             ("project slug", "projectslug:my-blog-2c5e3f6a".to_string()),
@@ -244,6 +262,8 @@ mod tests {
             ("variant seq", format!("variantseq:{p}:{h}")),
             ("variant purged", format!("variantpurged:{p}:{h}")),
             ("variant log", format!("variantlog:{p}:{h}:7")),
+            ("expiry seq", "expiryseq:490896".to_string()),
+            ("expiry", "expiry:490896:000000000003".to_string()),
             ("lock", format!("lock:budget:{p}:490896")),
             ("counter probe", "platform:counter-probe".to_string()),
             ("longest", format!("scopegen:{p}:{}", "s".repeat(64))),

@@ -16,6 +16,7 @@ pub mod config;
 pub mod entries;
 pub mod entry;
 pub mod error;
+pub mod expiry;
 pub mod headers;
 pub mod http;
 pub mod keys;

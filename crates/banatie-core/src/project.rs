@@ -154,6 +154,19 @@ pub fn plausible_api_key(key: &str) -> bool {
     key.starts_with(API_KEY_PREFIX) && key.len() <= 128 && key.is_ascii()
 }
 
+/// Whether `s` has the shape of a project id (a hyphenated UUID). A public
+/// URL names its project by id or slug, so no slug may look like an id: an
+/// id is resolved as an id first (`api::auth`), and a slug of that shape is
+/// refused at creation. `slug_from` never makes one (its last group is the
+/// 8-character suffix).
+pub fn looks_like_id(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// A slug from a project's name (`My Blog!` → `my-blog`), made unique with
 /// the start of the id; the id itself when the name has no letters or digits.
 pub fn slug_from(name: &str, id: &str) -> String {
@@ -226,6 +239,11 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
     if parsed.slug.as_deref().is_some_and(|s| !super::scope::valid_slug(s)) {
         return Err(Error::BadRequest(super::scope::SLUG_RULE.into()));
     }
+    if parsed.slug.as_deref().is_some_and(looks_like_id) {
+        return Err(Error::BadRequest(
+            "a project slug cannot have the shape of a project id (8-4-4-4-12 hex digits)".into(),
+        ));
+    }
     Ok(NewProject {
         name: name.to_string(),
         generations_per_hour,
@@ -259,6 +277,18 @@ pub fn check_admin(authorization: Option<&str>, admin_token: Option<&str>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_slug_has_the_shape_of_an_id() {
+        let id = "2c5e3f6a-9b1d-4e7f-8a2b-3c4d5e6f7a8b";
+        assert!(looks_like_id(id));
+        assert!(!looks_like_id("my-blog-2c5e3f6a"));
+        assert!(!looks_like_id("2c5e3f6a9b1d4e7f8a2b3c4d5e6f7a8b"));
+        let e = parse_create(format!(r#"{{"name":"x","slug":"{id}"}}"#).as_bytes()).unwrap_err();
+        assert_eq!(e.status(), 400);
+        // A name spelled like an id still gets an 8-character suffix.
+        assert!(!looks_like_id(&slug_from(id, "0d56ce37-e090-45ee-9f1d-d1cb6c801308")));
+    }
 
     #[test]
     fn slugs_come_from_names_and_old_records_still_read() {

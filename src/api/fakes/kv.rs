@@ -54,6 +54,11 @@ impl MemKv {
         self.lag = Some((clock, lag_ms));
     }
 
+    /// The stored keys that start with `prefix`.
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.map.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+    }
+
     /// The calls made so far; `take` empties the log.
     pub fn take_ops(&self) -> Vec<(&'static str, String)> {
         std::mem::take(&mut self.ops.borrow_mut())

@@ -126,6 +126,7 @@ pub fn config() -> Config {
         text_model: "t".into(),
         demo_project_id: None,
         client_misses_per_hour: 0,
+        client_ipv6_prefix: 64,
         trusted_proxies: Vec::new(),
         variant_widths: crate::core::variant::DEFAULT_WIDTHS.to_vec(),
         variant_qualities: Vec::new(),
