@@ -79,7 +79,7 @@ fn main() -> anyhow::Result<()> {
     }
     if mode == "soak" {
         let mut report = format!("Machine: {}\n\n", machine());
-        soak::run(&base, &key, &mut report)?;
+        soak::run(&base, &key, &gemini, &mut report)?;
         println!("{report}");
         let out = root.join("target/soak.md");
         std::fs::write(&out, &report)?;

@@ -1,5 +1,5 @@
 //! `cargo run --profile host -p bench -- soak`: the host under abuse, on
-//! 127.0.0.1, bounded in time (about three minutes):
+//! 127.0.0.1, bounded in time (about five minutes):
 //!
 //! 1. 1,000 concurrent keep-alive connections doing signed HITs for 60 s
 //!    (wrk, a Lua script counting every status): no 500, no connection error;
@@ -8,6 +8,9 @@
 //!    asking: its p50/p99, how many of the 2,000 the server closed after its
 //!    header timeout, and the host's CPU meanwhile.
 //! 3. RSS of the process (host and bench) before and after 10,000 distinct misses.
+//! 4. A normal client's HITs alone, then while two clients derive AVIFs of a
+//!    noisy 1536² original back to back (every width of the ladder) and 500 sockets from another address
+//!    asked for a 20 MB image and never read it: p50/p99, every status.
 //!
 //! (A looping guest cut off at the deadline is an integration test:
 //! `hardening::a_looping_guest_is_cut_off_at_the_deadline_and_the_host_keeps_serving`.)
@@ -17,6 +20,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+use testkit::gemini::{Behavior, Gemini};
 
 use crate::{agent, ms, signed_path};
 
@@ -44,13 +49,14 @@ fn rss_mib() -> f64 {
     crate::procfs::rss_mib(0)
 }
 
-pub fn run(base: &str, key: &str, report: &mut String) -> anyhow::Result<()> {
+pub fn run(base: &str, key: &str, gemini: &Gemini, report: &mut String) -> anyhow::Result<()> {
     let path = signed_path(base, key, "a soak test picture")?;
     let url = format!("{base}{path}");
     crate::fetch(&url, "MISS")?;
     keep_alive_crowd(&url, report)?;
     idle_and_slowloris(base, &url, report)?;
     misses_and_rss(base, key, report)?;
+    derivations_and_slow_readers(base, key, &url, gemini, report)?;
     Ok(())
 }
 
@@ -170,8 +176,147 @@ fn misses_and_rss(base: &str, key: &str, report: &mut String) -> anyhow::Result<
     }
     report.push_str(&format!(
         "### Soak 3: RSS of the process (host + bench) around 10,000 distinct misses\n\n\
-         | before | after 5,000 | after 10,000 |\n|---|---|---|\n| {before:.1} MiB | {:.1} MiB | {:.1} MiB |\n",
+         | before | after 5,000 | after 10,000 |\n|---|---|---|\n| {before:.1} MiB | {:.1} MiB | {:.1} MiB |\n\n",
         after[0], after[1]
+    ));
+    Ok(())
+}
+
+/// A keyed live URL's path for `prompt`, fetched once (a MISS).
+fn keyed(base: &str, key: &str, prompt: &str) -> anyhow::Result<String> {
+    let path = format!("/api/v1/live/generate?prompt={}", prompt.replace(' ', "+"));
+    let mut r = agent().get(&format!("{base}{path}")).header("x-api-key", key).call()?;
+    let _ = r.body_mut().with_config().limit(64 << 20).read_to_vec()?;
+    anyhow::ensure!(r.status() == 200, "{prompt}: {}", r.status());
+    Ok(path)
+}
+
+/// HITs of `url`, 20 ms apart, until `until`: (latencies, non-200 statuses).
+fn hits_for(url: &str, until: impl Fn() -> bool) -> anyhow::Result<(Vec<Duration>, Vec<u16>)> {
+    let client = agent();
+    let (mut latencies, mut others) = (Vec::new(), Vec::new());
+    while !until() {
+        let t = Instant::now();
+        let mut r = client.get(url).call()?;
+        let _ = r.body_mut().read_to_vec()?;
+        latencies.push(t.elapsed());
+        if r.status() != 200 {
+            others.push(r.status().as_u16());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    latencies.sort();
+    Ok((latencies, others))
+}
+
+fn percentiles(latencies: &[Duration]) -> (Duration, Duration) {
+    let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    (p(0.5), p(0.99))
+}
+
+/// A socket from 127.0.0.3 (another client to the host) that sent `request`
+/// and never reads, with a small receive buffer.
+fn silent_reader(addr: &str, request: &[u8]) -> anyhow::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let addr: std::net::SocketAddr = addr.parse()?;
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 3], 0)).into())?;
+    socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
+    let mut stream: TcpStream = socket.into();
+    stream.write_all(request)?;
+    Ok(stream)
+}
+
+fn derivations_and_slow_readers(
+    base: &str,
+    key: &str,
+    url: &str,
+    gemini: &Gemini,
+    report: &mut String,
+) -> anyhow::Result<()> {
+    gemini.set(Behavior::Noise(1536, 1536));
+    let noisy = keyed(base, key, &format!("soak noise {}", std::process::id()))?;
+    gemini.set(Behavior::Sized(20 << 20));
+    let big = keyed(base, key, &format!("soak twenty megabytes {}", std::process::id()))?;
+    gemini.set(Behavior::Image);
+    let started = Instant::now();
+    let (alone, alone_errors) = hits_for(url, || started.elapsed() > Duration::from_secs(10))?;
+    let addr = base.trim_start_matches("http://");
+    let request = format!("GET {big} HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\n\r\n");
+    let readers: Vec<TcpStream> =
+        (0..500).filter_map(|_| silent_reader(addr, request.as_bytes()).ok()).collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let cpu_before = cpu_seconds();
+    let busy_started = Instant::now();
+    let (during, derived) = std::thread::scope(|s| -> anyhow::Result<_> {
+        // Two clients, each deriving AVIFs of the noisy original one after
+        // another: every (w, q) is new, so each is a full encode.
+        let derivers: Vec<_> = (0..2u32)
+            .map(|d| {
+                let (noisy, done) = (&noisy, &done);
+                s.spawn(move || -> Vec<(u16, Duration)> {
+                    let client = agent();
+                    let mut out = Vec::new();
+                    // q is the format's default (no `variant_qualities`): every
+                    // width once, split between the two clients.
+                    let widths: &[u32] = if d == 0 { &[1536, 768, 384, 128] } else { &[1024, 512, 256, 64] };
+                    for &w in widths {
+                        if done.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let t = Instant::now();
+                        let variant = format!("{base}{noisy}&w={w}&format=avif");
+                        let status = match client.get(&variant).header("x-api-key", key).call() {
+                            Ok(mut r) => {
+                                let _ = r.body_mut().read_to_vec();
+                                r.status().as_u16()
+                            }
+                            Err(_) => 0,
+                        };
+                        out.push((status, t.elapsed()));
+                    }
+                    out
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let during = hits_for(url, || {
+            derivers.iter().all(|d| d.is_finished()) || busy_started.elapsed() > Duration::from_secs(120)
+        });
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let derived: Vec<(u16, Duration)> =
+            derivers.into_iter().flat_map(|d| d.join().expect("deriver")).collect();
+        Ok((during?, derived))
+    })?;
+    let cpu = cpu_seconds() - cpu_before;
+    let wall = busy_started.elapsed().as_secs_f64();
+    let held = readers.len();
+    drop(readers);
+    let ((a50, a99), (d50, d99)) = (percentiles(&alone), percentiles(&during.0));
+    let statuses = |errors: &[u16], n: usize| {
+        if errors.is_empty() {
+            format!("{n} × 200")
+        } else {
+            format!("{} × 200, others: {errors:?}", n - errors.len())
+        }
+    };
+    let derive_statuses: Vec<String> =
+        derived.iter().map(|(status, took)| format!("{status} in {:.1} s", took.as_secs_f64())).collect();
+    report.push_str(&format!(
+        "### Soak 4: a client's HITs while two clients derive AVIFs of a noisy 1536² original and 500 sockets never read a 20 MB image\n\n\
+         | | HITs | p50 | p99 |\n|---|---|---|---|\n\
+         | alone (10 s) | {} | {} | {} |\n\
+         | during ({wall:.0} s, {held} non-reading sockets, process CPU {:.0}% of one core) | {} | {} | {} |\n\n\
+         Derivations (AVIF at w=1536, 1024, … 64, two at a time): {}.\n",
+        statuses(&alone_errors, alone.len()),
+        ms(a50),
+        ms(a99),
+        cpu / wall * 100.0,
+        statuses(&during.1, during.0.len()),
+        ms(d50),
+        ms(d99),
+        derive_statuses.join(", "),
     ));
     Ok(())
 }

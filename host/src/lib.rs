@@ -17,6 +17,7 @@
 pub mod bindings;
 pub mod config;
 pub mod dev;
+pub mod fair;
 pub mod kv;
 pub mod manifest;
 pub mod memory;

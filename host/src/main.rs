@@ -65,6 +65,21 @@ struct UpArgs {
     /// Longest a request's component may run, body included; then 503 (or a cut body).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     request_timeout_seconds: u64,
+    /// Requests of one client (its address; behind trusted_proxies, its
+    /// X-Forwarded-For hop; IPv6 by client_ipv6_prefix) whose component runs
+    /// at once; its others wait --queue-timeout-ms, then 429.
+    /// Default: a sixteenth of --max-concurrent-requests, at least 4.
+    #[arg(long, value_name = "N")]
+    max_requests_per_client: Option<usize>,
+    /// Requests whose wasm may compute for long (past 50 ms: a derivation) at
+    /// once; the others wait, so HITs keep the remaining cores. Default: half
+    /// the cores, at least 1.
+    #[arg(long, value_name = "N")]
+    compute_slots: Option<usize>,
+    /// How long a client may leave a write pending (not reading) before its
+    /// connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    send_timeout_seconds: u64,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -86,6 +101,16 @@ fn limits(args: &UpArgs) -> banatie_host::server::Limits {
         max_connections: args.max_connections.max(1),
         header_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
         request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
+        max_requests_per_client: args
+            .max_requests_per_client
+            .unwrap_or_else(|| {
+                banatie_host::server::per_client_default(
+                    args.max_concurrent_requests.unwrap_or(default.max_concurrent_requests),
+                )
+            })
+            .max(1),
+        compute_slots: args.compute_slots.unwrap_or(default.compute_slots).max(1),
+        send_timeout: Duration::from_secs(args.send_timeout_seconds.max(1)),
     }
 }
 

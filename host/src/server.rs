@@ -5,10 +5,15 @@
 //!
 //! Everything that bounds the server is one [`Limits`]: the instance pool is
 //! sized from `max_concurrent_requests` and a request waits at most
-//! `queue_timeout` for a slot (then 503 + Retry-After); open connections are
-//! capped; a request head must arrive within `header_timeout` (which is also
-//! how long an idle keep-alive connection stays); a request's component runs
-//! at most `request_timeout` (an epoch deadline for wasm that computes, a
+//! `queue_timeout` for a slot (then 503 + Retry-After); one client runs at
+//! most `max_requests_per_client` of them (then, after the same wait, 429);
+//! wasm that computes yields at every epoch tick and, past
+//! `fair::HEAVY_AFTER`, computes only under one of `compute_slots` (see
+//! `fair`); open connections are capped; a request head must arrive within
+//! `header_timeout` (which is also how long an idle keep-alive connection
+//! stays); a client that accepts no bytes for `send_timeout` is dropped
+//! (nginx's `send_timeout`); a request's component runs at most
+//! `request_timeout` (checked at every epoch tick for wasm that computes, a
 //! timer for wasm that waits). What the host itself answers is JSON in the
 //! component's error shape (see [`error_response`]), never a bare 500.
 
@@ -32,6 +37,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings;
 use crate::config::{ConfigData, ConfigVars};
+use crate::fair::{ClientPermit, Compute, Identity, PerClient, Tick, WasmClock};
 use crate::kv::{KvAccess, KvData, KvView};
 use crate::memory::MemoryWatch;
 use crate::outbound::Outbound;
@@ -53,6 +59,7 @@ pub struct State {
     http: WasiHttpCtx,
     hooks: Outbound,
     memory: MemoryWatch,
+    clock: WasmClock,
     vars: Arc<ConfigVars>,
     shared: Shared,
 }
@@ -83,25 +90,44 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Wall-clock limit on one request's component, body streaming included.
     pub request_timeout: Duration,
+    /// Requests of one client (`fair::Identity`) whose component runs at once.
+    pub max_requests_per_client: usize,
+    /// Requests whose wasm may compute past `fair::HEAVY_AFTER` at once.
+    pub compute_slots: usize,
+    /// How long a write to a client may wait for it to accept bytes.
+    pub send_timeout: Duration,
 }
 
-/// Epoch ticks: the deadline's granularity.
-const EPOCH_TICK: Duration = Duration::from_millis(100);
+/// Epoch ticks: how often wasm that computes yields, and the deadline's
+/// granularity.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 impl Default for Limits {
     /// Sized for the machine: 64 instances per core (an instance mostly waits
     /// on I/O), queue 2 s, 4096 connections, 10 s for a head, 300 s a request
-    /// (a coalesced MISS may wait `coalesce_wait_seconds`, then a provider call).
+    /// (a coalesced MISS may wait `coalesce_wait_seconds`, then a provider
+    /// call), a sixteenth of the pool per client (at least 4), half the cores
+    /// computing, 30 s to accept bytes.
     fn default() -> Limits {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        let max_concurrent_requests = (64 * cores).clamp(64, 1024);
         Limits {
-            max_concurrent_requests: (64 * cores).clamp(64, 1024),
+            max_concurrent_requests,
             queue_timeout: Duration::from_secs(2),
             max_connections: 4096,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(300),
+            max_requests_per_client: per_client_default(max_concurrent_requests),
+            compute_slots: Compute::default_slots(),
+            send_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// A client's share of a pool of `max_concurrent_requests`: a sixteenth,
+/// at least 4 (so at least 16 clients are needed to fill the pool).
+pub fn per_client_default(max_concurrent_requests: u32) -> usize {
+    (max_concurrent_requests as usize / 16).max(4)
 }
 
 /// The request header that carries the client's address to the component.
@@ -182,13 +208,24 @@ pub struct Server {
     shared: Shared,
     limits: Limits,
     slots: Arc<Semaphore>,
+    per_client: Arc<PerClient>,
+    compute: Compute,
+    identity: Identity,
 }
 
 type Response = hyper::Response<HyperOutgoingBody>;
 
-/// Largest request head (request line + headers) accepted; beyond it hyper
-/// answers 431 before the component runs.
+/// Largest request head (request line + headers) accepted: hyper's read
+/// buffer is capped at it, and a head that hyper parsed whole in one read
+/// (it lets one through up to the size of that read) is measured in
+/// [`Server::handle`]; either way a 431 before the component runs.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The request head's size as sent: target, and `name: value\r\n` per field.
+fn head_bytes<B>(req: &hyper::Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    target + req.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>()
+}
 
 /// An answer of the host's own, in the component's error shape:
 /// `{"error":{"code","message"}}`, `Cache-Control: no-store`.
@@ -218,10 +255,17 @@ enum Failure {
 impl Server {
     pub fn new(pre: ProxyPre<State>, shared: Shared, limits: Limits) -> Server {
         let slots = Arc::new(Semaphore::new(limits.max_concurrent_requests as usize));
-        Server { pre, shared, limits, slots }
+        let per_client = PerClient::new(limits.max_requests_per_client);
+        let compute = Compute::new(limits.compute_slots);
+        let identity = Identity::from_variables(&shared.vars.0);
+        Server { pre, shared, limits, slots, per_client, compute, identity }
     }
 
     async fn handle(&self, mut req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Response {
+        if head_bytes(&req) > MAX_HEAD_BYTES {
+            let message = format!("the request head is over {MAX_HEAD_BYTES} bytes");
+            return error_response(431, "headers_too_large", &message, None);
+        }
         // The peer's address, as Spin passes it: appended after whatever the
         // client sent under the same name, so the host's value is the last
         // one (Spin v3.6 `crates/trigger-http/src/headers.rs`
@@ -236,11 +280,24 @@ impl Server {
         if !self.shared.route.route_matches(req.uri().path()) {
             return error_response(404, "not_found", "no such route", None);
         }
-        let slot = tokio::time::timeout(self.limits.queue_timeout, self.slots.clone().acquire_owned()).await;
+        let forwarded: Vec<&str> =
+            req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let client = self.identity.client(peer.ip(), &forwarded);
+        let started = Instant::now();
+        let Some(client) = self.per_client.acquire(&client, self.limits.queue_timeout).await else {
+            return error_response(
+                429,
+                "too_many_requests",
+                "too many requests from your address at once; retry shortly",
+                Some(1),
+            );
+        };
+        let wait = self.limits.queue_timeout.saturating_sub(started.elapsed());
+        let slot = tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await;
         let Ok(Ok(slot)) = slot else {
             return error_response(503, "overloaded", "the server is at capacity; retry shortly", Some(1));
         };
-        match self.run_component(req, slot).await {
+        match self.run_component(req, (slot, client)).await {
             Ok(response) => response,
             Err(Failure::Deadline) => {
                 eprintln!(
@@ -259,7 +316,7 @@ impl Server {
     async fn run_component(
         &self,
         req: hyper::Request<hyper::body::Incoming>,
-        slot: tokio::sync::OwnedSemaphorePermit,
+        slot: (tokio::sync::OwnedSemaphorePermit, ClientPermit),
     ) -> Result<Response, Failure> {
         let state = State {
             table: ResourceTable::new(),
@@ -267,15 +324,35 @@ impl Server {
             http: WasiHttpCtx::new(),
             hooks: self.shared.outbound.clone(),
             memory: MemoryWatch::default(),
+            clock: WasmClock::new(),
             vars: self.shared.vars.clone(),
             shared: self.shared.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.memory);
         let limit = self.limits.request_timeout;
-        // Wasm that computes past the deadline traps at its next epoch check.
-        store.set_epoch_deadline((limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1);
-        store.epoch_deadline_trap();
+        // The wasm's own running time: from entering it to the next host
+        // call (or its return), and again after each host call returns.
+        store.call_hook(|mut store, hook| {
+            let clock = &mut store.data_mut().clock;
+            match hook {
+                wasmtime::CallHook::CallingWasm | wasmtime::CallHook::ReturningFromHost => clock.enter(),
+                wasmtime::CallHook::CallingHost | wasmtime::CallHook::ReturningFromWasm => clock.leave(),
+            }
+            Ok(())
+        });
+        // At every tick while wasm runs: past the deadline it traps; else it
+        // yields to the executor (others run on this worker thread), and once
+        // it is heavy it goes on only under a compute slot (`fair`).
+        let compute = self.compute.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut store| {
+            Ok(match store.data_mut().clock.tick(limit, &compute) {
+                Tick::Deadline => wasmtime::UpdateDeadline::Interrupt,
+                Tick::Yield => wasmtime::UpdateDeadline::Yield(1),
+                Tick::WaitForSlot(wait) => wasmtime::UpdateDeadline::YieldCustom(1, wait),
+            })
+        });
         let component = |e: wasmtime::Error| Failure::Component(anyhow::Error::from(e));
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(component)?;
@@ -375,6 +452,11 @@ pub async fn serve(
             () = &mut shutdown => return Ok(()),
         };
         let _ = stream.set_nodelay(true);
+        // A write that the client leaves pending for `send_timeout` fails the
+        // connection: a reader that stopped reading frees its instance.
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(server.limits.send_timeout));
+        let stream = Box::pin(stream);
         let server = server.clone();
         tokio::spawn(async move {
             let _permit = permit;

@@ -168,6 +168,22 @@ pub fn tiny_png(seed: &str, ratio: &str) -> Vec<u8> {
     rgb_png(w, h, &pixels)
 }
 
+/// A `w`×`h` PNG of pure noise seeded by `seed`.
+pub fn noise_png(seed: &str, w: u32, h: u32) -> Vec<u8> {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(seed.as_bytes());
+    let mut x = u32::from_le_bytes([hash[0], hash[1], hash[2], hash[3]]) | 1;
+    let pixels: Vec<u8> = (0..w as usize * h as usize * 3)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    rgb_png(w, h, &pixels)
+}
+
 /// 8-bit RGB pixels as a PNG.
 fn rgb_png(w: u32, h: u32, pixels: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();

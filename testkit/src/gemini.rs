@@ -7,7 +7,9 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use crate::double::{double_newtype, garbage, picture, reply, sized_image, tiny_png, Double, Seen};
+use crate::double::{
+    double_newtype, garbage, noise_png, picture, reply, sized_image, tiny_png, Double, Seen,
+};
 
 pub const API_KEY: &str = "test-gemini-key";
 
@@ -24,6 +26,17 @@ pub enum Behavior {
     /// A PNG picture of Gemini's real size for the aspect ratio
     /// (1024×1024 for 1:1), to derive variants from.
     Picture,
+    /// A PNG of this size whose every pixel is noise: the hardest input an
+    /// encoder gets (a derivation's worst case).
+    Noise(u32, u32),
+    /// A hostile answer: this part, as Gemini's wire format carries it,
+    /// whatever it is.
+    Inline {
+        mime: String,
+        data: Vec<u8>,
+    },
+    /// 429 with this `Retry-After` header.
+    BusyFor(String),
 }
 
 double_newtype!(Gemini, Behavior);
@@ -39,13 +52,17 @@ fn google_error(code: u16, status: &str, message: &str) -> hyper::Response<Full<
 }
 
 fn image(data: &[u8]) -> hyper::Response<Full<Bytes>> {
+    inline("image/png", data)
+}
+
+fn inline(mime: &str, data: &[u8]) -> hyper::Response<Full<Bytes>> {
     let data = base64::engine::general_purpose::STANDARD.encode(data);
     reply(
         200,
         json!({
             "candidates": [{"content": {"role": "model", "parts": [
                 {"text": "Here is your image"},
-                {"inlineData": {"mimeType": "image/png", "data": data}}]},
+                {"inlineData": {"mimeType": mime, "data": data}}]},
               "finishReason": "STOP", "index": 0}],
             "modelVersion": "gemini-2.5-flash-image"
         }),
@@ -67,11 +84,13 @@ fn answer(seen: &Seen, behavior: &Behavior) -> hyper::Response<Full<Bytes>> {
     if request.get("generationConfig").is_none() && request.get("systemInstruction").is_some() {
         // A text model's request (prompt enhancement).
         return match (prompt, behavior) {
-            (Some(p), Behavior::Image | Behavior::Sized(_) | Behavior::Picture) => reply(
-                200,
-                json!({"candidates": [{"content": {"role": "model", "parts": [
+            (Some(p), Behavior::Image | Behavior::Sized(_) | Behavior::Picture | Behavior::Noise(..)) => {
+                reply(
+                    200,
+                    json!({"candidates": [{"content": {"role": "model", "parts": [
                     {"text": format!("{p}, cinematic light, high detail")}]}, "finishReason": "STOP"}]}),
-            ),
+                )
+            }
             (None, _) => google_error(400, "INVALID_ARGUMENT", "missing prompt"),
             _ => google_error(500, "INTERNAL", "An internal error has occurred"),
         };
@@ -87,6 +106,13 @@ fn answer(seen: &Seen, behavior: &Behavior) -> hyper::Response<Full<Bytes>> {
         Behavior::Image => image(&tiny_png(prompt, ratio)),
         Behavior::Sized(n) => image(&sized_image(prompt, *n)),
         Behavior::Picture => image(&picture(prompt, ratio)),
+        Behavior::Noise(w, h) => image(&noise_png(prompt, *w, *h)),
+        Behavior::Inline { mime, data } => inline(mime, data),
+        Behavior::BusyFor(retry_after) => {
+            let mut r = google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted");
+            r.headers_mut().insert("retry-after", retry_after.parse().unwrap());
+            r
+        }
         Behavior::Status(429) => google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted"),
         Behavior::Status(code) => google_error(*code, "INTERNAL", "An internal error has occurred"),
         Behavior::Garbage => garbage(),

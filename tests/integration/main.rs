@@ -11,6 +11,7 @@ mod browser;
 mod conformance;
 mod deploy;
 mod errors;
+mod fairness;
 mod hardening;
 mod host_cli;
 mod limits;
@@ -29,7 +30,7 @@ use support::runtime::{self, Runtime, WashStore};
 macro_rules! trials {
     ($($module:ident :: $name:ident),* $(,)?) => {
         vec![$(Trial::test(concat!(stringify!($module), "::", stringify!($name)), || {
-            $module::$name();
+            support::alone_or_together(concat!(stringify!($module), "::", stringify!($name)), $module::$name);
             Ok(())
         })),*]
     };
@@ -155,9 +156,15 @@ fn main() {
         hardening::small_things_a_client_would_trip_over,
         hardening::a_stuck_kv_store_does_not_stall_unrelated_requests,
         hardening::a_looping_guest_is_cut_off_at_the_deadline_and_the_host_keeps_serving,
-        hardening::an_oversized_provider_image_is_502_refunded_and_releases_the_waiters,
+        hardening::an_oversized_provider_image_is_502_counted_and_releases_the_waiters,
         hardening::refused_misses_leave_no_rows_behind,
         hardening::a_corrupt_project_record_is_a_clear_error_and_rotation_repairs_it,
+        fairness::a_hit_stays_fast_while_two_maximal_derivations_run,
+        fairness::waiters_and_non_readers_of_one_address_never_fail_another_clients_hits,
+        fairness::refused_prompts_make_at_most_the_clients_allowance_of_provider_calls,
+        fairness::hostile_provider_bytes_are_502_and_store_nothing,
+        fairness::purges_and_regenerates_racing_with_making_leave_rows_objects_and_stats_equal,
+        fairness::if_none_match_spans_fields_and_an_oversized_field_is_431,
         scale::the_openai_provider_generates_refuses_and_fails_like_gemini,
         scale::switching_provider_never_serves_the_other_providers_image,
         conformance::the_component_targets_spins_http_trigger_world,
@@ -198,10 +205,10 @@ fn main() {
     for runtime in Runtime::MATRIX {
         let run = !args.list && available(runtime);
         for s in matrix.iter().filter(|s| (s.runs_on)(runtime)) {
-            let test = s.test;
+            let (test, name) = (s.test, s.name);
             trials.push(
                 Trial::test(format!("{}::{}", runtime.name(), s.name), move || {
-                    runtime::with(runtime, test);
+                    support::alone_or_together(name, || runtime::with(runtime, test));
                     Ok(())
                 })
                 .with_ignored_flag(!run),

@@ -24,6 +24,24 @@ pub fn set_s3_endpoint(endpoint: String) {
     GARAGE_ENDPOINT.set(endpoint).unwrap();
 }
 
+/// The tests that measure latency: each runs alone, the others wait (the
+/// rest run side by side, as many as the test threads).
+const ALONE: &[&str] = &["fairness::a_hit_stays_fast_while_two_maximal_derivations_run"];
+
+static TOGETHER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Run the test `name`: alone if it is in [`ALONE`], else beside others.
+pub fn alone_or_together(name: &str, test: impl FnOnce()) {
+    // A failed test poisons the lock; the others still run.
+    if ALONE.contains(&name) {
+        let _alone = TOGETHER.write().unwrap_or_else(|p| p.into_inner());
+        test()
+    } else {
+        let _together = TOGETHER.read().unwrap_or_else(|p| p.into_inner());
+        test()
+    }
+}
+
 /// A fresh world for one test: a Gemini double and a host using it.
 pub struct World {
     pub gemini: Gemini,
