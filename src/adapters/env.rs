@@ -21,7 +21,7 @@ impl Env for WasiEnv {
     }
 
     fn monotonic_us(&self) -> u64 {
-        monotonic_clock::now() / 1_000
+        monotonic_us()
     }
 
     async fn sleep(&self, ms: u64) {
@@ -39,6 +39,11 @@ impl Env for WasiEnv {
     fn random_bytes64(&self) -> [u8; 64] {
         random()
     }
+}
+
+/// `wasi:clocks/monotonic-clock` in microseconds.
+pub fn monotonic_us() -> u64 {
+    monotonic_clock::now() / 1_000
 }
 
 fn random<const N: usize>() -> [u8; N] {

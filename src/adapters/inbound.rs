@@ -12,7 +12,7 @@ use crate::core::timing::Timings;
 use crate::core::Error;
 
 pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
-    let timings = Timings::default();
+    let timings = Timings::new(super::env::monotonic_us);
     let request = request(incoming);
     let mut reply = api::handle(request, || {
         let config = config::load()?;

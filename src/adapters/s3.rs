@@ -4,9 +4,10 @@
 
 use spin_sdk::http::IncomingResponse;
 
+use super::env::WasiEnv;
 use super::http;
 use crate::core::config::S3Config;
-use crate::core::ports::{ObjectStore, StoredObject};
+use crate::core::ports::{Env, ObjectStore, StoredObject};
 use crate::core::s3::{self, Signer};
 use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
@@ -26,13 +27,13 @@ impl ObjectStore for S3<'_> {
     type Body = IncomingResponse;
 
     async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), Error> {
-        let spec = self.signer.put(key, content_type, bytes);
+        let spec = self.signer.put(key, content_type, bytes, WasiEnv.now_unix());
         let answer = self.timings.measure_async(Kind::S3, http::send_buffered(spec)).await;
         s3::put_result(answer.map_err(|e| s3::unreachable("PUT", e))?.status)
     }
 
     async fn get(&self, key: &str) -> Result<Option<StoredObject<IncomingResponse>>, Error> {
-        let spec = self.signer.get(key);
+        let spec = self.signer.get(key, WasiEnv.now_unix());
         let response = self.timings.measure_async(Kind::S3, http::send_streaming(spec)).await;
         let response = response.map_err(|e| s3::unreachable("GET", e))?;
         let size = s3::get_result(response.status(), http::header(&response, "content-length").as_deref())?;
@@ -40,7 +41,7 @@ impl ObjectStore for S3<'_> {
     }
 
     async fn get_bytes(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, Error> {
-        let spec = self.signer.get(key);
+        let spec = self.signer.get(key, WasiEnv.now_unix());
         let answer = self.timings.measure_async(Kind::S3, http::send_capped(spec, max_bytes)).await;
         let answer = answer.map_err(|e| s3::unreachable("GET", e))?;
         let size = answer.body.len().to_string();
@@ -48,7 +49,7 @@ impl ObjectStore for S3<'_> {
     }
 
     async fn delete(&self, key: &str) -> Result<(), Error> {
-        let spec = self.signer.delete(key);
+        let spec = self.signer.delete(key, WasiEnv.now_unix());
         let answer = self.timings.measure_async(Kind::S3, http::send_buffered(spec)).await;
         s3::delete_result(answer.map_err(|e| s3::unreachable("DELETE", e))?.status)
     }

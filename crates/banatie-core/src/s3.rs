@@ -1,5 +1,7 @@
 //! S3 as data: presigned requests (rusty-s3 signs, SigV4, path-style) and
-//! what each answer status means. `adapters::s3` only sends them.
+//! what each answer status means. `adapters::s3` only sends them. The time a
+//! request is signed at is the caller's (`Env::now_unix`): nothing here reads
+//! a clock, so a signature has a known answer.
 
 use std::time::Duration;
 
@@ -18,21 +20,33 @@ pub struct Signer {
     credentials: Credentials,
 }
 
+/// `unix` seconds as rusty-s3's timestamp (a time before 1970 or past 9999
+/// cannot come from a clock; it signs as the epoch).
+fn timestamp(unix: u64) -> jiff::Timestamp {
+    i64::try_from(unix).ok().and_then(|s| jiff::Timestamp::from_second(s).ok()).unwrap_or_default()
+}
+
 impl Signer {
     pub fn new(config: &S3Config) -> Result<Signer, Error> {
+        Signer::with_style(config, UrlStyle::Path)
+    }
+
+    fn with_style(config: &S3Config, style: UrlStyle) -> Result<Signer, Error> {
         let endpoint = config
             .endpoint
             .parse()
             .map_err(|_| Error::Misconfigured("variable s3_endpoint is not a URL".into()))?;
-        let bucket = Bucket::new(endpoint, UrlStyle::Path, config.bucket.clone(), config.region.clone())
+        let bucket = Bucket::new(endpoint, style, config.bucket.clone(), config.region.clone())
             .map_err(|e| Error::Misconfigured(format!("variable s3_bucket/s3_endpoint: {e}")))?;
         let credentials =
             Credentials::new(config.access_key_id.clone(), config.secret_access_key.expose().to_string());
         Ok(Signer { bucket, credentials })
     }
 
-    pub fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> HttpRequestSpec {
-        let url = self.bucket.put_object(Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
+    /// A PUT of `bytes`, signed at `now` (Unix seconds).
+    pub fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>, now: u64) -> HttpRequestSpec {
+        let action = self.bucket.put_object(Some(&self.credentials), key);
+        let url = action.sign_with_time(SIGNATURE_LIFETIME, &timestamp(now));
         let headers = vec![
             ("content-type".to_string(), content_type.to_string()),
             ("content-length".to_string(), bytes.len().to_string()),
@@ -40,13 +54,19 @@ impl Signer {
         HttpRequestSpec { method: "PUT", url: url.to_string(), headers, body: bytes }
     }
 
-    pub fn get(&self, key: &str) -> HttpRequestSpec {
-        let url = self.bucket.get_object(Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
-        HttpRequestSpec { method: "GET", url: url.to_string(), headers: Vec::new(), body: Vec::new() }
+    pub fn get(&self, key: &str, now: u64) -> HttpRequestSpec {
+        let url = self.get_url(key, now, SIGNATURE_LIFETIME);
+        HttpRequestSpec { method: "GET", url, headers: Vec::new(), body: Vec::new() }
     }
 
-    pub fn delete(&self, key: &str) -> HttpRequestSpec {
-        let url = self.bucket.delete_object(Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
+    fn get_url(&self, key: &str, now: u64, lifetime: Duration) -> String {
+        let action = self.bucket.get_object(Some(&self.credentials), key);
+        action.sign_with_time(lifetime, &timestamp(now)).to_string()
+    }
+
+    pub fn delete(&self, key: &str, now: u64) -> HttpRequestSpec {
+        let action = self.bucket.delete_object(Some(&self.credentials), key);
+        let url = action.sign_with_time(SIGNATURE_LIFETIME, &timestamp(now));
         HttpRequestSpec { method: "DELETE", url: url.to_string(), headers: Vec::new(), body: Vec::new() }
     }
 }
@@ -107,15 +127,38 @@ mod tests {
     #[test]
     fn requests_are_presigned_path_style() {
         let s = Signer::new(&config("http://127.0.0.1:3900")).unwrap();
-        let put = s.put("live/p/h/i.png", "image/png", b"abc".to_vec());
+        let put = s.put("live/p/h/i.png", "image/png", b"abc".to_vec(), 1_700_000_000);
         assert_eq!(put.method, "PUT");
         assert!(put.url.starts_with("http://127.0.0.1:3900/images/live/p/h/i.png?"), "{}", put.url);
         assert!(put.url.contains("X-Amz-Signature="));
         assert!(put.url.contains("X-Amz-Expires=60"));
         assert_eq!(put.headers[1], ("content-length".to_string(), "3".to_string()));
-        assert_eq!(s.get("k").method, "GET");
-        assert_eq!(s.delete("k").method, "DELETE");
+        assert!(put.url.contains("X-Amz-Date=20231114T221320Z"), "signed at the given time: {}", put.url);
+        assert_eq!(s.get("k", 0).method, "GET");
+        assert_eq!(s.delete("k", 0).method, "DELETE");
         assert!(Signer::new(&config("not a url")).is_err());
+    }
+
+    /// AWS's published example of a presigned GET ("Authenticating Requests:
+    /// Using Query Parameters (AWS Signature Version 4)", Amazon S3 API
+    /// Reference): examplebucket/test.txt at 20130524T000000Z for 86400 s.
+    #[test]
+    fn a_presigned_get_has_aws_published_signature() {
+        let example = S3Config {
+            endpoint: "https://s3.amazonaws.com".into(),
+            region: "us-east-1".into(),
+            bucket: "examplebucket".into(),
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: Secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()),
+        };
+        let s = Signer::with_style(&example, UrlStyle::VirtualHost).unwrap();
+        let url = s.get_url("test.txt", 1_369_353_600, Duration::from_secs(86400));
+        assert!(url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?"), "{url}");
+        assert!(url.contains("X-Amz-Date=20130524T000000Z"), "{url}");
+        assert!(
+            url.ends_with("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"),
+            "{url}"
+        );
     }
 
     #[test]

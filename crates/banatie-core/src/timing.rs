@@ -1,12 +1,14 @@
 //! `Server-Timing`: time spent in the key-value store, the object store and
-//! the provider during one request, summed per kind.
+//! the provider during one request, summed per kind, on the clock the caller
+//! gives (the component's: `wasi:clocks/monotonic-clock`).
 
 use std::cell::Cell;
 use std::future::Future;
-use std::time::Instant;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Timings {
+    /// A monotonic clock in microseconds.
+    clock: fn() -> u64,
     kv_us: Cell<u64>,
     s3_us: Cell<u64>,
     provider_us: Cell<u64>,
@@ -20,6 +22,10 @@ pub enum Kind {
 }
 
 impl Timings {
+    pub fn new(clock: fn() -> u64) -> Timings {
+        Timings { clock, kv_us: Cell::new(0), s3_us: Cell::new(0), provider_us: Cell::new(0) }
+    }
+
     pub fn add(&self, kind: Kind, micros: u64) {
         let cell = match kind {
             Kind::Kv => &self.kv_us,
@@ -31,17 +37,17 @@ impl Timings {
 
     /// Run `f`, adding the time it took to `kind`.
     pub fn measure<T>(&self, kind: Kind, f: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
+        let start = (self.clock)();
         let out = f();
-        self.add(kind, start.elapsed().as_micros() as u64);
+        self.add(kind, (self.clock)().saturating_sub(start));
         out
     }
 
     /// Await `f`, adding the time it took to `kind`.
     pub async fn measure_async<F: Future>(&self, kind: Kind, f: F) -> F::Output {
-        let start = Instant::now();
+        let start = (self.clock)();
         let out = f.await;
-        self.add(kind, start.elapsed().as_micros() as u64);
+        self.add(kind, (self.clock)().saturating_sub(start));
         out
     }
 
@@ -72,9 +78,22 @@ impl Timings {
 mod tests {
     use super::*;
 
+    thread_local! {
+        static NOW_US: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A clock that moves only when a test says.
+    fn test_clock() -> u64 {
+        NOW_US.with(Cell::get)
+    }
+
+    fn advance(us: u64) {
+        NOW_US.with(|c| c.set(c.get() + us));
+    }
+
     #[test]
     fn one_server_timing_header_carries_the_handlers_own_figures_after_ours() {
-        let t = Timings::default();
+        let t = Timings::new(test_clock);
         t.add(Kind::Kv, 1000);
         let mut plain = vec![("etag", "\"x\"".to_string())];
         t.add_to(&mut plain);
@@ -92,7 +111,7 @@ mod tests {
 
     #[test]
     fn durations_add_up_per_kind() {
-        let t = Timings::default();
+        let t = Timings::new(test_clock);
         t.add(Kind::Kv, 400);
         t.add(Kind::Kv, 12);
         t.add(Kind::Provider, 200_000);
@@ -101,13 +120,15 @@ mod tests {
 
     #[test]
     fn measure_returns_the_value_and_adds_the_time() {
-        let t = Timings::default();
+        let t = Timings::new(test_clock);
         let v = t.measure(Kind::S3, || {
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            advance(2000);
             7
         });
         assert_eq!(v, 7);
-        assert!(t.s3_us.get() >= 2000, "{}", t.header());
+        assert_eq!(t.s3_us.get(), 2000, "{}", t.header());
         assert_eq!(t.kv_us.get(), 0);
+        advance(500); // time outside a measurement counts nowhere
+        assert_eq!(t.header(), "kv;dur=0.000, s3;dur=2.000, provider;dur=0.000");
     }
 }
