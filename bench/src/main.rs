@@ -18,11 +18,14 @@
 //! `-- derive` measures derivations instead: the component as it ships
 //! against its pre-issue-22 build and against the codecs run natively
 //! (`derive.rs`). `-- soak` runs the soak scenarios instead (`soak.rs`; report in
-//! `target/soak.md`). `-- serve` starts everything, prints HIT URLs and waits
+//! `target/soak.md`). `-- hit-cpu BEFORE.wasm` compares a HIT's CPU under
+//! banatie-host and Spin for the component and another build of it
+//! (`hitcpu.rs`). `-- serve` starts everything, prints HIT URLs and waits
 //! (for profiling: see docs/benchmarks.md). `-- s3s-fs DIR` is the s3s-fs
 //! child process the matrix starts.
 
 mod derive;
+mod hitcpu;
 mod matrix;
 mod procfs;
 mod soak;
@@ -54,6 +57,10 @@ fn main() -> anyhow::Result<()> {
         return derive::run(&root);
     }
     build_component(&root)?;
+    if mode == "hit-cpu" {
+        let before = std::env::args().nth(2).context("hit-cpu BEFORE.wasm")?;
+        return hitcpu::run(&root, std::path::Path::new(&before));
+    }
     let garage = garage::Garage::start();
     let gemini = Gemini::start();
     let state = tempfile::tempdir()?;
@@ -232,7 +239,7 @@ fn build_component(root: &std::path::Path) -> anyhow::Result<()> {
 
 /// The variables both runtimes get: S3 (Garage's key pair), the Gemini
 /// double, the admin token.
-fn host_vars<'a>(s3: &'a str, gemini: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn host_vars<'a>(s3: &'a str, gemini: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("s3_endpoint", s3),
         ("s3_region", garage::REGION),

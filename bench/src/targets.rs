@@ -55,13 +55,18 @@ fn wait_for(url: &str, child: &mut Child, what: &str) -> anyhow::Result<()> {
 /// `spin up` with the same manifest and variables as the in-process host,
 /// its own state dir (Spin's own SQLite key-value store).
 pub fn spin(root: &Path, vars: &[(&str, &str)], state: &Path) -> anyhow::Result<Proc> {
+    spin_from(&root.join("spin.toml"), vars, state)
+}
+
+/// The same, from the manifest `manifest`.
+pub fn spin_from(manifest: &Path, vars: &[(&str, &str)], state: &Path) -> anyhow::Result<Proc> {
     let bin = testkit::spin::binary(testkit::spin::Spin::V3)
         .context("no spin CLI (PATH or ../shared/spin/install.sh)")?;
     let port = free_port();
     let mut cmd = Command::new(bin);
     cmd.arg("up")
         .arg("--from")
-        .arg(root.join("spin.toml"))
+        .arg(manifest)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--state-dir")
         .arg(state);

@@ -80,6 +80,10 @@ struct UpArgs {
     /// connection is closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     send_timeout_seconds: u64,
+    /// Log, for each request, how many wasi:config and key-value calls its
+    /// component made (method and path only). A diagnostic.
+    #[arg(long)]
+    log_host_calls: bool,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -111,6 +115,7 @@ fn limits(args: &UpArgs) -> banatie_host::server::Limits {
             .max(1),
         compute_slots: args.compute_slots.unwrap_or(default.compute_slots).max(1),
         send_timeout: Duration::from_secs(args.send_timeout_seconds.max(1)),
+        log_host_calls: args.log_host_calls,
     }
 }
 

@@ -3,7 +3,8 @@
 //! The store owns the per-request state; small views borrow it for each WASI
 //! interface (`WasiView`, `WasiHttpView`, the KV and config views).
 //!
-//! Everything that bounds the server is one [`Limits`]: the instance pool is
+//! The server's bounds are one [`Limits`] (and a request head's size,
+//! `MAX_HEAD_BYTES`: 431 beyond it): the instance pool is
 //! sized from `max_concurrent_requests` and a request waits at most
 //! `queue_timeout` for a slot (then 503 + Retry-After); one client runs at
 //! most `max_requests_per_client` of them (then, after the same wait, 429);
@@ -45,8 +46,8 @@ use crate::outbound::Outbound;
 /// What every request's store starts from.
 #[derive(Clone)]
 pub struct Shared {
-    /// The component's variables. Each request takes a snapshot; `--dev`
-    /// replaces it once the dev project exists (to turn the demo on).
+    /// The component's variables, fixed before listening (`--dev` fills in
+    /// `demo_project_id` first, in `up::run`).
     pub vars: Arc<ConfigVars>,
     pub kv: KvAccess,
     pub outbound: Outbound,
@@ -62,6 +63,14 @@ pub struct State {
     clock: WasmClock,
     vars: Arc<ConfigVars>,
     shared: Shared,
+    calls: HostCalls,
+}
+
+/// What one request asked of the host's stores (`--log-host-calls`).
+#[derive(Default)]
+struct HostCalls {
+    config: u32,
+    kv: u32,
 }
 
 impl WasiView for State {
@@ -76,12 +85,14 @@ impl WasiHttpView for State {
     }
 }
 
-/// The server's bounds (`banatie-host up --help` names the flags).
+/// The server's bounds, and one diagnostic switch (`banatie-host up --help`
+/// names the flags).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Requests whose component runs at once; sizes the instance pool.
     pub max_concurrent_requests: u32,
-    /// How long a request waits for a free slot before it is answered 503.
+    /// How long a request waits for a free slot before it is answered 503
+    /// (or for its client's share: then 429).
     pub queue_timeout: Duration,
     /// Open connections at once; beyond it the host stops accepting for a
     /// while (the kernel's listen backlog holds the newcomers).
@@ -96,6 +107,8 @@ pub struct Limits {
     pub compute_slots: usize,
     /// How long a write to a client may wait for it to accept bytes.
     pub send_timeout: Duration,
+    /// Log each request's `wasi:config` and key-value calls (a diagnostic).
+    pub log_host_calls: bool,
 }
 
 /// Epoch ticks: how often wasm that computes yields, and the deadline's
@@ -120,6 +133,7 @@ impl Default for Limits {
             max_requests_per_client: per_client_default(max_concurrent_requests),
             compute_slots: Compute::default_slots(),
             send_timeout: Duration::from_secs(30),
+            log_host_calls: false,
         }
     }
 }
@@ -193,14 +207,17 @@ pub fn prepare(engine: &Engine, wasm: &std::path::Path) -> anyhow::Result<ProxyP
     bindings::keyvalue::store::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
     bindings::keyvalue::atomics::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
     bindings::keyvalue::batch::add_to_linker::<State, KvData>(&mut linker, kv_view)?;
-    bindings::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| &s.vars)?;
+    bindings::config::store::add_to_linker::<State, ConfigData>(&mut linker, |s| {
+        s.calls.config += 1;
+        &*s.vars
+    })?;
     let pre = wt(linker.instantiate_pre(&component))
         .context("the component imports something this host does not provide")?;
     wt(ProxyPre::new(pre)).context("the component does not export wasi:http/incoming-handler")
 }
 
 fn kv_view(state: &mut State) -> KvView<'_> {
-    KvView { table: &mut state.table, kv: &state.shared.kv }
+    KvView { table: &mut state.table, kv: &state.shared.kv, operations: &mut state.calls.kv }
 }
 
 pub struct Server {
@@ -327,6 +344,7 @@ impl Server {
             clock: WasmClock::new(),
             vars: self.shared.vars.clone(),
             shared: self.shared.clone(),
+            calls: HostCalls::default(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.memory);
@@ -354,6 +372,9 @@ impl Server {
             })
         });
         let component = |e: wasmtime::Error| Failure::Component(anyhow::Error::from(e));
+        // The path only: a query may carry a signature or a prompt.
+        let request_line =
+            self.limits.log_host_calls.then(|| format!("{} {}", req.method(), req.uri().path()));
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(component)?;
         let out = store.data_mut().http().new_response_outparam(sender).map_err(component)?;
@@ -366,6 +387,10 @@ impl Server {
             })
             .await;
             crate::memory::record(&store.data().memory);
+            if let Some(line) = request_line {
+                let calls = &store.data().calls;
+                eprintln!("banatie-host: host calls: {line}: config {}, kv {}", calls.config, calls.kv);
+            }
             // The instance goes back to the pool before its slot is freed, so
             // slots never outnumber free instances.
             drop(store);

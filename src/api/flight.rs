@@ -1,7 +1,8 @@
 //! Single-flight, carried out: take the lease (`api::lease`) or wait for its
 //! owner, over the state machine in `core::single_flight` (which says why
 //! the lease is exclusive on each runtime). Concurrent identical misses, on
-//! one host or many sharing a KV store, cause one provider call.
+//! one host or many sharing a KV store, cause one provider call (for a
+//! variant, one derivation).
 
 use super::context::Context;
 use super::expiry;
@@ -27,7 +28,8 @@ pub enum Joined {
     Ready(Box<Entry>),
 }
 
-/// A generation's lease this request holds, and where its failure would go.
+/// The lease on making an image (a generation or a derivation) that this
+/// request holds, and where its failure would go.
 pub struct Held {
     lease: lease::Held,
     failure_key: String,
@@ -43,7 +45,8 @@ impl Held {
 
 /// Become the owner of the making of `slot`'s image, or wait for the owner
 /// and have its entry. `stale` is the entry this request replaces (its
-/// object vanished, or it is being regenerated): it does not count as made.
+/// object vanished, it is being regenerated, or it is a variant of an earlier
+/// original): it does not count as made.
 /// `may_take` is asked before this request would take the lease (never while
 /// it waits on another's).
 pub async fn join<K: KeyValue, S, P, E: Env>(

@@ -42,7 +42,7 @@ use crate::core::config::Config;
 use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::request;
-use crate::core::routes::{self, Method, Route};
+use crate::core::routes::{self, ClientLimits, Method, Query, Route};
 use crate::core::Error;
 use auth::Credentials;
 pub use context::{Client, ClientLimit, Context, Incoming};
@@ -129,18 +129,6 @@ where
     result.await.unwrap_or_else(|e| Reply::error(&e))
 }
 
-/// A hand-written public URL's query: the generation parameters only (the
-/// scope is in the path; keys and signatures have no place in it).
-fn cdn_query(query: &str) -> Result<request::RawQuery, Error> {
-    let raw = request::parse_query(query)?;
-    if raw.signed.is_some() || raw.pairs.iter().any(|(n, _)| n == "scope") {
-        return Err(Error::BadRequest(
-            "a public URL takes prompt and aspect_ratio only; its scope is in the path".into(),
-        ));
-    }
-    Ok(raw)
-}
-
 /// The per-client limits of a request that carries no API key, when the
 /// runtime says who the client is (Spin and banatie-host do; wasmCloud does
 /// not, and there the limits do not apply).
@@ -186,12 +174,10 @@ where
     E: Env,
 {
     let now = ctx.env.now_unix();
-    // The live endpoint's query is parsed before anything else: a signed URL
-    // is its own credential.
-    let query = match route {
-        Route::Live | Route::Regenerate => Some(request::parse_query(&request.query)?),
-        Route::Cdn { .. } => Some(cdn_query(&request.query)?),
-        _ => None,
+    let query = match route.query() {
+        Query::Live => Some(request::parse_query(&request.query)?),
+        Query::Public => Some(request::parse_public_query(&request.query)?),
+        Query::Later => None,
     };
     let cdn_project = match &route {
         Route::Cdn { project, .. } => Some(project.as_str()),
@@ -204,51 +190,38 @@ where
         cdn_project,
     };
     let caller = auth::authenticate(&ctx.kv, &ctx.config, auth, &request.path, &credentials, now)?;
-    match route {
-        Route::Live => {
-            let query = query.expect("parsed above");
-            let project = caller.project();
-            if request.method == Method::Delete {
-                return purge::delete(ctx, &project, &query).await;
+    if route.is_live() {
+        let (mut query, project) = (query.expect("a live route's query is read first"), caller.project());
+        if request.method == Method::Delete {
+            return purge::delete(ctx, &project, &query).await;
+        }
+        let public_scope = match &route {
+            Route::Cdn { scope, .. } => {
+                let public = auth::public_scope(&ctx.kv, &project, scope)?;
+                query.pairs.push(("scope".into(), scope.clone()));
+                Some(public)
             }
-            let signed = query.signed.is_some();
-            let incoming = Incoming {
-                if_none_match: request.header_list("if-none-match"),
-                accept: request.header_values("accept").join(","),
-                head: request.method == Method::Head,
-                client: if signed { client_limit(&ctx.config, &request, now) } else { None },
-                public_scope: None,
-                regenerate: false,
-            };
-            live::get(ctx, &project, &query, &incoming, now).await
-        }
-        Route::Cdn { scope, .. } => {
-            let mut query = query.expect("parsed above");
-            let project = caller.project();
-            let public_scope = Some(auth::public_scope(&ctx.kv, &project, &scope)?);
-            query.pairs.push(("scope".into(), scope));
-            let incoming = Incoming {
-                if_none_match: request.header_list("if-none-match"),
-                accept: request.header_values("accept").join(","),
-                head: request.method == Method::Head,
-                client: client_limit(&ctx.config, &request, now),
-                public_scope,
-                regenerate: false,
-            };
-            live::get(ctx, &project, &query, &incoming, now).await
-        }
-        Route::Regenerate => {
-            let query = query.expect("parsed above");
-            let incoming = Incoming {
-                if_none_match: None,
-                accept: request.header_values("accept").join(","),
-                head: false,
-                client: None,
-                public_scope: None,
-                regenerate: true,
-            };
-            live::get(ctx, &caller.project(), &query, &incoming, now).await
-        }
+            _ => None,
+        };
+        let held = match route.client_limits() {
+            ClientLimits::Never => false,
+            ClientLimits::WhenSigned => query.signed.is_some(),
+            ClientLimits::Always => true,
+        };
+        let regenerate = route == Route::Regenerate;
+        let incoming = Incoming {
+            // A regenerate always answers the new image.
+            if_none_match: if regenerate { None } else { request.header_list("if-none-match") },
+            accept: request.header_values("accept").join(","),
+            head: request.method == Method::Head,
+            client: if held { client_limit(&ctx.config, &request, now) } else { None },
+            public_scope,
+            regenerate,
+        };
+        return live::get(ctx, &project, &query, &incoming, now).await;
+    }
+    match route {
+        Route::Live | Route::Regenerate | Route::Cdn { .. } => unreachable!("answered above"),
         Route::Scopes => match request.method {
             Method::Post => {
                 let body = request.body.read(MAX_BODY_BYTES).await?;

@@ -112,21 +112,31 @@ pub fn slow_headers_and_idle_keep_alive_connections_are_closed() {
     assert_eq!(host.get(&live(&unique("served")), &key).status, 200);
 }
 
+/// The slow request is at the provider (not merely sent) when the quick one
+/// is made, and still unanswered when the quick one is answered.
 pub fn a_request_past_the_request_timeout_is_cut_off_with_503_json() {
     let gemini = Gemini::start();
     gemini.set_delay(8000);
     let host = host_with(&gemini, &["--request-timeout-seconds", "1"]);
     let key = host.create_project("patient");
-    let other = std::thread::scope(|scope| {
+    let (slow, quick, slow_was_pending) = std::thread::scope(|scope| {
         let slow = scope.spawn(|| host.get(&live(&unique("slow")), &key));
-        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        while gemini.calls() == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the slow request never reached the provider"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let quick = host.get("/api/v1/live/stats", &key);
-        (slow.join().unwrap(), quick)
+        let slow_was_pending = !slow.is_finished();
+        (slow.join().unwrap(), quick, slow_was_pending)
     });
-    let (slow, quick) = other;
+    assert_eq!(quick.status, 200, "others are served meanwhile");
+    assert!(slow_was_pending, "the quick request was answered while the slow one was in flight");
     assert_json_error(&slow, 503, "timeout");
     assert!(slow.header("retry-after").is_some());
-    assert_eq!(quick.status, 200, "others are served meanwhile");
     assert!(host.kv_keys("live:").is_empty(), "nothing cached from a cut-off request");
 }
 
@@ -223,12 +233,15 @@ pub fn a_stuck_kv_store_does_not_stall_unrelated_requests() {
         let hits: Vec<_> = (0..6).map(|_| scope.spawn(|| w.host.get(&path, &key))).collect();
         std::thread::sleep(Duration::from_millis(300));
         let unrelated = send("GET", &w.host.url("/no/such/route"), &[], b"");
-        let answered_while_locked = unrelated.status == 404;
+        // Answered while every HIT was still held by the lock (else the
+        // test proves nothing: the HITs were done, or never blocked).
+        let answered_while_locked = unrelated.status == 404 && hits.iter().all(|h| !h.is_finished());
         locker.execute_batch("COMMIT").unwrap();
         (answered_while_locked, hits.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>())
     });
     assert!(answered_while_locked, "a request that needs no KV was answered while the store was locked");
     assert!(hits.iter().all(|r| r.status == 200), "the blocked requests finish once the lock is gone");
+    assert!(hits.iter().all(|r| r.header("x-cache-status") == Some("HIT")));
 }
 
 /// A test-only component whose handler loops forever: made here from a
@@ -345,4 +358,37 @@ pub fn a_corrupt_project_record_is_a_clear_error_and_rotation_repairs_it() {
     assert_eq!(rotated.status, 200, "{}", String::from_utf8_lossy(&rotated.body));
     let new_key = rotated.json()["api_key"].as_str().unwrap().to_string();
     assert_eq!(w.host.get(&live(&unique("a fox")), &new_key).status, 200, "repaired");
+}
+
+/// The configuration is read with one `wasi:config` `get-all` per request
+/// (it was one `get` per variable), counted by banatie-host's
+/// `--log-host-calls`; the key-value operations of a MISS and a HIT are
+/// printed beside it.
+pub fn a_request_reads_its_configuration_in_one_host_call() {
+    let gemini = Gemini::start();
+    let host = host_with(&gemini, &["--log-host-calls"]);
+    let key = host.create_project("counted");
+    let path = live(&unique("counted calls"));
+    assert_eq!(host.get(&path, &key).header("x-cache-status"), Some("MISS"));
+    assert_eq!(host.get(&path, &key).header("x-cache-status"), Some("HIT"));
+    // The line is written once the request's instance is done, just after
+    // the answer.
+    let started = Instant::now();
+    let log = loop {
+        let log = host.log();
+        if log.matches("host calls: GET /api/v1/live/generate").count() >= 2 {
+            break log;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no host-calls lines:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let calls: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("banatie-host: host calls: GET /api/v1/live/generate"))
+        .collect();
+    assert_eq!(calls.len(), 2, "{log}");
+    println!("{}", calls.join("\n"));
+    for line in &calls {
+        assert!(line.contains(": config 1,"), "{line}");
+    }
 }

@@ -211,3 +211,125 @@ pub fn a_state_dir_written_by_an_earlier_main_keeps_serving_its_images() {
     assert_eq!(stats["generations"], expected["stats"]["generations"], "nothing was generated again");
     assert_eq!(stats["hits"], 4);
 }
+
+/// A state dir written by 153cf55 (main before issues 21–23) with what the
+/// first fixture lacks: a derived variant, a public scope and its image, the
+/// entries log (the requests that made it: state-153cf55.json's
+/// `written_by`). Its images are HITs with the same ids and ETags, the
+/// variant is still a variant HIT, the scope keeps its count, the entries
+/// list is the same, and nothing is generated again.
+pub fn a_state_dir_with_variants_scopes_and_entries_from_153cf55_keeps_serving() {
+    let fixtures = repo_root().join("tests/fixtures");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("state-153cf55.json")).unwrap()).unwrap();
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    copy_dir(&fixtures.join("state-153cf55"), state.path());
+    let dump = std::fs::read_to_string(fixtures.join("state-153cf55.sql")).unwrap();
+    let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
+    db.execute_batch(&dump).unwrap();
+    drop(db);
+    let host = Host::start_in(state.clone(), &[], &["--dev"]);
+    let key = dev_key(&host);
+    assert_eq!(key, expected["api_key"], "the remembered dev project is the one served");
+    let check = |what: &str, path: String, key: Option<&str>| {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
+        let r = send("GET", &host.url(&path), &headers, b"");
+        assert_eq!(r.status, 200, "{what}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("x-cache-status"), Some("HIT"), "{what}");
+        assert_eq!(r.header("x-image-id"), expected[what]["image_id"].as_str(), "{what}");
+        assert_eq!(r.header("etag"), expected[what]["etag"].as_str(), "{what}");
+        r
+    };
+    let q = |what: &str| format!("/api/v1/live/generate?{}", expected[what]["query"].as_str().unwrap());
+    check("keyed", q("keyed"), Some(&key));
+    let variant = check("variant", q("variant"), Some(&key));
+    assert_eq!(variant.header("content-type"), expected["variant"]["content_type"].as_str());
+    assert_eq!(variant.body.len() as u64, expected["variant"]["size"].as_u64().unwrap());
+    check("public", expected["public"]["path"].as_str().unwrap().to_string(), None);
+    check("signed", expected["signed"]["path"].as_str().unwrap().to_string(), None);
+    let get = |path: &str| -> serde_json::Value {
+        serde_json::from_slice(&send("GET", &host.url(path), &[("x-api-key", &key)], b"").body).unwrap()
+    };
+    let scope = get("/api/v1/scopes/hero");
+    for field in ["public", "generations_limit", "generations_used", "created_at"] {
+        assert_eq!(scope[field], expected["scope"][field], "scope {field}");
+    }
+    let entries = get("/api/v1/live/entries");
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["entries"].as_array().unwrap().iter().map(|e| e["image_id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&entries), ids(&expected["entries"]), "the same entries, newest first");
+    let stats = get("/api/v1/live/stats");
+    for field in ["entries", "bytes_stored", "generations", "variants", "variant_bytes"] {
+        assert_eq!(stats[field], expected["stats"][field], "stats {field}: nothing made again");
+    }
+    assert_eq!(stats["hits"], expected["stats"]["hits"].as_u64().unwrap() + 4);
+}
+
+/// The JSON object README shows right after `marker` (inline or in a
+/// block), with README's `…` placeholders read as values.
+fn readme_answer(readme: &str, marker: &str) -> serde_json::Value {
+    let after = readme.split(marker).nth(1).unwrap_or_else(|| panic!("README has no {marker:?}"));
+    let start = after.find("{\"").unwrap_or_else(|| panic!("no JSON after {marker:?}"));
+    let text = &after[start..];
+    // The object ends where its braces balance.
+    let mut depth = 0;
+    let end = text
+        .char_indices()
+        .find_map(|(i, c)| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            (depth == 0).then_some(i + 1)
+        })
+        .unwrap();
+    let json = text[..end].replace(":…", ":null").replace('\n', " ");
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("README's answer after {marker:?}: {e}: {json}"))
+}
+
+/// Every field name, nested ones as `outer.inner`.
+fn fields(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    if let Some(map) = value.as_object() {
+        for (k, v) in map {
+            let name = format!("{prefix}{k}");
+            fields(v, &format!("{name}."), out);
+            out.push(name);
+        }
+    }
+    out.sort();
+}
+
+fn field_names(value: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fields(value, "", &mut out);
+    out
+}
+
+/// The answers README shows have the fields the real answers have.
+pub fn readmes_json_answers_have_the_real_answers_fields() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let gemini = Gemini::start();
+    let host = Host::start(&standard_vars(s3_endpoint(), &gemini.url));
+    let created = host.admin("POST", "/api/v1/projects", r#"{"name":"shop","generations_per_hour":100}"#);
+    assert_eq!(created.status, 201);
+    let created = created.json();
+    let key = created["api_key"].as_str().unwrap();
+    let path = format!("/api/v1/live/generate?prompt={}", enc(&unique("readme")));
+    assert_eq!(host.get(&path, key).status, 200);
+    let signed = send(
+        "POST",
+        &host.url("/api/v1/live/sign"),
+        &[("x-api-key", key)],
+        br#"{"prompt":"a fox","aspect_ratio":"16:9","lifetime_seconds":86400}"#,
+    );
+    for (marker, real) in [
+        ("default 100) answers **201**", created.clone()),
+        ("`GET /api/v1/live/stats` (`X-API-Key`) returns the caller's project only:", host.stats(key)),
+        (r#""lifetime_seconds":86400}`, which answers"#, signed.json()),
+    ] {
+        let shown = readme_answer(&readme, marker);
+        assert_eq!(field_names(&shown), field_names(&real), "README after {marker:?}\nreal: {real}");
+    }
+}

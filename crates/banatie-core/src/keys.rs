@@ -278,6 +278,18 @@ mod tests {
         assert_eq!(object(p, h, "i", "text/html"), format!("live/{p}/{h}/i.bin"));
     }
 
+    /// README's key-value table names every family (by its prefix).
+    #[test]
+    fn readme_lists_every_family() {
+        let readme = include_str!("../../../README.md");
+        let table = readme.split("Key-value layout (store `default`):").nth(1).expect("README's key table");
+        let table: String = table.lines().take_while(|l| l.is_empty() || l.starts_with('|')).collect();
+        for (name, key) in samples() {
+            let prefix = key.split(':').next().unwrap();
+            assert!(table.contains(&format!("`{prefix}:")), "README's key table lacks {name} ({prefix}:…)");
+        }
+    }
+
     #[test]
     fn the_hour_is_clock_aligned() {
         assert_eq!(hour(7_199), 1);

@@ -1,9 +1,11 @@
-//! Parse and normalise the live URL's query into a [`GenerationRequest`].
+//! Parse and normalise a live or public URL's query into a [`GenerationRequest`]
+//! (which routes read which query: `core::routes::Query`).
 //!
 //! Strict by design: every parameter must be known, may appear once, must be
-//! valid percent-encoded UTF-8. Anything else is a 400 that names the problem;
-//! nothing is silently ignored, because every accepted parameter is part of the
-//! cache key. Does not authenticate (see `api::live`).
+//! valid percent-encoded UTF-8. Anything else is a 400 that names the problem
+//! (in a signed URL, the one opaque 403); nothing is silently ignored, because
+//! every accepted parameter is part of the cache key, a variant's key or the
+//! signature. Does not authenticate (`api::auth::authenticate`).
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -15,7 +17,7 @@ pub const ASPECT_RATIOS: [&str; 10] =
 pub const DEFAULT_ASPECT_RATIO: &str = "1:1";
 /// Longest query we look at, in bytes, before decoding anything.
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
-/// Most parameters a query may have (a signed URL has five); counted before
+/// Most parameters a query may have (a signed URL has at most ten); counted before
 /// anything is decoded, so a query of thousands of names costs nothing.
 pub const MAX_PARAMS: usize = 32;
 
@@ -97,7 +99,7 @@ pub struct SignedParams {
     pub sig: String,
 }
 
-/// The live endpoint's query, decoded but not yet validated: a signed URL
+/// A live or public URL's query, decoded but not yet validated: a signed URL
 /// is verified over exactly these pairs before anything else is judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawQuery {
@@ -105,6 +107,18 @@ pub struct RawQuery {
     pub pairs: Vec<(String, String)>,
     /// Present when the URL carries `sig`, `project` or `exp`.
     pub signed: Option<SignedParams>,
+}
+
+/// A hand-written public URL's query: the generation and variant parameters
+/// except `scope` (it is in the path); keys and signatures have no place in it.
+pub fn parse_public_query(query: &str) -> Result<RawQuery, Error> {
+    let raw = parse_query(query)?;
+    if raw.signed.is_some() || raw.pairs.iter().any(|(n, _)| n == "scope") {
+        return Err(Error::BadRequest(
+            "a public URL takes no signature and no scope parameter; its scope is in the path".into(),
+        ));
+    }
+    Ok(raw)
 }
 
 /// Stage 1: decode. In a URL that carries `sig=`, every defect is the opaque

@@ -1,6 +1,8 @@
 //! The route table: every path the component answers, the methods each
-//! takes, and who may call it. `api::dispatch` reads this table and nothing
-//! else to decide 404, 405 and which credentials a request must carry.
+//! takes, who may call it, how its query is read and whether the per-client
+//! limits apply. `api::dispatch` reads this table and nothing else to decide
+//! 404, 405, which credentials a request must carry and what the live
+//! pipeline is told.
 
 use super::Error;
 
@@ -19,17 +21,6 @@ pub enum Method {
 }
 
 impl Method {
-    pub fn parse(name: &str) -> Method {
-        match name {
-            "GET" => Method::Get,
-            "HEAD" => Method::Head,
-            "POST" => Method::Post,
-            "PATCH" => Method::Patch,
-            "DELETE" => Method::Delete,
-            _ => Method::Other,
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -58,6 +49,30 @@ pub enum Auth {
     /// No credentials: a hand-written URL naming a project (by slug) and one
     /// of its scopes, which must be `public` (401 otherwise).
     Public,
+}
+
+/// How a route's query is read, before authentication (a signed URL is its
+/// own credential).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// Not before authentication (a handler may read its own parameters).
+    Later,
+    /// The live endpoint's: generation parameters, and a signature if any
+    /// (`request::parse_query`).
+    Live,
+    /// A hand-written public URL's: generation and variant parameters; no
+    /// signature, no `scope` (it is in the path): `request::parse_public_query`.
+    Public,
+}
+
+/// When a request is held to the per-client hourly limits (`core::client`;
+/// only where the runtime says who the client is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientLimits {
+    Never,
+    /// A signed URL (no API key: the page's visitor is the client).
+    WhenSigned,
+    Always,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +152,30 @@ impl Route {
         }
     }
 
+    /// How the query is read before authentication.
+    pub fn query(&self) -> Query {
+        match self {
+            Route::Live | Route::Regenerate => Query::Live,
+            Route::Cdn { .. } => Query::Public,
+            _ => Query::Later,
+        }
+    }
+
+    /// When the per-client limits apply.
+    pub fn client_limits(&self) -> ClientLimits {
+        match self {
+            Route::Live => ClientLimits::WhenSigned,
+            Route::Cdn { .. } => ClientLimits::Always,
+            _ => ClientLimits::Never,
+        }
+    }
+
+    /// Whether the route answers with an image through the live pipeline
+    /// (`api::live::get`).
+    pub fn is_live(&self) -> bool {
+        matches!(self, Route::Live | Route::Regenerate | Route::Cdn { .. })
+    }
+
     /// The `Allow` header of a 405.
     pub fn allow(&self) -> String {
         self.methods().iter().map(|(m, _)| m.name()).collect::<Vec<_>>().join(", ")
@@ -203,6 +242,25 @@ mod tests {
         assert_eq!(route("/cdn/my-blog/live/Hero"), None);
         assert_eq!(route("/cdn/my-blog/hero"), None);
         assert_eq!(route("/api/v1/scopes/Bad_Slug"), None);
+    }
+
+    #[test]
+    fn the_table_says_how_queries_are_read_and_who_is_held_to_client_limits() {
+        let cdn = Route::Cdn { project: "p".into(), scope: "s".into() };
+        assert_eq!(
+            (Route::Live.query(), Route::Live.client_limits()),
+            (Query::Live, ClientLimits::WhenSigned)
+        );
+        assert_eq!(
+            (Route::Regenerate.query(), Route::Regenerate.client_limits()),
+            (Query::Live, ClientLimits::Never)
+        );
+        assert_eq!((cdn.query(), cdn.client_limits()), (Query::Public, ClientLimits::Always));
+        assert_eq!(
+            (Route::Entries.query(), Route::Entries.client_limits()),
+            (Query::Later, ClientLimits::Never)
+        );
+        assert!(cdn.is_live() && Route::Regenerate.is_live() && !Route::Sign.is_live());
     }
 
     #[test]

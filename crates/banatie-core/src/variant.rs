@@ -4,10 +4,10 @@
 //! variant is derived from it and cached under the original's key plus the
 //! variant's suffix (`w256.webp.q80`).
 //!
-//! What is decided here, purely: which values are valid, how widths snap to
-//! the configured ladder (so an image has a bounded number of variants), how
-//! `format=auto` reads `Accept`, the suffix, and the derived size. The pixels
-//! are the `banatie-image` crate's.
+//! What is decided here, purely: which values are valid, how widths and
+//! qualities snap to the configured ladders (so an image has a bounded number
+//! of variants), the suffix, and the derived size. How `format=auto` reads
+//! `Accept` is `core::accept`'s; the pixels are the `banatie-image` crate's.
 
 use super::request::short;
 use super::Error;
@@ -61,9 +61,10 @@ impl Format {
         Format::ALL.into_iter().find(|f| f.content_type() == content_type)
     }
 
-    /// The quality a lossy encoding uses when the URL gives no `q`; `None`
-    /// for lossless PNG. Chosen so the default is visually clean at 1×
-    /// (AVIF needs a lower number than JPEG for the same look).
+    /// The quality a lossy encoding uses when the URL gives no `q` (or no
+    /// `variant_qualities` are configured); `None` for lossless PNG. Chosen
+    /// so the default is visually clean at 1× (AVIF needs a lower number than
+    /// JPEG for the same look).
     pub fn default_quality(self) -> Option<u8> {
         match self {
             Format::Avif => Some(60),
@@ -81,7 +82,7 @@ pub enum Wanted {
     Exactly(Format),
 }
 
-/// What the URL asks for, validated; widths already snapped to the ladder.
+/// What the URL asks for, validated; widths and qualities already snapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Asked {
     pub width: Option<u32>,
@@ -196,7 +197,8 @@ pub fn parse_ladder(text: &str) -> Result<Vec<u32>, String> {
 }
 
 impl Asked {
-    /// The parameters that ask for this again (a signed URL's), widths snapped.
+    /// The parameters that ask for this again (a signed URL's), widths and
+    /// qualities snapped.
     pub fn pairs(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if let Some(w) = self.width {
@@ -213,7 +215,7 @@ impl Asked {
         out
     }
 
-    /// Decide `format=auto` from `Accept`.
+    /// Decide `format=auto` from `Accept` (`core::accept`), and the quality.
     pub fn resolve(&self, accept: Option<&str>) -> Variant {
         let (format, negotiated) = match self.format {
             None => (None, false),

@@ -79,6 +79,8 @@ pub enum IncrementError {
 pub struct KvView<'a> {
     pub table: &'a mut ResourceTable,
     pub kv: &'a KvAccess,
+    /// Operations on the store this request made (`--log-host-calls`).
+    pub operations: &'a mut u32,
 }
 
 #[derive(Clone)]
@@ -134,7 +136,9 @@ impl KvView<'_> {
         run(self.kv.backend.blocks(), f)
     }
 
-    fn label(&self, bucket: &Resource<BucketHandle>) -> wasmtime::Result<String> {
+    /// The bucket's store, counting the operation about to be made on it.
+    fn label(&mut self, bucket: &Resource<BucketHandle>) -> wasmtime::Result<String> {
+        *self.operations += 1;
         Ok(self.table.get(bucket)?.store.clone())
     }
 }
@@ -268,6 +272,7 @@ impl atomics::Host for KvView<'_> {
     }
 
     fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
+        *self.operations += 1;
         let blocks = self.kv.backend.blocks();
         let mut handle = self.table.delete(cas)?;
         match run(blocks, || handle.cas.swap(&value)) {
@@ -300,6 +305,7 @@ impl atomics::HostCas for KvView<'_> {
     }
 
     fn current(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        *self.operations += 1;
         let blocks = self.kv.backend.blocks();
         let cas = &mut self.table.get_mut(&cas)?.cas;
         Ok(run(blocks, || cas.current()).map_err(other))

@@ -1,0 +1,83 @@
+//! `cargo run --profile host -p bench -- hit-cpu BEFORE.wasm`: the CPU a
+//! 200 KB signed HIT costs, for the component as it is and for `BEFORE.wasm`
+//! (another build of it, e.g. the commit before a change), under
+//! banatie-host (in this process) and under `spin up` 3.6, in one run:
+//! wrk with 8 connections for 5 s each, alternating before/now twice, the
+//! lower of the two kept. Printed as a Markdown table.
+
+use std::path::Path;
+
+use anyhow::Context;
+use testkit::garage;
+use testkit::gemini::{Behavior, Gemini};
+
+use crate::{create_project, fetch, host_vars, procfs, signed_path, start_host_from, targets, wrk};
+
+/// A copy of spin.toml whose component is `wasm` (an absolute path).
+fn manifest_for(root: &Path, wasm: &Path, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let manifest = std::fs::read_to_string(root.join("spin.toml"))?;
+    let source = "source = \"target/wasm32-wasip2/release/banatie_live.wasm\"";
+    anyhow::ensure!(manifest.contains(source), "spin.toml names another source");
+    let wasm = wasm.canonicalize().with_context(|| format!("{}", wasm.display()))?;
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, manifest.replace(source, &format!("source = {:?}", wasm.display().to_string())))?;
+    Ok(path)
+}
+
+/// CPU µs per HIT of `url`, read from `pid`'s CPU time.
+fn cpu_per_hit(url: &str, pid: u32) -> anyhow::Result<f64> {
+    let before = procfs::cpu_seconds(pid);
+    let f = wrk::run(url, 8)?;
+    // The warm-up second is inside the CPU window: count its requests too.
+    Ok((procfs::cpu_seconds(pid) - before) * 1e6 / (f.requests as f64 * 6.0 / 5.0))
+}
+
+/// A signed URL of a new 200 KB image on `base`, fetched once (a MISS): wrk
+/// sends no headers, and a signed URL is how pages ask.
+fn hit_url(base: &str, gemini: &Gemini) -> anyhow::Result<String> {
+    let key = create_project(base)?;
+    gemini.set(Behavior::Sized(200_000));
+    let url = format!("{base}{}", signed_path(base, &key, "hit cpu")?);
+    fetch(&url, "MISS")?;
+    Ok(url)
+}
+
+pub fn run(root: &Path, before: &Path) -> anyhow::Result<()> {
+    let garage = garage::Garage::start();
+    let gemini = Gemini::start();
+    let now = root.join("target/wasm32-wasip2/release/banatie_live.wasm");
+    let vars = host_vars(&garage.endpoint, &gemini.url);
+    let mut rows = Vec::new();
+    let mut keep = Vec::new();
+    for (label, wasm) in [("before", before), ("now", now.as_path())] {
+        let dir = tempfile::tempdir()?;
+        let manifest = manifest_for(root, wasm, dir.path())?;
+        let host_state = dir.path().join("host");
+        let spin_state = dir.path().join("spin");
+        std::fs::create_dir_all(&host_state)?;
+        std::fs::create_dir_all(&spin_state)?;
+        let host = format!(
+            "http://{}",
+            start_host_from(&manifest, &garage.endpoint, &gemini.url, &host_state, &[])?
+        );
+        let spin = targets::spin_from(&manifest, &vars, &spin_state)?;
+        let (host_url, spin_url) = (hit_url(&host, &gemini)?, hit_url(&spin.base, &gemini)?);
+        rows.push((label, host_url, spin_url, spin.pid()));
+        keep.push((dir, spin));
+    }
+    let mut best = vec![(f64::MAX, f64::MAX); rows.len()];
+    for _round in 0..2 {
+        for (i, (_, host_url, spin_url, spin_pid)) in rows.iter().enumerate() {
+            best[i].0 = best[i].0.min(cpu_per_hit(host_url, 0)?);
+            best[i].1 = best[i].1.min(cpu_per_hit(spin_url, *spin_pid)?);
+        }
+    }
+    println!("| 200 KB signed HIT, 8 connections | banatie-host CPU per request | spin up CPU per request |");
+    println!("|---|---|---|");
+    for ((label, ..), (host, spin)) in rows.iter().zip(&best) {
+        println!("| {label} | {host:.0} µs | {spin:.0} µs |");
+    }
+    println!("| now ÷ before | {:.2} | {:.2} |", best[1].0 / best[0].0, best[1].1 / best[0].1);
+    drop(keep);
+    Ok(())
+}
