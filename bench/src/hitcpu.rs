@@ -11,7 +11,9 @@ use anyhow::Context;
 use testkit::garage;
 use testkit::gemini::{Behavior, Gemini};
 
-use crate::{create_project, fetch, host_vars, procfs, signed_path, start_host_from, targets, wrk};
+use crate::{
+    create_project, fetch, host_vars, procfs, signed_path, start_host_from, start_host_with, targets, wrk,
+};
 
 /// A copy of spin.toml whose component is `wasm` (an absolute path).
 fn manifest_for(root: &Path, wasm: &Path, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
@@ -24,12 +26,18 @@ fn manifest_for(root: &Path, wasm: &Path, dir: &Path) -> anyhow::Result<std::pat
     Ok(path)
 }
 
-/// CPU µs per HIT of `url`, read from `pid`'s CPU time.
+/// CPU µs per HIT of `url` at 8 connections, read from `pid`'s CPU time.
 fn cpu_per_hit(url: &str, pid: u32) -> anyhow::Result<f64> {
+    Ok(load(url, pid, 8)?.1)
+}
+
+/// Requests per second and CPU µs per request of `url` at `connections`.
+fn load(url: &str, pid: u32, connections: u32) -> anyhow::Result<(f64, f64)> {
     let before = procfs::cpu_seconds(pid);
-    let f = wrk::run(url, 8)?;
+    let f = wrk::run(url, connections)?;
     // The warm-up second is inside the CPU window: count its requests too.
-    Ok((procfs::cpu_seconds(pid) - before) * 1e6 / (f.requests as f64 * 6.0 / 5.0))
+    let cpu = (procfs::cpu_seconds(pid) - before) * 1e6 / (f.requests as f64 * 6.0 / 5.0);
+    Ok((f.requests_per_sec, cpu))
 }
 
 /// A signed URL of a new 200 KB image on `base`, fetched once (a MISS): wrk
@@ -79,5 +87,39 @@ pub fn run(root: &Path, before: &Path) -> anyhow::Result<()> {
     }
     println!("| now ÷ before | {:.2} | {:.2} |", best[1].0 / best[0].0, best[1].1 / best[0].1);
     drop(keep);
+    Ok(())
+}
+
+/// `-- metrics-cost`: the 200 KB signed HIT at 64 connections on two
+/// banatie-hosts in this process, one with `--metrics-listen` (counting
+/// every answer) and one without; alternated three times, the best of each
+/// kept. Printed as a Markdown table.
+pub fn metrics_cost(root: &Path) -> anyhow::Result<()> {
+    let garage = garage::Garage::start();
+    let gemini = Gemini::start();
+    let manifest = root.join("spin.toml");
+    let (off_state, on_state) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let off = start_host_with(&manifest, &garage.endpoint, &gemini.url, off_state.path(), &[], None)?;
+    let on = start_host_with(
+        &manifest,
+        &garage.endpoint,
+        &gemini.url,
+        on_state.path(),
+        &[],
+        Some("127.0.0.1:0".parse()?),
+    )?;
+    let urls = [hit_url(&format!("http://{off}"), &gemini)?, hit_url(&format!("http://{on}"), &gemini)?];
+    let mut best = [(0.0f64, f64::MAX); 2];
+    for _round in 0..3 {
+        for (i, url) in urls.iter().enumerate() {
+            let (rps, cpu) = load(url, 0, 64)?;
+            best[i] = (best[i].0.max(rps), best[i].1.min(cpu));
+        }
+    }
+    println!("| 200 KB signed HIT, 64 connections | requests/s | CPU per request |");
+    println!("|---|---|---|");
+    println!("| without --metrics-listen | {:.0} | {:.0} µs |", best[0].0, best[0].1);
+    println!("| with --metrics-listen | {:.0} | {:.0} µs |", best[1].0, best[1].1);
+    println!("| with ÷ without | {:.3} | {:.3} |", best[1].0 / best[0].0, best[1].1 / best[0].1);
     Ok(())
 }

@@ -20,7 +20,8 @@
 //! (`derive.rs`). `-- soak` runs the soak scenarios instead (`soak.rs`; report in
 //! `target/soak.md`). `-- hit-cpu BEFORE.wasm` compares a HIT's CPU under
 //! banatie-host and Spin for the component and another build of it
-//! (`hitcpu.rs`). `-- serve` starts everything, prints HIT URLs and waits
+//! (`hitcpu.rs`); `-- metrics-cost` the same HIT with and without
+//! `--metrics-listen`. `-- serve` starts everything, prints HIT URLs and waits
 //! (for profiling: see docs/benchmarks.md). `-- s3s-fs DIR` is the s3s-fs
 //! child process the matrix starts.
 
@@ -60,6 +61,9 @@ fn main() -> anyhow::Result<()> {
     if mode == "hit-cpu" {
         let before = std::env::args().nth(2).context("hit-cpu BEFORE.wasm")?;
         return hitcpu::run(&root, std::path::Path::new(&before));
+    }
+    if mode == "metrics-cost" {
+        return hitcpu::metrics_cost(&root);
     }
     let garage = garage::Garage::start();
     let gemini = Gemini::start();
@@ -272,6 +276,18 @@ pub(crate) fn start_host_from(
     state: &std::path::Path,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<SocketAddr> {
+    start_host_with(manifest, s3, gemini, state, extra, None)
+}
+
+/// The same, with the operator listener at `metrics_listen`.
+pub(crate) fn start_host_with(
+    manifest: &std::path::Path,
+    s3: &str,
+    gemini: &str,
+    state: &std::path::Path,
+    extra: &[(&str, &str)],
+    metrics_listen: Option<SocketAddr>,
+) -> anyhow::Result<SocketAddr> {
     let mut vars = host_vars(s3, gemini);
     vars.extend_from_slice(extra);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -284,6 +300,7 @@ pub(crate) fn start_host_from(
         variables: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         build: false,
         dev: false,
+        metrics_listen,
         on_ready: Some(Box::new(move |addr| {
             let _ = tx.send(addr);
         })),

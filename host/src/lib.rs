@@ -21,6 +21,7 @@ pub mod fair;
 pub mod kv;
 pub mod manifest;
 pub mod memory;
+pub mod ops;
 pub mod outbound;
 pub mod plan;
 pub mod private_file;

@@ -80,6 +80,10 @@ struct UpArgs {
     /// connection is closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     send_timeout_seconds: u64,
+    /// Serve Prometheus metrics (/metrics), /healthz and /readyz on this
+    /// address, apart from the public one. Off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Log, for each request, how many wasi:config and key-value calls its
     /// component made (method and path only). A diagnostic.
     #[arg(long)]
@@ -132,6 +136,7 @@ fn main() -> std::process::ExitCode {
         build: args.build,
         dev: args.dev,
         limits,
+        metrics_listen: args.metrics_listen,
         on_ready: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");

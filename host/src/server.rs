@@ -52,6 +52,8 @@ pub struct Shared {
     pub kv: KvAccess,
     pub outbound: Outbound,
     pub route: Arc<crate::manifest::Manifest>,
+    /// What is counted for `--metrics-listen` (`None`: nothing is).
+    pub metrics: Option<Arc<crate::ops::Metrics>>,
 }
 
 pub struct State {
@@ -246,7 +248,7 @@ fn head_bytes<B>(req: &hyper::Request<B>) -> usize {
 
 /// An answer of the host's own, in the component's error shape:
 /// `{"error":{"code","message"}}`, `Cache-Control: no-store`.
-pub fn error_response(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> Response {
+pub fn error_response(status: u16, code: &'static str, message: &str, retry_after: Option<u64>) -> Response {
     use http_body_util::BodyExt;
     let json = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
     let body =
@@ -254,7 +256,8 @@ pub fn error_response(status: u16, code: &str, message: &str, retry_after: Optio
     let mut builder = hyper::Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .header("cache-control", "no-store");
+        .header("cache-control", "no-store")
+        .extension(crate::ops::HostAnswer(code));
     if let Some(seconds) = retry_after {
         builder = builder.header("retry-after", seconds.to_string());
     }
@@ -278,7 +281,20 @@ impl Server {
         Server { pre, shared, limits, slots, per_client, compute, identity }
     }
 
-    async fn handle(&self, mut req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Response {
+    /// Answer a request, counted when the operator listener is on.
+    async fn handle(&self, req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Response {
+        let Some(metrics) = &self.shared.metrics else {
+            return self.answer(req, peer).await;
+        };
+        let route = crate::ops::route_kind(req.uri().path(), req.uri().query());
+        let _in_flight = metrics.start();
+        let started = Instant::now();
+        let response = self.answer(req, peer).await;
+        metrics.record(route, &response, started.elapsed());
+        response
+    }
+
+    async fn answer(&self, mut req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Response {
         if head_bytes(&req) > MAX_HEAD_BYTES {
             let message = format!("the request head is over {MAX_HEAD_BYTES} bytes");
             return error_response(431, "headers_too_large", &message, None);

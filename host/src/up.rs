@@ -28,6 +28,8 @@ pub struct Options {
     pub dev: bool,
     /// Concurrency, queueing and timeouts of the server.
     pub limits: server::Limits,
+    /// The operator's listener (`/metrics`, `/healthz`, `/readyz`), if any.
+    pub metrics_listen: Option<SocketAddr>,
     /// Called with the bound address once the host listens (embedders, the benchmark).
     pub on_ready: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
 }
@@ -106,6 +108,7 @@ async fn serve(
         kv: KvAccess { backend, labels: Arc::new(plan.manifest.key_value_stores.clone()) },
         outbound: Outbound { allow: AllowList(Arc::new(plan.allowed)), client: pooled_client() },
         route: Arc::new(plan.manifest.clone()),
+        metrics: options.metrics_listen.map(|_| Arc::new(crate::ops::Metrics::default())),
     };
     let listener = TcpListener::bind(options.listen)
         .await
@@ -113,6 +116,13 @@ async fn serve(
     let addr = listener.local_addr()?;
     let manifest = &plan.manifest;
     println!("banatie-host: serving {} on http://{addr} (route {})", manifest.app_name, manifest.route);
+    if let (Some(at), Some(metrics)) = (options.metrics_listen, &shared.metrics) {
+        let ops = TcpListener::bind(at)
+            .await
+            .with_context(|| format!("cannot listen on {at} (--metrics-listen)"))?;
+        println!("banatie-host: metrics, /healthz and /readyz on http://{}", ops.local_addr()?);
+        tokio::spawn(crate::ops::serve(ops, addr, metrics.clone()));
+    }
     if let Some(ready) = on_ready {
         ready(addr);
     }

@@ -15,6 +15,8 @@ use crate::core::{signature, Error};
 pub enum Caller {
     Project(Project),
     Admin,
+    /// A route that needs no credentials and has no project (`Auth::Open`).
+    Anyone,
 }
 
 impl Caller {
@@ -22,7 +24,7 @@ impl Caller {
     pub fn project(self) -> Project {
         match self {
             Caller::Project(p) => p,
-            Caller::Admin => unreachable!("the route table gives admin routes no project"),
+            Caller::Admin | Caller::Anyone => unreachable!("the route table gives this route no project"),
         }
     }
 }
@@ -56,6 +58,7 @@ pub fn authenticate(
             project::check_admin(credentials.authorization, admin)?;
             return Ok(Caller::Admin);
         }
+        (Auth::Open, _) => return Ok(Caller::Anyone),
         (Auth::Demo, _) => demo_project(kv, config)?,
         (Auth::Public, _) => project_by_slug(kv, credentials.cdn_project.unwrap_or_default())?,
     };

@@ -14,6 +14,7 @@ pub mod entries;
 pub mod expiry;
 pub mod flight;
 pub mod gate;
+pub mod health;
 pub mod lease;
 pub mod live;
 pub mod make;
@@ -249,6 +250,7 @@ where
             sign::sign(&project, &ctx.config, &body, now, origin)
         }
         Route::DemoPage => Ok(demo::page()),
+        Route::Health => health::check(ctx, request.method == Method::Head).await,
         Route::Rotate(id) => projects::rotate(&ctx.kv, &id, ctx.env.random_bytes64()),
         Route::Projects => {
             let body = request.body.read(MAX_BODY_BYTES).await?;

@@ -17,6 +17,7 @@ mod host_cli;
 mod limits;
 mod live;
 mod openapi;
+mod operations;
 mod public;
 mod resilience;
 mod scale;
@@ -124,6 +125,8 @@ fn main() {
         host_cli::a_state_dir_written_by_an_earlier_main_keeps_serving_its_images,
         host_cli::readmes_first_command_serves_miss_then_hit,
         host_cli::readmes_json_answers_have_the_real_answers_fields,
+        operations::the_operator_listener_counts_what_stats_count_and_answers_health,
+        operations::the_health_route_follows_the_bucket,
         host_cli::a_state_dir_with_variants_scopes_and_entries_from_153cf55_keeps_serving,
         host_cli::an_invalid_component_configuration_stops_the_host_before_serving,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
@@ -187,6 +190,7 @@ fn main() {
         live::a_restarted_host_keeps_the_cache,
         live::a_vanished_object_is_regenerated,
         errors::provider_failure_is_502_and_writes_nothing,
+        operations::the_health_route_follows_the_bucket,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
         // wasmCloud tells the component nothing about the client.
         limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected if Runtime::knows_the_client,

@@ -94,6 +94,14 @@ pub fn api_key(sha256_hex: &str) -> String {
     format!("apikey:{sha256_hex}")
 }
 
+/// Read (never written) by the health route: a KV read that proves the
+/// store answers.
+pub const HEALTH_PROBE: &str = "health:probe";
+
+/// Fetched (never written) by the health route: an S3 GET that proves the
+/// bucket answers with these credentials (404 is the healthy answer).
+pub const HEALTH_OBJECT: &str = "health/probe";
+
 /// A project slug → its project's id.
 pub fn project_slug(slug: &str) -> String {
     format!("projectslug:{slug}")
@@ -222,6 +230,7 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("expiry", expiry(490896, 3)),
         ("lock", lock(&budget(p, now))),
         ("counter probe", COUNTER_PROBE.to_string()),
+        ("health probe", HEALTH_PROBE.to_string()),
         ("longest", scope_generations(p, &"s".repeat(64))),
     ]
 }
@@ -266,6 +275,7 @@ mod tests {
             ("expiry", "expiry:490896:000000000003".to_string()),
             ("lock", format!("lock:budget:{p}:490896")),
             ("counter probe", "platform:counter-probe".to_string()),
+            ("health probe", "health:probe".to_string()),
             ("longest", format!("scopegen:{p}:{}", "s".repeat(64))),
         ];
         let expected: Vec<(String, String)> = expected.into_iter().map(|(n, k)| (n.to_string(), k)).collect();

@@ -49,6 +49,9 @@ pub enum Auth {
     /// No credentials: a hand-written URL naming a project (by slug) and one
     /// of its scopes, which must be `public` (401 otherwise).
     Public,
+    /// No credentials and no project: an answer that tells a caller nothing
+    /// of anyone's data (the health route).
+    Open,
 }
 
 /// How a route's query is read, before authentication (a signed URL is its
@@ -89,6 +92,8 @@ pub enum Route {
     Scopes,
     Scope(String),
     Regenerate,
+    /// `/api/v1/health`: a readiness probe.
+    Health,
     /// `/cdn/{project}/live/{scope}`.
     Cdn {
         project: String,
@@ -114,6 +119,7 @@ pub fn route(path: &str) -> Option<Route> {
         "/api/v1/scopes" => Some(Route::Scopes),
         "/api/v1/live/entries" => Some(Route::Entries),
         "/api/v1/live/regenerate" => Some(Route::Regenerate),
+        "/api/v1/health" => Some(Route::Health),
         _ if path.starts_with("/api/v1/scopes/") => {
             let slug = &path["/api/v1/scopes/".len()..];
             super::scope::valid_slug(slug).then(|| Route::Scope(slug.to_string()))
@@ -149,6 +155,7 @@ impl Route {
             Route::Scope(_) => &[(Get, Key), (Patch, Key), (Delete, Key)],
             Route::Regenerate => &[(Post, Key)],
             Route::Cdn { .. } => &[(Get, Public), (Head, Public)],
+            Route::Health => &[(Get, Open), (Head, Open)],
         }
     }
 
@@ -237,6 +244,7 @@ mod tests {
             Ok((Route::Scope("hero".into()), Auth::Key))
         );
         assert_eq!(resolve("/api/v1/live/regenerate", Method::Post), Ok((Route::Regenerate, Auth::Key)));
+        assert_eq!(resolve("/api/v1/health", Method::Get), Ok((Route::Health, Auth::Open)));
         let cdn = Route::Cdn { project: "my-blog".into(), scope: "hero".into() };
         assert_eq!(resolve("/cdn/my-blog/live/hero", Method::Get), Ok((cdn, Auth::Public)));
         assert_eq!(route("/cdn/my-blog/live/Hero"), None);

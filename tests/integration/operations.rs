@@ -1,0 +1,173 @@
+//! Operating the service: the component's health route on every runtime,
+//! banatie-host's operator listener (`--metrics-listen`: /metrics, /healthz,
+//! /readyz).
+
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::gemini::Gemini;
+use crate::support::host::{standard_vars, Host};
+use crate::support::http::send;
+use crate::support::{enc, s3_endpoint, unique};
+
+/// A TCP forwarder to `upstream` on a port of its own, that can be stopped
+/// (its connections closed, nothing listening) and started again on the same
+/// port: an S3 server going away and coming back.
+struct Forwarder {
+    port: u16,
+    upstream: String,
+    running: Option<(Arc<AtomicBool>, Arc<Mutex<Vec<TcpStream>>>, std::thread::JoinHandle<()>)>,
+}
+
+impl Forwarder {
+    fn to(upstream: &str) -> Forwarder {
+        let port = crate::support::garage::free_port();
+        let mut f =
+            Forwarder { port, upstream: upstream.trim_start_matches("http://").to_string(), running: None };
+        f.start();
+        f
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (stop, open) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let (stopping, streams, upstream) = (stop.clone(), open.clone(), self.upstream.clone());
+        let accepting = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = TcpStream::connect(&upstream) else { continue };
+                let mut open = streams.lock().unwrap();
+                open.extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in
+                    [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                }
+            }
+        });
+        self.running = Some((stop, open, accepting));
+    }
+
+    /// Nothing listens any more, and every open connection is closed.
+    fn stop(&mut self) {
+        if let Some((stop, open, accepting)) = self.running.take() {
+            stop.store(true, Ordering::SeqCst);
+            accepting.join().unwrap();
+            for s in open.lock().unwrap().drain(..) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn health(host: &Host) -> (u16, serde_json::Value) {
+    let r = send("GET", &host.url("/api/v1/health"), &[], b"");
+    let body =
+        serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&r.body)));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    (r.status, body)
+}
+
+/// The component's readiness, from inside it (so on Spin and wasmCloud
+/// too): 200 while its bucket answers, 503 naming S3 (and nothing else: no
+/// host, no error text) at the first request after the bucket went away, 200
+/// again once it is back. It needs no credentials and writes nothing.
+pub fn the_health_route_follows_the_bucket() {
+    let gemini = Gemini::start();
+    let mut s3 = Forwarder::to(s3_endpoint());
+    let host = Host::start(&standard_vars(&s3.endpoint(), &gemini.url));
+    let ok = serde_json::json!({ "status": "ok", "kv": "ok", "s3": "ok" });
+    assert_eq!(health(&host), (200, ok.clone()), "{}", host.log());
+    s3.stop();
+    let down = serde_json::json!({ "status": "unavailable", "kv": "ok", "s3": "unavailable" });
+    assert_eq!(health(&host), (503, down));
+    s3.start();
+    assert_eq!(health(&host), (200, ok));
+    assert!(host.kv_keys("health").is_empty(), "the probe key is never written");
+    assert_eq!(gemini.calls(), 0);
+}
+
+/// The address banatie-host prints for its operator listener.
+fn metrics_base(host: &Host) -> String {
+    let started = Instant::now();
+    loop {
+        let lines = host.stdout.lock().unwrap().clone();
+        if let Some(addr) = lines.iter().find_map(|l| l.split("/readyz on ").nth(1)) {
+            return addr.trim().to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no operator listener printed: {lines:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text exposition.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+}
+
+/// Counted as the stats count: what `/metrics` says of MISSes, HITs and a
+/// variant equals `/api/v1/live/stats`; a 429 of the budget is counted by
+/// status; /healthz and /readyz answer; the public port has none of it.
+pub fn the_operator_listener_counts_what_stats_count_and_answers_health() {
+    let gemini = Gemini::start();
+    let mut s3 = Forwarder::to(s3_endpoint());
+    let vars = standard_vars(&s3.endpoint(), &gemini.url);
+    let host =
+        Host::start_in(Arc::new(tempfile::tempdir().unwrap()), &vars, &["--metrics-listen", "127.0.0.1:0"]);
+    let ops = metrics_base(&host);
+    let key = host.create_project_with(r#"{"name":"counted","generations_per_hour":2}"#).api_key;
+    let live = |prompt: &str| format!("/api/v1/live/generate?prompt={}", enc(prompt));
+    let (a, b, c) = (live(&unique("a")), live(&unique("b")), live(&unique("c")));
+    for path in [&a, &a, &a, &b, &b] {
+        assert_eq!(host.get(path, &key).status, 200);
+    }
+    assert_eq!(host.get(&format!("{a}&w=64&format=webp"), &key).status, 200);
+    assert_eq!(host.get(&format!("{a}&w=64&format=webp"), &key).status, 200);
+    assert_eq!(host.get(&c, &key).status, 429, "the budget of 2 is spent");
+    let stats = host.stats(&key);
+    let text = String::from_utf8(send("GET", &format!("{ops}/metrics"), &[], b"").body).unwrap();
+    let count = |route: &str, status: u16, cache: &str| {
+        sample(
+            &text,
+            &format!(
+                "banatie_http_requests_total{{route=\"{route}\",status=\"{status}\",cache=\"{cache}\"}}"
+            ),
+        )
+    };
+    let misses = count("live", 200, "MISS") + count("live_variant", 200, "MISS");
+    let hits = count("live", 200, "HIT") + count("live_variant", 200, "HIT");
+    assert_eq!(misses, stats["misses"].as_f64().unwrap(), "{text}\n{stats}");
+    assert_eq!(hits, stats["hits"].as_f64().unwrap(), "{text}\n{stats}");
+    assert_eq!(count("live", 429, "none"), 1.0, "{text}");
+    assert!(sample(&text, "banatie_stage_duration_seconds_count{stage=\"s3\"}") >= 7.0, "{text}");
+    assert_eq!(sample(&text, "banatie_http_requests_in_flight"), 0.0);
+    assert_eq!(send("GET", &format!("{ops}/healthz"), &[], b"").status, 200);
+    assert_eq!(send("GET", &format!("{ops}/readyz"), &[], b"").status, 200);
+    s3.stop();
+    let ready = send("GET", &format!("{ops}/readyz"), &[], b"");
+    assert_eq!(ready.status, 503, "{}", String::from_utf8_lossy(&ready.body));
+    assert_eq!(send("GET", &format!("{ops}/healthz"), &[], b"").status, 200, "the process still serves");
+    s3.start();
+    assert_eq!(send("GET", &format!("{ops}/readyz"), &[], b"").status, 200);
+    assert_eq!(send("GET", &host.url("/metrics"), &[], b"").status, 404, "never on the public port");
+}
