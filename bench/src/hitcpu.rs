@@ -12,7 +12,7 @@ use testkit::garage;
 use testkit::gemini::{Behavior, Gemini};
 
 use crate::{
-    create_project, fetch, host_vars, procfs, signed_path, start_host_from, start_host_with, targets, wrk,
+    create_project, fetch, host_vars, matrix, signed_path, start_host_from, start_host_with, targets,
 };
 
 /// A copy of spin.toml whose component is `wasm` (an absolute path).
@@ -33,11 +33,8 @@ fn cpu_per_hit(url: &str, pid: u32) -> anyhow::Result<f64> {
 
 /// Requests per second and CPU µs per request of `url` at `connections`.
 fn load(url: &str, pid: u32, connections: u32) -> anyhow::Result<(f64, f64)> {
-    let before = procfs::cpu_seconds(pid);
-    let f = wrk::run(url, connections)?;
-    // The warm-up second is inside the CPU window: count its requests too.
-    let cpu = (procfs::cpu_seconds(pid) - before) * 1e6 / (f.requests as f64 * 6.0 / 5.0);
-    Ok((f.requests_per_sec, cpu))
+    let run = matrix::measure(&matrix::Target { url: url.to_string(), cpu_of: Some(pid) }, connections)?;
+    Ok((run.rps, run.cpu_us.expect("the CPU of a process is read")))
 }
 
 /// A signed URL of a new 200 KB image on `base`, fetched once (a MISS): wrk

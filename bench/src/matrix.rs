@@ -24,20 +24,20 @@ pub const SIZES: [(&str, usize); 3] = [("10 KB", 10_000), ("200 KB", 200_000), (
 pub const CONNECTIONS: [u32; 3] = [8, 64, 256];
 
 /// One thing under load: its URL and whose CPU to read (`Some(0)`: this process).
-struct Target {
-    url: String,
-    cpu_of: Option<u32>,
+pub(crate) struct Target {
+    pub url: String,
+    pub cpu_of: Option<u32>,
 }
 
-struct Run {
-    rps: f64,
+pub(crate) struct Run {
+    pub rps: f64,
     p50: Duration,
     p99: Duration,
     /// CPU microseconds per request of the measured server, when read.
-    cpu_us: Option<f64>,
+    pub cpu_us: Option<f64>,
 }
 
-fn measure(target: &Target, connections: u32) -> anyhow::Result<Run> {
+pub(crate) fn measure(target: &Target, connections: u32) -> anyhow::Result<Run> {
     measure_with(target, connections, wrk::run)
 }
 

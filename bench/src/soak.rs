@@ -214,20 +214,6 @@ fn percentiles(latencies: &[Duration]) -> (Duration, Duration) {
     (p(0.5), p(0.99))
 }
 
-/// A socket from 127.0.0.3 (another client to the host) that sent `request`
-/// and never reads, with a small receive buffer.
-fn silent_reader(addr: &str, request: &[u8]) -> anyhow::Result<TcpStream> {
-    use socket2::{Domain, Socket, Type};
-    let addr: std::net::SocketAddr = addr.parse()?;
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    socket.set_recv_buffer_size(4096)?;
-    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 3], 0)).into())?;
-    socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
-    let mut stream: TcpStream = socket.into();
-    stream.write_all(request)?;
-    Ok(stream)
-}
-
 fn derivations_and_slow_readers(
     base: &str,
     key: &str,
@@ -244,8 +230,9 @@ fn derivations_and_slow_readers(
     let (alone, alone_errors) = hits_for(url, || started.elapsed() > Duration::from_secs(10))?;
     let addr = base.trim_start_matches("http://");
     let request = format!("GET {big} HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\n\r\n");
-    let readers: Vec<TcpStream> =
-        (0..500).filter_map(|_| silent_reader(addr, request.as_bytes()).ok()).collect();
+    let readers: Vec<TcpStream> = (0..500)
+        .filter_map(|_| testkit::raw::silent_from([127, 0, 0, 3].into(), base, request.as_bytes()).ok())
+        .collect();
     let done = std::sync::atomic::AtomicBool::new(false);
     let cpu_before = cpu_seconds();
     let busy_started = Instant::now();

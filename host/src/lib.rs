@@ -19,6 +19,7 @@ pub mod config;
 pub mod dev;
 pub mod fair;
 pub mod kv;
+pub mod limits;
 pub mod manifest;
 pub mod memory;
 pub mod ops;

@@ -107,18 +107,20 @@ impl Default for Metrics {
     }
 }
 
-/// The route kind of a path and query: a bounded label.
+/// The route kind of a path and query (by the component's route table): a
+/// bounded label.
 pub fn route_kind(path: &str, query: Option<&str>) -> &'static str {
+    use banatie_core::routes::{route, Route};
     let variant =
         query.is_some_and(|q| q.split('&').any(|p| p.starts_with("w=") || p.starts_with("format=")));
-    match path {
-        banatie_core::routes::LIVE_PATH if variant => "live_variant",
-        banatie_core::routes::LIVE_PATH => "live",
-        _ if path.starts_with("/cdn/") && variant => "cdn_variant",
-        _ if path.starts_with("/cdn/") => "cdn",
-        "/api/v1/health" => "health",
-        _ if path.starts_with("/api/") => "api",
-        _ => "other",
+    match (route(path), variant) {
+        (Some(Route::Live), true) => "live_variant",
+        (Some(Route::Live), false) => "live",
+        (Some(Route::Cdn { .. }), true) => "cdn_variant",
+        (Some(Route::Cdn { .. }), false) => "cdn",
+        (Some(Route::Health), _) => "health",
+        (Some(_), _) => "api",
+        (None, _) => "other",
     }
 }
 
@@ -153,7 +155,7 @@ impl Metrics {
             self.refusals.get_or_create(&ReasonLabels { reason }).inc();
         }
         for timing in response.headers().get_all("server-timing").iter().filter_map(|v| v.to_str().ok()) {
-            for (stage, ms) in server_timing(timing) {
+            for (stage, ms) in banatie_core::timing::parse(timing, &STAGES) {
                 self.stages.get_or_create(&StageLabels { stage }).observe(ms / 1000.0);
             }
         }
@@ -164,17 +166,6 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
     }
-}
-
-/// `kv;dur=0.674, s3;dur=2.293` → the counted stages and their milliseconds.
-fn server_timing(value: &str) -> impl Iterator<Item = (&'static str, f64)> + '_ {
-    value.split(',').filter_map(|part| {
-        let mut fields = part.trim().split(';');
-        let name = fields.next()?.trim();
-        let stage = STAGES.iter().find(|s| **s == name)?;
-        let ms = fields.find_map(|f| f.trim().strip_prefix("dur="))?.parse::<f64>().ok()?;
-        Some((*stage, ms))
-    })
 }
 
 type Body = http_body_util::Full<bytes::Bytes>;
@@ -261,15 +252,6 @@ pub async fn serve(listener: TcpListener, public: SocketAddr, metrics: Arc<Metri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_timing_gives_the_counted_stages_in_milliseconds() {
-        let stages: Vec<_> =
-            server_timing("kv;dur=0.674, s3;dur=2.293, provider;dur=0.000, derive;dur=12.5, other;dur=9")
-                .collect();
-        assert_eq!(stages, [("kv", 0.674), ("s3", 2.293), ("provider", 0.0), ("derive", 12.5)]);
-        assert_eq!(server_timing("kv, s3;desc=x").count(), 0);
-    }
 
     #[test]
     fn route_kinds_are_a_bounded_set() {

@@ -46,6 +46,21 @@ pub fn send_from(source: std::net::Ipv4Addr, base: &str, request: &[u8]) -> (u16
     exchange(socket.into(), request)
 }
 
+/// A socket from `source` that sent `request` to `base` and never reads
+/// (a 4 KB receive buffer): a client that stopped reading its answer.
+pub fn silent_from(source: std::net::Ipv4Addr, base: &str, request: &[u8]) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let addr: std::net::SocketAddr =
+        base.trim_start_matches("http://").parse().map_err(std::io::Error::other)?;
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.bind(&std::net::SocketAddr::from((source, 0)).into())?;
+    socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
+    let mut stream: TcpStream = socket.into();
+    stream.write_all(request)?;
+    Ok(stream)
+}
+
 /// The value of `name` in a raw answer's head (case-insensitive).
 pub fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
     let head = answer.split("\r\n\r\n").next()?;

@@ -105,15 +105,7 @@ pub fn a_hit_stays_fast_while_two_maximal_derivations_run() {
 
 /// A socket from `source` that sent `request` and never reads.
 fn silent(source: Ipv4Addr, to: &str, request: &[u8]) -> TcpStream {
-    use socket2::{Domain, Socket, Type};
-    let addr: SocketAddr = to.trim_start_matches("http://").parse().unwrap();
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
-    socket.connect_timeout(&addr.into(), Duration::from_secs(10)).unwrap();
-    let mut stream: TcpStream = socket.into();
-    stream.write_all(request).unwrap();
-    stream
+    raw::silent_from(source, to, request).unwrap()
 }
 
 /// On main 6 anonymous waiters on one slow public prompt, or 4 clients not

@@ -160,6 +160,26 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// The state dir `tests/fixtures/{name}` (its files, and its SQLite store
+/// from the text dump `{name}.sql`) in a copy, served by `--dev`: what
+/// `{name}.json` says of it, the copy, the host and the dev project's key
+/// (checked to be the remembered one).
+fn serve_fixture(name: &str) -> (serde_json::Value, Arc<tempfile::TempDir>, Host, String) {
+    let fixtures = repo_root().join("tests/fixtures");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join(format!("{name}.json"))).unwrap()).unwrap();
+    let state = Arc::new(tempfile::tempdir().unwrap());
+    copy_dir(&fixtures.join(name), state.path());
+    let dump = std::fs::read_to_string(fixtures.join(format!("{name}.sql"))).unwrap();
+    let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
+    db.execute_batch(&dump).unwrap();
+    drop(db);
+    let host = Host::start_in(state.clone(), &[], &["--dev"]);
+    let key = dev_key(&host);
+    assert_eq!(key, expected["api_key"], "the remembered dev project is the one served");
+    (expected, state, host, key)
+}
+
 /// The stored formats (cache key, entries, signatures, KV keys, counters,
 /// the dev project) are a contract with every existing state dir: one
 /// written by main at 4e810d9 (its files, and its SQLite store as a text
@@ -167,18 +187,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 /// same ids, ETags and bytes, its signed URL still valid and its counters
 /// going on from where they were.
 pub fn a_state_dir_written_by_an_earlier_main_keeps_serving_its_images() {
-    let fixtures = repo_root().join("tests/fixtures");
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixtures.join("state-4e810d9.json")).unwrap()).unwrap();
-    let state = Arc::new(tempfile::tempdir().unwrap());
-    copy_dir(&fixtures.join("state-4e810d9"), state.path());
-    let dump = std::fs::read_to_string(fixtures.join("state-4e810d9.sql")).unwrap();
-    let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
-    db.execute_batch(&dump).unwrap();
-    drop(db);
-    let host = Host::start_in(state.clone(), &[], &["--dev"]);
-    let key = dev_key(&host);
-    assert_eq!(key, expected["api_key"], "the remembered dev project is the one served");
+    let (expected, state, host, key) = serve_fixture("state-4e810d9");
 
     let keyed = &expected["keyed"];
     let url = host.url(&format!("/api/v1/live/generate?{}", keyed["query"].as_str().unwrap()));
@@ -219,18 +228,7 @@ pub fn a_state_dir_written_by_an_earlier_main_keeps_serving_its_images() {
 /// variant is still a variant HIT, the scope keeps its count, the entries
 /// list is the same, and nothing is generated again.
 pub fn a_state_dir_with_variants_scopes_and_entries_from_153cf55_keeps_serving() {
-    let fixtures = repo_root().join("tests/fixtures");
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixtures.join("state-153cf55.json")).unwrap()).unwrap();
-    let state = Arc::new(tempfile::tempdir().unwrap());
-    copy_dir(&fixtures.join("state-153cf55"), state.path());
-    let dump = std::fs::read_to_string(fixtures.join("state-153cf55.sql")).unwrap();
-    let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
-    db.execute_batch(&dump).unwrap();
-    drop(db);
-    let host = Host::start_in(state.clone(), &[], &["--dev"]);
-    let key = dev_key(&host);
-    assert_eq!(key, expected["api_key"], "the remembered dev project is the one served");
+    let (expected, _state, host, key) = serve_fixture("state-153cf55");
     let check = |what: &str, path: String, key: Option<&str>| {
         let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
         let r = send("GET", &host.url(&path), &headers, b"");

@@ -74,6 +74,22 @@ impl Timings {
     }
 }
 
+/// The parts of a `Server-Timing` value named in `names`, with their
+/// durations in milliseconds (what [`Timings::add_to`] writes; parts without
+/// a `dur` are skipped).
+pub fn parse<'a>(
+    value: &'a str,
+    names: &'a [&'static str],
+) -> impl Iterator<Item = (&'static str, f64)> + 'a {
+    value.split(',').filter_map(move |part| {
+        let mut fields = part.trim().split(';');
+        let name = fields.next()?.trim();
+        let name = names.iter().find(|n| **n == name)?;
+        let ms = fields.find_map(|f| f.trim().strip_prefix("dur="))?.parse::<f64>().ok()?;
+        Some((*name, ms))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +123,18 @@ mod tests {
                 "kv;dur=1.000, s3;dur=0.000, provider;dur=0.000, derive;dur=2.500".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn a_header_reads_back_by_name() {
+        let t = Timings::new(test_clock);
+        t.add(Kind::S3, 2293);
+        let mut headers = vec![("server-timing", "derive;dur=12.5, other;dur=9".to_string())];
+        t.add_to(&mut headers);
+        let names = ["kv", "s3", "provider", "derive"];
+        let parts: Vec<_> = parse(&headers[0].1, &names).collect();
+        assert_eq!(parts, [("kv", 0.0), ("s3", 2.293), ("provider", 0.0), ("derive", 12.5)]);
+        assert_eq!(parse("kv, s3;desc=x", &names).count(), 0);
     }
 
     #[test]

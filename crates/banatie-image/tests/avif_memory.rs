@@ -28,21 +28,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-fn noise_png(w: u32, h: u32) -> Vec<u8> {
-    let mut x: u32 = 12345;
-    let px: Vec<u8> = (0..w as usize * h as usize * 3)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect();
-    let mut png = std::io::Cursor::new(Vec::new());
-    image::RgbImage::from_raw(w, h, px).unwrap().write_to(&mut png, image::ImageFormat::Png).unwrap();
-    png.into_inner()
-}
-
 #[test]
 #[ignore = "a minute in release; run by hand when the encoder changes"]
 fn avif_peak_memory_stays_under_the_estimate() {
@@ -50,7 +35,7 @@ fn avif_peak_memory_stays_under_the_estimate() {
     for (width, quality) in
         [(768u32, 50u8), (768, 80), (768, 90), (768, 95), (768, 100), (1024, 95), (1536, 80), (1536, 90)]
     {
-        let source = noise_png(width, width);
+        let source = testkit::double::noise_png("avif memory", width, width);
         let base = NOW.load(Ordering::SeqCst);
         PEAK.store(base, Ordering::SeqCst);
         let spec = banatie_image::Spec {
