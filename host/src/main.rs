@@ -88,6 +88,20 @@ struct UpArgs {
     /// component made (method and path only). A diagnostic.
     #[arg(long)]
     log_host_calls: bool,
+    /// Log lines (stderr) as text or one JSON object each: one line per
+    /// request (method, route kind, status, cache status, durations, bytes,
+    /// request id; never a query), the component's diagnostics with the
+    /// request id. Levels and targets filter by RUST_LOG (default info).
+    /// Traces are exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
+    /// is set.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_variable(s: &str) -> Result<(String, String), String> {
@@ -124,8 +138,21 @@ fn limits(args: &UpArgs) -> banatie_host::server::Limits {
 }
 
 fn main() -> std::process::ExitCode {
+    use banatie_host::telemetry;
     let cli = Cli::parse();
     let Command::Up(args) = cli.command;
+    telemetry::init_logs(match args.log_format {
+        LogFormat::Text => telemetry::LogFormat::Text,
+        LogFormat::Json => telemetry::LogFormat::Json,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let traces = match telemetry::init_traces(runtime.handle().clone()) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("banatie-host: error: OTLP traces: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let limits = limits(&args);
     let options = banatie_host::up::Options {
         manifest: args.from,
@@ -137,10 +164,15 @@ fn main() -> std::process::ExitCode {
         dev: args.dev,
         limits,
         metrics_listen: args.metrics_listen,
+        tracer: traces.as_ref().map(|(tracer, _)| tracer.clone()),
         on_ready: None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(banatie_host::up::run(options)) {
+    let outcome = runtime.block_on(banatie_host::up::run(options));
+    if let Some((_, provider)) = traces {
+        // The spans still batched go out before the process ends.
+        let _ = provider.shutdown_with_timeout(Duration::from_secs(5));
+    }
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("banatie-host: error: {e:#}");

@@ -44,7 +44,7 @@ pub fn record(watch: &MemoryWatch) {
     PEAK_BYTES.fetch_max(watch.peak, Ordering::Relaxed);
     PEAK_GROWTH_BYTES.fetch_max(watch.peak.saturating_sub(watch.initial), Ordering::Relaxed);
     if std::env::var_os("BANATIE_HOST_MEMORY_LOG").is_some() {
-        eprintln!("banatie-host: instance linear memory initial={} peak={}", watch.initial, watch.peak);
+        tracing::info!("instance linear memory initial={} peak={}", watch.initial, watch.peak);
     }
 }
 

@@ -55,8 +55,78 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboundLabels {
+    target: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    target: &'static str,
+}
+
 /// The stages the component reports in `Server-Timing` that are counted.
-const STAGES: [&str; 4] = ["kv", "s3", "provider", "derive"];
+pub const STAGES: [&str; 4] = ["kv", "s3", "provider", "derive"];
+
+/// The error codes counted by name (`core::error::Error::code`, and the
+/// host's own); any other is counted as `other`, so the label stays bounded.
+const CODES: [&str; 27] = [
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "invalid_signature",
+    "budget_exceeded",
+    "derivations_exceeded",
+    "not_found",
+    "not_cached",
+    "method_not_allowed",
+    "payload_too_large",
+    "prompt_refused",
+    "provider_error",
+    "provider_busy",
+    "storage_error",
+    "kv_unavailable",
+    "misconfigured",
+    "project_unreadable",
+    "busy",
+    "internal_error",
+    "rate_limited",
+    "scope_closed",
+    "conflict",
+    "variant_unavailable",
+    "overloaded",
+    "timeout",
+    "too_many_requests",
+    "headers_too_large",
+];
+
+/// An outbound call's outcome label: its status class, or how it failed.
+pub fn outcome(status: Result<u16, &'static str>) -> &'static str {
+    match status {
+        Ok(200..=299) => "2xx",
+        Ok(300..=399) => "3xx",
+        Ok(400..=499) => "4xx",
+        Ok(_) => "5xx",
+        Err(kind) => kind,
+    }
+}
+
+/// The cache status label of an answer.
+pub fn cache_status<B>(response: &hyper::Response<B>) -> &'static str {
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    match (header("x-cache-status"), header("x-cache-coalesced")) {
+        (_, Some("true")) => "COALESCED",
+        (Some("HIT"), _) => "HIT",
+        (Some("MISS"), _) => "MISS",
+        _ => "none",
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -64,7 +134,15 @@ pub struct Metrics {
     durations: Family<DurationLabels, Histogram>,
     stages: Family<StageLabels, Histogram>,
     refusals: Family<ReasonLabels, Counter>,
+    errors: Family<CodeLabels, Counter>,
+    outbound: Family<OutboundLabels, Counter>,
+    outbound_durations: Family<TargetLabels, Histogram>,
     in_flight: Gauge<i64, AtomicI64>,
+    /// Instances running a request, and requests waiting for one.
+    pub instances_busy: Gauge<i64, AtomicI64>,
+    pub instances_waiting: Gauge<i64, AtomicI64>,
+    pub instances_max: Gauge<i64, AtomicI64>,
+    pub connections: Gauge<i64, AtomicI64>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -101,9 +179,57 @@ impl Default for Metrics {
             "Answers the host made itself: overloaded, timeout, too_many_requests, headers_too_large, internal_error, …",
             refusals.clone(),
         );
+        let errors = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "errors",
+            "Error answers by their code (X-Error-Code): budget_exceeded, rate_limited, scope_closed, provider_error, kv_unavailable, storage_error, …",
+            errors.clone(),
+        );
+        let outbound = Family::<OutboundLabels, Counter>::default();
+        registry.register(
+            "outbound_requests",
+            "The component's outbound calls, by target (s3, provider) and outcome (2xx…5xx, timeout, refused, error, denied)",
+            outbound.clone(),
+        );
+        let outbound_durations =
+            Family::<TargetLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        registry.register(
+            "outbound_duration_seconds",
+            "Time of an outbound call to its answer's head, by target",
+            outbound_durations.clone(),
+        );
         let in_flight = Gauge::<i64, AtomicI64>::default();
         registry.register("http_requests_in_flight", "Requests being answered now", in_flight.clone());
-        Metrics { registry, requests, durations, stages, refusals, in_flight }
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::<i64, AtomicI64>::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let instances_busy = gauge(&mut registry, "instances_busy", "Component instances running a request");
+        let instances_waiting = gauge(
+            &mut registry,
+            "instances_waiting",
+            "Requests waiting for a free instance (--queue-timeout-ms)",
+        );
+        let instances_max =
+            gauge(&mut registry, "instances_max", "The instance pool's size (--max-concurrent-requests)");
+        let connections =
+            gauge(&mut registry, "connections_open", "Open client connections (--max-connections)");
+        Metrics {
+            registry,
+            requests,
+            durations,
+            stages,
+            refusals,
+            errors,
+            outbound,
+            outbound_durations,
+            in_flight,
+            instances_busy,
+            instances_waiting,
+            instances_max,
+            connections,
+        }
     }
 }
 
@@ -141,13 +267,11 @@ impl Metrics {
 
     /// Count an answer (its head) that took `elapsed`.
     pub fn record<B>(&self, route: &'static str, response: &hyper::Response<B>, elapsed: Duration) {
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
-        let cache = match (header("x-cache-status"), header("x-cache-coalesced")) {
-            (_, Some("true")) => "COALESCED",
-            (Some("HIT"), _) => "HIT",
-            (Some("MISS"), _) => "MISS",
-            _ => "none",
-        };
+        let cache = cache_status(response);
+        if let Some(code) = response.headers().get("x-error-code").and_then(|v| v.to_str().ok()) {
+            let code = CODES.iter().find(|c| **c == code).copied().unwrap_or("other");
+            self.errors.get_or_create(&CodeLabels { code }).inc();
+        }
         let status = response.status().as_u16();
         self.requests.get_or_create(&RequestLabels { route, status, cache }).inc();
         self.durations.get_or_create(&DurationLabels { route, cache }).observe(elapsed.as_secs_f64());
@@ -161,9 +285,41 @@ impl Metrics {
         }
     }
 
+    /// Count one outbound call (`elapsed`: to its answer's head, if it was sent).
+    pub fn outbound(&self, target: &'static str, outcome: &'static str, elapsed: Option<Duration>) {
+        self.outbound.get_or_create(&OutboundLabels { target, outcome }).inc();
+        if let Some(elapsed) = elapsed {
+            self.outbound_durations.get_or_create(&TargetLabels { target }).observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// The OpenMetrics exposition (what Prometheus asks for first).
     pub fn exposition(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+
+    /// The Prometheus text format 0.0.4, for clients that do not ask for
+    /// OpenMetrics (`promtool check metrics`, curl): a counter family is
+    /// named with its `_total` in HELP and TYPE, and there is no `# EOF`.
+    pub fn exposition_text(&self) -> String {
+        let open = self.exposition();
+        let counters: std::collections::HashSet<&str> =
+            open.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+        let mut out = String::with_capacity(open.len() + 16 * counters.len());
+        for line in open.lines().filter(|l| *l != "# EOF") {
+            let meta = ["# HELP ", "# TYPE "].into_iter().find(|p| line.starts_with(p));
+            match meta.and_then(|p| line[p.len()..].split_once(' ').map(|(name, rest)| (p, name, rest))) {
+                Some((prefix, name, rest)) if counters.contains(name) => {
+                    out.push_str(&format!("{prefix}{name}_total {rest}\n"));
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
         out
     }
 }
@@ -217,13 +373,18 @@ pub async fn serve(listener: TcpListener, public: SocketAddr, metrics: Arc<Metri
                 async move {
                     let path = req.uri().path().to_string();
                     let get = req.method() == hyper::Method::GET;
+                    let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok());
+                    let openmetrics = accept.is_some_and(|a| a.contains("application/openmetrics-text"));
                     let _ = req.into_body().collect().await;
                     Ok::<_, std::convert::Infallible>(match (get, path.as_str()) {
-                        (true, "/metrics") => text(
+                        (true, "/metrics") if openmetrics => text(
                             200,
                             "application/openmetrics-text; version=1.0.0; charset=utf-8",
                             metrics.exposition(),
                         ),
+                        (true, "/metrics") => {
+                            text(200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition_text())
+                        }
                         (true, "/healthz") => text(200, "application/json", "{\"status\":\"ok\"}".into()),
                         (true, "/readyz") => {
                             let (status, body) = component_health(public).await;

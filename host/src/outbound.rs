@@ -107,28 +107,68 @@ impl AllowList {
 pub type PooledClient = Client<HttpsConnector<HttpConnector>, WasiBody>;
 
 pub fn pooled_client() -> PooledClient {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .build(connector())
+}
+
+/// HTTP and HTTPS (rustls, webpki roots): the component's calls and the OTLP
+/// exporter's.
+pub fn connector() -> HttpsConnector<HttpConnector> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     // The provider is named, not guessed: feature unification in a workspace
     // can enable more than one rustls backend.
-    let https = HttpsConnectorBuilder::new()
+    HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
         .expect("ring supports the default TLS versions")
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(256)
-        .build(https)
+        .wrap_connector(http)
 }
 
-/// The `wasi:http` hooks of every request's store: allow-list, then the pool.
+/// The `wasi:http` hooks of every request's store: allow-list, then the pool;
+/// each call counted (`--metrics-listen`) and traced (under the request's
+/// span) by its target.
 #[derive(Clone)]
 pub struct Outbound {
     pub allow: AllowList,
     pub client: PooledClient,
+    /// `host:port` of the configured S3 endpoint: calls to it are `s3`,
+    /// every other call is `provider` (image and text models).
+    pub s3_authority: Option<String>,
+    pub metrics: Option<Arc<crate::ops::Metrics>>,
+    /// The request's span, set per request when traces are exported.
+    pub parent: Option<crate::telemetry::Parent>,
+}
+
+impl Outbound {
+    pub fn new(
+        allow: AllowList,
+        s3_endpoint: Option<&str>,
+        metrics: Option<Arc<crate::ops::Metrics>>,
+    ) -> Outbound {
+        let s3_authority = s3_endpoint
+            .and_then(|e| e.parse::<http::Uri>().ok())
+            .and_then(|u| Some(authority_with_port(u.scheme_str()?, u.host()?, u.port_u16())));
+        Outbound { allow, client: pooled_client(), s3_authority, metrics, parent: None }
+    }
+
+    fn target(&self, uri: &http::Uri) -> &'static str {
+        let authority =
+            uri.scheme_str().zip(uri.host()).map(|(s, h)| authority_with_port(s, h, uri.port_u16()));
+        match (authority, &self.s3_authority) {
+            (Some(a), Some(s3)) if a == *s3 => "s3",
+            _ => "provider",
+        }
+    }
+}
+
+fn authority_with_port(scheme: &str, host: &str, port: Option<u16>) -> String {
+    let port = port.or_else(|| default_port(scheme)).unwrap_or(0);
+    format!("{}:{port}", host.to_ascii_lowercase())
 }
 
 type IoFuture = Box<dyn std::future::Future<Output = Result<(), Error>> + Send>;
@@ -138,24 +178,48 @@ type SendFuture =
 impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: IoFuture,
     ) -> SendFuture {
         _ = fut;
+        let target = self.target(request.uri());
+        let metrics = self.metrics.clone();
         if !self.allow.allows_uri(request.uri()) {
             let uri = request.uri();
-            eprintln!(
-                "banatie-host: outbound request to {}://{} denied: not in allowed_outbound_hosts",
+            tracing::warn!(
+                "outbound request to {}://{} denied: not in allowed_outbound_hosts",
                 uri.scheme_str().unwrap_or("?"),
                 uri.authority().map(|a| a.as_str()).unwrap_or("?")
             );
+            if let Some(m) = &metrics {
+                m.outbound(target, "denied", None);
+            }
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let span = self.parent.as_ref().map(|p| {
+            let (method, host) =
+                (request.method().to_string(), request.uri().host().unwrap_or("").to_string());
+            p.outbound(target, request.headers_mut(), &method, &host)
+        });
         let client = self.client.clone();
         let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(Duration::from_secs(600));
         Box::new(async move {
-            let response = match tokio::time::timeout(first_byte, client.request(request)).await {
+            let started = std::time::Instant::now();
+            let answer = tokio::time::timeout(first_byte, client.request(request)).await;
+            let outcome = match &answer {
+                Err(_) => Err("timeout"),
+                Ok(Err(e)) if e.is_connect() => Err("refused"),
+                Ok(Err(_)) => Err("error"),
+                Ok(Ok(response)) => Ok(response.status().as_u16()),
+            };
+            if let Some(m) = &metrics {
+                m.outbound(target, crate::ops::outcome(outcome), Some(started.elapsed()));
+            }
+            if let Some(span) = span {
+                crate::telemetry::end_outbound(span, outcome);
+            }
+            let response = match answer {
                 Err(_) => return Err(Error::ConnectionReadTimeout),
                 Ok(Err(e)) if e.is_connect() => return Err(Error::ConnectionRefused),
                 Ok(Err(_)) => return Err(Error::HttpProtocolError),

@@ -55,6 +55,8 @@ pub struct Shared {
     pub route: Arc<crate::manifest::Manifest>,
     /// What is counted for `--metrics-listen` (`None`: nothing is).
     pub metrics: Option<Arc<crate::ops::Metrics>>,
+    /// Spans of requests and their outbound calls, when exported (`telemetry`).
+    pub tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
 }
 
 pub struct State {
@@ -178,7 +180,7 @@ pub struct Server {
     identity: Identity,
 }
 
-type Response = hyper::Response<HyperOutgoingBody>;
+pub type Response = hyper::Response<HyperOutgoingBody>;
 
 /// Largest request head (request line + headers) accepted: hyper's read
 /// buffer is capped at it, and a head that hyper parsed whole in one read
@@ -203,6 +205,7 @@ pub fn error_response(status: u16, code: &'static str, message: &str, retry_afte
         .status(status)
         .header("content-type", "application/json")
         .header("cache-control", "no-store")
+        .header("x-error-code", code)
         .extension(crate::ops::HostAnswer(code));
     if let Some(seconds) = retry_after {
         builder = builder.header("retry-after", seconds.to_string());
@@ -227,17 +230,46 @@ impl Server {
         Server { pre, shared, limits, slots, per_client, compute, identity }
     }
 
-    /// Answer a request, counted when the operator listener is on.
-    async fn handle(&self, req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Response {
-        let Some(metrics) = &self.shared.metrics else {
-            return self.answer(req, peer).await;
-        };
-        let route = crate::ops::route_kind(req.uri().path(), req.uri().query());
-        let _in_flight = metrics.start();
+    /// Answer a request: its id in and out (`X-Request-Id`), its span when
+    /// traces are exported, counted when the operator listener is on, logged
+    /// when its body is done (`telemetry`).
+    async fn handle(&self, mut req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Response {
+        use crate::telemetry::{self, RequestLog, REQUEST_ID_HEADER};
         let started = Instant::now();
-        let response = self.answer(req, peer).await;
-        metrics.record(route, &response, started.elapsed());
-        response
+        let route = crate::ops::route_kind(req.uri().path(), req.uri().query());
+        let span = self.shared.tracer.as_ref().map(|t| telemetry::server_span(t, &req, route));
+        let request_id = telemetry::request_id(req.headers(), span.as_ref());
+        let id_value =
+            hyper::header::HeaderValue::from_str(&request_id).expect("request ids are token characters");
+        req.headers_mut().insert(REQUEST_ID_HEADER, id_value.clone());
+        if let (Some(tracer), Some(span)) = (&self.shared.tracer, &span) {
+            req.extensions_mut().insert(telemetry::Parent::of(tracer, span));
+        }
+        let method = req.method().clone();
+        let in_flight = self.shared.metrics.as_ref().map(|m| m.start());
+        let mut response = self.answer(req, peer).await;
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.record(route, &response, started.elapsed());
+        }
+        drop(in_flight);
+        response.headers_mut().insert(REQUEST_ID_HEADER, id_value);
+        if span.is_none() && !tracing::enabled!(target: "banatie_host::request", tracing::Level::INFO) {
+            return response; // neither logged nor traced: nothing to wait for
+        }
+        let mut log = RequestLog {
+            started,
+            method,
+            route,
+            request_id,
+            status: 0,
+            cache: "none",
+            head: Duration::ZERO,
+            stages: [None; 4],
+            span,
+            bytes: 0,
+        };
+        log.answered(&response);
+        telemetry::logged(response, log)
     }
 
     async fn answer(&self, mut req: hyper::Request<hyper::body::Incoming>, peer: SocketAddr) -> Response {
@@ -272,21 +304,26 @@ impl Server {
             );
         };
         let wait = self.limits.queue_timeout.saturating_sub(started.elapsed());
+        let metrics = self.shared.metrics.as_deref();
+        if let Some(m) = metrics {
+            m.instances_waiting.inc();
+        }
         let slot = tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await;
+        if let Some(m) = metrics {
+            m.instances_waiting.dec();
+        }
         let Ok(Ok(slot)) = slot else {
             return error_response(503, "overloaded", "the server is at capacity; retry shortly", Some(1));
         };
-        match self.run_component(req, (slot, client)).await {
+        let busy = Busy::new(self.shared.metrics.clone());
+        match self.run_component(req, (slot, client, busy)).await {
             Ok(response) => response,
             Err(Failure::Deadline) => {
-                eprintln!(
-                    "banatie-host: request cut off at --request-timeout ({:?})",
-                    self.limits.request_timeout
-                );
+                tracing::warn!("request cut off at --request-timeout ({:?})", self.limits.request_timeout);
                 error_response(503, "timeout", "the request took too long; retry later", Some(1))
             }
             Err(Failure::Component(e)) => {
-                eprintln!("banatie-host: component failed: {e:#}");
+                tracing::error!("component failed: {e:#}");
                 error_response(500, "internal_error", "the component failed; see the host's log", None)
             }
         }
@@ -295,13 +332,17 @@ impl Server {
     async fn run_component(
         &self,
         req: hyper::Request<hyper::body::Incoming>,
-        slot: (tokio::sync::OwnedSemaphorePermit, ClientPermit),
+        slot: (tokio::sync::OwnedSemaphorePermit, ClientPermit, Busy),
     ) -> Result<Response, Failure> {
+        let request_id = req.headers().get(crate::telemetry::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
+        let stderr = crate::telemetry::GuestStderr::new(Arc::from(request_id.unwrap_or("-")));
+        let mut hooks = self.shared.outbound.clone();
+        hooks.parent = req.extensions().get::<crate::telemetry::Parent>().cloned();
         let state = State {
             table: ResourceTable::new(),
-            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+            wasi: WasiCtx::builder().inherit_stdout().stderr(stderr).build(),
             http: WasiHttpCtx::new(),
-            hooks: self.shared.outbound.clone(),
+            hooks,
             memory: MemoryWatch::default(),
             clock: WasmClock::new(),
             vars: self.shared.vars.clone(),
@@ -351,7 +392,7 @@ impl Server {
             crate::memory::record(&store.data().memory);
             if let Some(line) = request_line {
                 let calls = &store.data().calls;
-                eprintln!("banatie-host: host calls: {line}: config {}, kv {}", calls.config, calls.kv);
+                tracing::info!("host calls: {line}: config {}, kv {}", calls.config, calls.kv);
             }
             // The instance goes back to the pool before its slot is freed, so
             // slots never outnumber free instances.
@@ -382,6 +423,46 @@ impl Server {
     }
 }
 
+/// An open connection, counted while it is.
+struct Open(Option<Arc<crate::ops::Metrics>>);
+
+impl Open {
+    fn new(metrics: Option<Arc<crate::ops::Metrics>>) -> Open {
+        if let Some(m) = &metrics {
+            m.connections.inc();
+        }
+        Open(metrics)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(m) = &self.0 {
+            m.connections.dec();
+        }
+    }
+}
+
+/// An instance in use, counted while it is.
+struct Busy(Option<Arc<crate::ops::Metrics>>);
+
+impl Busy {
+    fn new(metrics: Option<Arc<crate::ops::Metrics>>) -> Busy {
+        if let Some(m) = &metrics {
+            m.instances_busy.inc();
+        }
+        Busy(metrics)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(m) = &self.0 {
+            m.instances_busy.dec();
+        }
+    }
+}
+
 /// Accept errors (EMFILE above all) are logged at most once a second, and
 /// accepting backs off (10 ms doubling to 1 s) while they last.
 struct AcceptErrors {
@@ -399,7 +480,7 @@ impl AcceptErrors {
         let now = Instant::now();
         if self.last_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
             let more = std::mem::take(&mut self.suppressed);
-            eprintln!("banatie-host: accept failed: {e} ({more} more since the last report); backing off");
+            tracing::warn!("accept failed: {e} ({more} more since the last report); backing off");
             self.last_log = Some(now);
         } else {
             self.suppressed += 1;
@@ -445,8 +526,9 @@ pub async fn serve(
         stream.set_write_timeout(Some(server.limits.send_timeout));
         let stream = Box::pin(stream);
         let server = server.clone();
+        let open = Open::new(server.shared.metrics.clone());
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, open);
             let header_timeout = server.limits.header_timeout;
             let service = hyper::service::service_fn(move |req| {
                 let server = server.clone();

@@ -13,7 +13,7 @@ use crate::config::ConfigVars;
 use crate::dev;
 use crate::kv::{redis::Redis, sqlite::Sqlite, Backend, KvAccess};
 use crate::manifest::Manifest;
-use crate::outbound::{pooled_client, AllowList, Outbound};
+use crate::outbound::{AllowList, Outbound};
 use crate::plan::{self, Inputs, Plan};
 use crate::runtime_config::StoreConfig;
 use crate::server::{self, Server, Shared};
@@ -30,6 +30,8 @@ pub struct Options {
     pub limits: server::Limits,
     /// The operator's listener (`/metrics`, `/healthz`, `/readyz`), if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where request spans go (`telemetry::init_traces`), if anywhere.
+    pub tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
     /// Called with the bound address once the host listens (embedders, the benchmark).
     pub on_ready: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
 }
@@ -38,7 +40,7 @@ fn run_build(manifest: &Manifest) -> anyhow::Result<()> {
     let Some((command, dir)) = &manifest.build else {
         bail!("--build: the component has no [component.{}.build] command", manifest.component_id);
     };
-    eprintln!("banatie-host: building: {command}");
+    tracing::info!("building: {command}");
     let status = std::process::Command::new("sh").arg("-c").arg(command).current_dir(dir).status()?;
     if !status.success() {
         bail!("build command failed ({status})");
@@ -103,12 +105,19 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let engine = server::engine(&options.limits)?;
     let pre = server::prepare(&engine, &plan.manifest.source)?;
+    let metrics = options.metrics_listen.map(|_| Arc::new(crate::ops::Metrics::default()));
+    if let Some(m) = &metrics {
+        m.instances_max.set(i64::from(options.limits.max_concurrent_requests));
+    }
+    let s3_endpoint = plan.component_vars.get("s3_endpoint").map(String::as_str);
+    let outbound = Outbound::new(AllowList(Arc::new(plan.allowed)), s3_endpoint, metrics.clone());
     let shared = Shared {
         vars: Arc::new(ConfigVars(plan.component_vars)),
         kv: KvAccess { backend, labels: Arc::new(plan.manifest.key_value_stores.clone()) },
-        outbound: Outbound { allow: AllowList(Arc::new(plan.allowed)), client: pooled_client() },
+        outbound,
         route: Arc::new(plan.manifest.clone()),
-        metrics: options.metrics_listen.map(|_| Arc::new(crate::ops::Metrics::default())),
+        metrics,
+        tracer: options.tracer.clone(),
     };
     let listener = TcpListener::bind(options.listen)
         .await
@@ -142,5 +151,5 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
-    eprintln!("banatie-host: shutting down");
+    tracing::info!("shutting down");
 }

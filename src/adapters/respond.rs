@@ -30,7 +30,7 @@ pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
         Body::Empty => out.set(response),
         Body::Bytes(bytes) => {
             if let Err(e) = out.set_with_body(response, bytes).await {
-                eprintln!("banatie-live: client write failed: {e:?}");
+                crate::diag!("client write failed: {e:?}");
             }
         }
         Body::Stream(upstream) => splice(out, response, upstream),
@@ -53,12 +53,12 @@ fn fields(reply: &Reply<IncomingResponse>) -> Result<Fields, String> {
 /// component's memory, whatever the object's size.
 fn splice(out: ResponseOutparam, response: OutgoingResponse, upstream: IncomingResponse) {
     let (Ok(body), Ok(source)) = (response.body(), upstream.consume()) else {
-        eprintln!("banatie-live: bodies already taken");
+        crate::diag!("bodies already taken");
         return;
     };
     out.set(response);
     let (Ok(sink), Ok(input)) = (body.write(), source.stream()) else {
-        eprintln!("banatie-live: body streams unavailable");
+        crate::diag!("body streams unavailable");
         return;
     };
     loop {
@@ -66,7 +66,7 @@ fn splice(out: ResponseOutparam, response: OutgoingResponse, upstream: IncomingR
             Ok(_) => {}
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
-                eprintln!("banatie-live: streaming the object failed: {}", e.to_debug_string());
+                crate::diag!("streaming the object failed: {}", e.to_debug_string());
                 break;
             }
         }
@@ -75,7 +75,7 @@ fn splice(out: ResponseOutparam, response: OutgoingResponse, upstream: IncomingR
     drop(source);
     drop(sink);
     if let Err(e) = OutgoingBody::finish(body, None) {
-        eprintln!("banatie-live: response body not finished: {e:?}");
+        crate::diag!("response body not finished: {e:?}");
     }
 }
 

@@ -63,7 +63,7 @@ impl<'a, K: KeyValue> Reservation<'a, K> {
             None => match self.kv.counter(&limit.key) {
                 Ok(used) => used.unwrap_or(0),
                 Err(e) => {
-                    eprintln!("banatie-live: client allowance not read: {e}");
+                    crate::diag!("client allowance not read: {e}");
                     return Vec::new();
                 }
             },

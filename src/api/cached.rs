@@ -35,7 +35,7 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
         }
         Cached::Object => {
             let Some(object) = ctx.store.get(&entry.object_key).await? else {
-                eprintln!("banatie-live: object {} is missing; regenerating", entry.object_key);
+                crate::diag!("object {} is missing; regenerating", entry.object_key);
                 return Ok(None);
             };
             if object.size != entry.size {
@@ -62,7 +62,7 @@ fn count_hit(kv: &impl KeyValue, slot: &Slot, now: u64) -> Result<i64, Error> {
     bump(kv, &slot.project, Counter::Hits, 1);
     let minute = entries::minute(now).to_string();
     if let Err(e) = kv.set(&keys::seen(&slot.project, slot.image_hash()), minute.as_bytes()) {
-        eprintln!("banatie-live: last access not recorded: {e}");
+        crate::diag!("last access not recorded: {e}");
     }
     Ok(hits)
 }

@@ -15,7 +15,7 @@ pub fn bump(kv: &impl KeyValue, project: &str, counter: Counter, delta: i64) {
         return;
     }
     if let Err(e) = kv.increment(&keys::stats(project, counter), delta) {
-        eprintln!("banatie-live: counter {} not updated: {e}", counter.name());
+        crate::diag!("counter {} not updated: {e}", counter.name());
     }
 }
 

@@ -13,10 +13,10 @@ pub fn note(kv: &impl KeyValue, row: &Expiring, now: u64) {
     let hour = keys::hour(now);
     let n = match kv.increment(&keys::expiry_seq(hour), 1) {
         Ok(n) => n,
-        Err(e) => return eprintln!("banatie-live: expiry of a row not noted: {e}"),
+        Err(e) => return crate::diag!("expiry of a row not noted: {e}"),
     };
     if let Err(e) = kv.set(&keys::expiry(hour, n), &row.encode()) {
-        eprintln!("banatie-live: expiry of a row not noted: {e}");
+        crate::diag!("expiry of a row not noted: {e}");
     }
     if n == 1 {
         sweep(kv, hour);
@@ -31,7 +31,7 @@ fn sweep(kv: &impl KeyValue, hour: u64) {
         let count = match kv.counter(&seq) {
             Ok(Some(count)) => count,
             Ok(None) => continue,
-            Err(e) => return eprintln!("banatie-live: expiry list of hour {past} not read: {e}"),
+            Err(e) => return crate::diag!("expiry list of hour {past} not read: {e}"),
         };
         for n in 1..=count {
             if left == 0 {
@@ -47,11 +47,11 @@ fn sweep(kv: &impl KeyValue, hour: u64) {
                     let _ = kv.delete(&list_row);
                 }
                 Ok(None) => {}
-                Err(e) => return eprintln!("banatie-live: expiry sweep stopped: {e}"),
+                Err(e) => return crate::diag!("expiry sweep stopped: {e}"),
             }
         }
         if let Err(e) = kv.delete_counter(&seq) {
-            eprintln!("banatie-live: expiry list of hour {past} not removed: {e}");
+            crate::diag!("expiry list of hour {past} not removed: {e}");
         }
     }
 }
@@ -72,6 +72,6 @@ fn remove(kv: &impl KeyValue, row: &Expiring) {
         }
     };
     if let Err(e) = result {
-        eprintln!("banatie-live: an expired row was not removed: {e}");
+        crate::diag!("an expired row was not removed: {e}");
     }
 }

@@ -142,7 +142,7 @@ pub fn succeed(kv: &impl KeyValue, held: &Held, now_s: u64) {
     release(kv, held, now_s);
     if held.lease.taken_over {
         if let Err(e) = kv.delete(&held.failure_key) {
-            eprintln!("banatie-live: old failure record not removed: {e}");
+            crate::diag!("old failure record not removed: {e}");
         }
     }
 }
@@ -154,7 +154,7 @@ pub fn succeed(kv: &impl KeyValue, held: &Held, now_s: u64) {
 pub fn fail(kv: &impl KeyValue, held: &Held, now_ms: u64, error: &Error) {
     let failure = Failure::new(held.lease.owner, now_ms, error).encode();
     if let Err(e) = kv.set(&held.failure_key, &failure) {
-        eprintln!("banatie-live: failure not recorded for the waiters: {e}");
+        crate::diag!("failure not recorded for the waiters: {e}");
     }
     lease::expire(kv, &held.lease, now_ms / 1000);
     let row = Expiring::Failure {

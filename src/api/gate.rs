@@ -127,7 +127,7 @@ impl<'k, K: KeyValue> Gate<'k, K> {
         if !was_taken && self.derivations.used() == Some(1) {
             for stale in budget::stale_derivation_keys(&self.project.id, now) {
                 if let Err(e) = self.kv.delete_counter(&stale) {
-                    eprintln!("banatie-live: old derivations counter {stale} not removed: {e}");
+                    crate::diag!("old derivations counter {stale} not removed: {e}");
                 }
             }
         }

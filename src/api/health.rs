@@ -22,7 +22,7 @@ pub async fn check<K: KeyValue, S: ObjectStore, P, E>(
     let part = |name: &str, result: Result<(), Error>| match result {
         Ok(()) => "ok",
         Err(e) => {
-            eprintln!("banatie-live: health: {name}: {e}");
+            crate::diag!("health: {name}: {e}");
             "unavailable"
         }
     };

@@ -123,7 +123,7 @@ pub fn release(kv: &impl KeyValue, held: &Held, now_s: u64) {
     let still_ours = live || matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes);
     if still_ours {
         if let Err(e) = kv.delete(&held.key) {
-            eprintln!("banatie-live: lease {} not released (it will expire): {e}", held.key);
+            crate::diag!("lease {} not released (it will expire): {e}", held.key);
         }
     }
 }
@@ -136,7 +136,7 @@ pub fn expire(kv: &impl KeyValue, held: &Held, now_s: u64) {
     if live || matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes) {
         let expired = Lease { owner: held.owner, expires_at_s: 0 }.encode();
         if let Err(e) = kv.set(&held.key, &expired) {
-            eprintln!("banatie-live: lease {} not marked failed (it will expire): {e}", held.key);
+            crate::diag!("lease {} not marked failed (it will expire): {e}", held.key);
         }
     }
 }

@@ -121,7 +121,7 @@ async fn enhance<K, S, P: Provider, E>(
         return None;
     }
     Some(ctx.provider.enhance(&request.prompt).await.map_err(|e| {
-        eprintln!("banatie-live: prompt enhancement failed, using the prompt as given: {e}");
+        crate::diag!("prompt enhancement failed, using the prompt as given: {e}");
     }))
 }
 
@@ -133,7 +133,7 @@ fn spend_budget(kv: &impl KeyValue, project: &Project, now: u64) -> Result<(), E
     if count == 1 {
         for stale in budget::stale_counter_keys(&project.id, now) {
             if let Err(e) = kv.delete_counter(&stale) {
-                eprintln!("banatie-live: old budget counter {stale} not removed: {e}");
+                crate::diag!("old budget counter {stale} not removed: {e}");
             }
         }
     }

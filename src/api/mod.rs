@@ -17,6 +17,7 @@ pub mod gate;
 pub mod health;
 pub mod lease;
 pub mod live;
+pub mod log;
 pub mod make;
 pub mod obtain;
 pub mod projects;
@@ -122,6 +123,7 @@ where
     P: Provider,
     E: Env,
 {
+    log::begin(request.header("x-request-id").ok().flatten());
     let result = async {
         let resolved = routes::resolve(&request.path, request.method)?;
         let ctx = open()?;

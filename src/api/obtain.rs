@@ -255,7 +255,7 @@ async fn with_variant<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
             // under its lease, and answered as made.
             if matches!(stored, Stored::Written) {
                 if let Err(e) = purge::take_back_variant(ctx, &plan.original, slot, &made.entry).await {
-                    eprintln!("banatie-live: variant of a removed original not taken back: {e}");
+                    crate::diag!("variant of a removed original not taken back: {e}");
                 }
             }
             flight::succeed(&ctx.kv, &held, ctx.env.now_unix());

@@ -51,7 +51,7 @@ pub fn rotate<B>(kv: &impl KeyValue, id: &str, random: [u8; 64]) -> Result<Reply
     let mut record = match load_project(kv, id) {
         Ok(record) => record.ok_or(Error::NotFound("no such project"))?,
         Err(Error::ProjectUnreadable(detail)) => {
-            eprintln!("banatie-live: repairing project {id}: {detail}");
+            crate::diag!("repairing project {id}: {detail}");
             Project::repaired(id)
         }
         Err(e) => return Err(e),

@@ -64,17 +64,17 @@ async fn remove_original<K: KeyValue, S: ObjectStore, P, E: Env>(
     let Some(raw) = ctx.kv.get(&slot.entry_key)? else { return Ok(None) };
     ctx.kv.delete(&slot.entry_key)?;
     if let Err(e) = ctx.kv.delete_counter(&slot.hits_key()) {
-        eprintln!("banatie-live: hit counter not removed: {e}");
+        crate::diag!("hit counter not removed: {e}");
     }
     bump(&ctx.kv, &project.id, Counter::Entries, -1);
     match Entry::decode(&raw) {
         Ok(entry) => {
             bump(&ctx.kv, &project.id, Counter::Bytes, -(entry.size as i64));
             if let Err(e) = ctx.store.delete(&entry.object_key).await {
-                eprintln!("banatie-live: purged entry's object {} not deleted: {e}", entry.object_key);
+                crate::diag!("purged entry's object {} not deleted: {e}", entry.object_key);
             }
         }
-        Err(e) => eprintln!("banatie-live: purged an unreadable entry {}: {e}", slot.entry_key),
+        Err(e) => crate::diag!("purged an unreadable entry {}: {e}", slot.entry_key),
     }
     purge_variants(ctx, &project.id, &slot.hash, None).await;
     Ok(Some(()))
@@ -102,7 +102,7 @@ pub async fn purge_variants<K: KeyValue, S: ObjectStore, P, E: Env>(
     });
     let (count, done) = match read {
         Ok(found) => found,
-        Err(e) => return eprintln!("banatie-live: variants of {hash} not purged: {e}"),
+        Err(e) => return crate::diag!("variants of {hash} not purged: {e}"),
     };
     let mut upto = done;
     let mut all_gone = true;
@@ -117,14 +117,14 @@ pub async fn purge_variants<K: KeyValue, S: ObjectStore, P, E: Env>(
             }
             Ok(Purged::Kept) => all_gone = false,
             Err(e) => {
-                eprintln!("banatie-live: variant {log} not purged (the next purge tries again): {e}");
+                crate::diag!("variant {log} not purged (the next purge tries again): {e}");
                 all_gone = false;
             }
         }
     }
     if upto > done {
         if let Err(e) = kv.set(&mark, upto.to_string().as_bytes()) {
-            eprintln!("banatie-live: purge mark of {hash} not recorded: {e}");
+            crate::diag!("purge mark of {hash} not recorded: {e}");
         }
     }
 }

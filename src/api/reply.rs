@@ -37,7 +37,7 @@ impl<B> Reply<B> {
     /// (stderr, which Spin and banatie-host collect), never to the client.
     pub fn error(error: &Error) -> Reply<B> {
         if let Some(detail) = error.log_detail() {
-            eprintln!("banatie-live: {} {}: {detail}", error.status(), error.code());
+            crate::diag!("{} {}: {detail}", error.status(), error.code());
         }
         let body = json!({"error": {"code": error.code(), "message": error.public_message()}});
         Reply::bytes(

@@ -57,7 +57,7 @@ impl<'a, K: KeyValue> Unit<'a, K> {
 
     fn undo(&self, key: &str) {
         if let Err(e) = self.kv.increment(key, -1) {
-            eprintln!("banatie-live: reserved unit of {key} not given back: {e}");
+            crate::diag!("reserved unit of {key} not given back: {e}");
         }
     }
 }

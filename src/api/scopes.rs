@@ -113,7 +113,7 @@ pub async fn delete<K: KeyValue, S, P, E: Env, B>(
     load(kv, &project.id, slug)?.ok_or(Error::NotFound("no such scope"))?;
     kv.delete(&keys::scope(&project.id, slug))?;
     if let Err(e) = kv.delete_counter(&keys::scope_generations(&project.id, slug)) {
-        eprintln!("banatie-live: scope counter not removed: {e}");
+        crate::diag!("scope counter not removed: {e}");
     }
     remove_from_index(ctx, &project.id, slug).await?;
     Ok(Reply::empty(204, headers::deleted()))

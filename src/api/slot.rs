@@ -50,7 +50,7 @@ impl Slot {
         match Entry::decode(&bytes) {
             Ok(entry) => Ok(Some(entry)),
             Err(e) => {
-                eprintln!("banatie-live: {}: {e}; treated as a miss", self.entry_key);
+                crate::diag!("{}: {e}; treated as a miss", self.entry_key);
                 Ok(None)
             }
         }

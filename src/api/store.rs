@@ -89,7 +89,7 @@ pub async fn store<K: KeyValue, S: ObjectStore, P, E: Env>(
     let mut outcome = match write(ctx, &ready).await {
         Ok(outcome) => outcome.into_iter(),
         Err(e) => {
-            eprintln!("banatie-live: entry not recorded, image served anyway: {e}");
+            crate::diag!("entry not recorded, image served anyway: {e}");
             ready.iter().map(|_| Written::Unrecorded).collect::<Vec<_>>().into_iter()
         }
     };
@@ -110,7 +110,7 @@ pub async fn store<K: KeyValue, S: ObjectStore, P, E: Env>(
         };
         if let Some(object) = gone {
             if let Err(e) = ctx.store.delete(&object).await {
-                eprintln!("banatie-live: object {object} (replaced, or of a lost race) not deleted: {e}");
+                crate::diag!("object {object} (replaced, or of a lost race) not deleted: {e}");
             }
         }
         stored.push(Ok(match outcome {

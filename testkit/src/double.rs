@@ -29,6 +29,8 @@ struct State<B> {
     last_request: Mutex<Option<Value>>,
     /// The path of every request, in order.
     paths: Mutex<Vec<String>>,
+    /// The W3C `traceparent` of every request that carried one.
+    traceparents: Mutex<Vec<String>>,
     answer: Answer<B>,
 }
 
@@ -46,6 +48,7 @@ impl<B: Clone + Send + 'static> Double<B> {
             behavior: Mutex::new(initial),
             last_request: Mutex::new(None),
             paths: Mutex::new(Vec::new()),
+            traceparents: Mutex::new(Vec::new()),
             answer,
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
@@ -94,6 +97,11 @@ impl<B: Clone + Send + 'static> Double<B> {
         self.state.paths.lock().unwrap().iter().filter(|p| p.contains(needle)).count()
     }
 
+    /// The `traceparent` headers received, in order.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.state.traceparents.lock().unwrap().clone()
+    }
+
     /// The last request body that was JSON.
     pub fn last_request(&self) -> Option<Value> {
         self.state.last_request.lock().unwrap().clone()
@@ -118,6 +126,9 @@ async fn handle<B: Clone>(
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     state.paths.lock().unwrap().push(req.uri().path().to_string());
+    if let Some(tp) = req.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+        state.traceparents.lock().unwrap().push(tp.to_string());
+    }
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     if let Ok(v) = serde_json::from_slice::<Value>(&body) {

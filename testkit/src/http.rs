@@ -44,6 +44,63 @@ pub fn observed() -> Vec<(String, String, u16)> {
     OBSERVED.lock().unwrap().clone()
 }
 
+/// Every credential the tests sent or were given (API keys, bearer tokens,
+/// signing secrets, signatures), for the whole-run check that no log holds
+/// one.
+static SECRETS: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Note a credential (shorter than 8 bytes: too short to find reliably).
+pub fn note_secret(secret: &str) {
+    if secret.len() >= 8 {
+        SECRETS.lock().unwrap().insert(secret.to_string());
+    }
+}
+
+pub fn secrets() -> Vec<String> {
+    SECRETS.lock().unwrap().iter().cloned().collect()
+}
+
+/// What in an exchange is secret: the key and bearer headers, a URL's
+/// `sig`, the keys and secrets a JSON answer hands out, signed URLs in it.
+fn note_secrets(url: &str, headers: &[(&str, &str)], body: &[u8]) {
+    for (name, value) in headers {
+        match name.to_ascii_lowercase().as_str() {
+            "x-api-key" => note_secret(value),
+            "authorization" => note_secret(value.trim_start_matches("Bearer ")),
+            _ => {}
+        }
+    }
+    note_signatures(url);
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        note_json(&value);
+    }
+}
+
+fn note_signatures(text: &str) {
+    for part in text.split(['?', '&', '"']).filter_map(|p| p.strip_prefix("sig=")) {
+        note_secret(part);
+    }
+}
+
+fn note_json(value: &serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("api_key" | "signing_secret" | "admin_token", serde_json::Value::String(s)) => {
+                        note_secret(s)
+                    }
+                    (_, serde_json::Value::String(s)) => note_signatures(s),
+                    _ => note_json(v),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(note_json),
+        _ => {}
+    }
+}
+
 fn path_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let path = rest.find('/').map_or("/", |i| &rest[i..]);
@@ -51,6 +108,7 @@ fn path_of(url: &str) -> String {
 }
 
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let headers_sent = headers;
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (n, v) in headers {
         builder = builder.header(*n, *v);
@@ -69,5 +127,6 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
         resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap()
     };
     OBSERVED.lock().unwrap().push((method.to_string(), path_of(url), status));
+    note_secrets(url, headers_sent, &body);
     Reply { status, headers, body }
 }

@@ -4,8 +4,7 @@
 //! provider bytes are never stored; purges and regenerates racing with what
 //! makes an image leave rows, objects and stats equal.
 
-use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
 use testkit::gemini::{Behavior, Gemini};

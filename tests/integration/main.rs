@@ -23,6 +23,7 @@ mod resilience;
 mod scale;
 mod scopes;
 mod support;
+mod telemetry;
 mod variants;
 
 use libtest_mimic::{Arguments, Trial};
@@ -181,6 +182,11 @@ fn main() {
         conformance::the_component_stays_under_2_75_mb,
         browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
         browser::there_is_no_demo_page_unless_asked_for,
+        operations::prometheus_reads_what_stats_count,
+        operations::the_documented_alert_rules_pass_promtool,
+        telemetry::every_request_is_one_json_line_with_its_id_and_never_its_query,
+        telemetry::text_logs_are_one_line_per_request,
+        telemetry::a_miss_is_one_trace_with_its_outbound_calls,
         openapi::every_described_operation_is_served,
         openapi::schemathesis_finds_no_server_error_or_undocumented_status,
         openapi::schemathesis_fails_on_an_undocumented_status,
@@ -207,6 +213,7 @@ fn main() {
         resilience::rounds_of_concurrent_identical_misses_never_generate_twice,
         scale::two_hosts_on_one_store_share_cache_counts_and_single_flight if Runtime::counts_exactly,
         deploy::an_app_pushed_to_a_registry_runs_from_it if |r| matches!(r, Runtime::Spin(_)),
+        telemetry::a_miss_is_one_trace_with_its_outbound_calls if |r| matches!(r, Runtime::Spin(_)),
     ];
     let mut trials = trials;
     for runtime in Runtime::MATRIX {
@@ -238,6 +245,14 @@ fn main() {
             std::process::exit(101);
         }
         println!("openapi: all {} observed exchanges are described in docs/openapi.yaml", observed.len());
+        // No host log of the whole run holds a credential the tests used.
+        let (lines, checked, found) = support::check_suite_log();
+        if !found.is_empty() {
+            eprintln!("the hosts' logs hold credentials the tests used: {found:?}");
+            drop(garage);
+            std::process::exit(101);
+        }
+        println!("logs: none of the {checked} keys, secrets and signatures the tests used is in the {lines} lines the hosts logged");
     }
     drop(garage);
     conclusion.exit();

@@ -185,3 +185,145 @@ pub fn the_operator_listener_counts_what_stats_count_and_answers_health() {
     assert_eq!(operator_get(&format!("{ops}/readyz")).0, 200);
     assert_eq!(send("GET", &host.url("/metrics"), &[], b"").status, 404, "never on the public port");
 }
+
+/// A real Prometheus server (Debian's, installed by scripts/setup.sh) for a
+/// test: scrapes `target` every second; stopped (its process group
+/// killed) when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+impl Prometheus {
+    fn scraping(target: &str) -> Prometheus {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\n\
+             scrape_configs:\n  - job_name: banatie\n    static_configs: [{{ targets: [\"{target}\"] }}]\n"
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+        let port = crate::support::garage::free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = std::process::Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{PROMETHEUS} (scripts/setup.sh installs it): {e}"));
+        let p = Prometheus { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let started = Instant::now();
+        while operator_get_maybe(&format!("{}/-/ready", p.base)).0 != 200 {
+            assert!(started.elapsed() < Duration::from_secs(30), "prometheus did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        p
+    }
+
+    /// The value of an instant query whose result is one sample (0 when empty).
+    fn query(&self, promql: &str) -> f64 {
+        let url = format!("{}/api/v1/query?query={}", self.base, crate::support::enc(promql));
+        let (status, body) = operator_get(&url);
+        assert_eq!(status, 200, "{promql}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"]["result"][0]["value"][1].as_str().map_or(0.0, |s| s.parse().unwrap())
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) of the process group this child leads.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+fn operator_get_maybe(url: &str) -> (u16, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    match agent.get(url).call() {
+        Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// A real Prometheus scraping `--metrics-listen`: after MISS, HIT, variant
+/// and 429 traffic, what its query API says equals what
+/// `/api/v1/live/stats` says (misses, hits, variants), the 429 is counted by
+/// its code, the provider and S3 calls by target; `promtool check metrics`
+/// passes on the exposition.
+pub fn prometheus_reads_what_stats_count() {
+    let gemini = Gemini::start();
+    let vars = standard_vars(s3_endpoint(), &gemini.url);
+    let host =
+        Host::start_in(Arc::new(tempfile::tempdir().unwrap()), &vars, &["--metrics-listen", "127.0.0.1:0"]);
+    let ops = metrics_base(&host);
+    let prometheus = Prometheus::scraping(ops.trim_start_matches("http://"));
+    let key = host.create_project_with(r#"{"name":"scraped","generations_per_hour":2}"#).api_key;
+    let live = |prompt: &str| format!("/api/v1/live/generate?prompt={}", enc(prompt));
+    let (a, b) = (live(&unique("scraped a")), live(&unique("scraped b")));
+    for path in [&a, &a, &a, &b, &b, &format!("{a}&w=64&format=webp"), &format!("{a}&w=64&format=webp")] {
+        assert_eq!(host.get(path, &key).status, 200);
+    }
+    assert_eq!(host.get(&live(&unique("scraped c")), &key).status, 429);
+    let stats = host.stats(&key);
+    let expect = [
+        (
+            "sum(banatie_http_requests_total{status=\"200\",cache=\"MISS\"})",
+            stats["misses"].as_f64().unwrap(),
+        ),
+        ("sum(banatie_http_requests_total{status=\"200\",cache=\"HIT\"})", stats["hits"].as_f64().unwrap()),
+        ("sum(banatie_http_requests_total{route=\"live_variant\",status=\"200\"})", 2.0),
+        ("sum(banatie_errors_total{code=\"budget_exceeded\"})", 1.0),
+        ("sum(banatie_outbound_requests_total{target=\"provider\",outcome=\"2xx\"})", gemini.calls() as f64),
+        ("up{job=\"banatie\"}", 1.0),
+    ];
+    assert_eq!((expect[0].1, expect[1].1), (3.0, 4.0), "{stats}");
+    // Until a scrape after the traffic has been taken in (a few seconds).
+    let started = Instant::now();
+    let read = loop {
+        let read: Vec<f64> = expect.iter().map(|(q, _)| prometheus.query(q)).collect();
+        if read.iter().zip(&expect).all(|(r, (_, e))| r == e) || started.elapsed() > Duration::from_secs(20) {
+            break read;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    for ((query, expected), got) in expect.iter().zip(&read) {
+        assert_eq!(got, expected, "{query}");
+    }
+    assert!(prometheus.query("sum(banatie_outbound_requests_total{target=\"s3\"})") >= 4.0);
+
+    let (status, exposition) = operator_get(&format!("{ops}/metrics"));
+    assert_eq!(status, 200);
+    let mut check = std::process::Command::new(PROMTOOL)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "promtool check metrics: {said}\n{exposition}");
+}
+
+/// docs/alerts.yml (the rules docs/operations.md explains) is valid.
+pub fn the_documented_alert_rules_pass_promtool() {
+    let rules = crate::support::host::repo_root().join("docs/alerts.yml");
+    let out = std::process::Command::new(PROMTOOL).arg("check").arg("rules").arg(&rules).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("SUCCESS"), "{said}");
+}

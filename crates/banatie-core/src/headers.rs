@@ -32,6 +32,9 @@ pub fn json() -> Vec<Header> {
 /// An error's JSON headers, and what the error adds (Allow, Retry-After, …).
 pub fn error(error: &Error) -> Vec<Header> {
     let mut h = json();
+    // The code of the body's `error.code`, for what reads only heads
+    // (banatie-host's metrics, a CDN's logs).
+    h.push(("x-error-code", error.code().to_string()));
     match error {
         Error::MethodNotAllowed(allow) => h.push(("allow", allow.clone())),
         Error::NotCached => h.push(("x-cache-status", "MISS".into())),
@@ -201,10 +204,11 @@ mod tests {
         let h = error(&Error::MethodNotAllowed("GET".into()));
         assert_eq!(h[0], ("content-type", "application/json".into()));
         assert_eq!(h[1], ("cache-control", "no-store".into()));
-        assert_eq!(h[2], ("allow", "GET".into()));
-        assert_eq!(error(&Error::Busy { retry_after: 5 })[2], ("retry-after", "5".into()));
-        assert_eq!(error(&Error::NotCached)[2], ("x-cache-status", "MISS".into()));
-        assert_eq!(error(&Error::BadSignature).len(), 2);
+        assert_eq!(h[2], ("x-error-code", "method_not_allowed".into()));
+        assert_eq!(h[3], ("allow", "GET".into()));
+        assert_eq!(error(&Error::Busy { retry_after: 5 })[3], ("retry-after", "5".into()));
+        assert_eq!(error(&Error::NotCached)[3], ("x-cache-status", "MISS".into()));
+        assert_eq!(error(&Error::BadSignature).len(), 3);
     }
 
     #[test]

@@ -72,16 +72,16 @@ pub async fn prepare(
     let services = start(state_dir).await?;
     let user_gemini =
         cli.contains_key("gemini_api_key") || env(&crate::variables::env_name("gemini_api_key")).is_some();
-    eprintln!(
-        "banatie-host --dev: embedded S3 at {} (folder {})",
+    tracing::info!(
+        "--dev: embedded S3 at {} (folder {})",
         services.s3_endpoint,
         state_dir.join("dev-s3").display()
     );
     if user_gemini {
-        eprintln!("banatie-host --dev: gemini_api_key given: using the real Gemini API");
+        tracing::info!("--dev: gemini_api_key given: using the real Gemini API");
     } else {
-        eprintln!(
-            "banatie-host --dev: STAND-IN provider at {}: placeholder pictures, not real generations",
+        tracing::info!(
+            "--dev: STAND-IN provider at {}: placeholder pictures, not real generations",
             services.provider_url
         );
     }

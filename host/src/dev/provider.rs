@@ -40,7 +40,9 @@ pub fn answer(path: &str, body: &[u8]) -> (u16, Value) {
     let prompt = request.pointer("/contents/0/parts/0/text").and_then(Value::as_str).unwrap_or("");
     let ratio =
         request.pointer("/generationConfig/imageConfig/aspectRatio").and_then(Value::as_str).unwrap_or("1:1");
-    eprintln!("banatie-host --dev: stand-in provider drew a placeholder (not a real generation) for a {ratio} prompt");
+    tracing::info!(
+        "--dev: stand-in provider drew a placeholder (not a real generation) for a {ratio} prompt"
+    );
     let data = STANDARD.encode(picture::draw_png(prompt, ratio));
     (
         200,

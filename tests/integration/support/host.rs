@@ -124,6 +124,18 @@ impl Host {
         vars: &[(String, String)],
         extra: &[&str],
     ) -> Host {
+        Host::start_with_env(state, manifest, vars, extra, &[])
+    }
+
+    /// As [`Host::start_with_manifest`], with these environment variables
+    /// (banatie-host and Spin).
+    pub fn start_with_env(
+        state: Arc<tempfile::TempDir>,
+        manifest: &Path,
+        vars: &[(String, String)],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Host {
         if let Runtime::Wash(_) = runtime::current() {
             assert!(extra.is_empty(), "{extra:?}: banatie-host's and spin's flags, not wash's");
             assert_eq!(manifest, repo_root().join("spin.toml"), "wash runs the prebuilt wasmcloud2 build");
@@ -142,7 +154,8 @@ impl Host {
             args.push(format!("{k}={v}"));
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        Host::spawn(state, Launch { args, vars: vars.to_vec(), env: Vec::new() }, None)
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Host::spawn(state, Launch { args, vars: vars.to_vec(), env }, None)
     }
 
     /// Start the current runtime; `store`: the one to use (else its own).
@@ -205,6 +218,7 @@ impl Host {
             let mut log = log;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let _ = writeln!(log, "{line}");
+                super::suite_log(&line);
                 if let Some(addr) = deployed(&line) {
                     let _ = tx.send(addr);
                 }

@@ -2,6 +2,7 @@
 //! test. Everything listens on 127.0.0.1 and is stopped by the run.
 
 pub mod host;
+pub mod otlp;
 pub mod runtime;
 pub mod store;
 pub mod wash;
@@ -71,4 +72,40 @@ pub fn start_garage() -> Garage {
     let g = Garage::start();
     set_s3_endpoint(g.endpoint.clone());
     g
+}
+
+/// Every line every test's host (banatie-host, Spin, wash) wrote on stderr
+/// in this run, for the whole-run check that none holds a credential.
+fn suite_log_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("banatie-suite-{}.log", std::process::id()))
+}
+
+static SUITE_LOG: OnceLock<std::sync::Mutex<std::fs::File>> = OnceLock::new();
+
+pub fn suite_log(line: &str) {
+    use std::io::Write;
+    let file = SUITE_LOG.get_or_init(|| {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(suite_log_path());
+        std::sync::Mutex::new(file.expect("the run's log file"))
+    });
+    let _ = writeln!(file.lock().unwrap_or_else(|p| p.into_inner()), "{line}");
+}
+
+/// The credentials (of those the tests used) that appear in `log`.
+pub fn leaks<'a>(log: &str, secrets: &'a [String]) -> Vec<&'a str> {
+    secrets.iter().filter(|s| log.contains(s.as_str())).map(String::as_str).collect()
+}
+
+/// The whole run's host logs, checked for every key, token, secret and
+/// signature the tests sent or were given: (lines read, secrets checked,
+/// those found). The file is removed.
+pub fn check_suite_log() -> (usize, usize, Vec<String>) {
+    let log = std::fs::read_to_string(suite_log_path()).unwrap_or_default();
+    let _ = std::fs::remove_file(suite_log_path());
+    let mut secrets = http::secrets();
+    secrets.extend(
+        [garage::SECRET, gemini::API_KEY, openai::API_KEY, host::ADMIN_TOKEN].iter().map(|s| s.to_string()),
+    );
+    let found = leaks(&log, &secrets).into_iter().map(str::to_string).collect();
+    (log.lines().count(), secrets.len(), found)
 }
