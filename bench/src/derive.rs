@@ -166,10 +166,12 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
                 .map(|bytes| {
                     let spec = banatie_image::Spec {
                         width: Some(*w),
+                        shape: Default::default(),
                         format: *format,
                         quality: format.default_quality(),
                         max_source_pixels: banatie_core::variant::DEFAULT_MAX_SOURCE_PIXELS,
                         avif_speed: banatie_core::variant::DEFAULT_AVIF_SPEED,
+                        xmp: None,
                     };
                     let started = Instant::now();
                     banatie_image::derive(bytes, &spec).expect("derives natively");

@@ -291,3 +291,42 @@ fn a_variant_miss_reads_each_entry_once_per_stage_and_makes_few_kv_operations() 
     assert_eq!((reads(&ops, &original.entry_key), reads(&ops, &variant)), (2, 2), "{ops:#?}");
     assert_eq!(w.counter("proj-a", Counter::Misses), misses + 2);
 }
+
+#[test]
+fn a_placeholder_is_only_of_a_cached_image_and_is_cached_like_a_variant() {
+    let w = world();
+    for format in ["lqip", "thumbhash"] {
+        let e = refused(get(&w, &format!("prompt=fox+{format}&format={format}"), None));
+        assert_eq!(e, Error::NotCached, "{format}: never generates");
+    }
+    assert_eq!(w.provider.calls.get(), 0);
+    get(&w, "prompt=fox", None).unwrap();
+    let lqip = get(&w, "prompt=fox&format=lqip", None).unwrap();
+    assert_eq!(lqip.header("content-type"), Some("image/webp"));
+    assert!(body(&lqip).len() <= banatie_image::MAX_LQIP_BYTES);
+    assert_eq!(decoded(&body(&lqip)), (image::ImageFormat::WebP, 24, 12));
+    let again = get(&w, "prompt=fox&format=lqip", None).unwrap();
+    assert_eq!(again.header("x-cache-status"), Some("HIT"));
+    let hash = get(&w, "prompt=fox&format=thumbhash", None).unwrap();
+    assert_eq!(hash.header("content-type"), Some("application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&body(&hash)).unwrap();
+    assert!(
+        json["thumbhash"].is_string() && json["data_url"].as_str().unwrap().starts_with("data:image/png")
+    );
+    assert_eq!(w.provider.calls.get(), 1);
+}
+
+#[test]
+fn every_variant_is_marked_as_ai_generated_and_every_answer_says_so() {
+    let w = world();
+    let original = get(&w, "prompt=fox", None).unwrap();
+    assert_eq!(original.header("x-ai-generated"), Some("true"));
+    let id = original.header("x-image-id").unwrap().to_string();
+    for format in ["png", "jpeg", "webp", "avif"] {
+        let v = get(&w, &format!("prompt=fox&w=16&format={format}"), None).unwrap();
+        assert_eq!(v.header("x-ai-generated"), Some("true"));
+        let bytes = String::from_utf8_lossy(&body(&v)).into_owned();
+        assert!(bytes.contains(crate::core::marking::DIGITAL_SOURCE_TYPE), "{format}");
+        assert!(bytes.contains(&format!("urn:banatie:image:{id}")), "{format}: names its original");
+    }
+}

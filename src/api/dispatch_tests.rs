@@ -152,3 +152,40 @@ fn the_demo_routes_exist_only_with_a_demo_project() {
     let signed = w.request(request(Method::Post, "/api/v1/demo/sign", &[], br#"{"prompt":"fox"}"#)).unwrap();
     assert!(json(&signed)["path"].as_str().unwrap().contains("project=proj-b"));
 }
+
+const IMG_ACCEPT: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+
+#[test]
+fn an_image_get_that_prefers_an_image_gets_its_error_as_one_and_api_clients_get_json() {
+    let w = World::new();
+    let opened = Cell::new(0);
+    let live = "/api/v1/live/generate?prompt=fox";
+    let r = handled(&w, request(Method::Get, live, &[("accept", IMG_ACCEPT)], b""), &opened);
+    assert_eq!((r.status, r.header("content-type")), (401, Some("image/svg+xml")));
+    assert_eq!(r.header("x-error-code"), Some("unauthorized"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("vary"), Some("Accept"));
+    let error: serde_json::Value = serde_json::from_str(r.header("x-error").unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "unauthorized");
+    let svg = String::from_utf8(body(&r)).unwrap();
+    assert!(svg.starts_with("<svg ") && svg.contains("This image link is not valid"), "{svg}");
+    for accept in ["*/*", "application/json"] {
+        let r = handled(&w, request(Method::Get, live, &[("accept", accept)], b""), &opened);
+        assert_eq!((r.status, json(&r)["error"]["code"].as_str()), (401, Some("unauthorized")), "{accept}");
+    }
+    // Not an image route: JSON, whatever Accept says.
+    let r = handled(&w, request(Method::Get, "/api/v1/live/stats", &[("accept", IMG_ACCEPT)], b""), &opened);
+    assert_eq!(json(&r)["error"]["code"], "unauthorized");
+}
+
+#[test]
+fn error_images_off_answers_json_to_an_img_too() {
+    let w = World::new();
+    let req = request(Method::Get, "/api/v1/live/generate?prompt=fox", &[("accept", IMG_ACCEPT)], b"");
+    let r = w.block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+        let mut ctx = w.ctx();
+        ctx.config.error_images = false;
+        Ok(ctx)
+    }));
+    assert_eq!(json(&r)["error"]["code"], "unauthorized");
+}

@@ -11,6 +11,7 @@ use super::slot::Slot;
 use crate::core::entry::{self, Entry};
 use crate::core::headers::{self, Header};
 use crate::core::keys;
+use crate::core::marking;
 use crate::core::ports::{Env, KeyValue, Provider};
 use crate::core::project::Project;
 use crate::core::request::GenerationRequest;
@@ -82,15 +83,28 @@ pub fn variant<K, S, P, E: Env>(
 ) -> Result<Made, Error> {
     let from = Format::from_content_type(&source.content_type)
         .ok_or_else(|| Error::VariantUnavailable(format!("the original is {}", source.content_type)))?;
+    let image_id = ctx.env.new_id();
+    let xmp = marking::xmp(&marking::Provenance {
+        provider: &source.provider,
+        model: &source.model,
+        image_id: &image_id,
+        original_id: &source.image_id,
+    });
     let spec = banatie_image::Spec {
         width: wanted.width,
+        shape: wanted.shape,
         format: wanted.output_format(from),
         quality: wanted.quality,
         max_source_pixels: ctx.config.max_source_pixels,
         avif_speed: ctx.config.avif_speed,
+        xmp: Some(&xmp),
     };
     let started = ctx.env.monotonic_us();
-    let derived = banatie_image::derive(bytes, &spec).map_err(|e| match e {
+    let (derived, content_type) = match wanted.placeholder {
+        None => (banatie_image::derive(bytes, &spec), spec.format.content_type()),
+        Some(p) => (banatie_image::placeholder(bytes, p, spec.max_source_pixels), p.content_type()),
+    };
+    let derived = derived.map_err(|e| match e {
         banatie_image::Failure::Refused(why) => Error::VariantUnavailable(why),
         banatie_image::Failure::Encoder(detail) => {
             Error::Internal(format!("variant {}: {detail}", slot.hash))
@@ -100,8 +114,8 @@ pub fn variant<K, S, P, E: Env>(
     let made = entry::Made {
         project: &slot.project,
         image_hash: slot.image_hash(),
-        image_id: ctx.env.new_id(),
-        content_type: spec.format.content_type(),
+        image_id,
+        content_type,
         bytes: &derived.bytes,
         now,
     };

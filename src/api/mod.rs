@@ -124,12 +124,23 @@ where
     E: Env,
 {
     log::begin(request.header("x-request-id").ok().flatten());
+    // An error of an image GET that prefers an image is an image
+    // (`core::error_image`), unless `error_images` is off.
+    let accept = request.header_list("accept");
+    let wants_image = request.method == Method::Get && crate::core::accept::prefers_image(accept.as_deref());
+    let mut as_image = false;
     let result = async {
         let resolved = routes::resolve(&request.path, request.method)?;
+        as_image = wants_image && resolved.0.is_live();
         let ctx = open()?;
+        as_image &= ctx.config.error_images;
         dispatch(&ctx, resolved, request).await
     };
-    result.await.unwrap_or_else(|e| Reply::error(&e))
+    match result.await {
+        Ok(reply) => reply,
+        Err(e) if as_image => Reply::error_image(&e),
+        Err(e) => Reply::error(&e),
+    }
 }
 
 /// The per-client limits of a request that carries no API key, when the

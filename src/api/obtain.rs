@@ -84,7 +84,9 @@ pub async fn obtain<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         (Some(original), Some(variant)) if stale.is_none() => {
             with_variant(ctx, plan, variant, original, incoming, gate, replace, false).await
         }
+        // HEAD, and a placeholder (of a cached image only), never generate.
         _ if incoming.head => Err(Error::NotCached),
+        (None, Some((_, wanted))) if wanted.placeholder.is_some() => Err(Error::NotCached),
         _ => generate(ctx, plan, incoming, gate, stale.as_ref()).await,
     }
 }

@@ -36,15 +36,28 @@ impl<B> Reply<B> {
     /// The one mapping from error to response. Internal detail goes to the log
     /// (stderr, which Spin and banatie-host collect), never to the client.
     pub fn error(error: &Error) -> Reply<B> {
-        if let Some(detail) = error.log_detail() {
-            crate::diag!("{} {}: {detail}", error.status(), error.code());
-        }
-        let body = json!({"error": {"code": error.code(), "message": error.public_message()}});
+        let body = Reply::<B>::logged(error);
         Reply::bytes(
             error.status(),
             headers::error(error),
             serde_json::to_vec(&body).expect("JSON serialises"),
         )
+    }
+
+    /// The same error as an image, for a request that prefers one
+    /// (`core::error_image`): same status and headers, the JSON in `X-Error`.
+    pub fn error_image(error: &Error) -> Reply<B> {
+        let body = Reply::<B>::logged(error);
+        let svg = crate::core::error_image::svg(error);
+        Reply::bytes(error.status(), headers::error_image(error, &body), svg.into_bytes())
+    }
+
+    /// The error's JSON body, its detail logged.
+    fn logged(error: &Error) -> serde_json::Value {
+        if let Some(detail) = error.log_detail() {
+            crate::diag!("{} {}: {detail}", error.status(), error.code());
+        }
+        json!({"error": {"code": error.code(), "message": error.public_message()}})
     }
 
     /// The value of a header, for tests and the adapter.

@@ -79,7 +79,14 @@ pub fn the_demo_page_renders_live_images_and_reloads_from_the_browser_cache() {
     );
     browser.screenshot(&screenshots().join("demo-grid-reloaded.png"));
 
-    // A tampered signed URL: a broken image and a 403, nothing generated.
+    // On the reload every image was cached: its blurred placeholder
+    // (format=lqip) was painted under it.
+    browser.wait_for(
+        "[...document.querySelectorAll('figure')].every(f => f.dataset.placeholder === 'painted')",
+        Duration::from_secs(30),
+    );
+
+    // A tampered signed URL: a 403 whose error picture renders, nothing generated.
     let tampered = browser.js_async(
         "const done = arguments[0]; window.banatie.sign('a tampered picture', '1:1').then(p => { \
            const card = window.banatie.addCard(p.replace('prompt=a%20', 'prompt=b%20'), 'tampered', '1:1'); \
@@ -91,7 +98,7 @@ pub fn the_demo_page_renders_live_images_and_reloads_from_the_browser_cache() {
     let status = browser.js("return document.getElementById('tampered').dataset.status;");
     assert_eq!(status, Value::String("403".into()));
     let width = browser.js("return document.querySelector('#tampered img').naturalWidth;");
-    assert_eq!(width, Value::from(0));
+    assert!(width.as_u64().is_some_and(|w| w > 0), "the error picture rendered: {width}");
     assert_eq!(gemini.calls(), 4);
     browser.screenshot(&screenshots().join("demo-tampered.png"));
 }
@@ -103,4 +110,48 @@ pub fn there_is_no_demo_page_unless_asked_for() {
     assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"));
     let r = crate::support::http::send("POST", &w.host.url("/api/v1/demo/sign"), &[], br#"{"prompt":"x"}"#);
     assert_eq!(r.status, 404);
+}
+
+/// An `<img>` whose signed URL answers 429 (the budget is spent) renders the
+/// error picture (`naturalWidth > 0`), and the answer is a 429 all the same
+/// (read with `fetch`, asking for an image as the `<img>` did); a JSON client
+/// gets the JSON error.
+pub fn an_img_whose_url_answers_429_renders_the_error_picture() {
+    use crate::support::sign::{now, signed_path};
+    let gemini = Gemini::start();
+    let vars = crate::support::host::standard_vars(crate::support::s3_endpoint(), &gemini.url);
+    let host = Host::start(&vars);
+    let project = host.create_project_with(r#"{"name":"spent","generations_per_hour":1}"#);
+    let spend =
+        format!("/api/v1/live/generate?prompt={}", crate::support::enc(&crate::support::unique("first")));
+    assert_eq!(host.get(&spend, &project.api_key).status, 200);
+    let exp = (now() + 600).to_string();
+    let prompt = crate::support::unique("one too many");
+    let params = [("prompt", prompt.as_str()), ("project", project.id.as_str()), ("exp", exp.as_str())];
+    let url = host.url(&signed_path(&project.signing_secret, &params));
+
+    let browser = Browser::start();
+    browser.goto(&host.url("/api/v1/health"));
+    let script = format!(
+        "const done = arguments[0]; const img = new Image(); \
+         img.onload = () => done(img.naturalWidth); img.onerror = () => done(-1); \
+         document.body.append(img); img.src = {url:?};"
+    );
+    let width = browser.js_async(&script);
+    assert!(width.as_i64().is_some_and(|w| w > 0), "the error picture rendered: {width}");
+    let asked_as_image = browser.js_async(&format!(
+        "const done = arguments[0]; fetch({url:?}, {{ headers: {{ accept: 'image/webp,image/*,*/*;q=0.8' }} }}) \
+           .then(r => done([r.status, r.headers.get('content-type'), r.headers.get('x-error-code'), \
+                            r.headers.get('retry-after')]));"
+    ));
+    assert_eq!(asked_as_image[0], 429, "{asked_as_image}");
+    assert_eq!(asked_as_image[1], "image/svg+xml");
+    assert_eq!(asked_as_image[2], "budget_exceeded");
+    assert!(asked_as_image[3].as_str().is_some_and(|s| s.parse::<u64>().is_ok()), "{asked_as_image}");
+    let as_json = browser.js_async(&format!(
+        "const done = arguments[0]; fetch({url:?}).then(r => r.json().then(b => done([r.status, b.error.code])));"
+    ));
+    assert_eq!(as_json, serde_json::json!([429, "budget_exceeded"]));
+    browser.screenshot(&screenshots().join("error-image-429.png"));
+    assert_eq!(gemini.calls(), 1);
 }

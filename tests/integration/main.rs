@@ -182,6 +182,8 @@ fn main() {
         conformance::the_component_stays_under_2_75_mb,
         browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
         browser::there_is_no_demo_page_unless_asked_for,
+        browser::an_img_whose_url_answers_429_renders_the_error_picture,
+        variants::every_variant_is_marked_as_ai_generated_for_exiftool,
         operations::prometheus_reads_what_stats_count,
         operations::the_documented_alert_rules_pass_promtool,
         telemetry::every_request_is_one_json_line_with_its_id_and_never_its_query,

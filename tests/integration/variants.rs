@@ -163,3 +163,84 @@ pub fn a_client_derives_at_most_its_allowance_of_variants_and_cached_ones_stay_s
     assert_eq!(objects(&id).len(), 11, "the original and the ten variants derived");
     assert_eq!(gemini.calls(), 1);
 }
+
+/// What exiftool (Debian's libimage-exiftool-perl, installed by
+/// scripts/setup.sh) reads as `XMP-iptcExt:DigitalSourceType` in `bytes`.
+fn digital_source_type(bytes: &[u8]) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let out = std::process::Command::new("exiftool")
+        .args(["-s3", "-XMP-iptcExt:DigitalSourceType"])
+        .arg(file.path())
+        .output()
+        .unwrap_or_else(|e| panic!("exiftool (scripts/setup.sh installs it): {e}"));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Every variant we encode is marked as AI-generated where exiftool reads
+/// it (JPEG APP1, PNG iTXt, WebP `XMP `, AVIF `mime` item); the original is
+/// the provider's bytes untouched; every answer says so in `X-AI-Generated`;
+/// the LQIP and ThumbHash placeholders of the same image are small, decode
+/// and round-trip.
+pub fn every_variant_is_marked_as_ai_generated_for_exiftool() {
+    let gemini = Gemini::start();
+    gemini.set(Behavior::Picture);
+    let host = Host::start(&host::standard_vars(s3_endpoint(), &gemini.url));
+    let key = host.create_project("marked");
+    let prompt = unique("a marked lighthouse");
+    let live = format!("/api/v1/live/generate?prompt={}", enc(&prompt));
+    let original = host.get(&live, &key);
+    assert_eq!(original.status, 200);
+    assert_eq!(original.body, testkit::double::picture(&prompt, "1:1"), "the provider's bytes, untouched");
+    assert_eq!(original.header("x-ai-generated"), Some("true"));
+    let term = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia";
+    for format in ["jpeg", "png", "webp", "avif"] {
+        let v = host.get(&format!("{live}&w=256&format={format}"), &key);
+        assert_eq!((v.status, v.header("x-ai-generated")), (200, Some("true")), "{format}");
+        assert_eq!(digital_source_type(&v.body), term, "{format}");
+        if format != "avif" {
+            assert_eq!(decoded(&v.body).1, 256, "{format} still decodes");
+        } else {
+            assert_eq!(avif_size(&v.body), Some((256, 256)));
+        }
+    }
+
+    let lqip = host.get(&format!("{live}&format=lqip"), &key);
+    assert_eq!((lqip.status, lqip.header("content-type")), (200, Some("image/webp")));
+    assert!(lqip.body.len() <= 1024, "{} bytes", lqip.body.len());
+    assert_eq!(decoded(&lqip.body), (image::ImageFormat::WebP, 24, 24));
+    let hash = host.get(&format!("{live}&format=thumbhash"), &key);
+    let json = hash.json();
+    use base64::Engine;
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(json["thumbhash"].as_str().unwrap()).unwrap();
+    let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(&bytes).expect("a ThumbHash");
+    assert_eq!(rgba.len(), w * h * 4);
+    let url = json["data_url"].as_str().unwrap();
+    let png =
+        base64::engine::general_purpose::STANDARD.decode(url.strip_prefix("data:image/png;base64,").unwrap());
+    assert_eq!(decoded(&png.unwrap()).0, image::ImageFormat::Png);
+    // Geometry: h with fit, and dpr folded into w (the 1024² original).
+    for (query, size) in [
+        ("w=256&h=128&fit=cover&format=png", (256, 128)),
+        ("w=256&h=128&format=png", (128, 128)),
+        ("w=256&h=256&fit=pad&gravity=top&format=jpeg", (256, 256)),
+        ("w=384&dpr=2&format=webp", (768, 768)),
+        ("h=64&format=png", (64, 64)),
+    ] {
+        let v = host.get(&format!("{live}&{query}"), &key);
+        assert_eq!(v.status, 200, "{query}: {}", String::from_utf8_lossy(&v.body));
+        let (_, w, h) = decoded(&v.body);
+        assert_eq!((w, h), size, "{query}");
+    }
+    let again = host.get(&format!("{live}&w=768&format=webp"), &key);
+    assert_eq!(again.header("x-cache-status"), Some("HIT"), "w=384&dpr=2 is the 768 variant");
+    let never =
+        host.get(&format!("/api/v1/live/generate?prompt={}&format=lqip", enc(&unique("never"))), &key);
+    assert_eq!(
+        (never.status, never.error_code().as_str()),
+        (404, "not_cached"),
+        "a placeholder never generates"
+    );
+    assert_eq!(gemini.calls(), 1);
+}

@@ -40,6 +40,24 @@ pub fn negotiate(accept: &str) -> Format {
     }
 }
 
+/// Whether an error should be answered as an image (`core::error_image`):
+/// `Accept` names an `image/` type, and no JSON type before it. Browsers
+/// send `image/avif,image/webp,…,image/*,*/*;q=0.8` for an `<img>`; `fetch`,
+/// curl and API clients send `*/*` or `application/json`.
+pub fn prefers_image(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    for item in accept.split(',') {
+        let media = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if media == "application/json" || media.ends_with("+json") {
+            return false;
+        }
+        if media.starts_with("image/") {
+            return true;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +74,18 @@ mod tests {
         assert_eq!(chosen("IMAGE/AVIF ; Q=0.9"), Format::Avif);
         assert_eq!(chosen("image/avif;q=abc,image/webp"), Format::Webp, "a broken q accepts nothing");
         assert_eq!(chosen(""), Format::Jpeg);
+    }
+
+    #[test]
+    fn an_img_prefers_an_image_and_api_clients_do_not() {
+        let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+        assert!(prefers_image(Some(chrome)));
+        assert!(prefers_image(Some("image/png")));
+        for api in
+            [None, Some("*/*"), Some("application/json"), Some("application/json, image/png"), Some("")]
+        {
+            assert!(!prefers_image(api), "{api:?}");
+        }
+        assert!(prefers_image(Some("image/webp, application/json")));
     }
 }

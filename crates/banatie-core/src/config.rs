@@ -111,6 +111,19 @@ pub struct Config {
     pub max_source_pixels: u64,
     /// rav1e's speed for AVIF variants (1 slowest … 10 fastest).
     pub avif_speed: u8,
+    /// Errors of image GETs that prefer an image are answered as one
+    /// (`core::error_image`).
+    pub error_images: bool,
+}
+
+/// A `true`/`false` variable.
+fn switch(lookup: Lookup, name: &str, default: bool) -> Result<bool, Error> {
+    match get(lookup, name)?.as_deref() {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(Error::Misconfigured(format!("variable {name}: {other:?} is not true or false"))),
+    }
 }
 
 /// Reads one variable; `Ok(None)` when it is unset or empty.
@@ -264,6 +277,7 @@ impl Config {
                 1_000_000,
             )? as u32,
             avif_speed: number(lookup, "avif_speed", super::variant::DEFAULT_AVIF_SPEED.into(), 1, 10)? as u8,
+            error_images: switch(lookup, "error_images", true)?,
             max_source_pixels: number(
                 lookup,
                 "max_source_pixels",

@@ -47,6 +47,20 @@ pub fn error(error: &Error) -> Vec<Header> {
     h
 }
 
+/// An error answered as an image (`core::error_image`): the error's own
+/// headers (`X-Error-Code`, `Retry-After`, `X-RateLimit-*`, no-store) with
+/// the SVG's type, the JSON error in `X-Error`, `Vary: Accept` (the body
+/// depends on it), and the image CSP without sandbox's block on styles.
+pub fn error_image(e: &Error, json: &serde_json::Value) -> Vec<Header> {
+    let mut h: Vec<Header> = error(e).into_iter().filter(|(n, _)| *n != "content-type").collect();
+    h.insert(0, ("content-type", "image/svg+xml".into()));
+    h.push(("x-error", super::error_image::ascii_json(json)));
+    h.push(vary_accept());
+    h.push(("x-content-type-options", NOSNIFF.into()));
+    h.push(("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'".into()));
+    h
+}
+
 /// `X-RateLimit-*`: the client's hourly allowance of new generations.
 pub fn rate_limit(a: &Allowance) -> Vec<Header> {
     vec![
@@ -112,6 +126,7 @@ fn common(entry: &Entry) -> Vec<Header> {
         ("x-image-id", entry.image_id.clone()),
         ("x-content-type-options", NOSNIFF.into()),
         ("content-security-policy", IMAGE_CSP.into()),
+        (super::marking::HEADER.0, super::marking::HEADER.1.into()),
     ];
     if let Some(e) = &entry.enhancement {
         h.push(("x-prompt-enhancement", e.clone()));
@@ -161,6 +176,7 @@ pub fn not_modified(entry: &Entry) -> Vec<Header> {
         ("etag", entry.etag.clone()),
         ("x-image-id", entry.image_id.clone()),
         ("x-cache-status", "HIT".into()),
+        (super::marking::HEADER.0, super::marking::HEADER.1.into()),
     ];
     if let Some(original) = &entry.variant_of {
         h.push(("x-variant-of", original.clone()));

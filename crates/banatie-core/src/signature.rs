@@ -84,8 +84,13 @@ struct SignBody {
     aspect_ratio: Option<String>,
     scope: Option<String>,
     enhance: Option<bool>,
-    /// A derived variant (`core::variant`): width, format, quality.
+    /// A derived variant (`core::variant`, `core::geometry`): width, height,
+    /// fit, gravity, device pixel ratio, format, quality.
     w: Option<u32>,
+    h: Option<u32>,
+    fit: Option<String>,
+    gravity: Option<String>,
+    dpr: Option<u8>,
     format: Option<String>,
     q: Option<u8>,
     lifetime_seconds: Option<u64>,
@@ -123,6 +128,18 @@ pub fn parse_sign_body(body: &[u8]) -> Result<SignRequest, Error> {
     }
     if let Some(w) = parsed.w {
         pairs.push(("w".to_string(), w.to_string()));
+    }
+    if let Some(h) = parsed.h {
+        pairs.push(("h".to_string(), h.to_string()));
+    }
+    if let Some(fit) = parsed.fit {
+        pairs.push(("fit".to_string(), fit));
+    }
+    if let Some(gravity) = parsed.gravity {
+        pairs.push(("gravity".to_string(), gravity));
+    }
+    if let Some(dpr) = parsed.dpr {
+        pairs.push(("dpr".to_string(), dpr.to_string()));
     }
     if let Some(f) = parsed.format {
         pairs.push(("format".to_string(), f));

@@ -9,11 +9,12 @@
 //! of variants), the suffix, and the derived size. How `format=auto` reads
 //! `Accept` is `core::accept`'s; the pixels are the `banatie-image` crate's.
 
+use super::geometry::{Fit, Gravity};
 use super::request::short;
 use super::Error;
 
 /// The variant parameters (never part of the original's cache key).
-pub const VARIANT_PARAMS: [&str; 3] = ["w", "format", "q"];
+pub const VARIANT_PARAMS: [&str; 7] = ["w", "h", "fit", "gravity", "dpr", "format", "q"];
 /// Widths a variant snaps up to (`variant_widths`).
 pub const DEFAULT_WIDTHS: [u32; 9] = [64, 128, 256, 384, 512, 768, 1024, 1536, 2048];
 /// Largest original (width × height) a variant is derived from
@@ -75,17 +76,59 @@ impl Format {
     }
 }
 
-/// `format=` as given: a format, or `auto` (decided by `Accept`).
+/// A placeholder of the cached image, for a page to paint before the image
+/// arrives: `format=lqip`, a blurred WebP of at most 1 KB (24 pixels on its
+/// long side); `format=thumbhash`, its ThumbHash as JSON with a `data:` URL
+/// of the decoded hash. Only of a cached original: one never generates
+/// (404 `not_cached`). Derived and cached like any variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder {
+    Lqip,
+    ThumbHash,
+}
+
+impl Placeholder {
+    pub const ALL: [Placeholder; 2] = [Placeholder::Lqip, Placeholder::ThumbHash];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Placeholder::Lqip => "lqip",
+            Placeholder::ThumbHash => "thumbhash",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Placeholder::Lqip => "image/webp",
+            Placeholder::ThumbHash => "application/json",
+        }
+    }
+}
+
+/// `format=` as given: a format, `auto` (decided by `Accept`), or a
+/// placeholder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wanted {
     Auto,
     Exactly(Format),
+    Placeholder(Placeholder),
 }
 
-/// What the URL asks for, validated; widths and qualities already snapped.
+/// `h`, `fit`, `gravity` (`core::geometry`); the default is no height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// A ladder height (`dpr` applied); `None`: the height follows the width.
+    pub height: Option<u32>,
+    pub fit: Fit,
+    pub gravity: Gravity,
+}
+
+/// What the URL asks for, validated; widths, heights and qualities already
+/// snapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Asked {
     pub width: Option<u32>,
+    pub shape: Shape,
     pub format: Option<Wanted>,
     pub quality: Option<u8>,
 }
@@ -95,12 +138,15 @@ pub struct Asked {
 pub struct Variant {
     /// A ladder width; `None` keeps the original's width.
     pub width: Option<u32>,
+    pub shape: Shape,
     /// `None`: the original's format.
     pub format: Option<Format>,
     /// The lossy encoder's quality (given or the format's default).
     pub quality: Option<u8>,
     /// Chosen from `Accept` (`format=auto`): the answer varies by it.
     pub negotiated: bool,
+    /// `format=lqip` or `format=thumbhash` (then no width, format, quality).
+    pub placeholder: Option<Placeholder>,
 }
 
 fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -112,26 +158,81 @@ fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// are the `q` values served (ascending; empty: only each format's default).
 pub fn parse(pairs: &[(String, String)], ladder: &[u32], qualities: &[u8]) -> Result<Option<Asked>, Error> {
     let bad = |m: String| Err(Error::BadRequest(m));
-    let width = match value(pairs, "w") {
+    // `dpr` multiplies `w` and `h` before they snap: `w=384&dpr=2` is the
+    // 768 variant, so it adds no variants of its own.
+    let dpr = match value(pairs, "dpr") {
+        None => 1,
+        Some("1") => 1,
+        Some("2") => 2,
+        Some("3") => 3,
+        Some(_) => return bad("parameter 'dpr' must be 1, 2 or 3".into()),
+    };
+    let side = |name: &str| -> Result<Option<u32>, Error> {
+        match value(pairs, name) {
+            None => Ok(None),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_WIDTH_PARAM).contains(&n) && !v.starts_with('+') => {
+                    Ok(Some(snap(n.saturating_mul(dpr), ladder)))
+                }
+                _ => Err(Error::BadRequest(format!(
+                    "parameter '{name}' must be a size in pixels from 1 to {MAX_WIDTH_PARAM}"
+                ))),
+            },
+        }
+    };
+    let (width, height) = (side("w")?, side("h")?);
+    let fit = match value(pairs, "fit") {
         None => None,
-        Some(w) => match w.parse::<u32>() {
-            Ok(n) if (1..=MAX_WIDTH_PARAM).contains(&n) && !w.starts_with('+') => Some(snap(n, ladder)),
-            _ => return bad(format!("parameter 'w' must be a width in pixels from 1 to {MAX_WIDTH_PARAM}")),
+        Some(f) => match Fit::parse(f) {
+            Some(fit) => Some(fit),
+            None => return bad("parameter 'fit' must be cover, contain, pad or scale-down".into()),
         },
     };
+    let gravity = match value(pairs, "gravity") {
+        None => None,
+        Some(g) => match Gravity::ALL.into_iter().find(|x| x.name() == g) {
+            Some(gravity) => Some(gravity),
+            None => return bad("parameter 'gravity' must be center, top, bottom, left or right".into()),
+        },
+    };
+    if height.is_none() && (fit.is_some() || gravity.is_some()) {
+        return bad("parameters 'fit' and 'gravity' need 'h'".into());
+    }
+    if matches!(fit, Some(Fit::Cover | Fit::Pad)) && width.is_none() {
+        return bad("fit=cover and fit=pad need both 'w' and 'h'".into());
+    }
+    if gravity.is_some() && !matches!(fit, Some(Fit::Cover | Fit::Pad)) {
+        return bad("parameter 'gravity' applies to fit=cover or fit=pad".into());
+    }
+    if value(pairs, "dpr").is_some() && width.is_none() && height.is_none() {
+        return bad("parameter 'dpr' multiplies 'w' and 'h': give one of them".into());
+    }
+    let shape = Shape { height, fit: fit.unwrap_or_default(), gravity: gravity.unwrap_or_default() };
     let format = match value(pairs, "format") {
         None => None,
         Some("auto") => Some(Wanted::Auto),
         Some(f) => match Format::ALL.into_iter().find(|x| x.name() == f) {
             Some(x) => Some(Wanted::Exactly(x)),
-            None => {
-                return bad(format!(
-                    "parameter 'format' must be auto, avif, webp, jpeg or png, not '{}'",
-                    short(f)
-                ))
-            }
+            None => match Placeholder::ALL.into_iter().find(|p| p.name() == f) {
+                Some(p) => Some(Wanted::Placeholder(p)),
+                None => {
+                    return bad(format!(
+                        "parameter 'format' must be auto, avif, webp, jpeg, png, lqip or thumbhash, not '{}'",
+                        short(f)
+                    ))
+                }
+            },
         },
     };
+    if let Some(Wanted::Placeholder(p)) = format {
+        if ["w", "h", "fit", "gravity", "dpr", "q"].iter().any(|n| value(pairs, n).is_some()) {
+            return bad(format!(
+                "parameters 'w', 'h', 'fit', 'gravity', 'dpr' and 'q' do not apply to format={}",
+                p.name()
+            ));
+        }
+        return Ok(Some(Asked { width: None, shape: Shape::default(), format, quality: None }));
+    }
     let quality = match value(pairs, "q") {
         None => None,
         Some(q) => match q.parse::<u8>() {
@@ -147,14 +248,14 @@ pub fn parse(pairs: &[(String, String)], ladder: &[u32], qualities: &[u8]) -> Re
     {
         return bad("parameter 'q' applies to a lossy format: give format=avif, webp, jpeg or auto".into());
     }
-    if width.is_none() && format.is_none() {
+    if width.is_none() && height.is_none() && format.is_none() {
         return Ok(None);
     }
     let quality = quality.flatten();
     // Without `w`, the original's width, but never wider than the ladder: no
     // variant is larger than the ladder allows.
     let width = width.or(ladder.last().copied());
-    Ok(Some(Asked { width, format, quality }))
+    Ok(Some(Asked { width, shape, format, quality }))
 }
 
 /// `q` snaps up to the smallest of `qualities` at or above it (above them
@@ -204,9 +305,19 @@ impl Asked {
         if let Some(w) = self.width {
             out.push(("w".to_string(), w.to_string()));
         }
+        if let Some(h) = self.shape.height {
+            out.push(("h".to_string(), h.to_string()));
+            if self.shape.fit != Fit::Contain {
+                out.push(("fit".to_string(), self.shape.fit.name().to_string()));
+            }
+            if self.shape.gravity != Gravity::Center {
+                out.push(("gravity".to_string(), self.shape.gravity.name().to_string()));
+            }
+        }
         match self.format {
             Some(Wanted::Auto) => out.push(("format".to_string(), "auto".to_string())),
             Some(Wanted::Exactly(f)) => out.push(("format".to_string(), f.name().to_string())),
+            Some(Wanted::Placeholder(p)) => out.push(("format".to_string(), p.name().to_string())),
             None => {}
         }
         if let Some(q) = self.quality {
@@ -221,9 +332,21 @@ impl Asked {
             None => (None, false),
             Some(Wanted::Exactly(f)) => (Some(f), false),
             Some(Wanted::Auto) => (Some(super::accept::negotiate(accept.unwrap_or(""))), true),
+            Some(Wanted::Placeholder(p)) => {
+                let placeholder = Some(p);
+                let shape = Shape::default();
+                return Variant {
+                    width: None,
+                    shape,
+                    format: None,
+                    quality: None,
+                    negotiated: false,
+                    placeholder,
+                };
+            }
         };
         let quality = format.and_then(|f| f.default_quality().map(|d| self.quality.unwrap_or(d)));
-        Variant { width: self.width, format, quality, negotiated }
+        Variant { width: self.width, shape: self.shape, format, quality, negotiated, placeholder: None }
     }
 }
 
@@ -231,9 +354,21 @@ impl Variant {
     /// The variant's part of its cache key: `w256.webp.q80`, `w512`, `avif.q60`.
     /// Every field is from a closed set, so no suffix can spell another.
     pub fn suffix(&self) -> String {
+        if let Some(p) = self.placeholder {
+            return p.name().to_string();
+        }
         let mut parts = Vec::new();
         if let Some(w) = self.width {
             parts.push(format!("w{w}"));
+        }
+        if let Some(h) = self.shape.height {
+            parts.push(format!("h{h}"));
+            if self.shape.fit != Fit::Contain {
+                parts.push(self.shape.fit.name().to_string());
+            }
+            if self.shape.gravity != Gravity::Center {
+                parts.push(self.shape.gravity.name().to_string());
+            }
         }
         if let Some(f) = self.format {
             parts.push(f.name().to_string());
@@ -248,18 +383,6 @@ impl Variant {
     pub fn output_format(&self, original: Format) -> Format {
         self.format.unwrap_or(original)
     }
-}
-
-/// The derived size: `width` (never above the original's: no upscaling),
-/// the height following the original's aspect ratio (rounded, at least 1).
-pub fn target_size(source: (u32, u32), width: Option<u32>) -> (u32, u32) {
-    let (sw, sh) = source;
-    let w = width.map_or(sw, |w| w.min(sw)).max(1);
-    if w == sw {
-        return (sw, sh);
-    }
-    let h = ((sh as u64 * w as u64 + sw as u64 / 2) / sw as u64).max(1) as u32;
-    (w, h)
 }
 
 #[cfg(test)]
@@ -369,11 +492,13 @@ mod tests {
 
     #[test]
     fn derived_sizes_follow_the_aspect_ratio_and_never_upscale() {
-        assert_eq!(target_size((1024, 1024), Some(256)), (256, 256));
-        assert_eq!(target_size((1344, 768), Some(768)), (768, 439));
-        assert_eq!(target_size((1024, 1024), Some(2048)), (1024, 1024));
-        assert_eq!(target_size((1024, 1024), None), (1024, 1024));
-        assert_eq!(target_size((4000, 1), Some(64)), (64, 1));
+        let size =
+            |source, w| super::super::geometry::plan(source, w, None, Fit::Contain, Gravity::Center).canvas;
+        assert_eq!(size((1024, 1024), Some(256)), (256, 256));
+        assert_eq!(size((1344, 768), Some(768)), (768, 439));
+        assert_eq!(size((1024, 1024), Some(2048)), (1024, 1024));
+        assert_eq!(size((1024, 1024), None), (1024, 1024));
+        assert_eq!(size((4000, 1), Some(64)), (64, 1));
     }
 
     #[test]
@@ -385,5 +510,50 @@ mod tests {
         assert_eq!(w.output_format(Format::Png), Format::Png);
         assert_eq!(Format::from_content_type("image/avif"), Some(Format::Avif));
         assert_eq!(Format::from_content_type("image/gif"), None);
+    }
+
+    #[test]
+    fn placeholders_take_no_width_or_quality_and_have_their_own_suffix() {
+        for (name, p) in [("lqip", Placeholder::Lqip), ("thumbhash", Placeholder::ThumbHash)] {
+            let a = asked(&[("format", name)]).unwrap().unwrap();
+            let format = Some(Wanted::Placeholder(p));
+            assert_eq!(a, Asked { width: None, shape: Shape::default(), format, quality: None });
+            assert_eq!(a.pairs(), pairs(&[("format", name)]));
+            let v = a.resolve(Some("image/avif"));
+            assert_eq!((v.placeholder, v.format, v.width, v.negotiated), (Some(p), None, None, false));
+            assert_eq!(v.suffix(), name);
+            assert!(bad(&[("format", name), ("w", "64")]).contains("do not apply"));
+            assert!(bad(&[("format", name), ("q", "50")]).contains("do not apply"));
+        }
+        assert!(bad(&[("format", "blurhash")]).contains("lqip or thumbhash"));
+    }
+
+    #[test]
+    fn height_fit_gravity_and_dpr_snap_and_spell_their_own_suffix() {
+        let v = |q: &[(&str, &str)]| asked(q).unwrap().unwrap().resolve(None);
+        let cover =
+            v(&[("w", "300"), ("h", "200"), ("fit", "cover"), ("gravity", "top"), ("format", "webp")]);
+        assert_eq!(cover.suffix(), "w384.h256.cover.top.webp.q80");
+        assert_eq!(v(&[("w", "256"), ("h", "256")]).suffix(), "w256.h256", "contain is the default");
+        assert_eq!(v(&[("w", "256"), ("h", "256"), ("fit", "scale-down")]).suffix(), "w256.h256");
+        assert_eq!(v(&[("w", "384"), ("dpr", "2")]).suffix(), "w768", "dpr is folded into w");
+        assert_eq!(v(&[("w", "384"), ("h", "100"), ("dpr", "3")]).suffix(), "w1536.h384");
+        assert_eq!(v(&[("h", "128")]).suffix(), "w2048.h128", "a height alone, in the ladder's widest box");
+        let a = asked(&[("w", "300"), ("h", "200"), ("fit", "pad"), ("gravity", "left")]).unwrap().unwrap();
+        assert_eq!(a.pairs(), pairs(&[("w", "384"), ("h", "256"), ("fit", "pad"), ("gravity", "left")]));
+        assert_eq!(v(&[("w", "256")]).suffix(), "w256", "old variants keep their keys");
+    }
+
+    #[test]
+    fn geometry_parameters_are_refused_where_they_mean_nothing() {
+        assert!(bad(&[("w", "256"), ("fit", "cover")]).contains("need 'h'"));
+        assert!(bad(&[("h", "256"), ("fit", "cover")]).contains("need both"));
+        assert!(bad(&[("w", "256"), ("h", "256"), ("gravity", "top")]).contains("applies to fit=cover"));
+        assert!(bad(&[("w", "256"), ("h", "256"), ("fit", "fill")]).contains("cover, contain, pad"));
+        assert!(bad(&[("w", "256"), ("h", "256"), ("fit", "cover"), ("gravity", "north")])
+            .contains("center, top"));
+        assert!(bad(&[("dpr", "2")]).contains("give one"));
+        assert!(bad(&[("w", "256"), ("dpr", "1.5")]).contains("1, 2 or 3"));
+        assert!(bad(&[("h", "0")]).contains("'h' must be"));
     }
 }

@@ -3,11 +3,24 @@
 
 use super::Failure;
 
-pub fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>, Failure> {
+/// XMP in JPEG: an APP1 segment that starts with this namespace (XMP
+/// Specification Part 3, §1.1.3).
+const JPEG_XMP_NAMESPACE: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+
+fn encoder_failed(format: &str) -> impl Fn(String) -> Failure + '_ {
+    move |e| Failure::Encoder(format!("{format}: {e}"))
+}
+
+pub fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8, xmp: Option<&str>) -> Result<Vec<u8>, Failure> {
     let too_big = || Failure::Refused("JPEG is limited to 65535 pixels a side".into());
     let (w, h) = (u16::try_from(w).map_err(|_| too_big())?, u16::try_from(h).map_err(|_| too_big())?);
     let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, quality)
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    if let Some(xmp) = xmp {
+        let segment = [JPEG_XMP_NAMESPACE, xmp.as_bytes()].concat();
+        encoder.add_app_segment(1, segment).map_err(|e| encoder_failed("jpeg")(e.to_string()))?;
+    }
+    encoder
         .encode(rgb, w, h, jpeg_encoder::ColorType::Rgb)
         .map_err(|e| Failure::Encoder(format!("jpeg: {e}")))?;
     Ok(out)
@@ -16,9 +29,20 @@ pub fn jpeg(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>, Failure>
 /// WebP, lossy (VP8, with a lossless alpha plane when there is alpha).
 /// `vaam-image-webp` is the only pure-Rust lossy WebP encoder under a
 /// permissive licence (zenwebp, the other, is AGPL-3.0); see docs/variants.md.
-pub fn webp(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8) -> Result<Vec<u8>, Failure> {
+pub fn webp(
+    px: &[u8],
+    w: u32,
+    h: u32,
+    alpha: bool,
+    quality: u8,
+    xmp: Option<&str>,
+) -> Result<Vec<u8>, Failure> {
     let mut out = Vec::new();
     let mut encoder = webp::WebPEncoder::new(&mut out);
+    if let Some(xmp) = xmp {
+        // An extended file (VP8X, its XMP flag set) with an `XMP ` chunk.
+        encoder.set_xmp_metadata(xmp.as_bytes().to_vec());
+    }
     let mut params = webp::EncoderParams::default();
     params.use_lossy = true;
     params.lossy_quality = quality;
@@ -28,10 +52,14 @@ pub fn webp(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8) -> Result<Vec<u
     Ok(out)
 }
 
-pub fn png(px: &[u8], w: u32, h: u32, alpha: bool) -> Result<Vec<u8>, Failure> {
+pub fn png(px: &[u8], w: u32, h: u32, alpha: bool, xmp: Option<&str>) -> Result<Vec<u8>, Failure> {
     let broken = |e: png::EncodingError| Failure::Encoder(format!("png: {e}"));
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, w, h);
+    if let Some(xmp) = xmp {
+        // An uncompressed iTXt chunk of this keyword (XMP Specification Part 3, §1.1.5).
+        encoder.add_itxt_chunk("XML:com.adobe.xmp".into(), xmp.into()).map_err(broken)?;
+    }
     encoder.set_color(if alpha { png::ColorType::Rgba } else { png::ColorType::Rgb });
     encoder.set_depth(png::BitDepth::Eight);
     encoder.write_header().map_err(broken)?.write_image_data(px).map_err(broken)?;
@@ -42,7 +70,15 @@ pub fn png(px: &[u8], w: u32, h: u32, alpha: bool) -> Result<Vec<u8>, Failure> {
 /// encodes 8-bit input by default. The planes are made here and handed to
 /// ravif's 10-bit entry point, so only rav1e's 16-bit pixel code is compiled
 /// in (ravif's RGB entry points bring the 8-bit one too: ~0.4 MB of wasm).
-pub fn avif(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8, speed: u8) -> Result<Vec<u8>, Failure> {
+pub fn avif(
+    px: &[u8],
+    w: u32,
+    h: u32,
+    alpha: bool,
+    quality: u8,
+    speed: u8,
+    xmp: Option<&str>,
+) -> Result<Vec<u8>, Failure> {
     let encoder = ravif::Encoder::new()
         .with_quality(quality as f32)
         .with_alpha_quality(quality as f32)
@@ -52,7 +88,7 @@ pub fn avif(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8, speed: u8) -> R
     let planes = px.chunks_exact(channels).map(|p| ycbcr_10_bit(p[0], p[1], p[2]));
     let opaque = !alpha || px.chunks_exact(4).all(|p| p[3] == 255);
     let alpha_plane = (!opaque).then(|| px.chunks_exact(4).map(|p| ten_bits(p[3])));
-    encoder
+    let file = encoder
         .encode_raw_planes_10_bit(
             w as usize,
             h as usize,
@@ -62,7 +98,11 @@ pub fn avif(px: &[u8], w: u32, h: u32, alpha: bool, quality: u8, speed: u8) -> R
             ravif::MatrixCoefficients::BT601,
         )
         .map(|e| e.avif_file)
-        .map_err(|e| Failure::Encoder(format!("avif: {e}")))
+        .map_err(|e| Failure::Encoder(format!("avif: {e}")))?;
+    match xmp {
+        Some(xmp) => super::xmp::avif_with_xmp(&file, xmp.as_bytes()).map_err(encoder_failed("avif xmp")),
+        None => Ok(file),
+    }
 }
 
 /// 8 → 10 bits, 255 → 1023.

@@ -8,11 +8,16 @@
 //! its size, and one over `max_source_pixels` is refused. The decoder's own
 //! allocation limit is set from the same figure.
 
-use banatie_core::variant::{target_size, Format};
+use banatie_core::geometry;
+use banatie_core::variant::{Format, Shape};
 use fast_image_resize as fr;
 
 mod decode;
 mod encode;
+mod placeholder;
+mod xmp;
+
+pub use placeholder::{placeholder, LQIP_SIDE, MAX_LQIP_BYTES};
 
 /// Largest variant (width × height): 8 MP, a 2048-wide image at 1:2. With the
 /// width ladder this bounds an encoder's memory whatever the original's shape.
@@ -51,9 +56,11 @@ pub fn avif_memory(pixels: u64, quality: u8, alpha: bool) -> u64 {
 
 /// What to derive.
 #[derive(Debug, Clone, Copy)]
-pub struct Spec {
+pub struct Spec<'a> {
     /// Target width (`None`: the original's); never above the original's.
     pub width: Option<u32>,
+    /// Height, fit and gravity (`banatie_core::geometry`).
+    pub shape: Shape,
     pub format: Format,
     /// The lossy encoder's quality, 1–100 (ignored for PNG).
     pub quality: Option<u8>,
@@ -61,6 +68,8 @@ pub struct Spec {
     pub max_source_pixels: u64,
     /// rav1e's speed for AVIF (1–10).
     pub avif_speed: u8,
+    /// An XMP packet to embed (`banatie_core::marking::xmp`), in every format.
+    pub xmp: Option<&'a str>,
 }
 
 /// A derived image.
@@ -83,10 +92,12 @@ pub enum Failure {
     Encoder(String),
 }
 
-pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
+pub fn derive(source: &[u8], spec: &Spec<'_>) -> Result<Derived, Failure> {
     let decoded = decode::decode(source, spec.max_source_pixels)?;
     let (sw, sh) = (decoded.width, decoded.height);
-    let (w, h) = target_size((sw, sh), spec.width);
+    let shape = spec.shape;
+    let plan = geometry::plan((sw, sh), spec.width, shape.height, shape.fit, shape.gravity);
+    let (w, h) = plan.canvas;
     if w as u64 * h as u64 > MAX_OUTPUT_PIXELS {
         return Err(Failure::Refused(format!(
             "the variant would have {w}×{h} pixels, more than {MAX_OUTPUT_PIXELS}; ask for a smaller w"
@@ -95,7 +106,10 @@ pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
     if spec.format == Format::Webp && w.max(h) > WEBP_MAX_SIDE {
         return Err(Failure::Refused(format!("WebP is limited to {WEBP_MAX_SIDE} pixels a side")));
     }
-    let alpha = decoded.alpha && spec.format != Format::Jpeg;
+    // Pad lays the image on white where the format has no alpha, else on
+    // transparency (so a padded PNG, WebP or AVIF has alpha).
+    let padded = plan.canvas != plan.resized;
+    let alpha = (decoded.alpha || padded) && spec.format != Format::Jpeg;
     let quality = spec.quality.unwrap_or(80).clamp(1, 100);
     if spec.format == Format::Avif && avif_memory(w as u64 * h as u64, quality, alpha) > AVIF_MEMORY_BUDGET {
         return Err(Failure::Refused(format!(
@@ -104,12 +118,15 @@ pub fn derive(source: &[u8], spec: &Spec) -> Result<Derived, Failure> {
         )));
     }
     let pixels = pixels(decoded, alpha);
-    let pixels = resize(pixels, (sw, sh), (w, h), alpha)?;
+    let pixels = crop(pixels, (sw, sh), plan.crop, alpha);
+    let (cw, ch) = (plan.crop.2, plan.crop.3);
+    let pixels = resize(pixels, (cw, ch), plan.resized, alpha)?;
+    let pixels = pad(pixels, plan.resized, plan.canvas, plan.offset, alpha);
     let bytes = match spec.format {
-        Format::Jpeg => encode::jpeg(&pixels, w, h, quality),
-        Format::Webp => encode::webp(&pixels, w, h, alpha, quality),
-        Format::Avif => encode::avif(&pixels, w, h, alpha, quality, spec.avif_speed),
-        Format::Png => encode::png(&pixels, w, h, alpha),
+        Format::Jpeg => encode::jpeg(&pixels, w, h, quality, spec.xmp),
+        Format::Webp => encode::webp(&pixels, w, h, alpha, quality, spec.xmp),
+        Format::Avif => encode::avif(&pixels, w, h, alpha, quality, spec.avif_speed, spec.xmp),
+        Format::Png => encode::png(&pixels, w, h, alpha, spec.xmp),
     }?;
     Ok(Derived { bytes, width: w, height: h, peak_memory: linear_memory() })
 }
@@ -121,6 +138,9 @@ fn pixels(image: decode::Pixels, alpha: bool) -> Vec<u8> {
     if image.alpha == alpha {
         return image.data;
     }
+    if alpha {
+        return image.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    }
     image
         .data
         .chunks_exact(4)
@@ -130,6 +150,39 @@ fn pixels(image: decode::Pixels, alpha: bool) -> Vec<u8> {
             [over(p[0]), over(p[1]), over(p[2])]
         })
         .collect()
+}
+
+/// The rows and columns of `crop` (x, y, w, h) of an image of `size`.
+fn crop(pixels: Vec<u8>, size: (u32, u32), crop: (u32, u32, u32, u32), alpha: bool) -> Vec<u8> {
+    let (x, y, w, h) = crop;
+    if (x, y, w, h) == (0, 0, size.0, size.1) {
+        return pixels;
+    }
+    let px = if alpha { 4 } else { 3 };
+    let stride = size.0 as usize * px;
+    let mut out = Vec::with_capacity(w as usize * h as usize * px);
+    for row in y as usize..(y + h) as usize {
+        let start = row * stride + x as usize * px;
+        out.extend_from_slice(&pixels[start..start + w as usize * px]);
+    }
+    out
+}
+
+/// The image of `size` at `offset` on a `canvas`: transparent with alpha,
+/// else white.
+fn pad(pixels: Vec<u8>, size: (u32, u32), canvas: (u32, u32), offset: (u32, u32), alpha: bool) -> Vec<u8> {
+    if size == canvas {
+        return pixels;
+    }
+    let px = if alpha { 4 } else { 3 };
+    let background: &[u8] = if alpha { &[0, 0, 0, 0] } else { &[255, 255, 255] };
+    let mut out = background.repeat(canvas.0 as usize * canvas.1 as usize);
+    let (row_bytes, stride) = (size.0 as usize * px, canvas.0 as usize * px);
+    for row in 0..size.1 as usize {
+        let at = (row + offset.1 as usize) * stride + offset.0 as usize * px;
+        out[at..at + row_bytes].copy_from_slice(&pixels[row * row_bytes..(row + 1) * row_bytes]);
+    }
+    out
 }
 
 fn resize(pixels: Vec<u8>, from: (u32, u32), to: (u32, u32), alpha: bool) -> Result<Vec<u8>, Failure> {
@@ -205,13 +258,15 @@ mod tests {
         out
     }
 
-    fn spec(width: Option<u32>, format: Format) -> Spec {
+    fn spec(width: Option<u32>, format: Format) -> Spec<'static> {
         Spec {
             width,
+            shape: Default::default(),
             format,
             quality: Some(70),
             max_source_pixels: 1 << 24,
             avif_speed: banatie_core::variant::DEFAULT_AVIF_SPEED,
+            xmp: None,
         }
     }
 
@@ -234,6 +289,49 @@ mod tests {
             assert_eq!((found, image.width(), image.height()), (expected, 256, 128), "{format:?}");
             assert!(d.bytes.len() < source.len(), "{format:?}: {} vs {}", d.bytes.len(), source.len());
         }
+    }
+
+    #[test]
+    fn every_format_carries_the_xmp_packet_once_and_still_decodes() {
+        let source = original(false);
+        let packet = banatie_core::marking::xmp(&banatie_core::marking::Provenance {
+            provider: "gemini",
+            model: "m",
+            image_id: "v",
+            original_id: "o",
+        });
+        for format in [Format::Jpeg, Format::Webp, Format::Png, Format::Avif] {
+            let mut s = spec(Some(64), format);
+            s.xmp = Some(&packet);
+            let bytes = derive(&source, &s).unwrap().bytes;
+            let found = bytes.windows(packet.len()).filter(|w| *w == packet.as_bytes()).count();
+            assert_eq!(found, 1, "{format:?}");
+            if format != Format::Avif {
+                assert_eq!(decoded(&bytes).1.width(), 64, "{format:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn height_and_fit_give_the_planned_sizes_and_pad_is_transparent_or_white() {
+        use banatie_core::geometry::{Fit, Gravity};
+        let source = original(false); // 1024×512, dark on the left, bright on the right
+        let shaped = |h: u32, fit: Fit, gravity: Gravity, format: Format| {
+            let mut s = spec(Some(256), format);
+            s.shape = Shape { height: Some(h), fit, gravity };
+            decoded(&derive(&source, &s).unwrap().bytes).1
+        };
+        let contain = shaped(256, Fit::Contain, Gravity::Center, Format::Png);
+        assert_eq!((contain.width(), contain.height()), (256, 128));
+        let left = shaped(256, Fit::Cover, Gravity::Left, Format::Png).into_rgb8();
+        let right = shaped(256, Fit::Cover, Gravity::Right, Format::Png).into_rgb8();
+        assert_eq!(left.dimensions(), (256, 256));
+        assert!(left.get_pixel(250, 128).0[0] < right.get_pixel(5, 128).0[0], "left keeps the dark half");
+        let pad = shaped(256, Fit::Pad, Gravity::Center, Format::Png).into_rgba8();
+        assert_eq!(pad.dimensions(), (256, 256));
+        assert_eq!((pad.get_pixel(128, 10).0[3], pad.get_pixel(128, 128).0[3]), (0, 255));
+        let white = shaped(256, Fit::Pad, Gravity::Center, Format::Jpeg).into_rgb8();
+        assert!(white.get_pixel(128, 10).0.iter().all(|&c| c > 240), "{:?}", white.get_pixel(128, 10));
     }
 
     #[test]

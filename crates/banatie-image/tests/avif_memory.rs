@@ -40,10 +40,12 @@ fn avif_peak_memory_stays_under_the_estimate() {
         PEAK.store(base, Ordering::SeqCst);
         let spec = banatie_image::Spec {
             width: None,
+            shape: Default::default(),
             format: Format::Avif,
             quality: Some(quality),
             max_source_pixels: 1 << 24,
             avif_speed: 9,
+            xmp: None,
         };
         let d = banatie_image::derive(&source, &spec).unwrap();
         let peak = (PEAK.load(Ordering::SeqCst) - base) as u64;

@@ -133,6 +133,7 @@ pub fn config() -> Config {
         client_derivations_per_hour: 0,
         max_source_pixels: crate::core::variant::DEFAULT_MAX_SOURCE_PIXELS,
         avif_speed: crate::core::variant::DEFAULT_AVIF_SPEED,
+        error_images: true,
     }
 }
 
