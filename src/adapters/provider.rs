@@ -5,7 +5,7 @@
 use futures::future::{select, Either};
 
 use super::{env, http};
-use crate::core::config::Config;
+use crate::core::config::{Config, ProviderConfig};
 use crate::core::ports::Provider;
 use crate::core::provider::{self, enhance, GeneratedImage, HttpRequestSpec, Sent};
 use crate::core::request::GenerationRequest;
@@ -47,10 +47,14 @@ impl ConfiguredProvider<'_> {
 }
 
 impl Provider for ConfiguredProvider<'_> {
-    async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
-        let spec = provider::build_request(&self.config, request);
+    async fn generate(
+        &self,
+        model: &ProviderConfig,
+        request: &GenerationRequest,
+    ) -> Result<GeneratedImage, Error> {
+        let spec = provider::build_request(model, request);
         let sent = self.send_within(spec, provider::answer_limit(self.max_image_bytes)).await;
-        provider::outcome(&self.config, sent, self.timeout_ms, self.max_image_bytes)
+        provider::outcome(model, sent, self.timeout_ms, self.max_image_bytes)
     }
 
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {

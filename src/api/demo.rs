@@ -5,10 +5,18 @@
 //! route table marks them `Auth::Demo`; `auth` decides).
 
 use super::reply::Reply;
+use crate::core::config::Config;
 use crate::core::headers;
 
 const PAGE: &str = include_str!("demo.html");
 
-pub fn page<B>() -> Reply<B> {
-    Reply::bytes(200, headers::page(), PAGE.as_bytes().to_vec())
+/// The page, its model picker filled with the configured models' names
+/// (`[a-z0-9._-]`, so they need no escaping), hidden when there is one.
+pub fn page<B>(config: &Config) -> Reply<B> {
+    let options: String = config.models.iter().map(|m| format!("<option>{}</option>", m.name)).collect();
+    let mut page = PAGE.replace("<!--MODELS-->", &options);
+    if config.models.len() < 2 {
+        page = page.replace("<select id=\"model\"", "<select hidden id=\"model\"");
+    }
+    Reply::bytes(200, headers::page(), page.into_bytes())
 }

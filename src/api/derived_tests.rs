@@ -273,7 +273,7 @@ fn a_variant_miss_reads_each_entry_once_per_stage_and_makes_few_kv_operations() 
     let reads =
         |ops: &[(&str, String)], key: &str| ops.iter().filter(|(op, k)| *op == "get" && k == key).count();
     let (_, request) = crate::core::request::parse("prompt=fox", 100).unwrap();
-    let original = crate::api::slot::Slot::new(&w.config, "proj-a", &request);
+    let original = crate::api::slot::Slot::new(&w.config, "proj-a", &request).unwrap();
     let misses = w.counter("proj-a", Counter::Misses);
     w.kv.take_ops();
     assert_eq!(get(&w, "prompt=fox&w=8&format=jpeg", None).unwrap().header("x-cache-status"), Some("MISS"));

@@ -146,7 +146,14 @@ fn the_demo_routes_exist_only_with_a_demo_project() {
     w.config.demo_project_id = Some("proj-b".into());
     let page = w.request(request(Method::Get, "/", &[], b"")).unwrap();
     assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
-    assert_eq!(body(&page), include_bytes!("demo.html"));
+    let html = String::from_utf8(body(&page)).unwrap();
+    assert!(
+        html.contains(r#"<select id="model" title="model"><option>gemini</option><option>other</option><option>plain</option></select>"#),
+        "the model picker names every model"
+    );
+    w.config.models.truncate(1);
+    let one = String::from_utf8(body(&w.request(request(Method::Get, "/", &[], b"")).unwrap())).unwrap();
+    assert!(one.contains(r#"<select hidden id="model""#), "one model: no picker");
     let stats = w.request(request(Method::Get, "/api/v1/demo/stats", &[], b"")).unwrap();
     assert_eq!(json(&stats)["project_id"], "proj-b");
     let signed = w.request(request(Method::Post, "/api/v1/demo/sign", &[], br#"{"prompt":"fox"}"#)).unwrap();

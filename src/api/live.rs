@@ -40,7 +40,7 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     let asked = variant::parse(&query.pairs, &config.variant_widths, &config.variant_qualities)?;
     let wanted = asked.map(|a| a.resolve(Some(&incoming.accept)));
     let (scope, stored) = scope_of(&ctx.kv, project, &request, incoming, now)?;
-    let original = Slot::new(config, &project.id, &request);
+    let original = Slot::new(config, &project.id, &request)?;
     let variant = wanted.map(|w| (original.variant(&w), w));
     let plan = Plan { project, request: &request, original, variant, now };
     let gate = Gate::new(ctx, project, incoming, scope, stored, plan.variant.is_some(), now);

@@ -204,7 +204,7 @@ fn waiters_share_the_owners_failure_but_newcomers_retry() {
 fn a_dead_owners_lease_is_taken_over_after_it_expires() {
     let w = World::new();
     let (_, request) = crate::core::request::parse("prompt=orphan", 100).unwrap();
-    let slot = Slot::new(&w.config, "proj-a", &request);
+    let slot = Slot::new(&w.config, "proj-a", &request).unwrap();
     let key = crate::core::keys::lease("proj-a", &slot.hash);
     let dead = crate::core::single_flight::Lease::new(0xdead, START_UNIX * 1000, 2);
     w.kv.set(&key, &dead.encode()).unwrap();
@@ -220,7 +220,7 @@ fn a_waiter_gives_up_with_503_after_the_coalesce_wait() {
     w.config.generation_lease_seconds = 600;
     w.config.coalesce_wait_seconds = 5;
     let (_, request) = crate::core::request::parse("prompt=slow", 100).unwrap();
-    let slot = Slot::new(&w.config, "proj-a", &request);
+    let slot = Slot::new(&w.config, "proj-a", &request).unwrap();
     let key = crate::core::keys::lease("proj-a", &slot.hash);
     w.kv.set(&key, &crate::core::single_flight::Lease::new(0xb05, START_UNIX * 1000, 600).encode()).unwrap();
     let e = w.get("prompt=slow", Some(&w.alpha), false).err().unwrap();
@@ -260,7 +260,7 @@ fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice()
     let w = World::new();
     w.get("prompt=race", Some(&w.alpha), false).unwrap();
     let (_, request) = crate::core::request::parse("prompt=race", 100).unwrap();
-    let slot = Slot::new(&w.config, "proj-a", &request);
+    let slot = Slot::new(&w.config, "proj-a", &request).unwrap();
     let first = Entry::decode(&w.kv.get(&slot.entry_key).unwrap().unwrap()).unwrap();
     let late = |id: &str, size: u64| {
         let entry =
@@ -291,4 +291,58 @@ fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice()
     let fourth = late("fourth", 5);
     assert!(matches!(put(&fourth, Replacing::This(&third.entry)), Stored::Written));
     assert_eq!(w.counter("proj-a", Counter::Entries), before.0 + 1);
+}
+
+#[test]
+fn a_failing_model_falls_back_within_one_budget_unit_and_says_which_made_it() {
+    use crate::core::stats::Counter;
+    let w = World::new();
+    let (key, _) = add_project(&w.kv, "proj-fb", 6, 1);
+    let busy = Error::ProviderBusy { retry_after: 5, detail: "503".into() };
+    w.provider.failing.borrow_mut().insert("o".into(), busy);
+    let r = w.get("prompt=fox&model=other", Some(key.as_str()), false).unwrap();
+    assert_eq!(header(&r, "x-model-used"), Some("gemini"));
+    assert_eq!(*w.provider.models.borrow(), ["o", "m"]);
+    assert_eq!(w.counter("proj-fb", Counter::Generations), 1, "one budget unit for both calls");
+    let hit = w.get("prompt=fox&model=other", Some(key.as_str()), false).unwrap();
+    assert_eq!((header(&hit, "x-cache-status"), header(&hit, "x-model-used")), (Some("HIT"), Some("gemini")));
+    assert_eq!(w.provider.calls.get(), 2);
+}
+
+#[test]
+fn a_refusal_or_a_model_without_fallback_does_not_fall_back() {
+    let w = World::new();
+    let key = Some(w.alpha.as_str());
+    w.provider.failing.borrow_mut().insert("o".into(), Error::PromptRefused("SAFETY".into()));
+    assert_eq!(w.get("prompt=a&model=other", key, false).err().unwrap().status(), 422);
+    w.provider.failing.borrow_mut().insert("o".into(), Error::Provider("500".into()));
+    assert_eq!(w.get("prompt=b&model=plain", key, false).err().unwrap().status(), 502);
+    assert_eq!(*w.provider.models.borrow(), ["o", "o"], "no second call");
+    assert_eq!(w.entries(), 0);
+}
+
+#[test]
+fn model_seed_and_template_are_checked_and_keyed() {
+    let w = World::new();
+    let key = Some(w.alpha.as_str());
+    let e = w.get("prompt=a&model=nope", key, false).err().unwrap();
+    assert_eq!(e.public_message(), "parameter 'model' must be one of gemini, other, plain");
+    let e = w.get("prompt=a&model=plain&seed=1", key, false).err().unwrap();
+    assert!(e.public_message().contains("takes no seed"), "{e:?}");
+    assert_eq!(w.get("prompt=a&template=baroque", key, false).err().unwrap().status(), 400);
+    assert_eq!(w.provider.calls.get(), 0);
+    let plain = w.get("prompt=a", key, false).unwrap();
+    let seeded = w.get("prompt=a&seed=7", key, false).unwrap();
+    let other = w.get("prompt=a&model=plain", key, false).unwrap();
+    let framed = w.get("prompt=a&template=sticker", key, false).unwrap();
+    let ids: std::collections::BTreeSet<_> = [&plain, &seeded, &other, &framed]
+        .iter()
+        .map(|r| header(r, "x-image-id").unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 4, "model, seed and template are each part of the key");
+    assert_eq!(w.provider.calls.get(), 4);
+    let body = String::from_utf8(body(&framed)).unwrap();
+    assert!(body.starts_with("PNG:A die-cut sticker"), "the provider got the framed prompt: {body}");
+    assert_eq!(header(&other, "x-model-used"), Some("plain"));
+    assert_eq!(header(&plain, "x-model-used"), Some("gemini"));
 }

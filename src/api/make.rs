@@ -15,6 +15,7 @@ use crate::core::marking;
 use crate::core::ports::{Env, KeyValue, Provider};
 use crate::core::project::Project;
 use crate::core::request::GenerationRequest;
+use crate::core::template;
 use crate::core::variant::{Format, Variant};
 use crate::core::{budget, Error};
 
@@ -35,7 +36,10 @@ pub struct NotMade {
     pub called_provider: bool,
 }
 
-/// Generate the original of `slot`: budget → (enhancement) → provider.
+/// Generate the original of `slot`: budget → template → (enhancement) →
+/// the model asked for → on the provider's failure, its fallback (once,
+/// within the same budget unit and lease: at most two provider calls, each
+/// bounded by `provider_timeout_ms`).
 pub async fn original<K: KeyValue, S, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
@@ -43,14 +47,29 @@ pub async fn original<K: KeyValue, S, P: Provider, E: Env>(
     request: &GenerationRequest,
     now: u64,
 ) -> Result<Made, NotMade> {
-    spend_budget(&ctx.kv, project, now).map_err(|error| NotMade { error, called_provider: false })?;
-    let enhanced = enhance(ctx, request).await;
-    let asked = match &enhanced {
-        Some(Ok(better)) => GenerationRequest { prompt: better.clone(), ..request.clone() },
-        _ => request.clone(),
+    let not_made = |error| NotMade { error, called_provider: false };
+    let model = ctx.config.model_for(request).map_err(not_made)?;
+    spend_budget(&ctx.kv, project, now).map_err(not_made)?;
+    let framed = match &request.template {
+        Some(name) => GenerationRequest { prompt: template::frame(name, &request.prompt), ..request.clone() },
+        None => request.clone(),
     };
-    let image =
-        ctx.provider.generate(&asked).await.map_err(|error| NotMade { error, called_provider: true })?;
+    let enhanced = enhance(ctx, &framed).await;
+    let asked = match &enhanced {
+        Some(Ok(better)) => GenerationRequest { prompt: better.clone(), ..framed.clone() },
+        _ => framed,
+    };
+    let (used, image) = match ctx.provider.generate(&model.provider, &asked).await {
+        Ok(image) => (model, image),
+        Err(error) => match ctx.config.fallback_of(model).filter(|_| falls_back(&error)) {
+            None => return Err(NotMade { error, called_provider: true }),
+            Some(fallback) => {
+                crate::diag!("model {} failed ({}), trying {}", model.name, error.code(), fallback.name);
+                let image = ctx.provider.generate(&fallback.provider, &asked).await;
+                (fallback, image.map_err(|error| NotMade { error, called_provider: true })?)
+            }
+        },
+    };
     let made = entry::Made {
         project: &slot.project,
         image_hash: &slot.hash,
@@ -59,8 +78,8 @@ pub async fn original<K: KeyValue, S, P: Provider, E: Env>(
         bytes: &image.bytes,
         now,
     };
-    let provider = (ctx.config.provider.name(), ctx.config.provider.model());
-    let mut entry = Entry::original(made, ctx.env.new_id(), request, provider);
+    let mut entry = Entry::original(made, ctx.env.new_id(), request, (used.kind, used.provider.model()));
+    entry.model_used = Some(used.name.clone());
     match enhanced {
         Some(Ok(better)) => {
             entry.enhanced_prompt = Some(better);
@@ -122,6 +141,13 @@ pub fn variant<K, S, P, E: Env>(
     let entry = Entry::variant(made, source, wanted.suffix(), (derived.width, derived.height));
     let timing = Some(headers::derivation(derive_us, derived.peak_memory));
     Ok(Made { entry, bytes: derived.bytes, timing, derive_ms: derive_us.div_ceil(1000) })
+}
+
+/// Whether a failure is the provider's (timeout, 429, 5xx, unreachable, an
+/// answer that is no image), so another model may do better; a refusal
+/// (422) is about the prompt, and no other model is asked.
+fn falls_back(error: &Error) -> bool {
+    matches!(error, Error::ProviderBusy { .. } | Error::Provider(_))
 }
 
 /// With `enhance=true`: the provider's richer prompt, or `Err` when the text

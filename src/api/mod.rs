@@ -262,7 +262,7 @@ where
             let body = request.body.read(MAX_BODY_BYTES).await?;
             sign::sign(&project, &ctx.config, &body, now, origin)
         }
-        Route::DemoPage => Ok(demo::page()),
+        Route::DemoPage => Ok(demo::page(&ctx.config)),
         Route::Health => health::check(ctx, request.method == Method::Head).await,
         Route::Rotate(id) => projects::rotate(&ctx.kv, &id, ctx.env.random_bytes64()),
         Route::Projects => {

@@ -41,7 +41,7 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P, E: Env>(
     let request = request::validate(query, ctx.config.max_prompt_length)?;
     // Judged as a GET would judge them, though any variant names the same image.
     variant::parse(&query.pairs, &ctx.config.variant_widths, &ctx.config.variant_qualities)?;
-    let slot = Slot::new(&ctx.config, &project.id, &request);
+    let slot = Slot::new(&ctx.config, &project.id, &request)?;
     let none = || Error::NotFound("no cached image for these parameters");
     ctx.kv.get(&slot.entry_key)?.ok_or_else(none)?;
     let wait_ms = ctx.config.coalesce_wait_seconds * 1000;

@@ -18,10 +18,13 @@ pub struct Slot {
 }
 
 impl Slot {
-    pub fn new(config: &Config, project: &str, request: &GenerationRequest) -> Slot {
-        let hash = cache_key::hash(request, config.provider.name(), config.provider.model());
+    /// The original's slot: keyed by the model the request names (checked:
+    /// `Config::model_for`), whatever model ends up making it.
+    pub fn new(config: &Config, project: &str, request: &GenerationRequest) -> Result<Slot, Error> {
+        let model = config.model_for(request)?;
+        let hash = cache_key::hash(request, model.kind, model.provider.model());
         let entry_key = keys::entry(project, &hash);
-        Slot { project: project.to_string(), hash, entry_key, original_hash: None }
+        Ok(Slot { project: project.to_string(), hash, entry_key, original_hash: None })
     }
 
     /// Where the original's variant lives (`core::variant`).

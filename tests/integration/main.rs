@@ -16,6 +16,7 @@ mod hardening;
 mod host_cli;
 mod limits;
 mod live;
+mod models;
 mod openapi;
 mod operations;
 mod public;
@@ -173,6 +174,8 @@ fn main() {
         fairness::purges_and_regenerates_racing_with_making_leave_rows_objects_and_stats_equal,
         fairness::if_none_match_spans_fields_and_an_oversized_field_is_431,
         scale::the_openai_provider_generates_refuses_and_fails_like_gemini,
+        models::each_model_calls_its_provider_and_seed_and_template_reach_it,
+        models::a_failing_model_falls_back_once_within_one_budget_unit,
         scale::switching_provider_never_serves_the_other_providers_image,
         conformance::the_component_targets_spins_http_trigger_world,
         conformance::the_wasmcloud_build_targets_a_wasmcloud_host,

@@ -13,8 +13,9 @@
 //! provider:6:gemini\n
 //! ```
 //!
-//! An image in a scope adds the field `scope`, and one asked with
-//! `enhance=true` the field `enhance:4:true`; either says `v2` on the first line
+//! An image in a scope adds the field `scope`, one asked with
+//! `enhance=true` the field `enhance:4:true`, one with `seed` or `template`
+//! those fields; any of them says `v2` on the first line
 //! (`banatie-live cache-key v2\n`); an image without one keeps the v1
 //! encoding above, so every entry stored before scopes existed stays valid.
 //!
@@ -41,7 +42,14 @@ pub fn canonical(req: &GenerationRequest, provider: &str, model: &str) -> String
     if req.enhance {
         fields.push(("enhance", "true"));
     }
-    let v2 = req.scope.is_some() || req.enhance;
+    let seed = req.seed.map(|s| s.to_string());
+    if let Some(seed) = &seed {
+        fields.push(("seed", seed.as_str()));
+    }
+    if let Some(template) = &req.template {
+        fields.push(("template", template.as_str()));
+    }
+    let v2 = req.scope.is_some() || req.enhance || seed.is_some() || req.template.is_some();
     fields.sort_by_key(|(name, _)| *name);
     let mut out = String::from(if v2 { VERSION_LINE_V2 } else { VERSION_LINE });
     for (name, value) in fields {
@@ -64,7 +72,7 @@ mod tests {
     use super::*;
 
     fn req(prompt: &str, ratio: &str) -> GenerationRequest {
-        GenerationRequest { prompt: prompt.into(), aspect_ratio: ratio.into(), scope: None, enhance: false }
+        GenerationRequest { prompt: prompt.into(), aspect_ratio: ratio.into(), ..Default::default() }
     }
 
     #[test]
@@ -123,5 +131,21 @@ mod tests {
     fn a_value_cannot_forge_another_field() {
         let sneaky = req("x\nprovider:6:gemini", "1:1");
         assert_ne!(hash(&sneaky, "gemini", "m"), hash(&req("x", "1:1"), "gemini", "m"));
+    }
+
+    #[test]
+    fn seed_and_template_are_fields_of_a_v2_key() {
+        let mut r = req("a red fox", "1:1");
+        r.seed = Some(42);
+        r.template = Some("sticker".into());
+        assert_eq!(
+            canonical(&r, "gemini", "m"),
+            "banatie-live cache-key v2\naspect_ratio:3:1:1\nmodel:1:m\nprompt:9:a red fox\n\
+             provider:6:gemini\nseed:2:42\ntemplate:7:sticker\n"
+        );
+        let plain = hash(&req("a red fox", "1:1"), "gemini", "m");
+        assert_ne!(hash(&r, "gemini", "m"), plain);
+        r.template = None;
+        assert_ne!(hash(&r, "gemini", "m"), plain);
     }
 }

@@ -69,10 +69,28 @@ impl ProviderConfig {
     }
 }
 
+/// A named model (`models`): what `model=NAME` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    pub name: String,
+    /// `gemini`, `openai` or `compat` (an OpenAI-compatible images API at
+    /// `compat_base_url`): the provider's name in the cache key and entries.
+    pub kind: &'static str,
+    pub provider: ProviderConfig,
+    /// The model tried when this one fails for a reason that is the
+    /// provider's (timeout, 429, 5xx, unreachable), never on a refusal.
+    pub fallback: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub s3: S3Config,
+    /// The default model's provider (the first of `models`): also the one
+    /// whose text model enhances prompts.
     pub provider: ProviderConfig,
+    /// Every model a URL may name, the default first (`models`; without it,
+    /// one, named after `provider`).
+    pub models: Vec<Model>,
     /// `None` disables the admin API.
     pub admin_token: Option<Secret>,
     pub max_prompt_length: usize,
@@ -172,7 +190,110 @@ fn http_url(name: &str, value: String) -> Result<String, Error> {
     Ok(value)
 }
 
+/// One provider's configuration, its key and base URL from its variables.
+fn provider_config(lookup: Lookup, kind: &str, model: Option<String>) -> Result<ProviderConfig, Error> {
+    let base = |var: &str, default: &str| -> Result<String, Error> {
+        http_url(var, get(lookup, var)?.unwrap_or_else(|| default.into()))
+    };
+    Ok(match kind {
+        "gemini" => ProviderConfig::Gemini {
+            api_key: Secret(required(lookup, "gemini_api_key")?),
+            base_url: base("gemini_base_url", DEFAULT_GEMINI_BASE_URL)?,
+            model: model.or(get(lookup, "gemini_model")?).unwrap_or_else(|| DEFAULT_GEMINI_MODEL.into()),
+        },
+        "openai" => ProviderConfig::OpenAi {
+            api_key: Secret(required(lookup, "openai_api_key")?),
+            base_url: base("openai_base_url", DEFAULT_OPENAI_BASE_URL)?,
+            model: model.or(get(lookup, "openai_model")?).unwrap_or_else(|| DEFAULT_OPENAI_MODEL.into()),
+        },
+        "compat" => ProviderConfig::OpenAi {
+            api_key: Secret(required(lookup, "compat_api_key")?),
+            base_url: http_url("compat_base_url", required(lookup, "compat_base_url")?)?,
+            model: model
+                .ok_or_else(|| Error::Misconfigured("variable models: compat needs a model".into()))?,
+        },
+        _ => unreachable!("kinds are checked by the caller"),
+    })
+}
+
+fn kind_name(kind: &str) -> Option<&'static str> {
+    ["gemini", "openai", "compat"].into_iter().find(|k| *k == kind)
+}
+
+/// `models`: `NAME=PROVIDER:MODEL[>FALLBACK]`, comma-separated, the default
+/// first; PROVIDER is `gemini`, `openai` or `compat`. At most 16.
+fn models(lookup: Lookup, text: &str) -> Result<Vec<Model>, Error> {
+    let bad = |m: String| Error::Misconfigured(format!("variable models: {m}"));
+    let mut out: Vec<Model> = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, rest) =
+            item.split_once('=').ok_or_else(|| bad(format!("{item:?} is not NAME=PROVIDER:MODEL")))?;
+        let (target, fallback) = match rest.split_once('>') {
+            Some((t, f)) => (t, Some(f.trim().to_string())),
+            None => (rest, None),
+        };
+        let (kind, model) =
+            target.split_once(':').ok_or_else(|| bad(format!("{item:?} is not NAME=PROVIDER:MODEL")))?;
+        let (name, kind, model) = (name.trim(), kind.trim(), model.trim());
+        if !super::request::valid_model_name(name) {
+            return Err(bad(format!("{name:?}: a name is 1-32 of a-z, 0-9, '.', '_', '-'")));
+        }
+        let kind = kind_name(kind)
+            .ok_or_else(|| bad(format!("{kind:?}: the providers are gemini, openai, compat")))?;
+        if model.is_empty() || model.contains(['/', '?', '#', ' ']) {
+            return Err(bad(format!("{name}: {model:?} is not a model id")));
+        }
+        if out.iter().any(|m| m.name == name) {
+            return Err(bad(format!("{name} is named twice")));
+        }
+        let provider = provider_config(lookup, kind, Some(model.to_string()))?;
+        out.push(Model { name: name.to_string(), kind, provider, fallback });
+    }
+    if out.is_empty() || out.len() > 16 {
+        return Err(bad("from 1 to 16 models".into()));
+    }
+    for m in &out {
+        if let Some(f) = &m.fallback {
+            if *f == m.name || !out.iter().any(|o| o.name == *f) {
+                return Err(bad(format!("{}'s fallback {f:?} is not another of the models", m.name)));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Config {
+    /// The model `model=` names (`None`: the default); an unknown name is a
+    /// 400 that names the allowed ones.
+    pub fn model(&self, name: Option<&str>) -> Result<&Model, Error> {
+        match name {
+            None => Ok(&self.models[0]),
+            Some(n) => self.models.iter().find(|m| m.name == n).ok_or_else(|| {
+                let names: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+                Error::BadRequest(format!("parameter 'model' must be one of {}", names.join(", ")))
+            }),
+        }
+    }
+
+    /// The model a request asks for, checked: a known name, and a seed only
+    /// for a model that takes one (Gemini's; OpenAI's images API has none).
+    pub fn model_for(&self, request: &super::request::GenerationRequest) -> Result<&Model, Error> {
+        let model = self.model(request.model.as_deref())?;
+        if request.seed.is_some() && !matches!(model.provider, ProviderConfig::Gemini { .. }) {
+            return Err(Error::BadRequest(format!(
+                "model {} takes no seed (only the gemini provider's models do)",
+                model.name
+            )));
+        }
+        Ok(model)
+    }
+
+    /// The model tried when `model` fails for the provider's reasons.
+    pub fn fallback_of(&self, model: &Model) -> Option<&Model> {
+        let name = model.fallback.as_deref()?;
+        self.models.iter().find(|m| m.name == name)
+    }
+
     pub fn load(lookup: Lookup) -> Result<Config, Error> {
         let s3 = S3Config {
             endpoint: http_url("s3_endpoint", required(lookup, "s3_endpoint")?)?,
@@ -181,25 +302,23 @@ impl Config {
             access_key_id: required(lookup, "s3_access_key_id")?,
             secret_access_key: Secret(required(lookup, "s3_secret_access_key")?),
         };
-        let provider = match get(lookup, "provider")?.as_deref().unwrap_or("gemini") {
-            "gemini" => ProviderConfig::Gemini {
-                api_key: Secret(required(lookup, "gemini_api_key")?),
-                base_url: http_url(
-                    "gemini_base_url",
-                    get(lookup, "gemini_base_url")?.unwrap_or_else(|| DEFAULT_GEMINI_BASE_URL.into()),
-                )?,
-                model: get(lookup, "gemini_model")?.unwrap_or_else(|| DEFAULT_GEMINI_MODEL.into()),
-            },
-            "openai" => ProviderConfig::OpenAi {
-                api_key: Secret(required(lookup, "openai_api_key")?),
-                base_url: http_url(
-                    "openai_base_url",
-                    get(lookup, "openai_base_url")?.unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into()),
-                )?,
-                model: get(lookup, "openai_model")?.unwrap_or_else(|| DEFAULT_OPENAI_MODEL.into()),
-            },
-            _ => return Err(Error::Misconfigured("variable provider must be one of: gemini, openai".into())),
+        let models = match get(lookup, "models")? {
+            Some(text) => models(lookup, &text)?,
+            None => {
+                let kind = match get(lookup, "provider")?.as_deref().unwrap_or("gemini") {
+                    "gemini" => "gemini",
+                    "openai" => "openai",
+                    _ => {
+                        return Err(Error::Misconfigured(
+                            "variable provider must be one of: gemini, openai".into(),
+                        ))
+                    }
+                };
+                let provider = provider_config(lookup, kind, None)?;
+                vec![Model { name: kind.to_string(), kind, provider, fallback: None }]
+            }
         };
+        let provider = models[0].provider.clone();
         let text_model = match &provider {
             ProviderConfig::Gemini { .. } => get(lookup, "gemini_text_model")?
                 .unwrap_or_else(|| super::provider::enhance::DEFAULT_GEMINI_TEXT_MODEL.into()),
@@ -216,6 +335,7 @@ impl Config {
         Ok(Config {
             s3,
             provider,
+            models,
             admin_token: get(lookup, "admin_token")?.map(Secret),
             max_prompt_length,
             generation_lease_seconds: number(

@@ -47,6 +47,11 @@ pub struct Entry {
     pub width: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
+    /// The name (`models`) of the model that made the original (a variant
+    /// keeps its original's): the one asked for, or its fallback. Absent in
+    /// entries written before models had names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_used: Option<String>,
 }
 
 /// What a new image's entry is made of, besides its bytes.
@@ -89,6 +94,7 @@ impl Entry {
             variant: None,
             width: None,
             height: None,
+            model_used: None,
         }
     }
 
@@ -158,6 +164,7 @@ mod tests {
             variant: None,
             width: None,
             height: None,
+            model_used: None,
         }
     }
 

@@ -34,6 +34,7 @@ pub mod scope;
 pub mod signature;
 pub mod single_flight;
 pub mod stats;
+pub mod template;
 pub mod timing;
 pub mod variant;
 

@@ -2,6 +2,7 @@
 //! implements them over WASI; tests implement them in memory.
 #![allow(async_fn_in_trait)] // single-threaded wasm executor: no Send bounds wanted
 
+use super::config::ProviderConfig;
 use super::platform::Flavour;
 use super::provider::GeneratedImage;
 use super::request::GenerationRequest;
@@ -82,7 +83,12 @@ pub trait ObjectStore {
 
 /// An image generation provider.
 pub trait Provider {
-    async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error>;
+    /// An image of `request` from `model` (one of the configured models).
+    async fn generate(
+        &self,
+        model: &ProviderConfig,
+        request: &GenerationRequest,
+    ) -> Result<GeneratedImage, Error>;
     /// The provider's text model's richer version of `prompt`.
     async fn enhance(&self, prompt: &str) -> Result<String, Error>;
 }
@@ -160,8 +166,12 @@ impl<T: ObjectStore + ?Sized> ObjectStore for &T {
 }
 
 impl<T: Provider + ?Sized> Provider for &T {
-    async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
-        (**self).generate(request).await
+    async fn generate(
+        &self,
+        model: &ProviderConfig,
+        request: &GenerationRequest,
+    ) -> Result<GeneratedImage, Error> {
+        (**self).generate(model, request).await
     }
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {
         (**self).enhance(prompt).await

@@ -24,11 +24,14 @@ pub const MAX_PARAMS: usize = 32;
 /// Parameters that shape the image (all part of the cache key).
 /// `aspectRatio` is an alias of `aspect_ratio` (the spelling of the service
 /// this one grew from); giving both is a 400.
-pub const GENERATION_PARAMS: [&str; 5] = ["prompt", "aspect_ratio", "aspectRatio", "scope", "enhance"];
+pub const GENERATION_PARAMS: [&str; 8] =
+    ["prompt", "aspect_ratio", "aspectRatio", "scope", "enhance", "model", "seed", "template"];
+/// The largest `seed` (Gemini's `generationConfig.seed` is an int32).
+pub const MAX_SEED: u32 = i32::MAX as u32;
 /// Parameters of a signed URL (never part of the cache key).
 pub const SIGNATURE_PARAMS: [&str; 3] = ["project", "exp", "sig"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GenerationRequest {
     /// Trimmed, never empty.
     pub prompt: String,
@@ -38,6 +41,13 @@ pub struct GenerationRequest {
     pub scope: Option<String>,
     /// `enhance=true`: the provider's text model rewrites the prompt first.
     pub enhance: bool,
+    /// `model=NAME`, one of the `models` variable's (checked against it by
+    /// `Config::model`); `None`: the first.
+    pub model: Option<String>,
+    /// `seed=N` (0 to [`MAX_SEED`]), for a model that takes one.
+    pub seed: Option<u32>,
+    /// `template=NAME`, one of `core::template::TEMPLATES`.
+    pub template: Option<String>,
 }
 
 /// Decode one `application/x-www-form-urlencoded` component strictly: `+` is a
@@ -204,12 +214,54 @@ pub fn generation_request(
         Some("true") => true,
         Some(_) => return Err(Error::BadRequest("parameter 'enhance' must be true or false".into())),
     };
+    let model = match value(pairs, "model") {
+        None => None,
+        Some(m) if valid_model_name(m) => Some(m.to_string()),
+        Some(_) => {
+            return Err(Error::BadRequest(
+                "parameter 'model' must be a model's name (a-z, 0-9, -, _ and .)".into(),
+            ))
+        }
+    };
+    let seed = match value(pairs, "seed") {
+        None => None,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if n <= MAX_SEED && !s.starts_with('+') => Some(n),
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "parameter 'seed' must be a number from 0 to {MAX_SEED}"
+                )))
+            }
+        },
+    };
+    let template = match value(pairs, "template") {
+        None => None,
+        Some(t) if super::template::find(t).is_some() => Some(t.to_string()),
+        Some(t) => {
+            return Err(Error::BadRequest(format!(
+                "parameter 'template' must be one of {}, not '{}'",
+                super::template::names(),
+                short(t)
+            )))
+        }
+    };
     Ok(GenerationRequest {
         prompt: prompt.to_string(),
         aspect_ratio: aspect_ratio.to_string(),
         scope,
         enhance,
+        model,
+        seed,
+        template,
     })
+}
+
+/// A model's name in `models` and in `model=`: 1–32 of `[a-z0-9._-]`.
+pub fn valid_model_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Characters that show nothing: zero-width spaces and joiners, the byte

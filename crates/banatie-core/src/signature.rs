@@ -84,6 +84,10 @@ struct SignBody {
     aspect_ratio: Option<String>,
     scope: Option<String>,
     enhance: Option<bool>,
+    /// `model`, `seed`, `template` (`core::request`).
+    model: Option<String>,
+    seed: Option<u32>,
+    template: Option<String>,
     /// A derived variant (`core::variant`, `core::geometry`): width, height,
     /// fit, gravity, device pixel ratio, format, quality.
     w: Option<u32>,
@@ -125,6 +129,15 @@ pub fn parse_sign_body(body: &[u8]) -> Result<SignRequest, Error> {
     }
     if parsed.enhance == Some(true) {
         pairs.push(("enhance".to_string(), "true".to_string()));
+    }
+    if let Some(model) = parsed.model {
+        pairs.push(("model".to_string(), model));
+    }
+    if let Some(seed) = parsed.seed {
+        pairs.push(("seed".to_string(), seed.to_string()));
+    }
+    if let Some(template) = parsed.template {
+        pairs.push(("template".to_string(), template));
     }
     if let Some(w) = parsed.w {
         pairs.push(("w".to_string(), w.to_string()));

@@ -12,7 +12,7 @@ pub use kv::{MemKv, Semantics};
 pub use time::{block_on, FakeEnv, YieldOnce, START_UNIX};
 
 use super::{run, Body, Context, Reply, Request};
-use crate::core::config::{Config, ProviderConfig, S3Config, Secret};
+use crate::core::config::{Config, Model, ProviderConfig, S3Config, Secret};
 use crate::core::keys;
 use crate::core::ports::{KeyValue, ObjectStore, Provider, StoredObject};
 use crate::core::project::{self, Project};
@@ -65,6 +65,10 @@ pub struct FakeProvider {
     pub text_fails: Cell<bool>,
     /// Answer a real PNG of this size (to derive variants from).
     pub picture: Cell<Option<(u32, u32)>>,
+    /// The model id of every image call, in order.
+    pub models: RefCell<Vec<String>>,
+    /// Model ids that fail, and how.
+    pub failing: RefCell<BTreeMap<String, Error>>,
 }
 
 /// A real PNG, `w`×`h`, a gradient whose tint comes from `seed`.
@@ -80,8 +84,16 @@ pub fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
 }
 
 impl Provider for FakeProvider {
-    async fn generate(&self, request: &GenerationRequest) -> Result<GeneratedImage, Error> {
+    async fn generate(
+        &self,
+        model: &ProviderConfig,
+        request: &GenerationRequest,
+    ) -> Result<GeneratedImage, Error> {
         self.calls.set(self.calls.get() + 1);
+        self.models.borrow_mut().push(model.model().to_string());
+        if let Some(e) = self.failing.borrow().get(model.model()) {
+            return Err(e.clone());
+        }
         YieldOnce::default().await; // a real provider call takes a while
         if let Some(e) = self.answer.borrow().clone() {
             return Err(e);
@@ -103,6 +115,28 @@ impl Provider for FakeProvider {
 }
 
 pub fn config() -> Config {
+    let gemini = ProviderConfig::Gemini {
+        api_key: Secret("k".into()),
+        base_url: "http://g".into(),
+        model: "m".into(),
+    };
+    let other = ProviderConfig::OpenAi {
+        api_key: Secret("o".into()),
+        base_url: "http://o".into(),
+        model: "o".into(),
+    };
+    // The default, and two more a test may name (`model=other`, which falls
+    // back to the default, and `plain`, which does not).
+    let models = vec![
+        Model { name: "gemini".into(), kind: "gemini", provider: gemini.clone(), fallback: None },
+        Model {
+            name: "other".into(),
+            kind: "openai",
+            provider: other.clone(),
+            fallback: Some("gemini".into()),
+        },
+        Model { name: "plain".into(), kind: "openai", provider: other, fallback: None },
+    ];
     Config {
         s3: S3Config {
             endpoint: "http://s3".into(),
@@ -111,11 +145,8 @@ pub fn config() -> Config {
             access_key_id: "a".into(),
             secret_access_key: Secret("s".into()),
         },
-        provider: ProviderConfig::Gemini {
-            api_key: Secret("k".into()),
-            base_url: "http://g".into(),
-            model: "m".into(),
-        },
+        provider: gemini,
+        models,
         admin_token: None,
         max_prompt_length: 100,
         generation_lease_seconds: 120,
@@ -235,12 +266,8 @@ impl World {
 
     /// The cache key's hash of a plain prompt (1:1, no scope).
     pub fn kv_hash_of(&self, prompt: &str) -> String {
-        let request = GenerationRequest {
-            prompt: prompt.into(),
-            aspect_ratio: "1:1".into(),
-            scope: None,
-            enhance: false,
-        };
+        let request =
+            GenerationRequest { prompt: prompt.into(), aspect_ratio: "1:1".into(), ..Default::default() };
         crate::core::cache_key::hash(&request, self.config.provider.name(), self.config.provider.model())
     }
 

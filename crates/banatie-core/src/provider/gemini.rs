@@ -28,13 +28,18 @@ const REFUSAL_FINISH_REASONS: [&str; 7] = [
 ];
 
 pub fn build_request(base_url: &str, model: &str, api_key: &str, req: &GenerationRequest) -> HttpRequestSpec {
-    let body = json!({
+    let mut body = json!({
         "contents": [{ "parts": [{ "text": req.prompt }] }],
         "generationConfig": {
             "responseModalities": ["IMAGE"],
             "imageConfig": { "aspectRatio": req.aspect_ratio }
         }
     });
+    // `generationConfig.seed` (Gemini API reference, GenerationConfig): the
+    // same seed and prompt give the model the same starting noise.
+    if let Some(seed) = req.seed {
+        body["generationConfig"]["seed"] = json!(seed);
+    }
     HttpRequestSpec {
         method: "POST",
         url: format!("{base_url}/v1beta/models/{model}:generateContent"),
@@ -124,12 +129,8 @@ mod tests {
 
     #[test]
     fn request_matches_the_rest_wire_format() {
-        let req = GenerationRequest {
-            prompt: "a fox".into(),
-            aspect_ratio: "16:9".into(),
-            scope: None,
-            enhance: false,
-        };
+        let req =
+            GenerationRequest { prompt: "a fox".into(), aspect_ratio: "16:9".into(), ..Default::default() };
         let spec = build_request("http://g", "gemini-2.5-flash-image", "KEY", &req);
         assert_eq!(spec.url, "http://g/v1beta/models/gemini-2.5-flash-image:generateContent");
         assert!(spec.headers.contains(&("x-goog-api-key".into(), "KEY".into())));

@@ -111,12 +111,8 @@ mod tests {
 
     #[test]
     fn request_matches_the_wire_format() {
-        let req = GenerationRequest {
-            prompt: "a fox".into(),
-            aspect_ratio: "16:9".into(),
-            scope: None,
-            enhance: false,
-        };
+        let req =
+            GenerationRequest { prompt: "a fox".into(), aspect_ratio: "16:9".into(), ..Default::default() };
         let spec = build_request("http://o", "gpt-image-1", "sk-KEY", &req);
         assert_eq!(spec.url, "http://o/v1/images/generations");
         assert!(spec.headers.contains(&("authorization".into(), "Bearer sk-KEY".into())));
