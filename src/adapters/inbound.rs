@@ -34,6 +34,7 @@ fn request(incoming: IncomingRequest) -> api::Request<Body> {
         WasiMethod::Get => Method::Get,
         WasiMethod::Head => Method::Head,
         WasiMethod::Post => Method::Post,
+        WasiMethod::Put => Method::Put,
         WasiMethod::Patch => Method::Patch,
         WasiMethod::Delete => Method::Delete,
         _ => Method::Other,

@@ -51,8 +51,9 @@ impl Provider for ConfiguredProvider<'_> {
         &self,
         model: &ProviderConfig,
         request: &GenerationRequest,
+        inputs: &[GeneratedImage],
     ) -> Result<GeneratedImage, Error> {
-        let spec = provider::build_request(model, request);
+        let spec = provider::build_request(model, request, inputs);
         let sent = self.send_within(spec, provider::answer_limit(self.max_image_bytes)).await;
         provider::outcome(model, sent, self.timeout_ms, self.max_image_bytes)
     }

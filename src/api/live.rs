@@ -9,6 +9,7 @@
 //! (`api::dispatch`, from the route table). Generic over the `core::ports`
 //! traits so the whole flow runs natively in tests with in-memory fakes.
 
+use super::aliases;
 use super::cached;
 use super::context::{Context, Incoming};
 use super::counters::bump;
@@ -35,7 +36,8 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     incoming: &Incoming,
     now: u64,
 ) -> Result<Reply<S::Body>, Error> {
-    let request = request::validate(query, ctx.config.max_prompt_length)?;
+    let mut request = request::validate(query, ctx.config.max_prompt_length)?;
+    request.refs = aliases::resolve(&ctx.kv, &project.id, &request.refs)?;
     let config = &ctx.config;
     let asked = variant::parse(&query.pairs, &config.variant_widths, &config.variant_qualities)?;
     let wanted = asked.map(|a| a.resolve(Some(&incoming.accept)));

@@ -346,3 +346,56 @@ fn model_seed_and_template_are_checked_and_keyed() {
     assert_eq!(header(&other, "x-model-used"), Some("plain"));
     assert_eq!(header(&plain, "x-model-used"), Some("gemini"));
 }
+
+#[test]
+fn refs_send_the_referenced_images_and_key_by_their_ids_and_aliases_move() {
+    use crate::api::fakes::request;
+    use crate::core::routes::Method;
+    let w = World::new();
+    let key = w.alpha.clone();
+    let get = |q: &str| w.get(q, Some(key.as_str()), false);
+    let a = get("prompt=logo+a").unwrap();
+    let b = get("prompt=logo+b").unwrap();
+    let (a_id, b_id) =
+        (header(&a, "x-image-id").unwrap().to_string(), header(&b, "x-image-id").unwrap().to_string());
+    let put = |name: &str, id: &str| {
+        let body = format!(r#"{{"image_id":"{id}"}}"#);
+        w.request(request(
+            Method::Put,
+            &format!("/api/v1/aliases/{name}"),
+            &[("x-api-key", &key)],
+            body.as_bytes(),
+        ))
+    };
+    assert_eq!(put("logo", &a_id).unwrap().status, 200);
+    let with_refs = get(&format!("prompt=a+mug&ref=@logo&ref={b_id}")).unwrap();
+    let inputs = w.provider.inputs.borrow().last().cloned().unwrap();
+    let mut expected = vec![body(&a), body(&b)];
+    let mut got = inputs.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "the referenced images' bytes, as the provider receives them");
+    assert_eq!(
+        header(&get(&format!("prompt=a+mug&ref={b_id}&ref={a_id}")).unwrap(), "x-cache-status"),
+        Some("HIT"),
+        "an alias is its image; refs are a set"
+    );
+    assert_eq!(put("logo", &b_id).unwrap().status, 200);
+    let moved = get(&format!("prompt=a+mug&ref=@logo&ref={b_id}")).unwrap();
+    assert_ne!(
+        header(&moved, "x-image-id"),
+        header(&with_refs, "x-image-id"),
+        "a moved alias is another key"
+    );
+    // Another project's image, an unknown alias or id: 404, nothing generated.
+    let calls = w.provider.calls.get();
+    let theirs = header(&w.get("prompt=theirs", Some(w.beta.as_str()), false).unwrap(), "x-image-id")
+        .unwrap()
+        .to_string();
+    for q in [format!("prompt=x&ref={theirs}"), "prompt=x&ref=@nope".into(), "prompt=x&ref=0000".into()] {
+        assert_eq!(get(&q).err().unwrap().status(), 404, "{q}");
+    }
+    assert_eq!(w.provider.calls.get(), calls + 1, "only the other project's own image was generated");
+    assert_eq!(put("theirs", &theirs).err().unwrap().status(), 404, "an alias names the project's own image");
+    assert_eq!(get("prompt=x&ref=a&ref=b&ref=c&ref=d").err().unwrap().status(), 400, "at most 3");
+}

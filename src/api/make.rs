@@ -6,14 +6,16 @@
 //! clock. Nothing here is stored: `api::store` does that, `api::obtain`
 //! decides when a maker runs (only ever under the image's lease).
 
+use super::aliases;
 use super::context::Context;
 use super::slot::Slot;
 use crate::core::entry::{self, Entry};
 use crate::core::headers::{self, Header};
 use crate::core::keys;
 use crate::core::marking;
-use crate::core::ports::{Env, KeyValue, Provider};
+use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::project::Project;
+use crate::core::provider::GeneratedImage;
 use crate::core::request::GenerationRequest;
 use crate::core::template;
 use crate::core::variant::{Format, Variant};
@@ -40,7 +42,7 @@ pub struct NotMade {
 /// the model asked for → on the provider's failure, its fallback (once,
 /// within the same budget unit and lease: at most two provider calls, each
 /// bounded by `provider_timeout_ms`).
-pub async fn original<K: KeyValue, S, P: Provider, E: Env>(
+pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
     slot: &Slot,
@@ -49,6 +51,7 @@ pub async fn original<K: KeyValue, S, P: Provider, E: Env>(
 ) -> Result<Made, NotMade> {
     let not_made = |error| NotMade { error, called_provider: false };
     let model = ctx.config.model_for(request).map_err(not_made)?;
+    let inputs = references(ctx, &project.id, request).await.map_err(not_made)?;
     spend_budget(&ctx.kv, project, now).map_err(not_made)?;
     let framed = match &request.template {
         Some(name) => GenerationRequest { prompt: template::frame(name, &request.prompt), ..request.clone() },
@@ -59,13 +62,13 @@ pub async fn original<K: KeyValue, S, P: Provider, E: Env>(
         Some(Ok(better)) => GenerationRequest { prompt: better.clone(), ..framed.clone() },
         _ => framed,
     };
-    let (used, image) = match ctx.provider.generate(&model.provider, &asked).await {
+    let (used, image) = match ctx.provider.generate(&model.provider, &asked, &inputs).await {
         Ok(image) => (model, image),
         Err(error) => match ctx.config.fallback_of(model).filter(|_| falls_back(&error)) {
             None => return Err(NotMade { error, called_provider: true }),
             Some(fallback) => {
                 crate::diag!("model {} failed ({}), trying {}", model.name, error.code(), fallback.name);
-                let image = ctx.provider.generate(&fallback.provider, &asked).await;
+                let image = ctx.provider.generate(&fallback.provider, &asked, &inputs).await;
                 (fallback, image.map_err(|error| NotMade { error, called_provider: true })?)
             }
         },
@@ -141,6 +144,34 @@ pub fn variant<K, S, P, E: Env>(
     let entry = Entry::variant(made, source, wanted.suffix(), (derived.width, derived.height));
     let timing = Some(headers::derivation(derive_us, derived.peak_memory));
     Ok(Made { entry, bytes: derived.bytes, timing, derive_ms: derive_us.div_ceil(1000) })
+}
+
+/// A referenced image may be this large at most: three of them, base64 in
+/// one request, stay under Gemini's 20 MB limit on inline data.
+pub const MAX_REF_BYTES: usize = 4 << 20;
+
+/// The bytes of the request's `ref`s (resolved ids): cached originals of the
+/// project, each at most [`MAX_REF_BYTES`]; any other id is a 404 (another
+/// project's images are not told apart from none).
+async fn references<K: KeyValue, S: ObjectStore, P, E>(
+    ctx: &Context<K, S, P, E>,
+    project: &str,
+    request: &GenerationRequest,
+) -> Result<Vec<GeneratedImage>, Error> {
+    let mut inputs = Vec::new();
+    for id in &request.refs {
+        let missing = || Error::NotFound("no cached original with this image id in the project (ref)");
+        let entry = aliases::original(&ctx.kv, project, id)?.ok_or_else(missing)?;
+        if entry.size as usize > MAX_REF_BYTES {
+            return Err(Error::BadRequest(format!("the image of ref {id} is over 4 MiB")));
+        }
+        let bytes = ctx.store.get_bytes(&entry.object_key, MAX_REF_BYTES).await?.ok_or_else(missing)?;
+        if !crate::core::provider::openai::fits_multipart(&bytes) {
+            return Err(Error::BadRequest(format!("the image of ref {id} cannot be sent")));
+        }
+        inputs.push(GeneratedImage { content_type: entry.content_type, bytes });
+    }
+    Ok(inputs)
 }
 
 /// Whether a failure is the provider's (timeout, 429, 5xx, unreachable, an

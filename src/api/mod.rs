@@ -4,6 +4,7 @@
 //! handler. No WASI here: `adapters::inbound` builds the `Request` and the
 //! `Context`, and writes the `Reply` out.
 
+pub mod aliases;
 pub mod allowance;
 pub mod auth;
 pub mod cached;
@@ -250,6 +251,15 @@ where
             }
             Method::Delete => scopes::delete(ctx, &caller.project(), &slug).await,
             _ => scopes::get(&ctx.kv, &caller.project(), &slug),
+        },
+        Route::Aliases => aliases::list(&ctx.kv, &caller.project()),
+        Route::Alias(name) => match request.method {
+            Method::Put => {
+                let body = request.body.read(MAX_BODY_BYTES).await?;
+                aliases::put(ctx, &caller.project(), &name, &body).await
+            }
+            Method::Delete => aliases::delete(ctx, &caller.project(), &name).await,
+            _ => aliases::get(&ctx.kv, &caller.project(), &name),
         },
         Route::Stats | Route::DemoStats => stats::get(&ctx.kv, &caller.project(), now),
         Route::Entries => {

@@ -38,7 +38,8 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P, E: Env>(
     project: &Project,
     query: &RawQuery,
 ) -> Result<Reply<S::Body>, Error> {
-    let request = request::validate(query, ctx.config.max_prompt_length)?;
+    let mut request = request::validate(query, ctx.config.max_prompt_length)?;
+    request.refs = super::aliases::resolve(&ctx.kv, &project.id, &request.refs)?;
     // Judged as a GET would judge them, though any variant names the same image.
     variant::parse(&query.pairs, &ctx.config.variant_widths, &ctx.config.variant_qualities)?;
     let slot = Slot::new(&ctx.config, &project.id, &request)?;
@@ -70,6 +71,9 @@ async fn remove_original<K: KeyValue, S: ObjectStore, P, E: Env>(
     match Entry::decode(&raw) {
         Ok(entry) => {
             bump(&ctx.kv, &project.id, Counter::Bytes, -(entry.size as i64));
+            if let Err(e) = ctx.kv.delete(&keys::image_index(&project.id, &entry.image_id)) {
+                crate::diag!("purged entry's image index not removed: {e}");
+            }
             if let Err(e) = ctx.store.delete(&entry.object_key).await {
                 crate::diag!("purged entry's object {} not deleted: {e}", entry.object_key);
             }

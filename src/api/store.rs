@@ -113,6 +113,12 @@ pub async fn store<K: KeyValue, S: ObjectStore, P, E: Env>(
                 crate::diag!("object {object} (replaced, or of a lost race) not deleted: {e}");
             }
         }
+        if let (Kind::Original, Written::Yes { replaced: Some(old) }) = (item.kind, &outcome) {
+            // The replaced original's id names nothing now.
+            if let Err(e) = ctx.kv.delete(&keys::image_index(&item.slot.project, &old.image_id)) {
+                crate::diag!("image index of a replaced original not removed: {e}");
+            }
+        }
         stored.push(Ok(match outcome {
             Written::Yes { .. } => Stored::Written,
             Written::Lost(winner) => Stored::Lost(winner),
@@ -158,6 +164,12 @@ async fn write<K: KeyValue, S, P, E: Env>(
             kv.create_counter(&item.slot.hits_key())?;
         }
         pairs.push((item.slot.entry_key.clone(), item.made.entry.encode()));
+        if item.kind == Kind::Original {
+            // Its image id → its hash, for `ref=` (`api::aliases::original`).
+            let image_id = &item.made.entry.image_id;
+            pairs
+                .push((keys::image_index(&item.slot.project, image_id), item.slot.hash.clone().into_bytes()));
+        }
         if let Some(log) = log_record(ctx, item, replaced.is_some()).await? {
             pairs.push(log);
         }

@@ -31,6 +31,8 @@ struct State<B> {
     paths: Mutex<Vec<String>>,
     /// The W3C `traceparent` of every request that carried one.
     traceparents: Mutex<Vec<String>>,
+    /// The last request's `content-type` and body, whatever they were.
+    last_raw: Mutex<Option<(String, Bytes)>>,
     answer: Answer<B>,
 }
 
@@ -49,6 +51,7 @@ impl<B: Clone + Send + 'static> Double<B> {
             last_request: Mutex::new(None),
             paths: Mutex::new(Vec::new()),
             traceparents: Mutex::new(Vec::new()),
+            last_raw: Mutex::new(None),
             answer,
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
@@ -102,6 +105,11 @@ impl<B: Clone + Send + 'static> Double<B> {
         self.state.traceparents.lock().unwrap().clone()
     }
 
+    /// The last request's `content-type` and body.
+    pub fn last_raw(&self) -> Option<(String, Bytes)> {
+        self.state.last_raw.lock().unwrap().clone()
+    }
+
     /// The last request body that was JSON.
     pub fn last_request(&self) -> Option<Value> {
         self.state.last_request.lock().unwrap().clone()
@@ -134,6 +142,8 @@ async fn handle<B: Clone>(
     if let Ok(v) = serde_json::from_slice::<Value>(&body) {
         *state.last_request.lock().unwrap() = Some(v);
     }
+    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    *state.last_raw.lock().unwrap() = Some((content_type.to_string(), body.clone()));
     let seen =
         Seen { method: parts.method, path: parts.uri.path().to_string(), headers: parts.headers, body };
     let behavior = state.behavior.lock().unwrap().clone();

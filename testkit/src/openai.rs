@@ -34,16 +34,89 @@ fn error(status: u16, code: &str, message: &str) -> hyper::Response<Full<Bytes>>
     )
 }
 
+/// One part of a `multipart/form-data` body.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub data: Vec<u8>,
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578), as the images
+/// edits endpoint reads them; `None` when it is not one.
+pub fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
+    let boundary = content_type.strip_prefix("multipart/form-data; boundary=")?;
+    let delimiter = format!("--{boundary}");
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    };
+    let mut parts = Vec::new();
+    let mut at = find(body, delimiter.as_bytes(), 0)? + delimiter.len();
+    loop {
+        if body[at..].starts_with(b"--") {
+            return Some(parts);
+        }
+        at += 2; // CRLF after the delimiter
+        let head_end = find(body, b"\r\n\r\n", at)?;
+        let head = String::from_utf8_lossy(&body[at..head_end]).into_owned();
+        let next = find(body, format!("\r\n{delimiter}").as_bytes(), head_end + 4)?;
+        let data = body[head_end + 4..next].to_vec();
+        let mut part = Part { name: String::new(), filename: None, content_type: None, data };
+        for line in head.lines() {
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("content-disposition:") {
+                let value = |key: &str| {
+                    line.split(&format!("{key}=\"")).nth(1)?.split('"').next().map(str::to_string)
+                };
+                part.name = value("name").unwrap_or_default();
+                part.filename = value("filename");
+            } else if let Some(t) = lower.strip_prefix("content-type:") {
+                part.content_type = Some(t.trim().to_string());
+            }
+        }
+        parts.push(part);
+        at = next + 2 + delimiter.len();
+    }
+}
+
+/// `POST /v1/images/edits`: `model`, `prompt`, `size`, `n` and `image[]`
+/// files, as OpenAI's API takes them; answered like a generation.
+fn edits(seen: &Seen) -> Result<Value, hyper::Response<Full<Bytes>>> {
+    let content_type = seen.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(parts) = multipart(content_type, &seen.body) else {
+        return Err(error(400, "invalid_request_error", "Expected multipart/form-data"));
+    };
+    let field = |name: &str| {
+        parts.iter().find(|p| p.name == name).map(|p| String::from_utf8_lossy(&p.data).into_owned())
+    };
+    let images = parts.iter().filter(|p| p.name == "image[]" && p.filename.is_some()).count();
+    if images == 0 || images > 16 {
+        return Err(error(400, "invalid_value", "image[] must hold 1 to 16 images"));
+    }
+    Ok(json!({
+        "model": field("model"),
+        "prompt": field("prompt"),
+        "size": field("size"),
+        "n": field("n").and_then(|n| n.parse::<u64>().ok()),
+    }))
+}
+
 fn answer(seen: &Seen, behavior: &Behavior) -> hyper::Response<Full<Bytes>> {
     let bearer = format!("Bearer {API_KEY}");
     if seen.headers.get("authorization").is_none_or(|v| v != bearer.as_str()) {
         return error(401, "invalid_api_key", "Incorrect API key provided");
     }
-    if !(seen.method == hyper::Method::POST && seen.path == "/v1/images/generations") {
-        return error(404, "not_found", "Unknown request URL");
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&seen.body) else {
-        return error(400, "invalid_json", "We could not parse the JSON body of your request");
+    let request = match (seen.method == hyper::Method::POST, seen.path.as_str()) {
+        (true, "/v1/images/generations") => match serde_json::from_slice::<Value>(&seen.body) {
+            Ok(request) => request,
+            Err(_) => return error(400, "invalid_json", "We could not parse the JSON body of your request"),
+        },
+        (true, "/v1/images/edits") => match edits(seen) {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        },
+        _ => return error(404, "not_found", "Unknown request URL"),
     };
     let prompt = request.get("prompt").and_then(Value::as_str).unwrap_or("");
     let size = request.get("size").and_then(Value::as_str).unwrap_or("");

@@ -14,7 +14,7 @@ pub fn outbound_hosts_outside_the_manifest_are_refused() {
     let wasm = repo_root().join("target/wasm32-wasip2/release/banatie_live.wasm");
     let narrowed = manifest
         .replace(
-            r#"allowed_outbound_hosts = ["{{ s3_endpoint }}", "{{ gemini_base_url }}", "{{ openai_base_url }}"]"#,
+            r#"allowed_outbound_hosts = ["{{ s3_endpoint }}", "{{ gemini_base_url }}", "{{ openai_base_url }}", "{{ compat_base_url }}"]"#,
             r#"allowed_outbound_hosts = ["{{ s3_endpoint }}"]"#,
         )
         .replace(

@@ -176,6 +176,7 @@ fn main() {
         scale::the_openai_provider_generates_refuses_and_fails_like_gemini,
         models::each_model_calls_its_provider_and_seed_and_template_reach_it,
         models::a_failing_model_falls_back_once_within_one_budget_unit,
+        models::references_reach_the_provider_and_aliases_key_them,
         scale::switching_provider_never_serves_the_other_providers_image,
         conformance::the_component_targets_spins_http_trigger_world,
         conformance::the_wasmcloud_build_targets_a_wasmcloud_host,

@@ -108,3 +108,76 @@ pub fn a_failing_model_falls_back_once_within_one_budget_unit() {
     assert_eq!(refused.status, 422);
     assert_eq!(openai.calls(), o, "a refusal is the prompt's, not the provider's: no fallback");
 }
+
+fn sha(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// `ref=@logo&ref=ID`: the provider receives exactly those images' bytes
+/// (Gemini as `inlineData` parts, OpenAI as the edits endpoint's `image[]`
+/// files), checked by hash; the key moves with the alias; another project's
+/// image id is a 404; a public URL takes refs by alias only.
+pub fn references_reach_the_provider_and_aliases_key_them() {
+    let (gemini, openai) = (Gemini::start(), OpenAi::start());
+    let host = host(&gemini, &openai);
+    let key = host.create_project("refs");
+    let other = host.create_project("someone-else");
+    let a = host.get(&live(&unique("a logo"), ""), &key);
+    let b = host.get(&live(&unique("a mascot"), ""), &key);
+    let (a_id, b_id) =
+        (a.header("x-image-id").unwrap().to_string(), b.header("x-image-id").unwrap().to_string());
+    let put = |name: &str, id: &str| {
+        let body = format!(r#"{{"image_id":"{id}"}}"#);
+        send("PUT", &host.url(&format!("/api/v1/aliases/{name}")), &[("x-api-key", &key)], body.as_bytes())
+    };
+    assert_eq!(put("logo", &a_id).status, 200);
+    let listed = send("GET", &host.url("/api/v1/aliases"), &[("x-api-key", &key)], b"");
+    assert_eq!(listed.json()["aliases"]["logo"], a_id.as_str());
+
+    let prompt = unique("the logo on a mug");
+    let made = host.get(&live(&prompt, &format!("&ref=@logo&ref={b_id}")), &key);
+    assert_eq!(made.status, 200, "{}", String::from_utf8_lossy(&made.body));
+    let sent = gemini.last_request().unwrap();
+    let parts = sent["contents"][0]["parts"].as_array().unwrap();
+    use base64::Engine;
+    let mut received: Vec<String> = parts[1..]
+        .iter()
+        .map(|p| {
+            sha(&base64::engine::general_purpose::STANDARD
+                .decode(p["inlineData"]["data"].as_str().unwrap())
+                .unwrap())
+        })
+        .collect();
+    let mut expected = vec![sha(&a.body), sha(&b.body)];
+    received.sort();
+    expected.sort();
+    assert_eq!(received, expected, "exactly the referenced images' bytes");
+    assert_eq!(parts[1]["inlineData"]["mimeType"], "image/png");
+
+    let calls = gemini.calls();
+    let again = host.get(&live(&prompt, &format!("&ref={b_id}&ref={a_id}")), &key);
+    assert_eq!(again.header("x-cache-status"), Some("HIT"), "an alias is its image's id; refs are a set");
+    assert_eq!(put("logo", &b_id).status, 200);
+    let moved = host.get(&live(&prompt, &format!("&ref=@logo&ref={b_id}")), &key);
+    assert_eq!(moved.header("x-cache-status"), Some("MISS"), "the alias moved: another key");
+    assert_eq!(gemini.calls(), calls + 1);
+
+    // OpenAI: the edits endpoint with the images as files.
+    let edited = host.get(&live(&unique("the mascot, waving"), &format!("&model=gpt&ref={a_id}")), &key);
+    assert_eq!(edited.status, 200, "{}", String::from_utf8_lossy(&edited.body));
+    let (content_type, body) = openai.last_raw().unwrap();
+    let files = testkit::openai::multipart(&content_type, &body).expect("multipart");
+    let images: Vec<String> = files.iter().filter(|p| p.name == "image[]").map(|p| sha(&p.data)).collect();
+    assert_eq!(images, [sha(&a.body)]);
+
+    let theirs =
+        host.get(&live(&unique("their picture"), ""), &other).header("x-image-id").unwrap().to_string();
+    let calls = gemini.calls();
+    let refused = host.get(&live(&unique("not yours"), &format!("&ref={theirs}")), &key);
+    assert_eq!((refused.status, refused.error_code().as_str()), (404, "not_found"));
+    assert_eq!(gemini.calls(), calls, "nothing generated");
+    let deleted = send("DELETE", &host.url("/api/v1/aliases/logo"), &[("x-api-key", &key)], b"");
+    assert_eq!(deleted.status, 204);
+    assert_eq!(host.get(&live("x", "&ref=@logo"), &key).status, 404);
+}

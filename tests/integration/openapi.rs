@@ -89,7 +89,8 @@ pub fn every_described_operation_is_served() {
             .replace("{id}", "no-such-project")
             .replace("{project}", "no-such-project")
             .replace("{scope}", "probe")
-            .replace("{slug}", "probe");
+            .replace("{slug}", "probe")
+            .replace("{name}", "probe");
         let url = if path == "/api/v1/live/generate" {
             host.url(&format!("{path}?prompt=probe"))
         } else {

@@ -14,8 +14,9 @@
 //! ```
 //!
 //! An image in a scope adds the field `scope`, one asked with
-//! `enhance=true` the field `enhance:4:true`, one with `seed` or `template`
-//! those fields; any of them says `v2` on the first line
+//! `enhance=true` the field `enhance:4:true`, one with `seed`, `template` or
+//! `ref` those fields (`refs`: the images' ids, sorted, comma-separated);
+//! any of them says `v2` on the first line
 //! (`banatie-live cache-key v2\n`); an image without one keeps the v1
 //! encoding above, so every entry stored before scopes existed stays valid.
 //!
@@ -49,7 +50,14 @@ pub fn canonical(req: &GenerationRequest, provider: &str, model: &str) -> String
     if let Some(template) = &req.template {
         fields.push(("template", template.as_str()));
     }
-    let v2 = req.scope.is_some() || req.enhance || seed.is_some() || req.template.is_some();
+    // The referenced images' ids, sorted (resolved: an alias moved to
+    // another image is another key).
+    let refs = req.refs.join(",");
+    if !refs.is_empty() {
+        fields.push(("refs", refs.as_str()));
+    }
+    let v2 =
+        req.scope.is_some() || req.enhance || seed.is_some() || req.template.is_some() || !refs.is_empty();
     fields.sort_by_key(|(name, _)| *name);
     let mut out = String::from(if v2 { VERSION_LINE_V2 } else { VERSION_LINE });
     for (name, value) in fields {

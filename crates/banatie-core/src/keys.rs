@@ -177,6 +177,17 @@ pub const COUNTER_PROBE: &str = "platform:counter-probe";
 /// S3 object key of one stored image. Every generation and every variant
 /// gets its own object, so replacing an entry never overwrites bytes another
 /// entry points at (objects are immutable).
+/// A project's aliases: one JSON object, name → image id (`api::aliases`).
+pub fn aliases(project: &str) -> String {
+    format!("aliases:{project}")
+}
+
+/// An original's image id → its cache hash, for `ref=` (written with the
+/// original's entry, removed with it).
+pub fn image_index(project: &str, image_id: &str) -> String {
+    format!("imageid:{project}:{image_id}")
+}
+
 pub fn object(project: &str, hash: &str, image_id: &str, content_type: &str) -> String {
     let ext = match content_type {
         "image/png" => "png",
@@ -223,6 +234,8 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("scope index", scope_index(p)),
         ("entry seq", entry_seq(p)),
         ("entry log", entry_log(p, 42)),
+        ("aliases", aliases(p)),
+        ("image index", image_index(p, "0d56ce37-e090-45ee-9f1d-d1cb6c801308")),
         ("variant seq", variant_seq(p, h)),
         ("variant purged", variant_purged(p, h)),
         ("variant log", variant_log(p, h, 7)),
@@ -268,6 +281,8 @@ mod tests {
             ("scope index", format!("scopes:{p}")),
             ("entry seq", format!("entryseq:{p}")),
             ("entry log", format!("entrylog:{p}:000000000042")),
+            ("aliases", format!("aliases:{p}")),
+            ("image index", format!("imageid:{p}:0d56ce37-e090-45ee-9f1d-d1cb6c801308")),
             ("variant seq", format!("variantseq:{p}:{h}")),
             ("variant purged", format!("variantpurged:{p}:{h}")),
             ("variant log", format!("variantlog:{p}:{h}:7")),

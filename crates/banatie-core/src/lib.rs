@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod alias;
 pub mod budget;
 pub mod cache_key;
 pub mod client;

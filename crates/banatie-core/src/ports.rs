@@ -83,11 +83,13 @@ pub trait ObjectStore {
 
 /// An image generation provider.
 pub trait Provider {
-    /// An image of `request` from `model` (one of the configured models).
+    /// An image of `request` from `model` (one of the configured models),
+    /// given `inputs` (the images of its `ref`s).
     async fn generate(
         &self,
         model: &ProviderConfig,
         request: &GenerationRequest,
+        inputs: &[GeneratedImage],
     ) -> Result<GeneratedImage, Error>;
     /// The provider's text model's richer version of `prompt`.
     async fn enhance(&self, prompt: &str) -> Result<String, Error>;
@@ -170,8 +172,9 @@ impl<T: Provider + ?Sized> Provider for &T {
         &self,
         model: &ProviderConfig,
         request: &GenerationRequest,
+        inputs: &[GeneratedImage],
     ) -> Result<GeneratedImage, Error> {
-        (**self).generate(model, request).await
+        (**self).generate(model, request, inputs).await
     }
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {
         (**self).enhance(prompt).await

@@ -24,8 +24,10 @@ pub const MAX_PARAMS: usize = 32;
 /// Parameters that shape the image (all part of the cache key).
 /// `aspectRatio` is an alias of `aspect_ratio` (the spelling of the service
 /// this one grew from); giving both is a 400.
-pub const GENERATION_PARAMS: [&str; 8] =
-    ["prompt", "aspect_ratio", "aspectRatio", "scope", "enhance", "model", "seed", "template"];
+pub const GENERATION_PARAMS: [&str; 9] =
+    ["prompt", "aspect_ratio", "aspectRatio", "scope", "enhance", "model", "seed", "template", "ref"];
+/// `ref` may be given this many times at most.
+pub const MAX_REFS: usize = 3;
 /// The largest `seed` (Gemini's `generationConfig.seed` is an int32).
 pub const MAX_SEED: u32 = i32::MAX as u32;
 /// Parameters of a signed URL (never part of the cache key).
@@ -48,6 +50,10 @@ pub struct GenerationRequest {
     pub seed: Option<u32>,
     /// `template=NAME`, one of `core::template::TEMPLATES`.
     pub template: Option<String>,
+    /// `ref=` (repeatable, at most [`MAX_REFS`]; a set, sorted): as given,
+    /// image ids or `@alias`es; once resolved (`api::aliases::resolve`), the
+    /// images' ids, which are what the cache key holds.
+    pub refs: Vec<String>,
 }
 
 /// Decode one `application/x-www-form-urlencoded` component strictly: `+` is a
@@ -89,7 +95,8 @@ pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, Error> {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
         let name = decode_component(name)?;
         let value = decode_component(value)?;
-        if !seen.insert(name.clone()) {
+        // `ref` is the one parameter given more than once (in order).
+        if name != "ref" && !seen.insert(name.clone()) {
             return Err(Error::BadRequest(format!("parameter '{}' given more than once", short(&name))));
         }
         pairs.push((name, value));
@@ -127,6 +134,11 @@ pub fn parse_public_query(query: &str) -> Result<RawQuery, Error> {
         return Err(Error::BadRequest(
             "a public URL takes no signature and no scope parameter; its scope is in the path".into(),
         ));
+    }
+    // Anyone may write a public URL: it may reference the project's images
+    // only by the aliases the project chose to name.
+    if raw.pairs.iter().any(|(n, v)| n == "ref" && !v.starts_with('@')) {
+        return Err(Error::BadRequest("a public URL's 'ref' must be an @alias".into()));
     }
     Ok(raw)
 }
@@ -245,6 +257,20 @@ pub fn generation_request(
             )))
         }
     };
+    // A set: a signature covers the sorted query, so the order of `ref`s
+    // cannot mean anything (or a signed URL could be permuted into new images).
+    let mut refs: Vec<String> = pairs.iter().filter(|(n, _)| n == "ref").map(|(_, v)| v.clone()).collect();
+    refs.sort();
+    refs.dedup();
+    if refs.len() > MAX_REFS {
+        return Err(Error::BadRequest(format!("at most {MAX_REFS} 'ref' parameters")));
+    }
+    if let Some(bad) = refs.iter().find(|r| !valid_ref(r)) {
+        return Err(Error::BadRequest(format!(
+            "parameter 'ref' must be an image id or @alias, not '{}'",
+            short(bad)
+        )));
+    }
     Ok(GenerationRequest {
         prompt: prompt.to_string(),
         aspect_ratio: aspect_ratio.to_string(),
@@ -253,7 +279,17 @@ pub fn generation_request(
         model,
         seed,
         template,
+        refs,
     })
+}
+
+/// `ref=`: `@` and an alias (a slug), or an image id (1–64 of
+/// `[A-Za-z0-9-]`: the UUIDs `X-Image-Id` gives).
+fn valid_ref(r: &str) -> bool {
+    match r.strip_prefix('@') {
+        Some(alias) => super::scope::valid_slug(alias),
+        None => (1..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+    }
 }
 
 /// A model's name in `models` and in `model=`: 1–32 of `[a-z0-9._-]`.
@@ -387,5 +423,18 @@ mod tests {
         let nfd = req("prompt=cafe%CC%81");
         assert_eq!(nfc, nfd);
         assert_eq!(nfc.prompt, "caf\u{e9}");
+    }
+
+    #[test]
+    fn refs_are_a_set_of_at_most_three_and_public_urls_take_aliases_only() {
+        let r = req("prompt=a&ref=@logo&ref=0d56ce37&ref=@logo");
+        assert_eq!(r.refs, ["0d56ce37", "@logo"], "sorted, each once");
+        assert!(bad("prompt=a&ref=a&ref=b&ref=c&ref=d").contains("at most 3"));
+        assert!(bad("prompt=a&ref=@Not_A_Slug").contains("image id or @alias"));
+        assert!(bad("prompt=a&ref=a/b").contains("image id or @alias"));
+        assert!(parse_public_query("prompt=a&ref=@logo").is_ok());
+        assert!(
+            matches!(parse_public_query("prompt=a&ref=0d56ce37"), Err(Error::BadRequest(m)) if m.contains("@alias"))
+        );
     }
 }

@@ -15,6 +15,7 @@ pub enum Method {
     Get,
     Head,
     Post,
+    Put,
     Patch,
     Delete,
     Other,
@@ -26,6 +27,7 @@ impl Method {
             Method::Get => "GET",
             Method::Head => "HEAD",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
             Method::Other => "",
@@ -94,6 +96,9 @@ pub enum Route {
     Regenerate,
     /// `/api/v1/health`: a readiness probe.
     Health,
+    /// `/api/v1/aliases`, `/api/v1/aliases/{name}`.
+    Aliases,
+    Alias(String),
     /// `/cdn/{project}/live/{scope}`.
     Cdn {
         project: String,
@@ -120,6 +125,11 @@ pub fn route(path: &str) -> Option<Route> {
         "/api/v1/live/entries" => Some(Route::Entries),
         "/api/v1/live/regenerate" => Some(Route::Regenerate),
         "/api/v1/health" => Some(Route::Health),
+        "/api/v1/aliases" => Some(Route::Aliases),
+        _ if path.starts_with("/api/v1/aliases/") => {
+            let name = &path["/api/v1/aliases/".len()..];
+            super::scope::valid_slug(name).then(|| Route::Alias(name.to_string()))
+        }
         _ if path.starts_with("/api/v1/scopes/") => {
             let slug = &path["/api/v1/scopes/".len()..];
             super::scope::valid_slug(slug).then(|| Route::Scope(slug.to_string()))
@@ -156,6 +166,8 @@ impl Route {
             Route::Regenerate => &[(Post, Key)],
             Route::Cdn { .. } => &[(Get, Public), (Head, Public)],
             Route::Health => &[(Get, Open), (Head, Open)],
+            Route::Aliases => &[(Get, Key)],
+            Route::Alias(_) => &[(Get, Key), (Put, Key), (Delete, Key)],
         }
     }
 

@@ -84,8 +84,10 @@ struct SignBody {
     aspect_ratio: Option<String>,
     scope: Option<String>,
     enhance: Option<bool>,
-    /// `model`, `seed`, `template` (`core::request`).
+    /// `model`, `seed`, `template`, `ref` (`core::request`).
     model: Option<String>,
+    #[serde(rename = "ref", default)]
+    refs: Vec<String>,
     seed: Option<u32>,
     template: Option<String>,
     /// A derived variant (`core::variant`, `core::geometry`): width, height,
@@ -138,6 +140,9 @@ pub fn parse_sign_body(body: &[u8]) -> Result<SignRequest, Error> {
     }
     if let Some(template) = parsed.template {
         pairs.push(("template".to_string(), template));
+    }
+    for r in parsed.refs {
+        pairs.push(("ref".to_string(), r));
     }
     if let Some(w) = parsed.w {
         pairs.push(("w".to_string(), w.to_string()));

@@ -67,6 +67,8 @@ pub struct FakeProvider {
     pub picture: Cell<Option<(u32, u32)>>,
     /// The model id of every image call, in order.
     pub models: RefCell<Vec<String>>,
+    /// The input images (`ref=`) of every image call, in order.
+    pub inputs: RefCell<Vec<Vec<Vec<u8>>>>,
     /// Model ids that fail, and how.
     pub failing: RefCell<BTreeMap<String, Error>>,
 }
@@ -88,9 +90,11 @@ impl Provider for FakeProvider {
         &self,
         model: &ProviderConfig,
         request: &GenerationRequest,
+        inputs: &[GeneratedImage],
     ) -> Result<GeneratedImage, Error> {
         self.calls.set(self.calls.get() + 1);
         self.models.borrow_mut().push(model.model().to_string());
+        self.inputs.borrow_mut().push(inputs.iter().map(|i| i.bytes.clone()).collect());
         if let Some(e) = self.failing.borrow().get(model.model()) {
             return Err(e.clone());
         }

@@ -27,9 +27,23 @@ const REFUSAL_FINISH_REASONS: [&str; 7] = [
     "RECITATION",
 ];
 
-pub fn build_request(base_url: &str, model: &str, api_key: &str, req: &GenerationRequest) -> HttpRequestSpec {
+/// `inputs` (`ref=`) go beside the text as `inlineData` parts (Gemini API,
+/// "Image generation": text-and-image-to-image).
+pub fn build_request(
+    base_url: &str,
+    model: &str,
+    api_key: &str,
+    req: &GenerationRequest,
+    inputs: &[super::GeneratedImage],
+) -> HttpRequestSpec {
+    use base64::Engine;
+    let mut parts = vec![json!({ "text": req.prompt })];
+    for image in inputs {
+        let data = base64::engine::general_purpose::STANDARD.encode(&image.bytes);
+        parts.push(json!({ "inlineData": { "mimeType": image.content_type, "data": data } }));
+    }
     let mut body = json!({
-        "contents": [{ "parts": [{ "text": req.prompt }] }],
+        "contents": [{ "parts": parts }],
         "generationConfig": {
             "responseModalities": ["IMAGE"],
             "imageConfig": { "aspectRatio": req.aspect_ratio }
@@ -131,7 +145,7 @@ mod tests {
     fn request_matches_the_rest_wire_format() {
         let req =
             GenerationRequest { prompt: "a fox".into(), aspect_ratio: "16:9".into(), ..Default::default() };
-        let spec = build_request("http://g", "gemini-2.5-flash-image", "KEY", &req);
+        let spec = build_request("http://g", "gemini-2.5-flash-image", "KEY", &req, &[]);
         assert_eq!(spec.url, "http://g/v1beta/models/gemini-2.5-flash-image:generateContent");
         assert!(spec.headers.contains(&("x-goog-api-key".into(), "KEY".into())));
         let body: Value = serde_json::from_slice(&spec.body).unwrap();

@@ -14,13 +14,17 @@ use super::request::GenerationRequest;
 use super::Error;
 
 /// The outbound request for the configured provider.
-pub fn build_request(config: &ProviderConfig, request: &GenerationRequest) -> HttpRequestSpec {
+pub fn build_request(
+    config: &ProviderConfig,
+    request: &GenerationRequest,
+    inputs: &[GeneratedImage],
+) -> HttpRequestSpec {
     match config {
         ProviderConfig::Gemini { api_key, base_url, model } => {
-            gemini::build_request(base_url, model, api_key.expose(), request)
+            gemini::build_request(base_url, model, api_key.expose(), request, inputs)
         }
         ProviderConfig::OpenAi { api_key, base_url, model } => {
-            openai::build_request(base_url, model, api_key.expose(), request)
+            openai::build_request(base_url, model, api_key.expose(), request, inputs)
         }
     }
 }
