@@ -237,8 +237,9 @@ impl Default for Metrics {
 /// bounded label.
 pub fn route_kind(path: &str, query: Option<&str>) -> &'static str {
     use banatie_core::routes::{route, Route};
-    let variant =
-        query.is_some_and(|q| q.split('&').any(|p| p.starts_with("w=") || p.starts_with("format=")));
+    let variant = query.is_some_and(|q| {
+        q.split('&').any(|p| ["w=", "h=", "dpr=", "format="].iter().any(|v| p.starts_with(v)))
+    });
     match (route(path), variant) {
         (Some(Route::Live), true) => "live_variant",
         (Some(Route::Live), false) => "live",
@@ -418,6 +419,7 @@ mod tests {
     fn route_kinds_are_a_bounded_set() {
         assert_eq!(route_kind("/api/v1/live/generate", Some("prompt=a")), "live");
         assert_eq!(route_kind("/api/v1/live/generate", Some("prompt=a&w=256")), "live_variant");
+        assert_eq!(route_kind("/api/v1/live/generate", Some("prompt=a&h=64&fit=cover")), "live_variant");
         assert_eq!(route_kind("/cdn/blog/live/hero", Some("format=avif&prompt=a")), "cdn_variant");
         assert_eq!(route_kind("/api/v1/live/stats", None), "api");
         assert_eq!(route_kind("/anything/else", None), "other");

@@ -20,7 +20,7 @@
 //! under it, and carries its `traceparent` onward (`outbound`).
 //!
 //! **Request ids**: a client's `X-Request-Id` is kept when it is 1–64 of
-//! `[A-Za-z0-9._-]`, else the host makes one (the trace id when tracing);
+//! `[A-Za-z0-9._-]`, else the host makes one (`TRACEID-SPANID` when tracing);
 //! the component gets it in `X-Request-Id` and the answer carries it back.
 
 use std::pin::Pin;
@@ -146,7 +146,9 @@ pub fn request_id(headers: &http::HeaderMap, span: Option<&Span>) -> String {
         return id.to_string();
     }
     match span {
-        Some(span) => span.span_context().trace_id().to_string(),
+        // The trace and this request's span: one trace (a client's
+        // traceparent) holds many requests.
+        Some(span) => format!("{}-{}", span.span_context().trace_id(), span.span_context().span_id()),
         None => format!("{:032x}", rand::random::<u128>()),
     }
 }
@@ -159,13 +161,13 @@ fn valid_request_id(id: &str) -> bool {
 /// A request's server span, under the client's `traceparent` if any.
 pub fn server_span(tracer: &SdkTracer, req: &http::Request<impl Sized>, route: &'static str) -> Span {
     let parent = TraceContextPropagator::new().extract(&opentelemetry_http::HeaderExtractor(req.headers()));
+    // OpenTelemetry's HTTP conventions: a method outside the known set is `_OTHER`.
+    const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"];
+    let method: &'static str = KNOWN.into_iter().find(|m| *m == req.method().as_str()).unwrap_or("_OTHER");
     tracer
-        .span_builder(format!("{} {route}", req.method()))
+        .span_builder(format!("{method} {route}"))
         .with_kind(SpanKind::Server)
-        .with_attributes([
-            KeyValue::new("http.request.method", req.method().to_string()),
-            KeyValue::new("http.route", route),
-        ])
+        .with_attributes([KeyValue::new("http.request.method", method), KeyValue::new("http.route", route)])
         .start_with_context(tracer, &parent)
 }
 

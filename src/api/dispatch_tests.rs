@@ -148,7 +148,7 @@ fn the_demo_routes_exist_only_with_a_demo_project() {
     assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
     let html = String::from_utf8(body(&page)).unwrap();
     assert!(
-        html.contains(r#"<select id="model" title="model"><option>gemini</option><option>other</option><option>plain</option></select>"#),
+        html.contains(r#"<select id="model" title="model"><option>gemini</option><option>other</option><option>plain</option><option>seeded</option></select>"#),
         "the model picker names every model"
     );
     w.config.models.truncate(1);
@@ -195,4 +195,31 @@ fn error_images_off_answers_json_to_an_img_too() {
         Ok(ctx)
     }));
     assert_eq!(json(&r)["error"]["code"], "unauthorized");
+}
+
+#[test]
+fn signing_keeps_model_seed_template_and_refs_and_refuses_what_the_url_could_not_do() {
+    let w = World::new();
+    let sign = |body: &str| {
+        w.request(request(Method::Post, "/api/v1/live/sign", &[("x-api-key", &w.alpha)], body.as_bytes()))
+    };
+    let signed =
+        sign(r#"{"prompt":"fox","model":"gemini","seed":7,"template":"comic","ref":["@logo","abc"]}"#)
+            .unwrap();
+    let path = json(&signed)["path"].as_str().unwrap().to_string();
+    for part in ["model=gemini", "seed=7", "template=comic", "ref=%40logo", "ref=abc"] {
+        assert!(path.contains(part), "{part} is signed: {path}");
+    }
+    assert_eq!(sign(r#"{"prompt":"fox","model":"plain","seed":7}"#).err().unwrap().status(), 400);
+    assert_eq!(sign(r#"{"prompt":"fox","model":"nope"}"#).err().unwrap().status(), 400);
+}
+
+#[test]
+fn a_misconfigured_service_answers_json_even_to_an_img() {
+    let w = World::new();
+    let req = request(Method::Get, "/api/v1/live/generate?prompt=fox", &[("accept", IMG_ACCEPT)], b"");
+    let r = w.block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+        Err(crate::core::Error::Misconfigured("variable s3_bucket is empty".into()))
+    }));
+    assert_eq!((r.status, json(&r)["error"]["code"].as_str()), (500, Some("misconfigured")));
 }

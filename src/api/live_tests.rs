@@ -326,7 +326,7 @@ fn model_seed_and_template_are_checked_and_keyed() {
     let w = World::new();
     let key = Some(w.alpha.as_str());
     let e = w.get("prompt=a&model=nope", key, false).err().unwrap();
-    assert_eq!(e.public_message(), "parameter 'model' must be one of gemini, other, plain");
+    assert_eq!(e.public_message(), "parameter 'model' must be one of gemini, other, plain, seeded");
     let e = w.get("prompt=a&model=plain&seed=1", key, false).err().unwrap();
     assert!(e.public_message().contains("takes no seed"), "{e:?}");
     assert_eq!(w.get("prompt=a&template=baroque", key, false).err().unwrap().status(), 400);
@@ -398,4 +398,16 @@ fn refs_send_the_referenced_images_and_key_by_their_ids_and_aliases_move() {
     assert_eq!(w.provider.calls.get(), calls + 1, "only the other project's own image was generated");
     assert_eq!(put("theirs", &theirs).err().unwrap().status(), 404, "an alias names the project's own image");
     assert_eq!(get("prompt=x&ref=a&ref=b&ref=c&ref=d").err().unwrap().status(), 400, "at most 3");
+}
+
+#[test]
+fn a_seeded_request_never_falls_back_to_a_model_without_seeds() {
+    let w = World::new();
+    let key = Some(w.alpha.as_str());
+    let busy = Error::ProviderBusy { retry_after: 5, detail: "503".into() };
+    w.provider.failing.borrow_mut().insert("s".into(), busy);
+    assert_eq!(w.get("prompt=a&model=seeded&seed=3", key, false).err().unwrap().status(), 503);
+    assert_eq!(*w.provider.models.borrow(), ["s"], "the fallback takes no seed: not asked");
+    let r = w.get("prompt=a&model=seeded", key, false).unwrap();
+    assert_eq!(header(&r, "x-model-used"), Some("plain"), "without a seed it falls back");
 }

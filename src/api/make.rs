@@ -64,14 +64,18 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     };
     let (used, image) = match ctx.provider.generate(&model.provider, &asked, &inputs).await {
         Ok(image) => (model, image),
-        Err(error) => match ctx.config.fallback_of(model).filter(|_| falls_back(&error)) {
-            None => return Err(NotMade { error, called_provider: true }),
-            Some(fallback) => {
-                crate::diag!("model {} failed ({}), trying {}", model.name, error.code(), fallback.name);
-                let image = ctx.provider.generate(&fallback.provider, &asked, &inputs).await;
-                (fallback, image.map_err(|error| NotMade { error, called_provider: true })?)
+        // A seed is kept or there is no fallback: a model that takes none
+        // would make another image than the key says.
+        Err(error) => {
+            match ctx.config.fallback_of(model).filter(|f| falls_back(&error) && takes_seed(f, request)) {
+                None => return Err(NotMade { error, called_provider: true }),
+                Some(fallback) => {
+                    crate::diag!("model {} failed ({}), trying {}", model.name, error.code(), fallback.name);
+                    let image = ctx.provider.generate(&fallback.provider, &asked, &inputs).await;
+                    (fallback, image.map_err(|error| NotMade { error, called_provider: true })?)
+                }
             }
-        },
+        }
     };
     let made = entry::Made {
         project: &slot.project,
@@ -166,12 +170,15 @@ async fn references<K: KeyValue, S: ObjectStore, P, E>(
             return Err(Error::BadRequest(format!("the image of ref {id} is over 4 MiB")));
         }
         let bytes = ctx.store.get_bytes(&entry.object_key, MAX_REF_BYTES).await?.ok_or_else(missing)?;
-        if !crate::core::provider::openai::fits_multipart(&bytes) {
-            return Err(Error::BadRequest(format!("the image of ref {id} cannot be sent")));
-        }
         inputs.push(GeneratedImage { content_type: entry.content_type, bytes });
     }
     Ok(inputs)
+}
+
+/// Whether `model` can honour the request's seed (it has none, or the model
+/// is Gemini's).
+fn takes_seed(model: &crate::core::config::Model, request: &GenerationRequest) -> bool {
+    request.seed.is_none() || matches!(model.provider, crate::core::config::ProviderConfig::Gemini { .. })
 }
 
 /// Whether a failure is the provider's (timeout, 429, 5xx, unreachable, an

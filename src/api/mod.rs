@@ -132,9 +132,10 @@ where
     let mut as_image = false;
     let result = async {
         let resolved = routes::resolve(&request.path, request.method)?;
-        as_image = wants_image && resolved.0.is_live();
+        let image_route = wants_image && resolved.0.is_live();
         let ctx = open()?;
-        as_image &= ctx.config.error_images;
+        // Only once the configuration says so (a misconfigured service answers JSON).
+        as_image = image_route && ctx.config.error_images;
         dispatch(&ctx, resolved, request).await
     };
     match result.await {

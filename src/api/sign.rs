@@ -19,6 +19,9 @@ pub fn sign<B>(
 ) -> Result<Reply<B>, Error> {
     let wanted = signature::parse_sign_body(body)?;
     let checked = request::generation_request(&wanted.pairs, config.max_prompt_length)?;
+    // An unknown model, or a seed for a model that takes none, is refused
+    // now rather than signed into a URL that could only be a 400.
+    config.model_for(&checked)?;
     let asked = variant::parse(&wanted.pairs, &config.variant_widths, &config.variant_qualities)?;
     let expires_at = wanted.lifetime_seconds.map(|l| now + l);
     let mut signed_pairs = vec![
@@ -32,6 +35,17 @@ pub fn sign<B>(
     if checked.enhance {
         signed_pairs.push(("enhance".to_string(), "true".to_string()));
     }
+    if let Some(model) = checked.model {
+        signed_pairs.push(("model".to_string(), model));
+    }
+    if let Some(seed) = checked.seed {
+        signed_pairs.push(("seed".to_string(), seed.to_string()));
+    }
+    if let Some(template) = checked.template {
+        signed_pairs.push(("template".to_string(), template));
+    }
+    // As given (ids or @aliases): an alias is resolved when the URL is used.
+    signed_pairs.extend(checked.refs.into_iter().map(|r| ("ref".to_string(), r)));
     if let Some(asked) = asked {
         signed_pairs.extend(asked.pairs());
     }

@@ -134,8 +134,8 @@ pub fn plan(source: (u32, u32), width: Option<u32>, height: Option<u32>, fit: Fi
                 (sw, scaled(bh, sw as u64, bw as u64).min(sh))
             };
             let crop = (gravity.offset(sw, cw, false), gravity.offset(sh, ch, true), cw, ch);
-            // Then down to the box, never up.
-            let resized = if bw >= cw { (cw, ch) } else { (bw, bh.min(ch)) };
+            // Then down to the box, never up (and never past it by rounding).
+            let resized = if bw >= cw { (cw, ch.min(bh)) } else { (bw, bh.min(ch)) };
             Plan { crop, resized, canvas: resized, offset: (0, 0) }
         }
     }
@@ -184,6 +184,19 @@ mod tests {
         assert_eq!((p.resized, p.canvas, p.offset), ((256, 128), (256, 256), (0, 64)));
         assert_eq!(plan((1024, 512), Some(256), Some(256), Fit::Pad, Gravity::Top).offset, (0, 0));
         assert_eq!(plan((1024, 512), Some(256), Some(256), Fit::Pad, Gravity::Bottom).offset, (0, 128));
+    }
+
+    #[test]
+    fn no_plan_is_ever_larger_than_its_box() {
+        for source in [(1000, 1030), (1030, 1000), (1, 3000), (3000, 1), (64, 1024), (999, 1001)] {
+            for (bw, bh) in [(64, 1024), (1024, 64), (256, 256), (2048, 128)] {
+                for fit in [Fit::Contain, Fit::Cover, Fit::Pad] {
+                    let p = plan(source, Some(bw), Some(bh), fit, Gravity::Center);
+                    assert!(p.canvas.0 <= bw && p.canvas.1 <= bh, "{source:?} in {bw}×{bh} {fit:?}: {p:?}");
+                    assert!(p.crop.0 + p.crop.2 <= source.0 && p.crop.1 + p.crop.3 <= source.1, "{p:?}");
+                }
+            }
+        }
     }
 
     #[test]

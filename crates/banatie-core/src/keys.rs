@@ -174,9 +174,6 @@ pub fn lock(key: &str) -> String {
 /// counters (`core::platform::Flavour::big_endian_probe`; wasmCloud only).
 pub const COUNTER_PROBE: &str = "platform:counter-probe";
 
-/// S3 object key of one stored image. Every generation and every variant
-/// gets its own object, so replacing an entry never overwrites bytes another
-/// entry points at (objects are immutable).
 /// A project's aliases: one JSON object, name → image id (`api::aliases`).
 pub fn aliases(project: &str) -> String {
     format!("aliases:{project}")
@@ -188,6 +185,9 @@ pub fn image_index(project: &str, image_id: &str) -> String {
     format!("imageid:{project}:{image_id}")
 }
 
+/// S3 object key of one stored image. Every generation and every variant
+/// gets its own object, so replacing an entry never overwrites bytes another
+/// entry points at (objects are immutable).
 pub fn object(project: &str, hash: &str, image_id: &str, content_type: &str) -> String {
     let ext = match content_type {
         "image/png" => "png",

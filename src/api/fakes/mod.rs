@@ -129,8 +129,9 @@ pub fn config() -> Config {
         base_url: "http://o".into(),
         model: "o".into(),
     };
-    // The default, and two more a test may name (`model=other`, which falls
-    // back to the default, and `plain`, which does not).
+    // The default, and three more a test may name (`model=other`, which falls
+    // back to the default; `plain`, which does not; `seeded`, a Gemini model
+    // falling back to one that takes no seed).
     let models = vec![
         Model { name: "gemini".into(), kind: "gemini", provider: gemini.clone(), fallback: None },
         Model {
@@ -140,6 +141,16 @@ pub fn config() -> Config {
             fallback: Some("gemini".into()),
         },
         Model { name: "plain".into(), kind: "openai", provider: other, fallback: None },
+        Model {
+            name: "seeded".into(),
+            kind: "gemini",
+            provider: ProviderConfig::Gemini {
+                api_key: Secret("k".into()),
+                base_url: "http://g".into(),
+                model: "s".into(),
+            },
+            fallback: Some("plain".into()),
+        },
     ];
     Config {
         s3: S3Config {

@@ -56,10 +56,18 @@ pub fn build_request(
     }
 }
 
-/// The multipart boundary: not a byte sequence a PNG, JPEG or WebP file
-/// would be checked for, but it must not occur in any part; a fixed, long,
-/// random-looking token whose presence in a part is checked.
-const BOUNDARY: &str = "banatie-live-3f9c2a71d4e84b0c9a6e5d1f7b2c8e40";
+/// The stem of the multipart boundary; the boundary is the first of
+/// `STEM`, `STEM-1`, `STEM-2`, … that occurs in no part (RFC 2046 §5.1.1:
+/// it must not appear in the content), so no prompt or image can end a part.
+const BOUNDARY_STEM: &str = "banatie-live-3f9c2a71d4e84b0c9a6e5d1f7b2c8e40";
+
+fn boundary(parts: &[&[u8]]) -> String {
+    let contains = |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    (0u32..)
+        .map(|n| if n == 0 { BOUNDARY_STEM.to_string() } else { format!("{BOUNDARY_STEM}-{n}") })
+        .find(|b| !parts.iter().any(|p| contains(p, b)))
+        .expect("finite parts cannot hold every boundary")
+}
 
 fn edit_request(
     base_url: &str,
@@ -68,22 +76,25 @@ fn edit_request(
     req: &GenerationRequest,
     inputs: &[GeneratedImage],
 ) -> HttpRequestSpec {
+    let size = size_for(&req.aspect_ratio);
+    let mut contents: Vec<&[u8]> = vec![model.as_bytes(), req.prompt.as_bytes()];
+    contents.extend(inputs.iter().map(|i| i.bytes.as_slice()));
+    let b = boundary(&contents);
     let mut body = Vec::new();
     let mut field = |name: &str, value: &str| {
         body.extend_from_slice(
-            format!("--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-                .as_bytes(),
+            format!("--{b}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
         );
     };
     field("model", model);
     field("prompt", &req.prompt);
-    field("size", size_for(&req.aspect_ratio));
+    field("size", size);
     field("n", "1");
     for (i, image) in inputs.iter().enumerate() {
         let ext = image.content_type.strip_prefix("image/").unwrap_or("png");
         body.extend_from_slice(
             format!(
-                "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"image[]\"; filename=\"ref{i}.{ext}\"\r\n\
+                "--{b}\r\ncontent-disposition: form-data; name=\"image[]\"; filename=\"ref{i}.{ext}\"\r\n\
                  content-type: {}\r\n\r\n",
                 image.content_type
             )
@@ -92,22 +103,16 @@ fn edit_request(
         body.extend_from_slice(&image.bytes);
         body.extend_from_slice(b"\r\n");
     }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body.extend_from_slice(format!("--{b}--\r\n").as_bytes());
     HttpRequestSpec {
         method: "POST",
         url: format!("{base_url}/v1/images/edits"),
         headers: vec![
             ("authorization".into(), format!("Bearer {api_key}")),
-            ("content-type".into(), format!("multipart/form-data; boundary={BOUNDARY}")),
+            ("content-type".into(), format!("multipart/form-data; boundary={b}")),
         ],
         body,
     }
-}
-
-/// Whether an input image can go in a multipart body (it must not hold the
-/// boundary; no real image does, a hostile one could).
-pub fn fits_multipart(image: &[u8]) -> bool {
-    !image.windows(BOUNDARY.len()).any(|w| w == BOUNDARY.as_bytes())
 }
 
 fn openai_error(answer: &HttpAnswer) -> (Option<String>, String) {
@@ -214,5 +219,21 @@ mod tests {
         assert_eq!(parse_response(&busy).unwrap_err().status(), 503);
         let empty = HttpAnswer { status: 200, retry_after: None, body: br#"{"data":[]}"#.to_vec() };
         assert_eq!(parse_response(&empty).unwrap_err().status(), 502);
+    }
+
+    #[test]
+    fn the_multipart_boundary_occurs_in_no_part() {
+        let stem = BOUNDARY_STEM;
+        let req = GenerationRequest {
+            prompt: format!("a fox {stem} and {stem}-1"),
+            aspect_ratio: "1:1".into(),
+            ..Default::default()
+        };
+        let image =
+            GeneratedImage { content_type: "image/png".into(), bytes: format!("x{stem}-2y").into_bytes() };
+        let spec = build_request("http://o", "gpt-image-1", "k", &req, &[image]);
+        let content_type = &spec.headers.iter().find(|(n, _)| n == "content-type").unwrap().1;
+        assert_eq!(content_type, &format!("multipart/form-data; boundary={stem}-3"));
+        assert!(spec.url.ends_with("/v1/images/edits"));
     }
 }
