@@ -47,8 +47,9 @@ impl Sqlite {
         // gives its -wal and -shm files the database file's permissions.
         crate::private_file::create(path)?;
         let conn = Connection::open(path)?;
-        // Never wait inside SQLite: `with` waits, off the async worker.
-        conn.busy_timeout(Duration::ZERO)?;
+        // Opening may wait for another connection's write (switching to WAL,
+        // creating the table take a write lock): up to 5 s, before serving.
+        conn.busy_timeout(Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(32);
         register_le_add(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -66,6 +67,8 @@ impl Sqlite {
                 PRIMARY KEY (store, key)
             );",
         )?;
+        // Serving never waits inside SQLite: `with` waits, off the async worker.
+        conn.busy_timeout(Duration::ZERO)?;
         Ok(Sqlite { conn: Arc::new(Mutex::new(conn)) })
     }
 
