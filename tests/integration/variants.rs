@@ -147,10 +147,22 @@ pub fn a_client_derives_at_most_its_allowance_of_variants_and_cached_ones_stay_s
         .flat_map(|w| (1..=10).map(move |q| format!("&w={w}&format=jpeg&q={}", q * 10)))
         .collect();
     assert_eq!(asked.len(), 300);
+    // The allowance is per clock hour: a run across the hour's turn gets
+    // the next hour's too.
+    let hour = || crate::support::sign::now() / 3600;
+    let first_hour = hour();
     let replies: Vec<Reply> = asked.iter().map(|extra| send("GET", &url(extra), &[], b"")).collect();
+    let hours = (hour() - first_hour + 1) as usize;
     let derived: Vec<&String> =
         asked.iter().zip(&replies).filter(|(_, r)| r.status == 200).map(|(a, _)| a).collect();
-    assert_eq!(derived.len(), 10, "the client's allowance");
+    match hours {
+        1 => assert_eq!(derived.len(), 10, "the client's allowance"),
+        _ => assert!(
+            (10..=10 * hours).contains(&derived.len()),
+            "the allowance of {hours} hours: {}",
+            derived.len()
+        ),
+    }
     for r in replies.iter().filter(|r| r.status != 200) {
         assert_eq!((r.status, r.error_code().as_str()), (429, "rate_limited"));
         assert!(r.header("retry-after").is_some());
@@ -160,7 +172,7 @@ pub fn a_client_derives_at_most_its_allowance_of_variants_and_cached_ones_stay_s
         let again = send("GET", &url(extra), &[], b"");
         assert_eq!((again.status, again.header("x-cache-status")), (200, Some("HIT")), "{extra}");
     }
-    assert_eq!(objects(&id).len(), 11, "the original and the ten variants derived");
+    assert_eq!(objects(&id).len(), 1 + derived.len(), "the original and the variants derived");
     assert_eq!(gemini.calls(), 1);
 }
 
