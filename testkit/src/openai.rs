@@ -82,17 +82,17 @@ pub fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
 
 /// `POST /v1/images/edits`: `model`, `prompt`, `size`, `n` and `image[]`
 /// files, as OpenAI's API takes them; answered like a generation.
-fn edits(seen: &Seen) -> Result<Value, hyper::Response<Full<Bytes>>> {
+fn edits(seen: &Seen) -> Result<Value, Box<hyper::Response<Full<Bytes>>>> {
     let content_type = seen.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(parts) = multipart(content_type, &seen.body) else {
-        return Err(error(400, "invalid_request_error", "Expected multipart/form-data"));
+        return Err(Box::new(error(400, "invalid_request_error", "Expected multipart/form-data")));
     };
     let field = |name: &str| {
         parts.iter().find(|p| p.name == name).map(|p| String::from_utf8_lossy(&p.data).into_owned())
     };
     let images = parts.iter().filter(|p| p.name == "image[]" && p.filename.is_some()).count();
     if images == 0 || images > 16 {
-        return Err(error(400, "invalid_value", "image[] must hold 1 to 16 images"));
+        return Err(Box::new(error(400, "invalid_value", "image[] must hold 1 to 16 images")));
     }
     Ok(json!({
         "model": field("model"),
@@ -114,7 +114,7 @@ fn answer(seen: &Seen, behavior: &Behavior) -> hyper::Response<Full<Bytes>> {
         },
         (true, "/v1/images/edits") => match edits(seen) {
             Ok(request) => request,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         },
         _ => return error(404, "not_found", "Unknown request URL"),
     };

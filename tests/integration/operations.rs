@@ -18,8 +18,11 @@ use crate::support::{enc, s3_endpoint, unique};
 struct Forwarder {
     port: u16,
     upstream: String,
-    running: Option<(Arc<AtomicBool>, Arc<Mutex<Vec<TcpStream>>>, std::thread::JoinHandle<()>)>,
+    running: Option<Running>,
 }
+
+/// A running forwarder: its stop flag, its open connections, its acceptor.
+type Running = (Arc<AtomicBool>, Arc<Mutex<Vec<TcpStream>>>, std::thread::JoinHandle<()>);
 
 impl Forwarder {
     fn to(upstream: &str) -> Forwarder {
