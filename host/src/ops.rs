@@ -251,6 +251,28 @@ pub fn route_kind(path: &str, query: Option<&str>) -> &'static str {
     }
 }
 
+/// A gauge held up by one while this lives (an open connection, a busy
+/// instance); nothing without the operator listener.
+pub struct Held(Option<Gauge<i64, AtomicI64>>);
+
+impl Held {
+    pub fn on(gauge: Option<&Gauge<i64, AtomicI64>>) -> Held {
+        let gauge = gauge.cloned();
+        if let Some(g) = &gauge {
+            g.inc();
+        }
+        Held(gauge)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(g) = &self.0 {
+            g.dec();
+        }
+    }
+}
+
 /// Counts a request while it is answered.
 pub struct InFlight<'a>(&'a Metrics);
 

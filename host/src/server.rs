@@ -315,7 +315,7 @@ impl Server {
         let Ok(Ok(slot)) = slot else {
             return error_response(503, "overloaded", "the server is at capacity; retry shortly", Some(1));
         };
-        let busy = Busy::new(self.shared.metrics.clone());
+        let busy = crate::ops::Held::on(metrics.map(|m| &m.instances_busy));
         match self.run_component(req, (slot, client, busy)).await {
             Ok(response) => response,
             Err(Failure::Deadline) => {
@@ -332,7 +332,7 @@ impl Server {
     async fn run_component(
         &self,
         req: hyper::Request<hyper::body::Incoming>,
-        slot: (tokio::sync::OwnedSemaphorePermit, ClientPermit, Busy),
+        slot: (tokio::sync::OwnedSemaphorePermit, ClientPermit, crate::ops::Held),
     ) -> Result<Response, Failure> {
         let request_id = req.headers().get(crate::telemetry::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
         let stderr = crate::telemetry::GuestStderr::new(Arc::from(request_id.unwrap_or("-")));
@@ -423,46 +423,6 @@ impl Server {
     }
 }
 
-/// An open connection, counted while it is.
-struct Open(Option<Arc<crate::ops::Metrics>>);
-
-impl Open {
-    fn new(metrics: Option<Arc<crate::ops::Metrics>>) -> Open {
-        if let Some(m) = &metrics {
-            m.connections.inc();
-        }
-        Open(metrics)
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        if let Some(m) = &self.0 {
-            m.connections.dec();
-        }
-    }
-}
-
-/// An instance in use, counted while it is.
-struct Busy(Option<Arc<crate::ops::Metrics>>);
-
-impl Busy {
-    fn new(metrics: Option<Arc<crate::ops::Metrics>>) -> Busy {
-        if let Some(m) = &metrics {
-            m.instances_busy.inc();
-        }
-        Busy(metrics)
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        if let Some(m) = &self.0 {
-            m.instances_busy.dec();
-        }
-    }
-}
-
 /// Accept errors (EMFILE above all) are logged at most once a second, and
 /// accepting backs off (10 ms doubling to 1 s) while they last.
 struct AcceptErrors {
@@ -526,7 +486,7 @@ pub async fn serve(
         stream.set_write_timeout(Some(server.limits.send_timeout));
         let stream = Box::pin(stream);
         let server = server.clone();
-        let open = Open::new(server.shared.metrics.clone());
+        let open = crate::ops::Held::on(server.shared.metrics.as_deref().map(|m| &m.connections));
         tokio::spawn(async move {
             let _permit = (permit, open);
             let header_timeout = server.limits.header_timeout;

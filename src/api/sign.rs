@@ -24,28 +24,8 @@ pub fn sign<B>(
     config.model_for(&checked)?;
     let asked = variant::parse(&wanted.pairs, &config.variant_widths, &config.variant_qualities)?;
     let expires_at = wanted.lifetime_seconds.map(|l| now + l);
-    let mut signed_pairs = vec![
-        ("prompt".to_string(), checked.prompt),
-        ("aspect_ratio".to_string(), checked.aspect_ratio),
-        ("project".to_string(), project.id.clone()),
-    ];
-    if let Some(scope) = checked.scope {
-        signed_pairs.push(("scope".to_string(), scope));
-    }
-    if checked.enhance {
-        signed_pairs.push(("enhance".to_string(), "true".to_string()));
-    }
-    if let Some(model) = checked.model {
-        signed_pairs.push(("model".to_string(), model));
-    }
-    if let Some(seed) = checked.seed {
-        signed_pairs.push(("seed".to_string(), seed.to_string()));
-    }
-    if let Some(template) = checked.template {
-        signed_pairs.push(("template".to_string(), template));
-    }
-    // As given (ids or @aliases): an alias is resolved when the URL is used.
-    signed_pairs.extend(checked.refs.into_iter().map(|r| ("ref".to_string(), r)));
+    let mut signed_pairs = checked.pairs();
+    signed_pairs.push(("project".to_string(), project.id.clone()));
     if let Some(asked) = asked {
         signed_pairs.extend(asked.pairs());
     }

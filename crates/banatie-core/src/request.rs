@@ -283,6 +283,27 @@ pub fn generation_request(
     })
 }
 
+impl GenerationRequest {
+    /// The query parameters that ask for this again, normalised (a signed
+    /// URL's): refs as given (an alias is resolved when the URL is used).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("prompt".to_string(), self.prompt.clone()),
+            ("aspect_ratio".to_string(), self.aspect_ratio.clone()),
+        ];
+        let optional = [
+            ("scope", self.scope.clone()),
+            ("enhance", self.enhance.then(|| "true".to_string())),
+            ("model", self.model.clone()),
+            ("seed", self.seed.map(|s| s.to_string())),
+            ("template", self.template.clone()),
+        ];
+        out.extend(optional.into_iter().filter_map(|(n, v)| Some((n.to_string(), v?))));
+        out.extend(self.refs.iter().map(|r| ("ref".to_string(), r.clone())));
+        out
+    }
+}
+
 /// `ref=`: `@` and an alias (a slug), or an image id (1–64 of
 /// `[A-Za-z0-9-]`: the UUIDs `X-Image-Id` gives).
 fn valid_ref(r: &str) -> bool {
