@@ -1,7 +1,7 @@
 //! `cargo run --profile host -p bench -- hit-cpu BEFORE.wasm`: the CPU a
 //! 200 KB signed HIT costs, for the component as it is and for `BEFORE.wasm`
 //! (another build of it, e.g. the commit before a change), under
-//! banatie-host (in this process) and under `spin up` 3.6, in one run:
+//! banatie-host (in this process) and under `spin up` 3.6 and 4.0.2, in one run:
 //! wrk with 8 connections for 5 s each, alternating before/now twice, the
 //! lower of the two kept. Printed as a Markdown table.
 
@@ -48,41 +48,47 @@ fn hit_url(base: &str, gemini: &Gemini) -> anyhow::Result<String> {
 }
 
 pub fn run(root: &Path, before: &Path) -> anyhow::Result<()> {
+    use testkit::spin::Spin;
     let garage = garage::Garage::start();
     let gemini = Gemini::start();
     let now = root.join("target/wasm32-wasip2/release/banatie_live.wasm");
     let vars = host_vars(&garage.endpoint, &gemini.url);
+    // (label, [banatie-host, spin 3.6, spin 4.0.2] URLs, their pids)
     let mut rows = Vec::new();
     let mut keep = Vec::new();
     for (label, wasm) in [("before", before), ("now", now.as_path())] {
         let dir = tempfile::tempdir()?;
         let manifest = manifest_for(root, wasm, dir.path())?;
-        let host_state = dir.path().join("host");
-        let spin_state = dir.path().join("spin");
-        std::fs::create_dir_all(&host_state)?;
-        std::fs::create_dir_all(&spin_state)?;
+        let state = |name: &str| -> anyhow::Result<std::path::PathBuf> {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(&p)?;
+            Ok(p)
+        };
         let host = format!(
             "http://{}",
-            start_host_from(&manifest, &garage.endpoint, &gemini.url, &host_state, &[])?
+            start_host_from(&manifest, &garage.endpoint, &gemini.url, &state("host")?, &[])?
         );
-        let spin = targets::spin_from(&manifest, &vars, &spin_state)?;
-        let (host_url, spin_url) = (hit_url(&host, &gemini)?, hit_url(&spin.base, &gemini)?);
-        rows.push((label, host_url, spin_url, spin.pid()));
-        keep.push((dir, spin));
+        let spin3 = targets::spin_version_from(Spin::V3, &manifest, &vars, &state("spin3")?)?;
+        let spin4 = targets::spin_version_from(Spin::V4, &manifest, &vars, &state("spin4")?)?;
+        let urls = [hit_url(&host, &gemini)?, hit_url(&spin3.base, &gemini)?, hit_url(&spin4.base, &gemini)?];
+        rows.push((label, urls, [0, spin3.pid(), spin4.pid()]));
+        keep.push((dir, spin3, spin4));
     }
-    let mut best = vec![(f64::MAX, f64::MAX); rows.len()];
+    let mut best = vec![[f64::MAX; 3]; rows.len()];
     for _round in 0..2 {
-        for (i, (_, host_url, spin_url, spin_pid)) in rows.iter().enumerate() {
-            best[i].0 = best[i].0.min(cpu_per_hit(host_url, 0)?);
-            best[i].1 = best[i].1.min(cpu_per_hit(spin_url, *spin_pid)?);
+        for (i, (_, urls, pids)) in rows.iter().enumerate() {
+            for r in 0..3 {
+                best[i][r] = best[i][r].min(cpu_per_hit(&urls[r], pids[r])?);
+            }
         }
     }
-    println!("| 200 KB signed HIT, 8 connections | banatie-host CPU per request | spin up CPU per request |");
-    println!("|---|---|---|");
-    for ((label, ..), (host, spin)) in rows.iter().zip(&best) {
-        println!("| {label} | {host:.0} µs | {spin:.0} µs |");
+    println!("| 200 KB signed HIT, 8 connections | banatie-host CPU per request | spin up 3.6 CPU per request | spin up 4.0.2 CPU per request |");
+    println!("|---|---|---|---|");
+    for ((label, ..), b) in rows.iter().zip(&best) {
+        println!("| {label} | {:.0} µs | {:.0} µs | {:.0} µs |", b[0], b[1], b[2]);
     }
-    println!("| now ÷ before | {:.2} | {:.2} |", best[1].0 / best[0].0, best[1].1 / best[0].1);
+    let ratio = |r: usize| best[1][r] / best[0][r];
+    println!("| now ÷ before | {:.2} | {:.2} | {:.2} |", ratio(0), ratio(1), ratio(2));
     drop(keep);
     Ok(())
 }

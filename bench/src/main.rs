@@ -21,13 +21,17 @@
 //! `target/soak.md`). `-- hit-cpu BEFORE.wasm` compares a HIT's CPU under
 //! banatie-host and Spin for the component and another build of it
 //! (`hitcpu.rs`); `-- metrics-cost` the same HIT with and without
-//! `--metrics-listen`. `-- serve` starts everything, prints HIT URLs and waits
+//! `--metrics-listen`; `-- object-cache` HITs with banatie-host's
+//! `--object-cache` warm and cold against Garage direct and nginx static,
+//! and the key-value and configuration calls per HIT (`objcache.rs`).
+//! `-- serve` starts everything, prints HIT URLs and waits
 //! (for profiling: see docs/benchmarks.md). `-- s3s-fs DIR` is the s3s-fs
 //! child process the matrix starts.
 
 mod derive;
 mod hitcpu;
 mod matrix;
+mod objcache;
 mod procfs;
 mod soak;
 mod targets;
@@ -64,6 +68,9 @@ fn main() -> anyhow::Result<()> {
     }
     if mode == "metrics-cost" {
         return hitcpu::metrics_cost(&root);
+    }
+    if mode == "object-cache" {
+        return objcache::run(&root);
     }
     let garage = garage::Garage::start();
     let gemini = Gemini::start();
@@ -288,6 +295,32 @@ pub(crate) fn start_host_with(
     extra: &[(&str, &str)],
     metrics_listen: Option<SocketAddr>,
 ) -> anyhow::Result<SocketAddr> {
+    start_host_full(manifest, s3, gemini, state, extra, metrics_listen, None, false)
+}
+
+/// The same, with `--object-cache DIR` of `SIZE` bytes.
+pub(crate) fn start_host_cached(
+    manifest: &std::path::Path,
+    s3: &str,
+    gemini: &str,
+    state: &std::path::Path,
+    object_cache: (std::path::PathBuf, u64),
+) -> anyhow::Result<SocketAddr> {
+    start_host_full(manifest, s3, gemini, state, &[], None, Some(object_cache), false)
+}
+
+/// Every option: `log_host_calls` as `--log-host-calls`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_host_full(
+    manifest: &std::path::Path,
+    s3: &str,
+    gemini: &str,
+    state: &std::path::Path,
+    extra: &[(&str, &str)],
+    metrics_listen: Option<SocketAddr>,
+    object_cache: Option<(std::path::PathBuf, u64)>,
+    log_host_calls: bool,
+) -> anyhow::Result<SocketAddr> {
     let mut vars = host_vars(s3, gemini);
     vars.extend_from_slice(extra);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -295,12 +328,13 @@ pub(crate) fn start_host_with(
         manifest: manifest.to_path_buf(),
         listen: "127.0.0.1:0".parse()?,
         runtime_config_file: None,
-        limits: Default::default(),
+        limits: banatie_host::server::Limits { log_host_calls, ..Default::default() },
         state_dir: Some(state.to_path_buf()),
         variables: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         build: false,
         dev: false,
         metrics_listen,
+        object_cache,
         tracer: None,
         on_ready: Some(Box::new(move |addr| {
             let _ = tx.send(addr);

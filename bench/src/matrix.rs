@@ -31,8 +31,8 @@ pub(crate) struct Target {
 
 pub(crate) struct Run {
     pub rps: f64,
-    p50: Duration,
-    p99: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
     /// CPU microseconds per request of the measured server, when read.
     pub cpu_us: Option<f64>,
 }

@@ -58,10 +58,20 @@ pub fn spin(root: &Path, vars: &[(&str, &str)], state: &Path) -> anyhow::Result<
     spin_from(&root.join("spin.toml"), vars, state)
 }
 
-/// The same, from the manifest `manifest`.
+/// The same, from the manifest `manifest` (Spin 3.6).
 pub fn spin_from(manifest: &Path, vars: &[(&str, &str)], state: &Path) -> anyhow::Result<Proc> {
-    let bin = testkit::spin::binary(testkit::spin::Spin::V3)
-        .context("no spin CLI (PATH or ../shared/spin/install.sh)")?;
+    spin_version_from(testkit::spin::Spin::V3, manifest, vars, state)
+}
+
+/// The same, with Spin `version` (3.6 or 4.0.2).
+pub fn spin_version_from(
+    version: testkit::spin::Spin,
+    manifest: &Path,
+    vars: &[(&str, &str)],
+    state: &Path,
+) -> anyhow::Result<Proc> {
+    let bin = testkit::spin::binary(version)
+        .with_context(|| format!("no spin CLI {version:?} (PATH or ../shared/spin*/install.sh)"))?;
     let port = free_port();
     let mut cmd = Command::new(bin);
     cmd.arg("up")

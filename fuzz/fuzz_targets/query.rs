@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let ladder = core::variant::DEFAULT_WIDTHS;
     // Both settings of `variant_qualities`: none (q is the format's default)
     // and a list (q snaps to one of them).
-    let qualities: &[u8] = if data.len() % 2 == 0 { &[] } else { &[50, 80] };
+    let qualities: &[u8] = if data.len().is_multiple_of(2) { &[] } else { &[50, 80] };
     if let Ok(Some(asked)) = core::variant::parse(&raw.pairs, &ladder, qualities) {
         assert!(asked.width.is_none_or(|w| ladder.contains(&w)));
         assert!(asked.quality.is_none_or(|q| qualities.contains(&q)), "{:?}", asked.quality);

@@ -24,6 +24,7 @@ pub mod kv;
 pub mod limits;
 pub mod manifest;
 pub mod memory;
+pub mod object_cache;
 pub mod ops;
 pub mod outbound;
 pub mod plan;

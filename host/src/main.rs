@@ -84,6 +84,16 @@ struct UpArgs {
     /// address, apart from the public one. Off by default.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep the S3 objects the component reads in this directory and answer
+    /// its GETs of them from there (objects are immutable: a purge deletes
+    /// the key, and drops the copy). For single-machine deployments; off by
+    /// default. docs/operations.md says why it never serves a stale image.
+    #[arg(long, value_name = "DIR")]
+    object_cache: Option<PathBuf>,
+    /// The most the object cache keeps (least recently used go first), e.g.
+    /// 512MiB, 4GiB. An object over an eighth of it is not kept.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = banatie_host::object_cache::parse_size)]
+    object_cache_size: u64,
     /// Log, for each request, how many wasi:config and key-value calls its
     /// component made (method and path only). A diagnostic.
     #[arg(long)]
@@ -164,6 +174,7 @@ fn main() -> std::process::ExitCode {
         dev: args.dev,
         limits,
         metrics_listen: args.metrics_listen,
+        object_cache: args.object_cache.map(|dir| (dir, args.object_cache_size)),
         tracer: traces.as_ref().map(|(tracer, _)| tracer.clone()),
         on_ready: None,
     };

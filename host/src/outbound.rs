@@ -142,6 +142,10 @@ pub struct Outbound {
     pub metrics: Option<Arc<crate::ops::Metrics>>,
     /// The request's span, set per request when traces are exported.
     pub parent: Option<crate::telemetry::Parent>,
+    /// `--object-cache`: GETs of the bucket's objects answered from disk.
+    pub objects: Option<Arc<crate::object_cache::ObjectCache>>,
+    /// The copies handed to this request's component (set per request).
+    pub handed: crate::object_cache::Handed,
 }
 
 impl Outbound {
@@ -149,11 +153,13 @@ impl Outbound {
         allow: AllowList,
         s3_endpoint: Option<&str>,
         metrics: Option<Arc<crate::ops::Metrics>>,
+        objects: Option<Arc<crate::object_cache::ObjectCache>>,
     ) -> Outbound {
         let s3_authority = s3_endpoint
             .and_then(|e| e.parse::<http::Uri>().ok())
             .and_then(|u| Some(authority_with_port(u.scheme_str()?, u.host()?, u.port_u16())));
-        Outbound { allow, client: pooled_client(), s3_authority, metrics, parent: None }
+        let handed = Default::default();
+        Outbound { allow, client: pooled_client(), s3_authority, metrics, parent: None, objects, handed }
     }
 
     fn target(&self, uri: &http::Uri) -> &'static str {
@@ -197,6 +203,27 @@ impl WasiHttpHooks for Outbound {
             }
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let mut fill = None;
+        if let (Some(objects), "s3") = (&self.objects, target) {
+            use crate::object_cache::Lookup;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            match *request.method() {
+                http::Method::GET => match objects.lookup(&request, now.as_secs()) {
+                    Lookup::Hit(meta, bytes) => {
+                        if let Some(m) = &metrics {
+                            m.outbound(target, "cached", None);
+                        }
+                        let token = self.handed.hand(bytes.clone());
+                        let response = crate::object_cache::response(&meta, bytes, &token);
+                        return Box::new(async { Ok((response, Box::new(async { Ok(()) }) as IoFuture)) });
+                    }
+                    Lookup::Miss(f) => fill = Some(f),
+                    Lookup::Pass => {}
+                },
+                http::Method::HEAD => {}
+                _ => objects.forget(request.uri()),
+            }
+        }
         let span = self.parent.as_ref().map(|p| {
             let (method, host) =
                 (request.method().to_string(), request.uri().host().unwrap_or("").to_string());
@@ -226,6 +253,10 @@ impl WasiHttpHooks for Outbound {
                 Ok(Ok(response)) => response,
             };
             let response = response.map(|body| body.map_err(Error::Hyper).boxed_unsync());
+            let response = match fill {
+                Some(fill) => fill.wrap(response),
+                None => response,
+            };
             Ok((response, Box::new(async { Ok(()) }) as IoFuture))
         })
     }

@@ -338,6 +338,8 @@ impl Server {
         let stderr = crate::telemetry::GuestStderr::new(Arc::from(request_id.unwrap_or("-")));
         let mut hooks = self.shared.outbound.clone();
         hooks.parent = req.extensions().get::<crate::telemetry::Parent>().cloned();
+        hooks.handed = Default::default();
+        let handed = hooks.handed.clone();
         let state = State {
             table: ResourceTable::new(),
             wasi: WasiCtx::builder().inherit_stdout().stderr(stderr).build(),
@@ -410,7 +412,8 @@ impl Server {
             }
         });
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            // An object the host's cache answered is sent by the host.
+            Ok(Ok(response)) => Ok(handed.serve(response)),
             Ok(Err(code)) => {
                 Err(Failure::Component(anyhow::anyhow!("component answered with error code {code:?}")))
             }

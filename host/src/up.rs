@@ -30,6 +30,8 @@ pub struct Options {
     pub limits: server::Limits,
     /// The operator's listener (`/metrics`, `/healthz`, `/readyz`), if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// `--object-cache DIR` and its size in bytes (`object_cache`).
+    pub object_cache: Option<(PathBuf, u64)>,
     /// Where request spans go (`telemetry::init_traces`), if anywhere.
     pub tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
     /// Called with the bound address once the host listens (embedders, the benchmark).
@@ -110,7 +112,18 @@ async fn serve(
         m.instances_max.set(i64::from(options.limits.max_concurrent_requests));
     }
     let s3_endpoint = plan.component_vars.get("s3_endpoint").map(String::as_str);
-    let outbound = Outbound::new(AllowList(Arc::new(plan.allowed)), s3_endpoint, metrics.clone());
+    let objects = match &options.object_cache {
+        Some((dir, size)) => {
+            let vars = &plan.component_vars;
+            let config =
+                banatie_core::config::Config::load(&|name| Ok(vars.get(name).cloned())).map_err(|e| {
+                    anyhow::anyhow!("--object-cache: {}", e.log_detail().unwrap_or_else(|| e.to_string()))
+                })?;
+            Some(Arc::new(crate::object_cache::ObjectCache::open(dir, *size, &config.s3)?))
+        }
+        None => None,
+    };
+    let outbound = Outbound::new(AllowList(Arc::new(plan.allowed)), s3_endpoint, metrics.clone(), objects);
     let shared = Shared {
         vars: Arc::new(ConfigVars(plan.component_vars)),
         kv: KvAccess { backend, labels: Arc::new(plan.manifest.key_value_stores.clone()) },

@@ -113,6 +113,18 @@ impl KeyValue for Kv<'_> {
         self.timed("get", || self.bucket.get(&FLAVOUR.store_key(key)))
     }
 
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let spelled: Vec<String> = keys.iter().map(|k| FLAVOUR.store_key(k).into_owned()).collect();
+        let found = self.timed("get-many", || get_many(&self.bucket, &spelled))?;
+        // Spin's SQLite store answers only the keys it found; match by name.
+        let mut found: std::collections::HashMap<String, Vec<u8>> = found.into_iter().collect();
+        Ok(spelled.iter().map(|k| found.remove(k)).collect())
+    }
+
+    fn count_up(&self, key: &str) -> Result<i64, Error> {
+        self.add(&FLAVOUR.store_key(key), magnitude(1))
+    }
+
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
         self.timed("set", || self.bucket.set(&FLAVOUR.store_key(key), value))
     }
@@ -211,6 +223,32 @@ fn platform_increment(bucket: &store::Bucket, key: &str, delta: u64) -> Result<i
 #[cfg(not(feature = "wasmcloud"))]
 fn set_many(bucket: &store::Bucket, pairs: &[(String, Vec<u8>)]) -> Result<(), store::Error> {
     super::bindings::keyvalue::batch::set_many(bucket, pairs)
+}
+
+/// One `get-many`, as the (key, value) pairs found (Spin: only those found;
+/// Spin v3.6 `crates/factor-key-value/src/host.rs` `get_many`).
+#[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]
+fn get_many(bucket: &store::Bucket, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, store::Error> {
+    let found = super::bindings::keyvalue::batch::get_many(bucket, keys)?;
+    Ok(found.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+}
+
+/// wasmCloud 2's draft: an option per key.
+#[cfg(feature = "wasmcloud2")]
+fn get_many(bucket: &store::Bucket, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, store::Error> {
+    Ok(super::bindings::keyvalue::batch::get_many(bucket, keys)?.into_iter().flatten().collect())
+}
+
+/// wasmCloud 1.x: one get each.
+#[cfg(feature = "wasmcloud")]
+fn get_many(bucket: &store::Bucket, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, store::Error> {
+    let mut found = Vec::new();
+    for key in keys {
+        if let Some(v) = bucket.get(key)? {
+            found.push((key.clone(), v));
+        }
+    }
+    Ok(found)
 }
 
 /// wasmCloud 1.x: its providers are not known to implement `batch`: one set each.

@@ -5,9 +5,19 @@ use spin_sdk::http::{Fields, IncomingResponse, OutgoingBody, OutgoingResponse, R
 use wasi::io::streams::StreamError;
 
 use crate::api::{Body, Reply};
+use crate::core::headers;
 use crate::core::Error;
 
 pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
+    // banatie-host answered the object from its cache and sends the bytes
+    // itself: the token goes back instead of them (`core::headers::HOST_OBJECT`).
+    if let Body::Stream(upstream) = &reply.body {
+        if let Some(token) = super::http::header(upstream, headers::HOST_OBJECT) {
+            reply.headers.retain(|(name, _)| *name != "content-length");
+            reply.headers.push((headers::HOST_OBJECT, token));
+            reply.body = Body::Empty;
+        }
+    }
     if let Body::Bytes(bytes) = &reply.body {
         if reply.header("content-length").is_none() {
             reply.headers.push(("content-length", bytes.len().to_string()));

@@ -76,13 +76,34 @@ fn project_by_key(kv: &impl KeyValue, api_key: Option<&str>) -> Result<Project, 
     if !project::plausible_api_key(key) {
         return Err(unknown());
     }
-    let id = kv.get(&project::api_key_index(key))?.ok_or_else(unknown)?;
-    let id = String::from_utf8(id).map_err(|_| unknown())?;
+    // A key that names its project is checked against that record; one of
+    // before is found through its hash's index row.
+    let id = match project::project_of_key(key) {
+        Some(id) => id.to_string(),
+        None => {
+            let id = kv.get(&project::api_key_index(key))?.ok_or_else(unknown)?;
+            String::from_utf8(id).map_err(|_| unknown())?
+        }
+    };
     let project = load_project(kv, &id)?.ok_or_else(unknown)?;
     if !project.has_api_key(key) {
         return Err(unknown());
     }
     Ok(project)
+}
+
+/// The project a request's credentials claim, known before any read (an
+/// API key that names it, a signed URL's `project`, a public URL's id):
+/// what `api::prefetch` reads with the entry. Only a claim; `authenticate`
+/// decides.
+pub fn claimed_project<'c>(auth: Auth, credentials: &Credentials<'c>) -> Option<&'c str> {
+    let signed = credentials.query.and_then(|q| q.signed.as_ref());
+    match (auth, signed) {
+        (Auth::KeyOrSignature, Some(signed)) => Some(signed.project.as_str()),
+        (Auth::KeyOrSignature | Auth::Key, None) => credentials.api_key.and_then(project::project_of_key),
+        (Auth::Public, _) => credentials.cdn_project.filter(|p| project::looks_like_id(p)),
+        _ => None,
+    }
 }
 
 /// The project whose secret signed this URL.

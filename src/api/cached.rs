@@ -11,7 +11,7 @@ use crate::core::entry::Entry;
 use crate::core::headers::{self, Cached};
 use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore};
-use crate::core::stats::Counter;
+use crate::core::stats::{self, Counter};
 use crate::core::Error;
 
 /// `Ok(None)` when the entry's object is gone (the caller regenerates).
@@ -54,15 +54,25 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
     Ok(Some(reply))
 }
 
-/// A hit: the entry's counter (its value is the answer's header), the
-/// project's counter, and the minute of this access (`core::entries`; a
-/// variant's hit is an access to its original).
+/// A hit, in one store call where it can be (what each counter guarantees
+/// is `core::stats::hits_step`):
+/// - the entry's counter, exact: one atomic increment per hit, and its value
+///   is the answer's `X-Cache-Hit-Count`;
+/// - the project's `hits`, moved only at the steps `hits_step` names;
+/// - the minute of this access (`core::entries`; a variant's hit is an
+///   access to its original), written only when it is a new minute (the
+///   one read, prefetched with the entry, says which).
 fn count_hit(kv: &impl KeyValue, slot: &Slot, now: u64) -> Result<i64, Error> {
-    let hits = kv.increment(&slot.hits_key(), 1)?;
-    bump(kv, &slot.project, Counter::Hits, 1);
+    let hits = kv.count_up(&slot.hits_key())?;
+    if let Some(step) = stats::hits_step(hits) {
+        bump(kv, &slot.project, Counter::Hits, step);
+    }
     let minute = entries::minute(now).to_string();
-    if let Err(e) = kv.set(&keys::seen(&slot.project, slot.image_hash()), minute.as_bytes()) {
-        crate::diag!("last access not recorded: {e}");
+    let seen = keys::seen(&slot.project, slot.image_hash());
+    if kv.get(&seen).ok().flatten().as_deref() != Some(minute.as_bytes()) {
+        if let Err(e) = kv.set(&seen, minute.as_bytes()) {
+            crate::diag!("last access not recorded: {e}");
+        }
     }
     Ok(hits)
 }

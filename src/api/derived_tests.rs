@@ -270,8 +270,14 @@ fn a_variant_miss_reads_each_entry_once_per_stage_and_makes_few_kv_operations() 
     use crate::core::stats::Counter;
     let w = world();
     get(&w, "prompt=warm&w=8&format=jpeg", None).unwrap();
-    let reads =
-        |ops: &[(&str, String)], key: &str| ops.iter().filter(|(op, k)| *op == "get" && k == key).count();
+    let reads = |ops: &[(&str, String)], key: &str| {
+        let read = |op: &str, k: &str| match op {
+            "get" => k == key,
+            "get_many" => k.split(' ').any(|k| k == key),
+            _ => false,
+        };
+        ops.iter().filter(|(op, k)| read(op, k)).count()
+    };
     let (_, request) = crate::core::request::parse("prompt=fox", 100).unwrap();
     let original = crate::api::slot::Slot::new(&w.config, "proj-a", &request).unwrap();
     let misses = w.counter("proj-a", Counter::Misses);

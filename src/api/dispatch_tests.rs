@@ -223,3 +223,78 @@ fn a_misconfigured_service_answers_json_even_to_an_img() {
     }));
     assert_eq!((r.status, json(&r)["error"]["code"].as_str()), (500, Some("misconfigured")));
 }
+
+/// The store calls of each request `ask` makes, once its image is cached and
+/// hot (past `core::stats::HITS_STEP` hits, in one minute).
+fn hot_hit_ops(w: &World, ask: &dyn Fn() -> Reply<Vec<u8>>) -> Vec<Vec<(&'static str, String)>> {
+    for _ in 0..=crate::core::stats::HITS_STEP + 1 {
+        ask();
+    }
+    (0..5)
+        .map(|_| {
+            w.kv.take_ops();
+            assert_eq!(ask().header("x-cache-status"), Some("HIT"));
+            w.kv.take_ops()
+        })
+        .collect()
+}
+
+/// A keyed HIT reads its project, entry and last access in one call and
+/// counts itself in one more (issue 28: at most two); so does a variant's. A
+/// signed HIT from a client under a per-client limit reads that client's
+/// counter too (its X-RateLimit headers): three.
+#[test]
+fn a_hot_hit_makes_two_store_calls() {
+    use crate::core::signature;
+    let mut w = World::new();
+    w.provider.picture.set(Some((64, 32)));
+    w.config.variant_widths = vec![8, 16];
+    w.config.client_misses_per_hour = 10;
+    w.config.client_derivations_per_hour = 10;
+    let key = w.alpha.clone();
+    let (_, secret) = crate::api::fakes::add_project(&w.kv, "proj-s", 7, 100);
+    let signed = |prompt: &str| {
+        let pairs = vec![("prompt".into(), prompt.into()), ("project".into(), "proj-s".into())];
+        signature::signed_path(&secret, crate::core::routes::LIVE_PATH, &pairs)
+    };
+    let keyed = |q: &str| w.get(q, Some(&key), false).unwrap();
+    type Ask<'a> = &'a dyn Fn() -> Reply<Vec<u8>>;
+    let cases: [(&str, Ask); 3] = [
+        ("keyed", &|| keyed("prompt=fox")),
+        ("variant", &|| keyed("prompt=fox&w=16&format=jpeg")),
+        ("signed", &|| {
+            let client = [("spin-client-addr", "203.0.113.7:4000")];
+            w.request(request(Method::Get, &signed("owl"), &client, b"")).unwrap()
+        }),
+    ];
+    for (name, ask) in cases {
+        for ops in hot_hit_ops(&w, ask) {
+            let kinds: Vec<&str> = ops.iter().map(|(op, _)| *op).collect();
+            // A URL without a key also reads its client's hourly counter, for
+            // the answer's X-RateLimit-Remaining.
+            let expected: &[&str] = match name {
+                "signed" => &["get_many", "increment", "counter"],
+                _ => &["get_many", "increment"],
+            };
+            assert_eq!(kinds, expected, "{name}: {ops:#?}");
+        }
+    }
+    // The project's hits: every hit of the first 32 of an entry, then by 32.
+    let hits = w.counter("proj-a", crate::core::stats::Counter::Hits);
+    assert_eq!(hits, 32 + 32, "two entries of 39 hits each: {hits}");
+}
+
+/// Where `get-many` fails (Spin's Redis store) every read is made one by
+/// one, and the answers are the same.
+#[test]
+fn without_get_many_a_hit_reads_one_by_one() {
+    let w = World::on(crate::api::fakes::Semantics::SpinRedis);
+    let key = w.alpha.clone();
+    let first = w.get("prompt=fox", Some(&key), false).unwrap();
+    w.get("prompt=fox", Some(&key), false).unwrap();
+    w.kv.take_ops();
+    let hit = w.get("prompt=fox", Some(&key), false).unwrap();
+    assert_eq!((hit.header("x-cache-status"), body(&hit)), (Some("HIT"), body(&first)));
+    let kinds: Vec<&str> = w.kv.take_ops().iter().map(|(op, _)| *op).collect();
+    assert_eq!(kinds, ["get_many", "get", "get", "increment", "increment", "get"], "{kinds:?}");
+}

@@ -18,11 +18,14 @@ use super::obtain::{self, Got, How, Plan};
 use super::reply::{Body, Reply};
 use super::scopes;
 use super::slot::Slot;
+use crate::core::config::Config;
 use crate::core::entry::Entry;
 use crate::core::headers;
+use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::project::Project;
 use crate::core::request::{self, RawQuery};
+use crate::core::routes::Route;
 use crate::core::scope::Scope;
 use crate::core::stats::Counter;
 use crate::core::{variant, Error};
@@ -51,6 +54,40 @@ pub async fn get<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         reply.headers.push(headers::vary_accept());
     }
     Ok(gate.finish(reply))
+}
+
+/// The keys a HIT of this request reads first, after its project's record:
+/// the scope it names, the original's entry, the variant's, and the
+/// original's last access — read with the record in one call
+/// (`api::prefetch`). Nothing where the request cannot be planned without
+/// reading (references by alias) or is not valid (`get` says why).
+pub fn first_reads(
+    config: &Config,
+    project: &str,
+    query: &RawQuery,
+    route: &Route,
+    accept: &str,
+) -> Vec<String> {
+    let mut query = query.clone();
+    if let Route::Cdn { scope, .. } = route {
+        query.pairs.push(("scope".into(), scope.clone()));
+    }
+    let Ok(request) = request::validate(&query, config.max_prompt_length) else { return Vec::new() };
+    let Ok(original) = Slot::new(config, project, &request) else { return Vec::new() };
+    if !request.refs.is_empty() {
+        return Vec::new();
+    }
+    let mut reads = Vec::with_capacity(4);
+    if let Some(slug) = &request.scope {
+        reads.push(keys::scope(project, slug));
+    }
+    reads.push(original.entry_key.clone());
+    let asked = variant::parse(&query.pairs, &config.variant_widths, &config.variant_qualities);
+    if let Ok(Some(asked)) = asked {
+        reads.push(original.variant(&asked.resolve(Some(accept))).entry_key);
+    }
+    reads.push(keys::seen(project, original.image_hash()));
+    reads
 }
 
 /// The scope of the image: the public URL's, or the one the request names

@@ -76,6 +76,6 @@ fn a_corrupt_project_record_is_a_clear_error_that_rotation_repairs() {
     assert_eq!(rotated.status, 200);
     let record = crate::api::auth::load_project(&w.kv, "proj-a").unwrap().unwrap();
     assert_eq!(record.generations_per_hour, crate::core::budget::DEFAULT_GENERATIONS_PER_HOUR);
-    let (new_key, _) = project::new_credentials([9; 64]);
+    let (new_key, _) = project::new_credentials("proj-a", [9; 64]);
     assert_eq!(w.get("prompt=fox", Some(&new_key), false).unwrap().status, 200, "the new key works");
 }

@@ -21,6 +21,7 @@ pub mod live;
 pub mod log;
 pub mod make;
 pub mod obtain;
+pub mod prefetch;
 pub mod projects;
 pub mod purge;
 pub mod reply;
@@ -133,7 +134,7 @@ where
     let result = async {
         let resolved = routes::resolve(&request.path, request.method)?;
         let image_route = wants_image && resolved.0.is_live();
-        let ctx = open()?;
+        let ctx = prefetching(open()?);
         // Only once the configuration says so (a misconfigured service answers JSON).
         as_image = image_route && ctx.config.error_images;
         dispatch(&ctx, resolved, request).await
@@ -174,11 +175,24 @@ where
     E: Env,
 {
     let resolved = routes::resolve(&request.path, request.method)?;
-    dispatch(ctx, resolved, request).await
+    let ctx = Context {
+        config: ctx.config.clone(),
+        kv: prefetch::Prefetched::new(&ctx.kv),
+        store: &ctx.store,
+        provider: &ctx.provider,
+        env: &ctx.env,
+    };
+    dispatch(&ctx, resolved, request).await
+}
+
+/// The context of one request, its store reads prefetched (`api::prefetch`).
+fn prefetching<K: KeyValue, S, P, E>(ctx: Context<K, S, P, E>) -> Context<prefetch::Prefetched<K>, S, P, E> {
+    let Context { config, kv, store, provider, env } = ctx;
+    Context { config, kv: prefetch::Prefetched::new(kv), store, provider, env }
 }
 
 async fn dispatch<B, K, S, P, E>(
-    ctx: &Context<K, S, P, E>,
+    ctx: &Context<prefetch::Prefetched<K>, S, P, E>,
     (route, auth): (Route, routes::Auth),
     request: Request<B>,
 ) -> Result<Reply<S::Body>, Error>
@@ -205,6 +219,14 @@ where
         query: query.as_ref(),
         cdn_project,
     };
+    if let (true, Some(project), Some(query)) =
+        (route.is_live(), auth::claimed_project(auth, &credentials), &query)
+    {
+        let accept = request.header_values("accept").join(",");
+        let mut reads = vec![keys::project(project)];
+        reads.extend(live::first_reads(&ctx.config, project, query, &route, &accept));
+        ctx.kv.prefetch(reads);
+    }
     let caller = auth::authenticate(&ctx.kv, &ctx.config, auth, &request.path, &credentials, now)?;
     if route.is_live() {
         let (mut query, project) = (query.expect("a live route's query is read first"), caller.project());

@@ -57,7 +57,7 @@ pub fn rotate<B>(kv: &impl KeyValue, id: &str, random: [u8; 64]) -> Result<Reply
         Err(e) => return Err(e),
     };
     let old_index = keys::api_key(&record.api_key_sha256);
-    let (api_key, signing_secret) = project::new_credentials(random);
+    let (api_key, signing_secret) = project::new_credentials(&record.id, random);
     record.api_key_sha256 = project::hash_api_key(&api_key);
     record.signing_secret = signing_secret.clone();
     kv.set(&project::api_key_index(&api_key), record.id.as_bytes())?;

@@ -13,6 +13,7 @@ mod deploy;
 mod errors;
 mod fairness;
 mod hardening;
+mod hits;
 mod host_cli;
 mod limits;
 mod live;
@@ -107,6 +108,12 @@ fn main() {
     }
     let trials = trials![
         live::miss_then_hit_serves_identical_bytes_and_headers,
+        hits::two_hosts_sharing_a_store_never_serve_a_purged_or_replaced_image_from_their_copies,
+        hits::copies_survive_a_restart_and_a_damaged_one_is_fetched_again,
+        hits::a_component_without_the_credentials_reads_nothing_through_the_cache,
+        hits::the_cache_keeps_to_its_size,
+        hits::a_hot_keyed_hit_makes_two_kv_operations,
+        hits::a_hundred_concurrent_hits_count_exactly,
         live::another_aspect_ratio_is_another_entry,
         live::projects_never_see_each_others_entries,
         live::a_restarted_host_keeps_the_cache,
@@ -218,6 +225,7 @@ fn main() {
         resilience::fifty_concurrent_identical_misses_make_one_provider_call,
         resilience::rounds_of_concurrent_identical_misses_never_generate_twice,
         scale::two_hosts_on_one_store_share_cache_counts_and_single_flight if Runtime::counts_exactly,
+        hits::a_hundred_concurrent_hits_count_exactly if Runtime::counts_exactly,
         deploy::an_app_pushed_to_a_registry_runs_from_it if |r| matches!(r, Runtime::Spin(_)),
         telemetry::a_miss_is_one_trace_with_its_outbound_calls if |r| matches!(r, Runtime::Spin(_)),
     ];

@@ -123,19 +123,6 @@ fn operator_get(url: &str) -> (u16, String) {
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
 }
 
-/// The address banatie-host prints for its operator listener.
-fn metrics_base(host: &Host) -> String {
-    let started = Instant::now();
-    loop {
-        let lines = host.stdout.lock().unwrap().clone();
-        if let Some(addr) = lines.iter().find_map(|l| l.split("/readyz on ").nth(1)) {
-            return addr.trim().to_string();
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "no operator listener printed: {lines:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The value of the sample `name{labels}` in a Prometheus text exposition.
 fn sample(text: &str, series: &str) -> f64 {
     text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
@@ -150,7 +137,7 @@ pub fn the_operator_listener_counts_what_stats_count_and_answers_health() {
     let vars = standard_vars(&s3.endpoint(), &gemini.url);
     let host =
         Host::start_in(Arc::new(tempfile::tempdir().unwrap()), &vars, &["--metrics-listen", "127.0.0.1:0"]);
-    let ops = metrics_base(&host);
+    let ops = host.operator_base();
     let key = host.create_project_with(r#"{"name":"counted","generations_per_hour":2}"#).api_key;
     let live = |prompt: &str| format!("/api/v1/live/generate?prompt={}", enc(prompt));
     let (a, b, c) = (live(&unique("a")), live(&unique("b")), live(&unique("c")));
@@ -270,7 +257,7 @@ pub fn prometheus_reads_what_stats_count() {
     let vars = standard_vars(s3_endpoint(), &gemini.url);
     let host =
         Host::start_in(Arc::new(tempfile::tempdir().unwrap()), &vars, &["--metrics-listen", "127.0.0.1:0"]);
-    let ops = metrics_base(&host);
+    let ops = host.operator_base();
     let prometheus = Prometheus::scraping(ops.trim_start_matches("http://"));
     let key = host.create_project_with(r#"{"name":"scraped","generations_per_hour":2}"#).api_key;
     let live = |prompt: &str| format!("/api/v1/live/generate?prompt={}", enc(prompt));

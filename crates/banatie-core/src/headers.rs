@@ -19,6 +19,13 @@ pub const CACHE_NO_STORE: &str = "no-store";
 /// on our origin; `sandbox` without allowances and `default-src 'none'`
 /// keep them inert even where a type got past the provider check.
 pub const NOSNIFF: &str = "nosniff";
+/// banatie-host's object cache (`--object-cache`) marks an S3 answer it made
+/// from its copy with this header, a token valid for the one request; a
+/// component that streams that answer to its client answers the token
+/// instead of the bytes, and the host sends the copy itself
+/// (`adapters::respond`; `host/src/object_cache.rs`). No other runtime sends
+/// it, so there the bytes are streamed as always.
+pub const HOST_OBJECT: &str = "banatie-host-object";
 pub const IMAGE_CSP: &str = "default-src 'none'; sandbox";
 
 /// One response header.

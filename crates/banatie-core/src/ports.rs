@@ -14,6 +14,11 @@ use super::Error;
 pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error>;
+    /// Several gets in one call (`wasi:keyvalue/batch`'s `get-many`), the
+    /// values in the order of `keys`. It may fail where a single `get` would
+    /// not (Spin's Redis store answers `get-many` with `KEYS`, which fails:
+    /// `banatie-host` `kv/redis.rs`); callers that can, read one by one then.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error>;
     /// Several sets in one call (`wasi:keyvalue/batch`'s `set-many`: one
     /// transaction on Spin's SQLite store, `MSET` on its Redis store).
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error>;
@@ -23,6 +28,12 @@ pub trait KeyValue {
     /// the counter exists; its very first increments are exact only where
     /// `flavour().first_increment_is_atomic()` (else see `api::counters::ensure`).
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error>;
+    /// Add 1 to a counter that never goes down (no negative `increment` is
+    /// ever made of it) and return the new value: one store call on every
+    /// runtime (on wasmCloud its decrements key is not read).
+    fn count_up(&self, key: &str) -> Result<i64, Error> {
+        self.increment(key, 1)
+    }
     /// A counter's value, read without writing; `None` when it does not exist.
     fn counter(&self, key: &str) -> Result<Option<i64>, Error>;
     /// Make the counter exist (at 0 when it did not; unchanged when it did).
@@ -103,6 +114,12 @@ impl<T: KeyValue + ?Sized> KeyValue for &T {
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
         (**self).set(key, value)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        (**self).get_many(keys)
+    }
+    fn count_up(&self, key: &str) -> Result<i64, Error> {
+        (**self).count_up(key)
     }
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
         (**self).set_many(pairs)

@@ -101,7 +101,7 @@ pub struct Created {
 
 impl Created {
     pub fn new(new: NewProject, id: String, random: [u8; 64], now: u64) -> Created {
-        let (api_key, signing_secret) = new_credentials(random);
+        let (api_key, signing_secret) = new_credentials(&id, random);
         let slug = Some(new.slug.unwrap_or_else(|| slug_from(&new.name, &id)));
         let record = Project {
             name: new.name,
@@ -131,13 +131,26 @@ impl Created {
     }
 }
 
-/// Fresh credentials from 64 random bytes: (API key, signing secret).
-pub fn new_credentials(random: [u8; 64]) -> (String, String) {
+/// Fresh credentials of project `id` from 64 random bytes: (API key,
+/// signing secret). The key names its project (`bl_{id}.{secret}`), so the
+/// project record can be read with the entry a request asks for, in one
+/// call (`api::prefetch`); the id is no secret (signed and public URLs carry
+/// it), the 32 random bytes are. Keys made before carry no id (`bl_{secret}`:
+/// base64url has no `.`) and are found through their hash's index row.
+pub fn new_credentials(id: &str, random: [u8; 64]) -> (String, String) {
     let (a, b) = random.split_at(32);
     (
-        format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(a)),
+        format!("{API_KEY_PREFIX}{id}.{}", URL_SAFE_NO_PAD.encode(a)),
         format!("{SIGNING_SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(b)),
     )
+}
+
+/// The project a key names, for keys that name one (`new_credentials`).
+/// Only a claim: the key is checked against that project's record.
+pub fn project_of_key(api_key: &str) -> Option<&str> {
+    let (id, _) = api_key.strip_prefix(API_KEY_PREFIX)?.split_once('.')?;
+    let plausible = !id.is_empty() && id.len() <= 64;
+    (plausible && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then_some(id)
 }
 
 /// KV key that maps an API key's hash to its project id.
@@ -302,8 +315,12 @@ mod tests {
 
     #[test]
     fn credentials_are_prefixed_and_keys_hashed() {
-        let (key, secret) = new_credentials([7; 64]);
-        assert_eq!(key, "bl_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc");
+        let (key, secret) = new_credentials("3f2a9c1e-77", [7; 64]);
+        assert_eq!(key, "bl_3f2a9c1e-77.BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc");
+        assert_eq!(project_of_key(&key), Some("3f2a9c1e-77"));
+        assert_eq!(project_of_key("bl_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"), None, "a key of before");
+        assert_eq!(project_of_key("bl_a/b.x"), None);
+        assert_eq!(project_of_key("bl_.x"), None);
         assert_eq!(secret, "bls_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc");
         assert!(plausible_api_key(&key));
         assert!(!plausible_api_key("sk-other"));

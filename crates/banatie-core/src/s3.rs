@@ -64,11 +64,55 @@ impl Signer {
         action.sign_with_time(lifetime, &timestamp(now)).to_string()
     }
 
+    /// The object key of `url` when it is a presigned GET of this bucket's
+    /// object that this signer would have signed (its credentials, the
+    /// signing time and lifetime the URL states) and it is valid at `now`:
+    /// what `banatie-host`'s object cache may answer from its copy, since S3
+    /// would have answered it. Anything else — another bucket or endpoint, a
+    /// signature by other credentials, expired, a URL this signer does not
+    /// spell that way — is `None` (the request goes to S3 as it is).
+    pub fn verify_get(&self, url: &str, now: u64) -> Option<String> {
+        use subtle::ConstantTimeEq;
+        let parsed = url::Url::parse(url).ok()?;
+        let key = self.key_in(&parsed)?;
+        let param = |name: &str| parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let signed_at = parse_amz_date(&param("X-Amz-Date")?)?;
+        let lifetime: u64 = param("X-Amz-Expires")?.parse().ok()?;
+        // SigV4's longest presigned lifetime is 7 days; a signing time ahead
+        // of this clock by more than a minute is not one of ours.
+        if lifetime > 7 * 24 * 3600 || now > signed_at.checked_add(lifetime)? || signed_at > now + 60 {
+            return None;
+        }
+        let expected = self.get_url(&key, signed_at, Duration::from_secs(lifetime));
+        (expected.len() == url.len() && bool::from(expected.as_bytes().ct_eq(url.as_bytes()))).then_some(key)
+    }
+
+    /// The object key a URL of this bucket names (path style), decoded; `None`
+    /// for any other URL. Not a check of the signature ([`Signer::verify_get`]).
+    pub fn key_of(&self, url: &str) -> Option<String> {
+        self.key_in(&url::Url::parse(url).ok()?)
+    }
+
+    fn key_in(&self, url: &url::Url) -> Option<String> {
+        let base = self.bucket.base_url();
+        let same = url.scheme() == base.scheme()
+            && url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default();
+        let encoded = url.path().strip_prefix(base.path()).filter(|k| same && !k.is_empty())?;
+        percent_encoding::percent_decode_str(encoded).decode_utf8().ok().map(|k| k.into_owned())
+    }
+
     pub fn delete(&self, key: &str, now: u64) -> HttpRequestSpec {
         let action = self.bucket.delete_object(Some(&self.credentials), key);
         let url = action.sign_with_time(SIGNATURE_LIFETIME, &timestamp(now));
         HttpRequestSpec { method: "DELETE", url: url.to_string(), headers: Vec::new(), body: Vec::new() }
     }
+}
+
+/// `X-Amz-Date`'s `YYYYMMDD'T'HHMMSS'Z'` as Unix seconds.
+fn parse_amz_date(s: &str) -> Option<u64> {
+    let dt = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", s).ok()?;
+    u64::try_from(dt.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_second()).ok()
 }
 
 /// A request that got no answer (the sender's words).
@@ -159,6 +203,32 @@ mod tests {
             url.ends_with("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"),
             "{url}"
         );
+    }
+
+    /// What the host's object cache relies on: only a URL this signer made,
+    /// for this bucket and still valid, names an object.
+    #[test]
+    fn only_its_own_unexpired_gets_verify() {
+        let s = Signer::new(&config("http://127.0.0.1:3900")).unwrap();
+        let at = 1_700_000_000;
+        let url = s.get("live/p/h/a b+c.png", at).url;
+        assert_eq!(s.verify_get(&url, at + 30).as_deref(), Some("live/p/h/a b+c.png"));
+        assert_eq!(s.verify_get(&url, at + 61), None, "expired");
+        assert_eq!(s.verify_get(&url, at - 120), None, "signed in the future");
+        let mut other = config("http://127.0.0.1:3900");
+        other.secret_access_key = Secret("another".into());
+        assert_eq!(Signer::new(&other).unwrap().verify_get(&url, at), None, "other credentials");
+        let tampered = url.replace("live/p/h/a", "live/p/h/b");
+        assert_eq!(s.verify_get(&tampered, at), None, "another key under the same signature");
+        let unsigned = url.split_once('?').unwrap().0;
+        assert_eq!(s.verify_get(unsigned, at), None);
+        let mut bucket = config("http://127.0.0.1:3900");
+        bucket.bucket = "other".into();
+        assert_eq!(Signer::new(&bucket).unwrap().verify_get(&url, at), None, "another bucket");
+        assert_eq!(s.verify_get(&s.delete("k", at).url, at), None, "a DELETE's signature is no GET's");
+        assert_eq!(s.key_of(&s.delete("x/y", at).url).as_deref(), Some("x/y"));
+        assert_eq!(s.key_of("http://127.0.0.1:3901/images/x"), None);
+        assert_eq!(parse_amz_date("20231114T221320Z"), Some(1_700_000_000));
     }
 
     #[test]

@@ -50,6 +50,26 @@ impl Counter {
     }
 }
 
+/// Hits of one entry the project's `hits` takes one by one; past them, it
+/// moves in steps of this many.
+pub const HITS_STEP: i64 = 32;
+
+/// How far a project's `hits` moves when one of its entries reaches its
+/// `n`th hit (the value of the entry's exact counter, unique to that hit):
+/// by 1 for each of the first [`HITS_STEP`], then by `HITS_STEP` at every
+/// multiple of it. Each hit's number is its own, so no two hits move it for
+/// the same ones: the project's `hits` is exact while no entry has more than
+/// `HITS_STEP` hits, and otherwise trails the sum of its entries' counts by
+/// less than `HITS_STEP` per entry — while a hot entry's hit costs no store
+/// call for it (`api::cached::count_hit`).
+pub fn hits_step(n: i64) -> Option<i64> {
+    match n {
+        ..=0 => None,
+        1..=HITS_STEP => Some(1),
+        _ => (n % HITS_STEP == 0).then_some(HITS_STEP),
+    }
+}
+
 pub struct Budget {
     pub limit: u32,
     pub used: i64,
@@ -79,6 +99,16 @@ pub fn document(project: &str, values: [i64; 8], budget: Budget, derivations: Bu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_project_counts_each_hit_once_and_hot_entries_in_steps() {
+        let moved = |n: i64| (1..=n).filter_map(super::hits_step).sum::<i64>();
+        assert_eq!((moved(1), moved(32), moved(33), moved(63)), (1, 32, 32, 32));
+        assert_eq!((moved(64), moved(100), moved(1000)), (64, 96, 992));
+        for n in 1..2000 {
+            assert!(n - moved(n) < super::HITS_STEP && moved(n) <= n, "{n}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -96,6 +96,14 @@ impl KeyValue for MemKv {
         self.note("get", key);
         Ok(self.read(key))
     }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        self.note("get_many", &keys.join(" "));
+        if self.semantics == Semantics::SpinRedis {
+            // Spin's Redis store: `KEYS` with the keys as patterns.
+            return Err(Error::KeyValue("ERR wrong number of arguments for 'keys' command".into()));
+        }
+        Ok(keys.iter().map(|k| self.read(k)).collect())
+    }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
         self.note("set", key);
         if self.fail_writes.get() {

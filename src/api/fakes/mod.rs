@@ -185,7 +185,7 @@ pub fn config() -> Config {
 
 /// Store a project record and its key index; returns (API key, signing secret).
 pub fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) -> (String, String) {
-    let (key, secret) = project::new_credentials([seed; 64]);
+    let (key, secret) = project::new_credentials(id, [seed; 64]);
     let record = Project {
         id: id.into(),
         name: id.into(),

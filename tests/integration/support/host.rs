@@ -103,11 +103,18 @@ impl Host {
     /// A host using `store`, which other hosts may share: through the
     /// runtime config for banatie-host and Spin, through its config for wash.
     pub fn start_sharing(store: &Store, vars: &[(String, String)]) -> Host {
+        Host::start_sharing_with(store, vars, &[])
+    }
+
+    /// As [`Host::start_sharing`], with these flags (banatie-host and Spin).
+    pub fn start_sharing_with(store: &Store, vars: &[(String, String)], extra: &[&str]) -> Host {
         let state = Arc::new(tempfile::tempdir().unwrap());
         match store.runtime_config(state.path()) {
             Some(rc) => {
                 let rc = rc.display().to_string();
-                let mut host = Host::start_in(state, vars, &["--runtime-config-file", &rc]);
+                let mut args = vec!["--runtime-config-file", &rc];
+                args.extend_from_slice(extra);
+                let mut host = Host::start_in(state, vars, &args);
                 host.store = store.clone();
                 host
             }
@@ -240,6 +247,20 @@ impl Host {
         self.kill();
         let (state, launch, store) = (self.state.clone(), self.launch.clone(), self.store.clone());
         runtime::with_current(self.runtime, || Host::spawn(state, launch, Some(store)))
+    }
+
+    /// The address banatie-host prints for its operator listener
+    /// (`--metrics-listen`).
+    pub fn operator_base(&self) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let lines = self.stdout.lock().unwrap().clone();
+            if let Some(addr) = lines.iter().find_map(|l| l.split("/readyz on ").nth(1)) {
+                return addr.trim().to_string();
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no operator listener printed: {lines:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn kill(&mut self) {
