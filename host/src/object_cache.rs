@@ -74,11 +74,10 @@ struct Copy {
 struct State {
     copies: LruCache<String, Copy>,
     bytes: u64,
-    /// DELETEs and PUTs seen: a fill that saw one happen meanwhile is dropped.
-    forgets: u64,
-    /// The copies being filled: one fill per object at a time (the other
-    /// GETs meanwhile go to S3 as they are).
-    filling: std::collections::HashSet<String>,
+    /// The copies being filled, one fill per object at a time (the other
+    /// GETs meanwhile go to S3 as they are); `true` once a DELETE or PUT of
+    /// that object came meanwhile (the fill is then not kept).
+    filling: std::collections::HashMap<String, bool>,
 }
 
 pub struct ObjectCache {
@@ -90,6 +89,8 @@ pub struct ObjectCache {
     /// SHA-256, so no secret is written anywhere).
     scope: String,
     state: Mutex<State>,
+    /// Held while the cache is open (`File::try_lock`).
+    _lock: std::fs::File,
 }
 
 /// What the cache does with one outbound GET.
@@ -112,6 +113,12 @@ impl ObjectCache {
         for d in [&objects, &tmp] {
             std::fs::create_dir_all(d)
                 .with_context(|| format!("--object-cache: cannot create {}", d.display()))?;
+        }
+        // One host per directory: another one's evictions and fills would
+        // not be in this one's index.
+        let lock = std::fs::File::create(dir.join("lock"))?;
+        if lock.try_lock().is_err() {
+            anyhow::bail!("--object-cache {}: another banatie-host uses this directory", dir.display());
         }
         for stale in std::fs::read_dir(&tmp)?.flatten() {
             let _ = std::fs::remove_file(stale.path());
@@ -140,8 +147,7 @@ impl ObjectCache {
         }
         // Oldest first, so the newest end up the most recently used.
         found.sort_by_key(|(at, _, _)| *at);
-        let mut state =
-            State { copies: LruCache::unbounded(), bytes: 0, forgets: 0, filling: Default::default() };
+        let mut state = State { copies: LruCache::unbounded(), bytes: 0, filling: Default::default() };
         for (_, name, meta) in found {
             state.bytes += meta.len;
             state.copies.push(name, Copy { meta, verified: false });
@@ -161,6 +167,7 @@ impl ObjectCache {
                 s3.secret_access_key.expose()
             ),
             state: Mutex::new(state),
+            _lock: lock,
         };
         let mut state = cache.state.lock().unwrap();
         cache.evict(&mut state);
@@ -181,16 +188,20 @@ impl ObjectCache {
             return Lookup::Pass;
         }
         let Some(key) = self.signer.verify_get(&request.uri().to_string(), now) else { return Lookup::Pass };
+        // The health route's GET is asked of S3 itself, always.
+        if key == banatie_core::keys::HEALTH_OBJECT {
+            return Lookup::Pass;
+        }
         let name = self.name(&key);
         if let Some((meta, bytes)) = self.read(&name) {
             return Lookup::Hit(meta, bytes);
         }
         let mut state = self.state.lock().unwrap();
-        if !state.filling.insert(name.clone()) {
+        if state.filling.contains_key(&name) {
             return Lookup::Pass;
         }
-        let since = state.forgets;
-        Lookup::Miss(Fill { cache: self.clone(), name, key, since })
+        state.filling.insert(name.clone(), false);
+        Lookup::Miss(Fill { cache: self.clone(), name, key })
     }
 
     /// The copy and its bytes, checked; a damaged copy is dropped (`None`).
@@ -200,10 +211,20 @@ impl ObjectCache {
             let copy = state.copies.get(name)?;
             (copy.meta.clone(), copy.verified)
         };
-        let bytes = std::fs::read(self.objects.join(name)).ok();
-        let good = bytes.as_ref().is_some_and(|b| {
-            b.len() as u64 == meta.len && (verified || hex(&Sha256::digest(b)) == meta.sha256)
-        });
+        let path = self.objects.join(name);
+        let check = || {
+            let bytes = std::fs::read(&path).ok();
+            let good = bytes.as_ref().is_some_and(|b| {
+                b.len() as u64 == meta.len && (verified || hex(&Sha256::digest(b)) == meta.sha256)
+            });
+            (bytes, good)
+        };
+        // A copy's first read hashes it: off the async worker (a read of a
+        // copy already checked is one read from the page cache).
+        let (bytes, good) = match verified {
+            true => check(),
+            false => tokio::task::block_in_place(check),
+        };
         let mut state = self.state.lock().unwrap();
         if !good {
             // Evicted or dropped meanwhile (no longer indexed), or damaged.
@@ -224,7 +245,9 @@ impl ObjectCache {
         let Some(key) = self.signer.key_of(&uri.to_string()) else { return };
         let name = self.name(&key);
         let mut state = self.state.lock().unwrap();
-        state.forgets += 1;
+        if let Some(cancelled) = state.filling.get_mut(&name) {
+            *cancelled = true;
+        }
         self.drop_copy(&mut state, &name);
     }
 
@@ -262,14 +285,18 @@ impl ObjectCache {
             return Err(e);
         }
         let mut state = self.state.lock().unwrap();
-        if state.forgets != fill.since || state.copies.contains(&fill.name) {
+        if state.filling.get(&fill.name) != Some(&false) || state.copies.contains(&fill.name) {
             drop(state);
             let _ = std::fs::remove_file(&data_tmp);
             let _ = std::fs::remove_file(&meta_tmp);
             return Ok(());
         }
         std::fs::rename(&data_tmp, self.objects.join(&fill.name))?;
-        std::fs::rename(&meta_tmp, self.objects.join(format!("{}.meta", fill.name)))?;
+        if let Err(e) = std::fs::rename(&meta_tmp, self.objects.join(format!("{}.meta", fill.name))) {
+            let _ = std::fs::remove_file(self.objects.join(&fill.name));
+            let _ = std::fs::remove_file(&meta_tmp);
+            return Err(e);
+        }
         state.bytes += meta.len;
         state.copies.push(fill.name.clone(), Copy { meta, verified: true });
         self.evict(&mut state);
@@ -333,7 +360,6 @@ pub struct Fill {
     cache: Arc<ObjectCache>,
     name: String,
     key: String,
-    since: u64,
 }
 
 impl Drop for Fill {

@@ -204,6 +204,9 @@ impl WasiHttpHooks for Outbound {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let mut fill = None;
+        // A DELETE or PUT drops the copy before it goes, and again once S3
+        // has answered (a fill that raced with it is not kept either way).
+        let mut forget_after = None;
         if let (Some(objects), "s3") = (&self.objects, target) {
             use crate::object_cache::Lookup;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -221,7 +224,10 @@ impl WasiHttpHooks for Outbound {
                     Lookup::Pass => {}
                 },
                 http::Method::HEAD => {}
-                _ => objects.forget(request.uri()),
+                _ => {
+                    objects.forget(request.uri());
+                    forget_after = Some((objects.clone(), request.uri().clone()));
+                }
             }
         }
         let span = self.parent.as_ref().map(|p| {
@@ -245,6 +251,9 @@ impl WasiHttpHooks for Outbound {
             }
             if let Some(span) = span {
                 crate::telemetry::end_outbound(span, outcome);
+            }
+            if let Some((objects, uri)) = forget_after {
+                objects.forget(&uri);
             }
             let response = match answer {
                 Err(_) => return Err(Error::ConnectionReadTimeout),

@@ -12,7 +12,8 @@ pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
     // banatie-host answered the object from its cache and sends the bytes
     // itself: the token goes back instead of them (`core::headers::HOST_OBJECT`).
     if let Body::Stream(upstream) = &reply.body {
-        if let Some(token) = super::http::header(upstream, headers::HOST_OBJECT) {
+        let token = super::http::header(upstream, headers::HOST_OBJECT);
+        if let Some(token) = token.filter(|t| headers::is_host_object_token(t)) {
             reply.headers.retain(|(name, _)| *name != "content-length");
             reply.headers.push((headers::HOST_OBJECT, token));
             reply.body = Body::Empty;

@@ -99,7 +99,9 @@ fn project_by_key(kv: &impl KeyValue, api_key: Option<&str>) -> Result<Project, 
 pub fn claimed_project<'c>(auth: Auth, credentials: &Credentials<'c>) -> Option<&'c str> {
     let signed = credentials.query.and_then(|q| q.signed.as_ref());
     match (auth, signed) {
-        (Auth::KeyOrSignature, Some(signed)) => Some(signed.project.as_str()),
+        (Auth::KeyOrSignature, Some(signed)) => {
+            Some(signed.project.as_str()).filter(|p| project::plausible_id(p))
+        }
         (Auth::KeyOrSignature | Auth::Key, None) => credentials.api_key.and_then(project::project_of_key),
         (Auth::Public, _) => credentials.cdn_project.filter(|p| project::looks_like_id(p)),
         _ => None,

@@ -63,13 +63,15 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
 ///   access to its original), written only when it is a new minute (the
 ///   one read, prefetched with the entry, says which).
 fn count_hit(kv: &impl KeyValue, slot: &Slot, now: u64) -> Result<i64, Error> {
+    // Read before the count: still among the prefetched reads (`api::prefetch`).
+    let minute = entries::minute(now).to_string();
+    let seen = keys::seen(&slot.project, slot.image_hash());
+    let new_minute = kv.get(&seen).ok().flatten().as_deref() != Some(minute.as_bytes());
     let hits = kv.count_up(&slot.hits_key())?;
     if let Some(step) = stats::hits_step(hits) {
         bump(kv, &slot.project, Counter::Hits, step);
     }
-    let minute = entries::minute(now).to_string();
-    let seen = keys::seen(&slot.project, slot.image_hash());
-    if kv.get(&seen).ok().flatten().as_deref() != Some(minute.as_bytes()) {
+    if new_minute {
         if let Err(e) = kv.set(&seen, minute.as_bytes()) {
             crate::diag!("last access not recorded: {e}");
         }

@@ -219,8 +219,11 @@ where
         query: query.as_ref(),
         cdn_project,
     };
+    // A GET or HEAD's first reads in one call (`api::prefetch`); a purge's
+    // reads come after its waits, and are made fresh.
+    let reads_first = route.is_live() && matches!(request.method, Method::Get | Method::Head);
     if let (true, Some(project), Some(query)) =
-        (route.is_live(), auth::claimed_project(auth, &credentials), &query)
+        (reads_first, auth::claimed_project(auth, &credentials), &query)
     {
         let accept = request.header_values("accept").join(",");
         let mut reads = vec![keys::project(project)];

@@ -306,3 +306,37 @@ pub fn a_hundred_concurrent_hits_count_exactly() {
     let step = banatie_core::stats::HITS_STEP;
     assert_eq!(hits, 100 / step * step, "the project's hits move in steps past the first {step}");
 }
+
+/// One host per cache directory: a second one is refused before it listens
+/// (its index would not know the first one's fills and evictions).
+pub fn a_second_host_on_one_cache_directory_is_refused() {
+    let gemini = Gemini::start();
+    let vars = standard_vars(s3_endpoint(), &gemini.url);
+    let cache = tempfile::tempdir().unwrap();
+    let _first = cached_host(Arc::new(tempfile::tempdir().unwrap()), &vars, cache.path(), &[]);
+    let state = tempfile::tempdir().unwrap();
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_banatie-host"));
+    second.args(["up", "--listen", "127.0.0.1:0", "--object-cache"]).arg(cache.path());
+    second.arg("--from").arg(crate::support::host::repo_root().join("spin.toml"));
+    second.arg("--state-dir").arg(state.path());
+    for (k, v) in &vars {
+        second.arg("--variable").arg(format!("{k}={v}"));
+    }
+    let mut child =
+        second.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("a second host on the same cache directory kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("another banatie-host uses this directory"), "{err}");
+}

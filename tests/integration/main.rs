@@ -112,6 +112,7 @@ fn main() {
         hits::copies_survive_a_restart_and_a_damaged_one_is_fetched_again,
         hits::a_component_without_the_credentials_reads_nothing_through_the_cache,
         hits::the_cache_keeps_to_its_size,
+        hits::a_second_host_on_one_cache_directory_is_refused,
         hits::a_hot_keyed_hit_makes_two_kv_operations,
         hits::a_hundred_concurrent_hits_count_exactly,
         live::another_aspect_ratio_is_another_entry,

@@ -26,6 +26,13 @@ pub const NOSNIFF: &str = "nosniff";
 /// (`adapters::respond`; `host/src/object_cache.rs`). No other runtime sends
 /// it, so there the bytes are streamed as always.
 pub const HOST_OBJECT: &str = "banatie-host-object";
+
+/// The shape of banatie-host's tokens (32 lowercase hex digits): anything
+/// else under that name (a proxy's header, say) is not one, and the body is
+/// streamed.
+pub fn is_host_object_token(t: &str) -> bool {
+    t.len() == 32 && t.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
 pub const IMAGE_CSP: &str = "default-src 'none'; sandbox";
 
 /// One response header.

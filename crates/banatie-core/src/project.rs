@@ -149,8 +149,16 @@ pub fn new_credentials(id: &str, random: [u8; 64]) -> (String, String) {
 /// Only a claim: the key is checked against that project's record.
 pub fn project_of_key(api_key: &str) -> Option<&str> {
     let (id, _) = api_key.strip_prefix(API_KEY_PREFIX)?.split_once('.')?;
-    let plausible = !id.is_empty() && id.len() <= 64;
-    (plausible && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then_some(id)
+    plausible_id(id).then_some(id)
+}
+
+/// Whether `id` could be a project's id (ours are UUIDs; `--dev`'s is
+/// `dev-…`): at most 64 of `[A-Za-z0-9_-]`. What a claim is checked against
+/// before its record is read (no key pattern can come of it).
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// KV key that maps an API key's hash to its project id.
@@ -321,6 +329,7 @@ mod tests {
         assert_eq!(project_of_key("bl_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"), None, "a key of before");
         assert_eq!(project_of_key("bl_a/b.x"), None);
         assert_eq!(project_of_key("bl_.x"), None);
+        assert!(plausible_id("3f2a9c1e-77") && !plausible_id("*") && !plausible_id("a:b"));
         assert_eq!(secret, "bls_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc");
         assert!(plausible_api_key(&key));
         assert!(!plausible_api_key("sk-other"));
