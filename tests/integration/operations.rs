@@ -113,7 +113,7 @@ pub fn the_health_route_follows_the_bucket() {
 /// A GET of the operator listener: not the public API, so not among the
 /// exchanges checked against docs/openapi.yaml (`support::http` records
 /// those).
-fn operator_get(url: &str) -> (u16, String) {
+pub fn operator_get(url: &str) -> (u16, String) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -124,7 +124,7 @@ fn operator_get(url: &str) -> (u16, String) {
 }
 
 /// The value of the sample `name{labels}` in a Prometheus text exposition.
-fn sample(text: &str, series: &str) -> f64 {
+pub fn sample(text: &str, series: &str) -> f64 {
     text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
 }
 
