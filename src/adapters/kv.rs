@@ -35,8 +35,13 @@ pub const STORE: &str = "";
 pub const STORE: &str = "banatie";
 
 /// How often an increment that lost a race (NATS) is tried again; each try
-/// is one round trip, and each round of contenders lets one through.
-const CONFLICT_RETRIES: u32 = 64;
+/// is one round trip, and each round of contenders lets one through, so a
+/// lost try first waits a random while that grows with the tries (up to
+/// `CONFLICT_BACKOFF_MAX_US`): 100 concurrent HITs of one image spread out
+/// instead of retrying in lockstep (64 tries without it left the last few
+/// of them with 503 `kv_unavailable` on wash's NATS).
+const CONFLICT_RETRIES: u32 = 200;
+const CONFLICT_BACKOFF_MAX_US: u64 = 4_000;
 
 pub struct Kv<'t> {
     bucket: store::Bucket,
@@ -101,6 +106,7 @@ impl<'t> Kv<'t> {
                     if FLAVOUR.is_increment_conflict(&m) && tries < CONFLICT_RETRIES =>
                 {
                     tries += 1;
+                    backoff(tries);
                 }
                 other => return other.map_err(|e| kv_error("increment", e)),
             }
@@ -186,6 +192,14 @@ impl KeyValue for Kv<'_> {
     fn flavour(&self) -> Flavour {
         FLAVOUR
     }
+}
+
+/// A random wait of up to `100 µs × tries` (at most `CONFLICT_BACKOFF_MAX_US`)
+/// before an increment that lost a race is tried again.
+fn backoff(tries: u32) {
+    let span_us = (100 * u64::from(tries)).min(CONFLICT_BACKOFF_MAX_US);
+    let wait_us = wasi::random::random::get_random_u64() % span_us.max(1);
+    wasi::clocks::monotonic_clock::subscribe_duration(wait_us * 1_000).block();
 }
 
 /// What the store's `increment` takes: signed on Spin, unsigned on wasmCloud.
