@@ -118,14 +118,15 @@ pub fn metrics_cost(root: &Path) -> anyhow::Result<()> {
     let gemini = Gemini::start();
     let manifest = root.join("spin.toml");
     let (off_state, on_state) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let off = start_host_with(&manifest, &garage.endpoint, &gemini.url, off_state.path(), &[], None)?;
+    let flags = crate::Flags::default();
+    let off = start_host_with(&manifest, &garage.endpoint, &gemini.url, off_state.path(), &[], &flags)?;
     let on = start_host_with(
         &manifest,
         &garage.endpoint,
         &gemini.url,
         on_state.path(),
         &[],
-        Some("127.0.0.1:0".parse()?),
+        &crate::Flags { metrics_listen: Some("127.0.0.1:0".parse()?), ..Default::default() },
     )?;
     let urls = [hit_url(&format!("http://{off}"), &gemini)?, hit_url(&format!("http://{on}"), &gemini)?];
     // (url, request logs on)

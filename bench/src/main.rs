@@ -283,43 +283,28 @@ pub(crate) fn start_host_from(
     state: &std::path::Path,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<SocketAddr> {
-    start_host_with(manifest, s3, gemini, state, extra, None)
+    start_host_with(manifest, s3, gemini, state, extra, &Flags::default())
 }
 
-/// The same, with the operator listener at `metrics_listen`.
+/// banatie-host's flags beyond the plain `up`.
+#[derive(Default)]
+pub(crate) struct Flags {
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--object-cache DIR` of `SIZE` bytes.
+    pub object_cache: Option<(std::path::PathBuf, u64)>,
+    /// `--log-host-calls`.
+    pub log_host_calls: bool,
+}
+
+/// The same, with `flags`.
 pub(crate) fn start_host_with(
     manifest: &std::path::Path,
     s3: &str,
     gemini: &str,
     state: &std::path::Path,
     extra: &[(&str, &str)],
-    metrics_listen: Option<SocketAddr>,
-) -> anyhow::Result<SocketAddr> {
-    start_host_full(manifest, s3, gemini, state, extra, metrics_listen, None, false)
-}
-
-/// The same, with `--object-cache DIR` of `SIZE` bytes.
-pub(crate) fn start_host_cached(
-    manifest: &std::path::Path,
-    s3: &str,
-    gemini: &str,
-    state: &std::path::Path,
-    object_cache: (std::path::PathBuf, u64),
-) -> anyhow::Result<SocketAddr> {
-    start_host_full(manifest, s3, gemini, state, &[], None, Some(object_cache), false)
-}
-
-/// Every option: `log_host_calls` as `--log-host-calls`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn start_host_full(
-    manifest: &std::path::Path,
-    s3: &str,
-    gemini: &str,
-    state: &std::path::Path,
-    extra: &[(&str, &str)],
-    metrics_listen: Option<SocketAddr>,
-    object_cache: Option<(std::path::PathBuf, u64)>,
-    log_host_calls: bool,
+    flags: &Flags,
 ) -> anyhow::Result<SocketAddr> {
     let mut vars = host_vars(s3, gemini);
     vars.extend_from_slice(extra);
@@ -328,13 +313,13 @@ pub(crate) fn start_host_full(
         manifest: manifest.to_path_buf(),
         listen: "127.0.0.1:0".parse()?,
         runtime_config_file: None,
-        limits: banatie_host::server::Limits { log_host_calls, ..Default::default() },
+        limits: banatie_host::server::Limits { log_host_calls: flags.log_host_calls, ..Default::default() },
         state_dir: Some(state.to_path_buf()),
         variables: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         build: false,
         dev: false,
-        metrics_listen,
-        object_cache,
+        metrics_listen: flags.metrics_listen,
+        object_cache: flags.object_cache.clone(),
         tracer: None,
         on_ready: Some(Box::new(move |addr| {
             let _ = tx.send(addr);

@@ -22,9 +22,7 @@ use testkit::gemini::{Behavior, Gemini};
 use testkit::{garage, s3};
 
 use crate::matrix::{measure, Target};
-use crate::{
-    agent, create_project, fetch, ms, procfs, signed_path, start_host_cached, start_host_full, targets,
-};
+use crate::{agent, create_project, fetch, ms, procfs, signed_path, start_host_with, targets, Flags};
 
 const CONNECTIONS: [u32; 2] = [64, 256];
 const SIZES: [(&str, usize); 2] = [("200 KB", 200_000), ("2 MB", 2_000_000)];
@@ -46,17 +44,17 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     };
     let (s3, g) = (garage.endpoint.as_str(), gemini.url.as_str());
     let plain =
-        format!("http://{}", start_host_full(&manifest, s3, g, &dir("plain")?, &[], None, None, false)?);
+        format!("http://{}", start_host_with(&manifest, s3, g, &dir("plain")?, &[], &Flags::default())?);
     // 1 MiB: an object over 128 KiB is never kept.
     let cold = format!(
         "http://{}",
-        start_host_cached(&manifest, s3, g, &dir("cold")?, (dir("cold-cache")?, 1 << 20))?
+        start_host_with(&manifest, s3, g, &dir("cold")?, &[], &cached(dir("cold-cache")?, 1 << 20))?
     );
     let warm_size = 1u64 << 30;
     let warm_dir = dir("warm-cache")?;
     let warm = format!(
         "http://{}",
-        start_host_cached(&manifest, s3, g, &dir("warm")?, (warm_dir.clone(), warm_size))?
+        start_host_with(&manifest, s3, g, &dir("warm")?, &[], &cached(warm_dir.clone(), warm_size))?
     );
     let hosts = [&plain, &cold, &warm];
     let keys: Vec<String> = hosts.iter().map(|h| create_project(h)).collect::<anyhow::Result<_>>()?;
@@ -153,8 +151,17 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     // Host calls per HIT, counted by banatie-host's KV layer (a picture
     // the variant can be derived from).
     gemini.set(Behavior::Picture);
-    let counted =
-        format!("http://{}", start_host_full(&manifest, s3, g, &dir("counted")?, &[], None, None, true)?);
+    let counted = format!(
+        "http://{}",
+        start_host_with(
+            &manifest,
+            s3,
+            g,
+            &dir("counted")?,
+            &[],
+            &Flags { log_host_calls: true, ..Default::default() }
+        )?
+    );
     let key = create_project(&counted)?;
     calls.modify(|f| *f = tracing_subscriber::EnvFilter::new("banatie_host=info"))?;
     let keyed = |query: &str| -> anyhow::Result<()> {
@@ -194,6 +201,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         println!("| {name} | {} | {} |", count("kv"), count("config"));
     }
     Ok(())
+}
+
+fn cached(dir: std::path::PathBuf, size: u64) -> Flags {
+    Flags { object_cache: Some((dir, size)), ..Default::default() }
 }
 
 type Switch = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
