@@ -310,6 +310,24 @@ fn a_failing_model_falls_back_within_one_budget_unit_and_says_which_made_it() {
 }
 
 #[test]
+fn a_fallback_that_could_outlast_the_lease_is_not_tried() {
+    // The fakes' lease is 120 s and their provider timeout 1 s: a primary
+    // that failed 115 s in leaves 5 s, less than a call and storing need.
+    let w = World::new();
+    let busy = Error::ProviderBusy { retry_after: 5, detail: "503".into() };
+    w.provider.failing.borrow_mut().insert("o".into(), busy);
+    *w.provider.takes.borrow_mut() = Some((w.env.now_ms.clone(), 115_000));
+    let e = w.get("prompt=slow&model=other", Some(w.alpha.as_str()), false).err().unwrap();
+    assert_eq!((e.status(), e.code()), (503, "provider_busy"));
+    assert_eq!(*w.provider.models.borrow(), ["o"], "no second call");
+    assert_eq!(w.entries(), 0);
+    // 100 s in, one more call and the store still fit: the fallback is tried.
+    *w.provider.takes.borrow_mut() = Some((w.env.now_ms.clone(), 100_000));
+    let r = w.get("prompt=quicker&model=other", Some(w.alpha.as_str()), false).unwrap();
+    assert_eq!(header(&r, "x-model-used"), Some("gemini"));
+}
+
+#[test]
 fn a_refusal_or_a_model_without_fallback_does_not_fall_back() {
     let w = World::new();
     let key = Some(w.alpha.as_str());

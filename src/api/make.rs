@@ -41,7 +41,8 @@ pub struct NotMade {
 /// Generate the original of `slot`: budget → template → (enhancement) →
 /// the model asked for → on the provider's failure, its fallback (once,
 /// within the same budget unit and lease: at most two provider calls, each
-/// bounded by `provider_timeout_ms`).
+/// bounded by `provider_timeout_ms`, the second only when it fits in what is
+/// left of the lease).
 pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
@@ -49,6 +50,7 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     request: &GenerationRequest,
     now: u64,
 ) -> Result<Made, NotMade> {
+    let started = ctx.env.monotonic_ms();
     let not_made = |error| NotMade { error, called_provider: false };
     let model = ctx.config.model_for(request).map_err(not_made)?;
     let inputs = references(ctx, &project.id, request).await.map_err(not_made)?;
@@ -65,9 +67,20 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     let (used, image) = match ctx.provider.generate(&model.provider, &asked, &inputs).await {
         Ok(image) => (model, image),
         // A seed is kept or there is no fallback: a model that takes none
-        // would make another image than the key says.
+        // would make another image than the key says. Nor is there one when
+        // its call could outlast the lease (`Config::fallback_fits`).
         Err(error) => {
+            let fits = ctx.config.fallback_fits(ctx.env.monotonic_ms().saturating_sub(started));
             match ctx.config.fallback_of(model).filter(|f| falls_back(&error) && takes_seed(f, request)) {
+                Some(fallback) if !fits => {
+                    crate::diag!(
+                        "model {} failed ({}); no time left in the lease for {}",
+                        model.name,
+                        error.code(),
+                        fallback.name
+                    );
+                    return Err(NotMade { error, called_provider: true });
+                }
                 None => return Err(NotMade { error, called_provider: true }),
                 Some(fallback) => {
                     crate::diag!("model {} failed ({}), trying {}", model.name, error.code(), fallback.name);

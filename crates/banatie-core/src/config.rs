@@ -10,6 +10,9 @@ use super::single_flight::{DEFAULT_COALESCE_WAIT_SECONDS, DEFAULT_LEASE_SECONDS}
 use super::Error;
 
 pub const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 60_000;
+/// What a generation keeps of its lease for storing its image (S3 PUT, entry
+/// write) after its last provider call: [`Config::fallback_fits`].
+pub const STORE_MARGIN_MS: u64 = 5_000;
 /// Largest image a provider may answer (32 MiB); a larger one is a 502.
 pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 32 << 20;
 
@@ -292,6 +295,17 @@ impl Config {
     pub fn fallback_of(&self, model: &Model) -> Option<&Model> {
         let name = model.fallback.as_deref()?;
         self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Whether a fallback call, `elapsed_ms` into a generation, still ends
+    /// inside the generation's lease: its whole `provider_timeout_ms` and
+    /// [`STORE_MARGIN_MS`] for storing the image must fit in
+    /// `generation_lease_seconds`. The lease is never renewed, so a call past
+    /// it could overlap a second owner's generation of the same key. With the
+    /// defaults (120 s lease, 60 s timeout) a primary that failed within
+    /// 55 s falls back and one that timed out does not.
+    pub fn fallback_fits(&self, elapsed_ms: u64) -> bool {
+        elapsed_ms + self.provider_timeout_ms + STORE_MARGIN_MS <= self.generation_lease_seconds * 1000
     }
 
     pub fn load(lookup: Lookup) -> Result<Config, Error> {

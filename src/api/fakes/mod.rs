@@ -7,6 +7,7 @@ mod time;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::rc::Rc;
 
 pub use kv::{MemKv, Semantics};
 pub use time::{block_on, FakeEnv, YieldOnce, START_UNIX};
@@ -71,6 +72,9 @@ pub struct FakeProvider {
     pub inputs: RefCell<Vec<Vec<Vec<u8>>>>,
     /// Model ids that fail, and how.
     pub failing: RefCell<BTreeMap<String, Error>>,
+    /// A clock (the world's `FakeEnv::now_ms`) each image call moves on by
+    /// this many milliseconds: a provider that takes its time.
+    pub takes: RefCell<Option<(Rc<Cell<u64>>, u64)>>,
 }
 
 /// A real PNG, `w`×`h`, a gradient whose tint comes from `seed`.
@@ -95,6 +99,9 @@ impl Provider for FakeProvider {
         self.calls.set(self.calls.get() + 1);
         self.models.borrow_mut().push(model.model().to_string());
         self.inputs.borrow_mut().push(inputs.iter().map(|i| i.bytes.clone()).collect());
+        if let Some((clock, ms)) = &*self.takes.borrow() {
+            clock.set(clock.get() + ms);
+        }
         if let Some(e) = self.failing.borrow().get(model.model()) {
             return Err(e.clone());
         }
