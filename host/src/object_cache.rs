@@ -50,7 +50,10 @@ use sha2::{Digest, Sha256};
 use wasmtime_wasi_http::{Error, WasiBody};
 
 use banatie_core::config::S3Config;
-use banatie_core::s3::Signer;
+use banatie_core::s3::{SignedGet, Signer};
+
+/// How many checked presigned GETs are kept (about 2 MiB at most).
+const SIGNED_URLS: usize = 4096;
 
 /// `--object-cache-size` when not given.
 pub const DEFAULT_SIZE: u64 = 1 << 30;
@@ -89,6 +92,9 @@ pub struct ObjectCache {
     /// SHA-256, so no secret is written anywhere).
     scope: String,
     state: Mutex<State>,
+    /// Presigned GETs whose signature was checked, by URL ([`SIGNED_URLS`]
+    /// of them, least recently asked dropped first: a few hundred bytes each).
+    signed: Mutex<LruCache<String, SignedGet>>,
     /// Held while the cache is open (`File::try_lock`).
     _lock: std::fs::File,
 }
@@ -167,6 +173,7 @@ impl ObjectCache {
                 s3.secret_access_key.expose()
             ),
             state: Mutex::new(state),
+            signed: Mutex::new(LruCache::new(std::num::NonZeroUsize::new(SIGNED_URLS).unwrap())),
             _lock: lock,
         };
         let mut state = cache.state.lock().unwrap();
@@ -178,8 +185,24 @@ impl ObjectCache {
     }
 
     fn name(&self, key: &str) -> String {
-        let digest = Sha256::digest(format!("{}\n{key}", self.scope).as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&Sha256::digest(format!("{}\n{key}", self.scope).as_bytes()))
+    }
+
+    /// The object a presigned GET names, when the app's signer made it and
+    /// it is valid at `now`. A URL's signature is checked once: its answer
+    /// is kept by URL (the component presigns each second anew, so a hot
+    /// object's HITs share one URL a second) and only its time checked again.
+    fn signed_key(&self, url: &str, now: u64) -> Option<String> {
+        let known = self.signed.lock().unwrap().get(url).cloned();
+        let signed = match known {
+            Some(signed) => signed,
+            None => {
+                let signed = self.signer.signed_get(url)?;
+                self.signed.lock().unwrap().put(url.to_string(), signed.clone());
+                signed
+            }
+        };
+        signed.valid_at(now).then_some(signed.key)
     }
 
     /// A GET to the S3 endpoint (the caller checked the authority).
@@ -187,7 +210,7 @@ impl ObjectCache {
         if request.method() != http::Method::GET || request.headers().contains_key(http::header::RANGE) {
             return Lookup::Pass;
         }
-        let Some(key) = self.signer.verify_get(&request.uri().to_string(), now) else { return Lookup::Pass };
+        let Some(key) = self.signed_key(&request.uri().to_string(), now) else { return Lookup::Pass };
         // The health route's GET is asked of S3 itself, always.
         if key == banatie_core::keys::HEALTH_OBJECT {
             return Lookup::Pass;
@@ -305,7 +328,11 @@ impl ObjectCache {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// S3's answer to the GET, from the copy, marked with `token`
@@ -491,5 +518,29 @@ mod tests {
         assert_eq!(parse_size("2G"), Ok(2 << 30));
         assert!(parse_size("0").is_err());
         assert!(parse_size("12 parsecs").is_err());
+    }
+
+    /// A URL's signature is checked once, its validity every time.
+    #[test]
+    fn a_kept_signature_still_expires_and_only_its_own_url_is_kept() {
+        use banatie_core::config::Secret;
+        let s3 = S3Config {
+            endpoint: "http://127.0.0.1:3900".into(),
+            region: "garage".into(),
+            bucket: "images".into(),
+            access_key_id: "GK1".into(),
+            secret_access_key: Secret("very-secret".into()),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ObjectCache::open(dir.path(), 1 << 20, &s3).unwrap();
+        let at = 1_700_000_000;
+        let url = Signer::new(&s3).unwrap().get("live/p/h.png", at).url;
+        assert_eq!(cache.signed_key(&url, at).as_deref(), Some("live/p/h.png"));
+        assert_eq!(cache.signed.lock().unwrap().len(), 1);
+        assert_eq!(cache.signed_key(&url, at + 60).as_deref(), Some("live/p/h.png"));
+        assert_eq!(cache.signed_key(&url, at + 61), None, "kept, but expired");
+        let tampered = url.replace("live/p/h", "live/p/i");
+        assert_eq!(cache.signed_key(&tampered, at), None);
+        assert_eq!(cache.signed.lock().unwrap().len(), 1, "a URL that fails its check is not kept");
     }
 }

@@ -72,19 +72,27 @@ impl Signer {
     /// signature by other credentials, expired, a URL this signer does not
     /// spell that way — is `None` (the request goes to S3 as it is).
     pub fn verify_get(&self, url: &str, now: u64) -> Option<String> {
+        self.signed_get(url).filter(|g| g.valid_at(now)).map(|g| g.key)
+    }
+
+    /// The signature check of [`Signer::verify_get`] without the clock: the
+    /// object and the time the URL is valid for, when this signer signed it.
+    /// The same URL always gives the same answer, so a caller may keep it
+    /// (the host's object cache does, by URL) and check only the time again.
+    pub fn signed_get(&self, url: &str) -> Option<SignedGet> {
         use subtle::ConstantTimeEq;
         let parsed = url::Url::parse(url).ok()?;
         let key = self.key_in(&parsed)?;
         let param = |name: &str| parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
         let signed_at = parse_amz_date(&param("X-Amz-Date")?)?;
         let lifetime: u64 = param("X-Amz-Expires")?.parse().ok()?;
-        // SigV4's longest presigned lifetime is 7 days; a signing time ahead
-        // of this clock by more than a minute is not one of ours.
-        if lifetime > 7 * 24 * 3600 || now > signed_at.checked_add(lifetime)? || signed_at > now + 60 {
+        // SigV4's longest presigned lifetime is 7 days.
+        if lifetime > 7 * 24 * 3600 {
             return None;
         }
         let expected = self.get_url(&key, signed_at, Duration::from_secs(lifetime));
-        (expected.len() == url.len() && bool::from(expected.as_bytes().ct_eq(url.as_bytes()))).then_some(key)
+        (expected.len() == url.len() && bool::from(expected.as_bytes().ct_eq(url.as_bytes())))
+            .then_some(SignedGet { key, signed_at, expires_at: signed_at + lifetime })
     }
 
     /// The object key a URL of this bucket names (path style), decoded; `None`
@@ -106,6 +114,24 @@ impl Signer {
         let action = self.bucket.delete_object(Some(&self.credentials), key);
         let url = action.sign_with_time(SIGNATURE_LIFETIME, &timestamp(now));
         HttpRequestSpec { method: "DELETE", url: url.to_string(), headers: Vec::new(), body: Vec::new() }
+    }
+}
+
+/// A presigned GET this signer made: [`Signer::signed_get`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedGet {
+    /// The object it names.
+    pub key: String,
+    /// Its `X-Amz-Date` and the end of its `X-Amz-Expires`, Unix seconds.
+    pub signed_at: u64,
+    pub expires_at: u64,
+}
+
+impl SignedGet {
+    /// S3 would answer it at `now`: not expired, and not signed more than a
+    /// minute ahead of this clock (then it is not one of ours).
+    pub fn valid_at(&self, now: u64) -> bool {
+        now <= self.expires_at && self.signed_at <= now + 60
     }
 }
 
@@ -215,6 +241,9 @@ mod tests {
         assert_eq!(s.verify_get(&url, at + 30).as_deref(), Some("live/p/h/a b+c.png"));
         assert_eq!(s.verify_get(&url, at + 61), None, "expired");
         assert_eq!(s.verify_get(&url, at - 120), None, "signed in the future");
+        let signed = s.signed_get(&url).unwrap();
+        assert_eq!((signed.signed_at, signed.expires_at), (at, at + 60));
+        assert!(signed.valid_at(at + 60) && !signed.valid_at(at + 61) && !signed.valid_at(at - 61));
         let mut other = config("http://127.0.0.1:3900");
         other.secret_access_key = Secret("another".into());
         assert_eq!(Signer::new(&other).unwrap().verify_get(&url, at), None, "other credentials");
