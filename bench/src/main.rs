@@ -24,7 +24,8 @@
 //! `--metrics-listen`; `-- object-cache` HITs with banatie-host's
 //! `--object-cache` warm and cold against Garage direct and nginx static,
 //! and the key-value and configuration calls per HIT (`objcache.rs`).
-//! `-- serve` starts everything, prints HIT URLs and waits
+//! `-- serve` starts everything, prints HIT URLs and waits (`-- serve-spin`: the same
+//! under `spin up` 3.6)
 //! (for profiling: see docs/benchmarks.md). `-- s3s-fs DIR` is the s3s-fs
 //! child process the matrix starts.
 
@@ -72,16 +73,37 @@ fn main() -> anyhow::Result<()> {
     if mode == "object-cache" {
         return objcache::run(&root);
     }
+    if mode == "serve-spin" {
+        // For profiling `spin up` 3.6: a signed 200 KB HIT URL printed, then wait.
+        let garage = garage::Garage::start();
+        let gemini = Gemini::start();
+        let state = tempfile::tempdir()?;
+        let spin = targets::spin(&root, &host_vars(&garage.endpoint, &gemini.url), state.path())?;
+        let key = create_project(&spin.base)?;
+        gemini.set(Behavior::Sized(200_000));
+        let url = format!("{}{}", spin.base, signed_path(&spin.base, &key, "spin profile")?);
+        fetch(&url, "MISS")?;
+        println!("HIT 200000: {url}\nSpin pid {}", spin.pid());
+        std::thread::sleep(Duration::from_secs(3600));
+        return Ok(());
+    }
     let garage = garage::Garage::start();
     let gemini = Gemini::start();
     let state = tempfile::tempdir()?;
-    let addr = start_host(&root, &garage.endpoint, &gemini.url, state.path())?;
+    let addr = if mode == "serve" && std::env::var_os("BANATIE_BENCH_OBJECT_CACHE").is_some() {
+        // For profiling the warm object cache's HIT.
+        let flags =
+            Flags { object_cache: Some((state.path().join("objects"), 1 << 30)), ..Default::default() };
+        start_host_with(&root.join("spin.toml"), &garage.endpoint, &gemini.url, state.path(), &[], &flags)?
+    } else {
+        start_host(&root, &garage.endpoint, &gemini.url, state.path())?
+    };
     let base = format!("http://{addr}");
     let key = create_project(&base)?;
 
     if mode == "serve" {
         // For profiling: everything up, HIT URLs printed, then wait.
-        for size in [200_000, 2_000_000] {
+        for size in [1_000, 200_000, 2_000_000] {
             gemini.set(Behavior::Sized(size));
             let path = signed_path(&base, &key, &format!("bench object of {size} bytes"))?;
             fetch(&format!("{base}{path}"), "MISS")?;
@@ -343,12 +365,22 @@ pub(crate) fn agent() -> ureq::Agent {
 }
 
 pub(crate) fn create_project(base: &str) -> anyhow::Result<String> {
-    let mut r = agent()
-        .post(&format!("{base}/api/v1/projects"))
-        .header("authorization", &format!("Bearer {ADMIN}"))
-        .send(r#"{"name":"bench","generations_per_hour":1000000,"derivations_per_hour":1000000}"#)?;
-    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string()?)?;
-    Ok(v["api_key"].as_str().context("no api_key")?.to_string())
+    let create = |body: &str| -> anyhow::Result<serde_json::Value> {
+        let mut r = agent()
+            .post(&format!("{base}/api/v1/projects"))
+            .header("authorization", &format!("Bearer {ADMIN}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(body)?;
+        Ok(serde_json::from_str(&r.body_mut().read_to_string()?)?)
+    };
+    let mut v = create(r#"{"name":"bench","generations_per_hour":1000000,"derivations_per_hour":1000000}"#)?;
+    if v["api_key"].is_null() {
+        // A build from before derivations had an allowance (hit-cpu BEFORE.wasm).
+        v = create(r#"{"name":"bench","generations_per_hour":1000000}"#)?;
+    }
+    Ok(v["api_key"].as_str().with_context(|| format!("no api_key: {v}"))?.to_string())
 }
 
 /// A signed live URL's path and query for `prompt`.

@@ -41,10 +41,15 @@ pub(crate) fn measure(target: &Target, connections: u32) -> anyhow::Result<Run> 
     measure_with(target, connections, wrk::run)
 }
 
+/// The same, each request with `header` (`Name: value`: an API key).
+pub(crate) fn measure_with_header(target: &Target, connections: u32, header: &str) -> anyhow::Result<Run> {
+    measure_with(target, connections, |url, c| wrk::run_with_header(url, c, header))
+}
+
 fn measure_with(
     target: &Target,
     connections: u32,
-    load: fn(&str, u32) -> anyhow::Result<wrk::Figures>,
+    load: impl Fn(&str, u32) -> anyhow::Result<wrk::Figures>,
 ) -> anyhow::Result<Run> {
     let before = target.cpu_of.map(procfs::cpu_seconds);
     let f = load(&target.url, connections)?;

@@ -23,17 +23,17 @@ pub fn check_installed() -> anyhow::Result<()> {
     }
 }
 
-fn wrk(url: &str, connections: u32, seconds: u32, errors_expected: bool) -> anyhow::Result<String> {
+fn wrk(
+    url: &str,
+    connections: u32,
+    seconds: u32,
+    errors_expected: bool,
+    header: Option<&str>,
+) -> anyhow::Result<String> {
     let out = Command::new("wrk")
-        .args([
-            "-t1",
-            &format!("-c{connections}"),
-            &format!("-d{seconds}s"),
-            "--timeout",
-            "10s",
-            "--latency",
-            url,
-        ])
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), "--timeout", "10s", "--latency"])
+        .args(header.map(|h| ["-H", h]).into_iter().flatten())
+        .arg(url)
         .output()
         .context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -48,17 +48,27 @@ fn wrk(url: &str, connections: u32, seconds: u32, errors_expected: bool) -> anyh
 
 /// Load `url` with `connections`; every answer must be 2xx/3xx.
 pub fn run(url: &str, connections: u32) -> anyhow::Result<Figures> {
-    measure(url, connections, false)
+    measure(url, connections, false, None)
+}
+
+/// The same, each request with `header` (`Name: value`).
+pub fn run_with_header(url: &str, connections: u32, header: &str) -> anyhow::Result<Figures> {
+    measure(url, connections, false, Some(header))
 }
 
 /// Load a `url` that answers 4xx on purpose (a route that touches nothing).
 pub fn run_expecting_errors(url: &str, connections: u32) -> anyhow::Result<Figures> {
-    measure(url, connections, true)
+    measure(url, connections, true, None)
 }
 
-fn measure(url: &str, connections: u32, errors_expected: bool) -> anyhow::Result<Figures> {
-    wrk(url, connections, 1, errors_expected)?;
-    let text = wrk(url, connections, 5, errors_expected)?;
+fn measure(
+    url: &str,
+    connections: u32,
+    errors_expected: bool,
+    header: Option<&str>,
+) -> anyhow::Result<Figures> {
+    wrk(url, connections, 1, errors_expected, header)?;
+    let text = wrk(url, connections, 5, errors_expected, header)?;
     let requests = text
         .lines()
         .find_map(|l| l.trim().split_once(" requests in "))
