@@ -43,6 +43,9 @@ pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Rep
             "aspect_ratio": entry.aspect_ratio,
             "scope": entry.scope,
             "enhanced_prompt": entry.enhanced_prompt,
+            // As `X-Model-Used` says it: the model's name (its id when the
+            // image was cached before models had names).
+            "model_used": entry.model_used.as_ref().unwrap_or(&entry.model),
             "image_id": entry.image_id,
             "created_at": entry.created_at,
             "hit_count": hits,
@@ -74,13 +77,16 @@ mod tests {
         for _ in 0..4 {
             last = Some(w.get("prompt=two", Some(&w.alpha), false).unwrap());
         }
-        let counted = last.unwrap().header("x-cache-hit-count").unwrap().parse::<i64>().unwrap();
+        let last = last.unwrap();
+        let counted = last.header("x-cache-hit-count").unwrap().parse::<i64>().unwrap();
         let all = list(&w, "");
         let prompts: Vec<&str> =
             all["entries"].as_array().unwrap().iter().map(|e| e["prompt"].as_str().unwrap()).collect();
         assert_eq!(prompts, ["three", "two", "one"]);
         let two = &all["entries"][1];
         assert_eq!(two["hit_count"].as_i64(), Some(counted), "the list agrees with X-Cache-Hit-Count");
+        assert_eq!(two["model_used"].as_str(), last.header("x-model-used"), "and with X-Model-Used");
+        assert!(last.header("x-model-used").is_some());
         assert_eq!(two["last_accessed_at"].as_u64().map(|t| t % 60), Some(0), "coarse: a minute");
         assert!(all["entries"][0]["last_accessed_at"].is_null(), "never hit");
         assert!(all["next_cursor"].is_null());

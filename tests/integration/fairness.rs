@@ -155,6 +155,55 @@ pub fn waiters_and_non_readers_of_one_address_never_fail_another_clients_hits() 
     gemini.set_delay(0);
 }
 
+/// A client that stops reading is dropped once a write has waited
+/// `--send-timeout-seconds`, and its instance is freed: on a pool of 4, four
+/// silent readers of a 20 MB image take every instance (another client's HIT
+/// answers 503 `overloaded`); after their 4 s timeout the same HIT is served while
+/// they still hold their sockets, and each of them finds its answer cut short.
+pub fn a_client_that_stops_reading_is_dropped_after_the_send_timeout_and_frees_its_instance() {
+    use std::io::Read as _;
+    let gemini = Gemini::start();
+    let flags =
+        ["--max-concurrent-requests", "4", "--queue-timeout-ms", "200", "--send-timeout-seconds", "4"];
+    let host = host(&gemini, &[], &flags);
+    let key = host.admin("POST", "/api/v1/projects", r#"{"name":"silent"}"#).json()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let small = live(&unique("a small image"));
+    assert_eq!(host.get(&small, &key).status, 200);
+    gemini.set(Behavior::Sized(20 << 20));
+    let big = live(&unique("twenty megabytes, unread"));
+    assert_eq!(host.get(&big, &key).body.len(), 20 << 20);
+    let header = format!("x-api-key: {key}");
+    let request = raw::get(big.as_bytes(), &[header.as_bytes()]);
+    let started = Instant::now();
+    let silent: Vec<TcpStream> =
+        (0..4).map(|_| self::silent(Ipv4Addr::new(127, 0, 0, 3), &host.base, &request)).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let full = host.get(&small, &key);
+    assert_eq!(
+        (full.status, full.header("x-error-code")),
+        (503, Some("overloaded")),
+        "the four hold the pool"
+    );
+    let served = loop {
+        let r = host.get(&small, &key);
+        if r.status == 200 {
+            break started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "still {} after 15 s\n{}", r.status, host.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(served >= Duration::from_secs(3), "served after {served:?}: before the send timeout");
+    for mut socket in silent {
+        socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let _ = socket.read_to_end(&mut got); // EOF or a reset: either way the server is gone
+        assert!(got.len() < 20 << 20, "a silent reader got the whole image");
+    }
+}
+
 /// On main every failed generation gave the client's unit back: 22 refused
 /// prompts made 22 provider calls against a limit of 3.
 pub fn refused_prompts_make_at_most_the_clients_allowance_of_provider_calls() {

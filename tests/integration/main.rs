@@ -177,6 +177,7 @@ fn main() {
         hardening::a_corrupt_project_record_is_a_clear_error_and_rotation_repairs_it,
         fairness::a_hit_stays_fast_while_two_maximal_derivations_run,
         fairness::waiters_and_non_readers_of_one_address_never_fail_another_clients_hits,
+        fairness::a_client_that_stops_reading_is_dropped_after_the_send_timeout_and_frees_its_instance,
         fairness::refused_prompts_make_at_most_the_clients_allowance_of_provider_calls,
         fairness::hostile_provider_bytes_are_502_and_store_nothing,
         fairness::purges_and_regenerates_racing_with_making_leave_rows_objects_and_stats_equal,

@@ -497,6 +497,52 @@ mod tests {
     }
 
     #[test]
+    fn models_are_read_checked_and_their_fallbacks_resolved() {
+        let with = |models: &str| {
+            let mut pairs = MINIMAL.to_vec();
+            pairs.extend([("openai_api_key", "sk-1"), ("models", models)]);
+            load(&pairs)
+        };
+        let c = with("flash=gemini:gemini-2.5-flash-image>gpt, gpt=openai:gpt-image-1").unwrap();
+        let names: Vec<_> = c.models.iter().map(|m| (m.name.as_str(), m.provider.model())).collect();
+        assert_eq!(names, [("flash", "gemini-2.5-flash-image"), ("gpt", "gpt-image-1")]);
+        assert_eq!(c.model(None).unwrap().name, "flash", "the first is the default");
+        assert_eq!(c.fallback_of(&c.models[0]).map(|m| m.name.as_str()), Some("gpt"));
+        assert_eq!(c.fallback_of(&c.models[1]), None);
+        let refused = |models: &str, says: &str| {
+            let e = with(models).unwrap_err().to_string();
+            assert!(e.contains("models") && e.contains(says), "{models:?}: {e}");
+        };
+        refused("a=gemini:m, a=openai:n", "named twice");
+        refused("a=gemini:m>a", "not another of the models");
+        refused("a=gemini:m>b", "not another of the models");
+        refused("a=dalle:m", "the providers are");
+        refused("a=gemini:models/x", "not a model id");
+        refused("a:gemini:m", "NAME=PROVIDER:MODEL");
+        refused("Big Name=gemini:m", "a name is");
+        let seventeen: Vec<String> = (0..17).map(|i| format!("m{i}=gemini:x")).collect();
+        refused(&seventeen.join(","), "from 1 to 16");
+        // A compat model needs its own key and base URL.
+        assert!(with("local=compat:my-model").unwrap_err().to_string().contains("compat_"));
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([
+            ("models", "local=compat:my-model"),
+            ("compat_api_key", "k"),
+            ("compat_base_url", "http://127.0.0.1:9000"),
+        ]);
+        assert_eq!(load(&pairs).unwrap().models[0].provider.model(), "my-model");
+    }
+
+    /// With the defaults a provider that failed quickly falls back and one
+    /// that used its whole timeout does not (`Config::fallback_fits`).
+    #[test]
+    fn a_fallback_fits_only_while_the_lease_has_room_for_it() {
+        let c = load(MINIMAL).unwrap();
+        assert!(c.fallback_fits(0) && c.fallback_fits(55_000));
+        assert!(!c.fallback_fits(55_001) && !c.fallback_fits(60_000));
+    }
+
+    #[test]
     fn a_missing_variable_is_named() {
         let pairs: Vec<_> = MINIMAL.iter().filter(|(k, _)| *k != "s3_bucket").copied().collect();
         let e = load(&pairs).unwrap_err();

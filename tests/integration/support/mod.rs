@@ -52,9 +52,10 @@ pub fn alone_or_together(name: &str, test: impl FnOnce()) {
 /// that may run longer allow for the turn themselves.
 fn clear_of_the_hours_turn() {
     const MARGIN: u64 = 120;
-    let into = sign::now() % 3600;
-    if into >= 3600 - MARGIN {
-        std::thread::sleep(std::time::Duration::from_secs(3600 - into + 1));
+    const HOUR: u64 = banatie_core::keys::HOUR_SECONDS;
+    let into = sign::now() % HOUR;
+    if into >= HOUR - MARGIN {
+        std::thread::sleep(std::time::Duration::from_secs(HOUR - into + 1));
     }
 }
 
