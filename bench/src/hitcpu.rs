@@ -48,25 +48,28 @@ fn load(url: &str, pid: u32, connections: u32) -> anyhow::Result<(f64, f64)> {
 /// key for the first), each fetched once (a MISS).
 fn hit_urls(base: &str, gemini: &Gemini) -> anyhow::Result<[(String, Option<String>); 2]> {
     let key = create_project(base)?;
-    gemini.set(Behavior::Sized(200_000));
     let keyed = format!("{base}/api/v1/live/generate?prompt=hit+cpu+keyed");
+    gemini.set(Behavior::Sized(200_000));
     let mut r = crate::agent().get(&keyed).header("x-api-key", &key).call()?;
     anyhow::ensure!(
         r.headers().get("x-cache-status").is_some_and(|v| v == "MISS"),
         "the keyed URL was no MISS"
     );
     r.body_mut().read_to_vec()?;
-    let signed = format!("{base}{}", signed_path(base, &key, "hit cpu")?);
-    fetch(&signed, "MISS")?;
+    let signed = signed_hit(base, &key, gemini)?;
     Ok([(keyed, Some(key)), (signed, None)])
 }
 
 /// A signed URL of a new 200 KB image on `base`, fetched once (a MISS): wrk
 /// sends no headers, and a signed URL is how pages ask.
 fn hit_url(base: &str, gemini: &Gemini) -> anyhow::Result<String> {
-    let key = create_project(base)?;
+    signed_hit(base, &create_project(base)?, gemini)
+}
+
+/// The signed URL of a new 200 KB image of `key`'s project, after its MISS.
+fn signed_hit(base: &str, key: &str, gemini: &Gemini) -> anyhow::Result<String> {
     gemini.set(Behavior::Sized(200_000));
-    let url = format!("{base}{}", signed_path(base, &key, "hit cpu")?);
+    let url = format!("{base}{}", signed_path(base, key, "hit cpu")?);
     fetch(&url, "MISS")?;
     Ok(url)
 }

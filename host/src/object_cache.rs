@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmtime_wasi_http::{Error, WasiBody};
 
+use banatie_core::cache_key::hex;
 use banatie_core::config::S3Config;
 use banatie_core::s3::{SignedGet, Signer};
 
@@ -325,14 +326,6 @@ impl ObjectCache {
         self.evict(&mut state);
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// S3's answer to the GET, from the copy, marked with `token`

@@ -12,7 +12,7 @@ use std::cell::Cell;
 
 use super::bindings::keyvalue::{atomics, store};
 use crate::core::keys;
-use crate::core::platform::Flavour;
+use crate::core::platform::{self, Flavour};
 use crate::core::ports::KeyValue;
 use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
@@ -33,15 +33,6 @@ pub const STORE: &str = "";
 /// to use; NATS bucket names are `[a-zA-Z0-9_-]+`.
 #[cfg(feature = "wasmcloud2")]
 pub const STORE: &str = "banatie";
-
-/// How often an increment that lost a race (NATS) is tried again; each try
-/// is one round trip, and each round of contenders lets one through, so a
-/// lost try first waits a random while that grows with the tries (up to
-/// `CONFLICT_BACKOFF_MAX_US`): 100 concurrent HITs of one image spread out
-/// instead of retrying in lockstep (64 tries without it left the last few
-/// of them with 503 `kv_unavailable` on wash's NATS).
-const CONFLICT_RETRIES: u32 = 200;
-const CONFLICT_BACKOFF_MAX_US: u64 = 4_000;
 
 pub struct Kv<'t> {
     bucket: store::Bucket,
@@ -103,7 +94,7 @@ impl<'t> Kv<'t> {
         loop {
             match self.timings.measure(Kind::Kv, || platform_increment(&self.bucket, stored, delta)) {
                 Err(store::Error::Other(m))
-                    if FLAVOUR.is_increment_conflict(&m) && tries < CONFLICT_RETRIES =>
+                    if FLAVOUR.is_increment_conflict(&m) && tries < platform::CONFLICT_RETRIES =>
                 {
                     tries += 1;
                     backoff(tries);
@@ -194,11 +185,10 @@ impl KeyValue for Kv<'_> {
     }
 }
 
-/// A random wait of up to `100 µs × tries` (at most `CONFLICT_BACKOFF_MAX_US`)
-/// before an increment that lost a race is tried again.
+/// A random wait within `platform::conflict_wait_span_us` before an
+/// increment that lost a race is tried again.
 fn backoff(tries: u32) {
-    let span_us = (100 * u64::from(tries)).min(CONFLICT_BACKOFF_MAX_US);
-    let wait_us = wasi::random::random::get_random_u64() % span_us.max(1);
+    let wait_us = wasi::random::random::get_random_u64() % platform::conflict_wait_span_us(tries);
     wasi::clocks::monotonic_clock::subscribe_duration(wait_us * 1_000).block();
 }
 

@@ -43,9 +43,7 @@ pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Rep
             "aspect_ratio": entry.aspect_ratio,
             "scope": entry.scope,
             "enhanced_prompt": entry.enhanced_prompt,
-            // As `X-Model-Used` says it: the model's name (its id when the
-            // image was cached before models had names).
-            "model_used": entry.model_used.as_ref().unwrap_or(&entry.model),
+            "model_used": entry.model_used(),
             "image_id": entry.image_id,
             "created_at": entry.created_at,
             "hit_count": hits,

@@ -71,8 +71,14 @@ pub fn hash(req: &GenerationRequest, provider: &str, model: &str) -> String {
     hex(&Sha256::digest(canonical(req, provider, model).as_bytes()))
 }
 
+/// Lower-case hex of `bytes` (one string, no allocation per byte: a HIT
+/// spells its cache key with it).
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[cfg(test)]

@@ -66,6 +66,12 @@ pub struct Made<'a> {
 }
 
 impl Entry {
+    /// The model that made it as answers say it (`X-Model-Used`, the entries
+    /// list): its name, or its id when it was cached before models had names.
+    pub fn model_used(&self) -> &str {
+        self.model_used.as_deref().unwrap_or(&self.model)
+    }
+
     /// The entry of an original the provider just generated for `request`.
     /// (The one place originals' entries are built; `variant` builds the others.)
     pub fn original(

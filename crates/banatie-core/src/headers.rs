@@ -142,7 +142,7 @@ fn common(entry: &Entry) -> Vec<Header> {
         ("content-security-policy", IMAGE_CSP.into()),
         (super::marking::HEADER.0, super::marking::HEADER.1.into()),
         // The model's name (`models`); an entry from before names: its model id.
-        ("x-model-used", entry.model_used.clone().unwrap_or_else(|| entry.model.clone())),
+        ("x-model-used", entry.model_used().to_string()),
     ];
     if let Some(e) = &entry.enhancement {
         h.push(("x-prompt-enhancement", e.clone()));

@@ -163,6 +163,23 @@ impl Flavour {
     }
 }
 
+/// How often an increment that lost a race (wash's NATS) is tried again.
+/// Each try is one round trip and each round of contenders lets one
+/// through, so a lost try first waits a random part of
+/// [`conflict_wait_span_us`]: 100 concurrent HITs of one image spread out
+/// instead of retrying in lockstep (64 tries without the wait left the last
+/// few of them with 503 `kv_unavailable`).
+pub const CONFLICT_RETRIES: u32 = 200;
+/// The longest wait before another try of a lost increment, in µs.
+pub const CONFLICT_BACKOFF_MAX_US: u64 = 4_000;
+
+/// The span (µs, at least 1) a lost increment's next try waits a random
+/// part of after `tries` lost tries: 100 µs a try, up to
+/// [`CONFLICT_BACKOFF_MAX_US`].
+pub fn conflict_wait_span_us(tries: u32) -> u64 {
+    (100 * u64::from(tries)).clamp(1, CONFLICT_BACKOFF_MAX_US)
+}
+
 /// wasmCloud 2's spelling: `[A-Za-z0-9_-]` as is; `:` as `.` (the separator
 /// every NATS tool shows) unless that would make an empty token (first,
 /// last, or next to another `:`); every other byte, `.` `=` `~` and `/`
@@ -303,6 +320,15 @@ mod tests {
         assert_eq!(f.big_endian_probe(b"1"), None);
         assert_eq!(f.decode_counter(b"{\"json\":1}"), Counter::NotACounter);
         assert_eq!(f.decode_counter(b""), Counter::NotACounter);
+    }
+
+    #[test]
+    fn a_lost_increment_waits_longer_with_each_try_up_to_a_bound() {
+        assert_eq!(conflict_wait_span_us(0), 1);
+        assert_eq!(conflict_wait_span_us(1), 100);
+        assert_eq!(conflict_wait_span_us(39), 3_900);
+        assert_eq!(conflict_wait_span_us(40), CONFLICT_BACKOFF_MAX_US);
+        assert_eq!(conflict_wait_span_us(CONFLICT_RETRIES), CONFLICT_BACKOFF_MAX_US);
     }
 
     #[test]
