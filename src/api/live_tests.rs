@@ -149,7 +149,7 @@ fn a_failed_generation_spends_its_budget() {
 #[test]
 fn concurrent_identical_misses_make_one_generation_on_every_runtimes_semantics() {
     use crate::core::stats::Counter;
-    for semantics in [Semantics::SpinSqlite, Semantics::SpinRedis] {
+    for semantics in [Semantics::SpinSqlite, Semantics::SpinRedis, Semantics::WasmCloud] {
         let w = World::on(semantics);
         let replies = concurrently(&w, 5, "prompt=crowd", &w.alpha);
         assert_eq!(w.provider.calls.get(), 1, "{semantics:?}");

@@ -39,6 +39,8 @@ mod dispatch_tests;
 #[cfg(test)]
 mod fakes;
 #[cfg(test)]
+mod faults_tests;
+#[cfg(test)]
 mod graph_tests;
 
 use crate::core::client;

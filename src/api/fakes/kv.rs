@@ -30,6 +30,8 @@ pub enum Semantics {
 pub struct MemKv {
     pub map: RefCell<BTreeMap<String, Vec<u8>>>,
     pub fail_writes: Cell<bool>,
+    /// Only `set_many` fails (how entries are written).
+    pub fail_set_many: Cell<bool>,
     pub semantics: Semantics,
     /// Writes that other reads do not see yet: until when, and what they
     /// see meanwhile (a store whose reads lag its writes; see [`MemKv::lagging`]).
@@ -114,7 +116,7 @@ impl KeyValue for MemKv {
     }
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
         self.note("set_many", &pairs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(" "));
-        if self.fail_writes.get() {
+        if self.fail_writes.get() || self.fail_set_many.get() {
             return Err(Error::KeyValue("injected".into()));
         }
         for (key, value) in pairs {

@@ -26,6 +26,10 @@ use crate::core::Error;
 pub struct MemStore {
     pub objects: RefCell<BTreeMap<String, (String, Vec<u8>)>>,
     pub fail_puts: Cell<bool>,
+    /// Reading an object's bytes (`get_bytes`: a derivation's original, a
+    /// reference) fails, or panics.
+    pub fail_reads: Cell<bool>,
+    pub panic_reads: Cell<bool>,
 }
 
 impl ObjectStore for MemStore {
@@ -45,6 +49,10 @@ impl ObjectStore for MemStore {
             .map(|(_, b)| StoredObject { size: b.len() as u64, body: b.clone() }))
     }
     async fn get_bytes(&self, key: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, Error> {
+        assert!(!self.panic_reads.get(), "injected panic reading {key}");
+        if self.fail_reads.get() {
+            return Err(Error::Storage("injected".into()));
+        }
         match self.objects.borrow().get(key) {
             Some((_, b)) if b.len() > max_bytes => Err(Error::Storage("object too large".into())),
             found => Ok(found.map(|(_, b)| b.clone())),
@@ -75,6 +83,8 @@ pub struct FakeProvider {
     /// A clock (the world's `FakeEnv::now_ms`) each image call moves on by
     /// this many milliseconds: a provider that takes its time.
     pub takes: RefCell<Option<(Rc<Cell<u64>>, u64)>>,
+    /// Image calls panic (once called: the call counts).
+    pub panics: Cell<bool>,
 }
 
 /// A real PNG, `w`×`h`, a gradient whose tint comes from `seed`.
@@ -102,6 +112,7 @@ impl Provider for FakeProvider {
         if let Some((clock, ms)) = &*self.takes.borrow() {
             clock.set(clock.get() + ms);
         }
+        assert!(!self.panics.get(), "injected panic in the provider");
         if let Some(e) = self.failing.borrow().get(model.model()) {
             return Err(e.clone());
         }
