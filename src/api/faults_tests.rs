@@ -179,10 +179,11 @@ fn check(
 #[test]
 fn a_fault_at_any_step_of_making_leaves_no_lease_held_and_gives_back_what_was_not_spent() {
     use Fault::*;
-    use Outcome::Status;
+    use Outcome::{Panicked, Status};
     let generation = [
         (ProviderFails, Status(502), Counts::GENERATION),
         (ProviderRefuses, Status(422), Counts::GENERATION),
+        (ProviderPanics, Panicked, Counts::GENERATION),
         (UnknownReference, Status(404), Counts::NOTHING),
         (PutFails, Status(502), Counts::GENERATION),
         (EntryWriteFails, Status(200), Counts::GENERATION),
@@ -190,12 +191,14 @@ fn a_fault_at_any_step_of_making_leaves_no_lease_held_and_gives_back_what_was_no
     // A variant asked of a new prompt: its original is made for it, under one lease.
     let generation_for_a_variant = [
         (ProviderFails, Status(502), Counts::GENERATION),
+        (ProviderPanics, Panicked, Counts::GENERATION),
         (PutFails, Status(502), Counts { derivations: 1, client_derivations: 1, ..Counts::GENERATION }),
         (DerivationRefused, Status(422), Counts::GENERATION),
     ];
     // A variant of a cached original.
     let derivation = [
         (ReadFails, Status(502), Counts::NOTHING),
+        (ReadPanics, Panicked, Counts::NOTHING),
         (DerivationRefused, Status(422), Counts::NOTHING),
         (PutFails, Status(502), Counts::DERIVATION),
         (EntryWriteFails, Status(200), Counts::DERIVATION),

@@ -20,26 +20,63 @@ use crate::core::Error;
 /// a claim also waits `lease_settle_ms`).
 const MAX_CONTENDED_ROUNDS: u32 = 64;
 
-pub enum Joined {
-    /// This request holds the lease and must make the image.
-    Owner(Held),
+pub enum Joined<'c, K: KeyValue, E: Env, R> {
+    /// This request holds the lease and must make the image; `R` is what it
+    /// reserved before it took it.
+    Owner(Lease<'c, K, E>, R),
     /// Another request made it (while this one waited, or just before it
     /// took the lease): its entry.
     Ready(Box<Entry>),
 }
 
 /// The lease on making an image (a generation or a derivation) that this
-/// request holds, and where its failure would go.
-pub struct Held {
-    lease: lease::Held,
+/// request holds, and where its failure would go. It is settled once, by
+/// [`Lease::succeed`] or [`Lease::fail`]; dropped unsettled (an early return,
+/// a panic), it is released and its waiters look again.
+pub struct Lease<'c, K: KeyValue, E: Env> {
+    held: lease::Held<'c, K, E>,
+    kv: &'c K,
+    env: &'c E,
     failure_key: String,
 }
 
-impl Held {
-    /// Whether nobody else can have taken the lease by `now_s` (it has not
+impl<K: KeyValue, E: Env> Lease<'_, K, E> {
+    /// Whether nobody else can have taken the lease by now (it has not
     /// expired): the slot holds what this request read under it.
-    pub fn exclusive_at(&self, now_s: u64) -> bool {
-        self.lease.live_at(now_s)
+    pub fn exclusive(&self) -> bool {
+        self.held.live()
+    }
+
+    /// After a success: release, and forget the failure an earlier owner left
+    /// (it no longer applies). A failed owner leaves its lease expired in
+    /// place (`fail`), so only a lease taken over can have one.
+    pub fn succeed(self) {
+        let taken_over = self.held.taken_over;
+        self.held.release();
+        if taken_over {
+            if let Err(e) = self.kv.delete(&self.failure_key) {
+                crate::diag!("old failure record not removed: {e}");
+            }
+        }
+    }
+
+    /// Leave the failure for the requests that waited on us, and our lease
+    /// expired in place: its waiters read the failure, newcomers take it over
+    /// (and remove the failure when they succeed). Both are noted for removal
+    /// once the hour is over (`api::expiry`), if nobody has replaced them.
+    pub fn fail(self, error: &Error) {
+        let now_ms = self.env.now_ms();
+        let failure = Failure::new(self.held.owner, now_ms, error).encode();
+        if let Err(e) = self.kv.set(&self.failure_key, &failure) {
+            crate::diag!("failure not recorded for the waiters: {e}");
+        }
+        let row = Expiring::Failure {
+            owner: self.held.owner,
+            lease: self.held.key.clone(),
+            failure: self.failure_key.clone(),
+        };
+        self.held.expire();
+        expiry::note(self.kv, &row, now_ms / 1000);
     }
 }
 
@@ -47,14 +84,16 @@ impl Held {
 /// and have its entry. `stale` is the entry this request replaces (its
 /// object vanished, it is being regenerated, or it is a variant of an earlier
 /// original): it does not count as made.
-/// `may_take` is asked before this request would take the lease (never while
-/// it waits on another's).
-pub async fn join<K: KeyValue, S, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
+/// `reserve` is asked before this request would take the lease (never while
+/// it waits on another's), until it succeeds; what it reserved is kept
+/// across rounds, and dropped (given back) unless this request becomes the
+/// owner.
+pub async fn join<'c, K: KeyValue, S, P, E: Env, R>(
+    ctx: &'c Context<K, S, P, E>,
     slot: &Slot,
     stale: Option<&Entry>,
-    may_take: impl Fn() -> Result<(), Error>,
-) -> Result<Joined, Error> {
+    mut reserve: impl FnMut() -> Result<R, Error>,
+) -> Result<Joined<'c, K, E, R>, Error> {
     let key = keys::lease(&slot.project, &slot.hash);
     let failure_key = keys::failure(&slot.project, &slot.hash);
     let owner = single_flight::owner_id(ctx.env.random_u32());
@@ -64,6 +103,7 @@ pub async fn join<K: KeyValue, S, P, E: Env>(
         retry_after: single_flight::give_up_retry_after(ctx.config.generation_lease_seconds),
     };
     let mut waited_on: Option<u32> = None;
+    let mut reserved: Option<R> = None;
     let mut attempt = 0;
     let mut contended = 0;
     loop {
@@ -88,37 +128,40 @@ pub async fn join<K: KeyValue, S, P, E: Env>(
             }
             Decision::Fail(error) => return Err(error),
             free => {
-                if let Err(refused) = may_take() {
-                    // Someone may have taken the lease (and spent the last
-                    // unit) since we looked: then wait for them instead.
-                    let seen = single_flight::observe(ctx.env.now_ms(), ctx.kv.get(&key)?);
-                    if matches!(seen, Seen::Held(_)) {
-                        continue;
-                    }
-                    return Err(refused);
-                }
+                let mine = match reserved.take() {
+                    Some(mine) => mine,
+                    None => match reserve() {
+                        Ok(mine) => mine,
+                        Err(refused) => {
+                            // Someone may have taken the lease (and spent the
+                            // last unit) since we looked: then wait for them.
+                            let seen = single_flight::observe(ctx.env.now_ms(), ctx.kv.get(&key)?);
+                            if matches!(seen, Seen::Held(_)) {
+                                continue;
+                            }
+                            return Err(refused);
+                        }
+                    },
+                };
                 contended += 1;
                 if contended > MAX_CONTENDED_ROUNDS {
                     return Err(busy());
                 }
                 let lifetime = ctx.config.generation_lease_seconds;
-                let Some(lease) = lease::attempt(ctx, &key, owner, lifetime, free, contended).await? else {
+                let Some(held) = lease::attempt(ctx, &key, owner, lifetime, free, contended).await? else {
+                    reserved = Some(mine);
                     continue; // someone else took it first: wait for them
                 };
-                let held = Held { lease, failure_key };
+                let lease = Lease { held, kv: &ctx.kv, env: &ctx.env, failure_key };
                 // Someone may have finished between our lookup and our lease
-                // (seen under load: a whole generation fits in that gap).
+                // (seen under load: a whole generation fits in that gap). Then,
+                // or when the lookup fails, the lease is released as it is
+                // dropped (not left to expire: its waiters would wait for
+                // nothing), and what was reserved is given back.
                 return match fresh(&ctx.kv, slot, stale) {
-                    Ok(None) => Ok(Joined::Owner(held)),
-                    Ok(Some(entry)) => {
-                        release(&ctx.kv, &held, ctx.env.now_unix());
-                        Ok(Joined::Ready(Box::new(entry)))
-                    }
-                    Err(e) => {
-                        // Not left to expire: the waiters would wait for nothing.
-                        release(&ctx.kv, &held, ctx.env.now_unix());
-                        Err(e)
-                    }
+                    Ok(None) => Ok(Joined::Owner(lease, mine)),
+                    Ok(Some(entry)) => Ok(Joined::Ready(Box::new(entry))),
+                    Err(e) => Err(e),
                 };
             }
         }
@@ -128,39 +171,4 @@ pub async fn join<K: KeyValue, S, P, E: Env>(
 /// The entry, if one other than `stale` is there now.
 fn fresh(kv: &impl KeyValue, slot: &Slot, stale: Option<&Entry>) -> Result<Option<Entry>, Error> {
     Ok(slot.lookup(kv)?.filter(|entry| stale.is_none_or(|s| s.image_id != entry.image_id)))
-}
-
-/// Drop the lease if it is still ours.
-pub fn release(kv: &impl KeyValue, held: &Held, now_s: u64) {
-    lease::release(kv, &held.lease, now_s)
-}
-
-/// After a success: release, and forget the failure an earlier owner left
-/// (it no longer applies). A failed owner leaves its lease expired in place
-/// (`fail`), so only a lease taken over can have one.
-pub fn succeed(kv: &impl KeyValue, held: &Held, now_s: u64) {
-    release(kv, held, now_s);
-    if held.lease.taken_over {
-        if let Err(e) = kv.delete(&held.failure_key) {
-            crate::diag!("old failure record not removed: {e}");
-        }
-    }
-}
-
-/// Leave the failure for the requests that waited on us, and our lease
-/// expired in place: its waiters read the failure, newcomers take it over
-/// (and remove the failure when they succeed). Both are noted for removal
-/// once the hour is over (`api::expiry`), if nobody has replaced them.
-pub fn fail(kv: &impl KeyValue, held: &Held, now_ms: u64, error: &Error) {
-    let failure = Failure::new(held.lease.owner, now_ms, error).encode();
-    if let Err(e) = kv.set(&held.failure_key, &failure) {
-        crate::diag!("failure not recorded for the waiters: {e}");
-    }
-    lease::expire(kv, &held.lease, now_ms / 1000);
-    let row = Expiring::Failure {
-        owner: held.lease.owner,
-        lease: held.lease.key.clone(),
-        failure: held.failure_key.clone(),
-    };
-    expiry::note(kv, &row, now_ms / 1000);
 }

@@ -94,26 +94,30 @@ impl<'k, K: KeyValue> Gate<'k, K> {
     }
 
     /// Before this request takes a generation's lease: the budget, then the
-    /// scope's cap and the client's allowance are reserved.
-    pub fn may_generate(&self) -> Result<(), Error> {
+    /// scope's cap and the client's allowance are reserved. Given back when
+    /// the reservation is dropped unspent ([`Reserved::spend`]: the provider
+    /// is called).
+    pub fn reserve_generation(&self) -> Result<Reserved<'_, 'k, K>, Error> {
         self.check_budget()?;
         let scope = self.scope.as_ref();
         self.scope_unit.take(|used| scope.map_or(Ok(()), |s| s.check_new_generation(used - 1)))?;
-        self.allowance.take().inspect_err(|_| self.scope_unit.refund())
+        self.allowance.take().inspect_err(|_| self.scope_unit.refund())?;
+        Ok(Reserved { gate: self, what: What::Generation, spent: false })
     }
 
     /// No provider call was made after all (another request generated, or
     /// the budget was spent meanwhile): the client's unit and the scope's go
     /// back. A call that was made keeps them, whatever it answered.
-    pub fn generation_given_back(&self) {
+    fn generation_given_back(&self) {
         self.allowance.refund();
         self.scope_unit.refund();
     }
 
     /// Before this request derives a variant: the project's derivations of
     /// the hour, then the client's. The first derivation of an hour removes
-    /// the project's counters of the hours before.
-    pub fn may_derive(&self) -> Result<(), Error> {
+    /// the project's counters of the hours before. Given back when dropped
+    /// unspent ([`Reserved::spend`]: the derivation was computed).
+    pub fn reserve_derivation(&self) -> Result<Reserved<'_, 'k, K>, Error> {
         let limit = self.project.derivations_per_hour;
         let now = self.now;
         let was_taken = self.derivations.used().is_some();
@@ -131,12 +135,13 @@ impl<'k, K: KeyValue> Gate<'k, K> {
                 }
             }
         }
-        self.client_derivations.take().inspect_err(|_| self.derivations.refund())
+        self.client_derivations.take().inspect_err(|_| self.derivations.refund())?;
+        Ok(Reserved { gate: self, what: What::Derivation, spent: false })
     }
 
     /// No derivation was computed after all (another request's, the
     /// original was gone, or it was refused before decoding).
-    pub fn derivation_given_back(&self) {
+    fn derivation_given_back(&self) {
         self.derivations.refund();
         self.client_derivations.refund();
     }
@@ -150,6 +155,37 @@ impl<'k, K: KeyValue> Gate<'k, K> {
             reply.headers.push(headers::scope(&s.slug));
         }
         reply
+    }
+}
+
+/// What a request reserved on the gate for making one image: given back when
+/// dropped, unless it was spent.
+pub struct Reserved<'g, 'k, K: KeyValue> {
+    gate: &'g Gate<'k, K>,
+    what: What,
+    spent: bool,
+}
+
+enum What {
+    Generation,
+    Derivation,
+}
+
+impl<K: KeyValue> Reserved<'_, '_, K> {
+    /// The work is being done (the provider is called, the derivation is
+    /// computed): what it cost stays spent, whatever comes of it.
+    pub fn spend(&mut self) {
+        self.spent = true;
+    }
+}
+
+impl<K: KeyValue> Drop for Reserved<'_, '_, K> {
+    fn drop(&mut self) {
+        match (self.spent, &self.what) {
+            (true, _) => {}
+            (false, What::Generation) => self.gate.generation_given_back(),
+            (false, What::Derivation) => self.gate.derivation_given_back(),
+        }
     }
 }
 

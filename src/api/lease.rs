@@ -10,8 +10,12 @@ use crate::core::ports::{Env, KeyValue};
 use crate::core::single_flight::{self, decide, Claimed, Decision, Lease, Seen};
 use crate::core::Error;
 
-/// A lease this request holds.
-pub struct Held {
+/// A lease this request holds. Dropped, it is released (if it is still
+/// ours): an early return or a panic never leaves it held; [`Held::expire`]
+/// leaves it expired in place instead (a failed owner's mark).
+pub struct Held<'c, K: KeyValue, E: Env> {
+    kv: &'c K,
+    env: &'c E,
     pub key: String,
     pub owner: u32,
     bytes: [u8; 8],
@@ -20,12 +24,59 @@ pub struct Held {
     pub taken_over: bool,
     /// Unix seconds until which nobody else can take it.
     expires_at_s: u32,
+    /// Released or expired already.
+    settled: bool,
 }
 
-impl Held {
-    /// Whether it is still live at `now_s` (nobody else can have taken it).
-    pub fn live_at(&self, now_s: u64) -> bool {
+impl<K: KeyValue, E: Env> Held<'_, K, E> {
+    /// Whether it is still live now (nobody else can have taken it).
+    pub fn live(&self) -> bool {
+        self.live_at(self.env.now_unix())
+    }
+
+    fn live_at(&self, now_s: u64) -> bool {
         now_s < u64::from(self.expires_at_s)
+    }
+
+    /// Whether it is still ours: surely, while it has not expired (nobody
+    /// can have taken it), else only after reading it back.
+    fn still_ours(&self) -> bool {
+        self.live() || matches!(self.kv.get(&self.key), Ok(Some(v)) if v == self.bytes)
+    }
+
+    /// Drop the lease if it is still ours.
+    pub fn release(mut self) {
+        self.settled = true;
+        self.delete();
+    }
+
+    fn delete(&self) {
+        if self.still_ours() {
+            if let Err(e) = self.kv.delete(&self.key) {
+                crate::diag!("lease {} not released (it will expire): {e}", self.key);
+            }
+        }
+    }
+
+    /// Leave the lease expired in place (a failed owner's mark, which its
+    /// waiters read as "look at the failure" and newcomers take over), if it
+    /// is still ours.
+    pub fn expire(mut self) {
+        self.settled = true;
+        if self.still_ours() {
+            let expired = Lease { owner: self.owner, expires_at_s: 0 }.encode();
+            if let Err(e) = self.kv.set(&self.key, &expired) {
+                crate::diag!("lease {} not marked failed (it will expire): {e}", self.key);
+            }
+        }
+    }
+}
+
+impl<K: KeyValue, E: Env> Drop for Held<'_, K, E> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.delete();
+        }
     }
 }
 
@@ -34,14 +85,14 @@ impl Held {
 /// claims and settles. `Ok(None)`: not ours (look again). `round` counts
 /// the tries so far (a claim that was too slow backs off by it). A lease
 /// whose holder dies is free again after `lifetime_s`.
-pub async fn attempt<K: KeyValue, S, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
+pub async fn attempt<'c, K: KeyValue, S, P, E: Env>(
+    ctx: &'c Context<K, S, P, E>,
     key: &str,
     owner: u32,
     lifetime_s: u64,
     decision: Decision,
     round: u32,
-) -> Result<Option<Held>, Error> {
+) -> Result<Option<Held<'c, K, E>>, Error> {
     let lease = Lease::new(owner, ctx.env.now_ms(), lifetime_s);
     let mine = lease.encode();
     // Over someone's lease (expired, or failed: maybe with a failure left),
@@ -70,11 +121,14 @@ pub async fn attempt<K: KeyValue, S, P, E: Env>(
         Decision::Wait { .. } | Decision::Fail(_) => false,
     };
     Ok(taken.then(|| Held {
+        kv: &ctx.kv,
+        env: &ctx.env,
         key: key.to_string(),
         owner,
         bytes: mine,
         taken_over,
         expires_at_s: lease.expires_at_s,
+        settled: false,
     }))
 }
 
@@ -115,54 +169,42 @@ async fn claim<K: KeyValue, S, P, E: Env>(
     Ok(single_flight::claim_settled(written, settle, mine, read_back.as_deref(), over))
 }
 
-/// Drop the lease if it is still ours: surely, while it has not expired
-/// (nobody can have taken it), else only after reading it back. `now_s`:
-/// the wall clock's second.
-pub fn release(kv: &impl KeyValue, held: &Held, now_s: u64) {
-    let live = held.live_at(now_s);
-    let still_ours = live || matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes);
-    if still_ours {
-        if let Err(e) = kv.delete(&held.key) {
-            crate::diag!("lease {} not released (it will expire): {e}", held.key);
-        }
-    }
-}
-
-/// Leave the lease expired in place (a failed owner's mark, which its
-/// waiters read as "look at the failure" and newcomers take over), if it is
-/// still ours.
-pub fn expire(kv: &impl KeyValue, held: &Held, now_s: u64) {
-    let live = held.live_at(now_s);
-    if live || matches!(kv.get(&held.key), Ok(Some(v)) if v == held.bytes) {
-        let expired = Lease { owner: held.owner, expires_at_s: 0 }.encode();
-        if let Err(e) = kv.set(&held.key, &expired) {
-            crate::diag!("lease {} not marked failed (it will expire): {e}", held.key);
-        }
-    }
-}
-
 /// How long [`once`] waits for a lease someone else holds.
 const MAX_WAIT_MS: u64 = 5_000;
 /// How long a lease of [`once`] lives if its holder dies.
 const CRITICAL_SECTION_S: u64 = 10;
 
 /// Take the lease `key` (for `lifetime_s`), waiting up to `max_wait_ms`
-/// while someone else holds it; then 503 busy. `done` is asked before each
-/// try: once it is true the lease is not needed (`Ok(None)`).
-pub async fn hold<K: KeyValue, S, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
+/// while someone else holds it; then 503 busy.
+pub async fn hold<'c, K: KeyValue, S, P, E: Env>(
+    ctx: &'c Context<K, S, P, E>,
     key: &str,
     lifetime_s: u64,
     max_wait_ms: u64,
-    done: impl Fn() -> Result<bool, Error>,
-) -> Result<Option<Held>, Error> {
+) -> Result<Held<'c, K, E>, Error> {
+    let never_done = || Ok(None::<std::convert::Infallible>);
+    match hold_unless(ctx, key, lifetime_s, max_wait_ms, never_done).await? {
+        Ok(held) => Ok(held),
+        Err(never) => match never {},
+    }
+}
+
+/// [`hold`], unless `done` finds it not needed (asked before each try):
+/// then what `done` found.
+async fn hold_unless<'c, K: KeyValue, S, P, E: Env, D>(
+    ctx: &'c Context<K, S, P, E>,
+    key: &str,
+    lifetime_s: u64,
+    max_wait_ms: u64,
+    done: impl Fn() -> Result<Option<D>, Error>,
+) -> Result<Result<Held<'c, K, E>, D>, Error> {
     let owner = single_flight::owner_id(ctx.env.random_u32());
     let exclusion = ctx.kv.flavour().exclusion();
     let started = ctx.env.monotonic_ms();
     let mut round = 0;
     loop {
-        if done()? {
-            return Ok(None);
+        if let Some(found) = done()? {
+            return Ok(Err(found));
         }
         if ctx.env.monotonic_ms().saturating_sub(started) > max_wait_ms {
             return Err(Error::Busy { retry_after: 1 });
@@ -173,7 +215,7 @@ pub async fn hold<K: KeyValue, S, P, E: Env>(
             Decision::Wait { .. } => ctx.env.sleep(single_flight::backoff_ms(round)).await,
             decision => {
                 if let Some(held) = attempt(ctx, key, owner, lifetime_s, decision, round).await? {
-                    return Ok(Some(held));
+                    return Ok(Ok(held));
                 }
             }
         }
@@ -192,10 +234,11 @@ pub async fn once<K: KeyValue, S, P, E: Env>(
     done: impl Fn() -> Result<bool, Error>,
     work: impl FnOnce() -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let Some(held) = hold(ctx, key, CRITICAL_SECTION_S, MAX_WAIT_MS, &done).await? else {
+    let is_done = || Ok(done()?.then_some(()));
+    let Ok(held) = hold_unless(ctx, key, CRITICAL_SECTION_S, MAX_WAIT_MS, is_done).await? else {
         return Ok(());
     };
     let result = if done()? { Ok(()) } else { work() };
-    release(&ctx.kv, &held, ctx.env.now_unix());
+    held.release();
     result
 }

@@ -14,7 +14,8 @@ use super::cached;
 use super::context::{Context, Incoming};
 use super::counters::bump;
 use super::gate::Gate;
-use super::obtain::{self, Got, How, Plan};
+use super::obtain::{Obtain, Obtained};
+use super::plan::{Got, How, Plan};
 use super::reply::{Body, Reply};
 use super::scopes;
 use super::slot::Slot;
@@ -107,23 +108,32 @@ fn scope_of(
     }
 }
 
-/// Obtain the image and answer with it; when its object turns out to be
-/// gone, obtain it again (made again) and answer with that.
+/// Obtain the image and answer with it; when its object (or, for a
+/// variant, its original's) turns out to be gone, obtain it again, made
+/// again, and answer with that.
 async fn answer<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     plan: &Plan<'_>,
     incoming: &Incoming,
     gate: &Gate<'_, K>,
 ) -> Result<Reply<S::Body>, Error> {
-    let got = obtain::obtain(ctx, plan, incoming, gate, None).await?;
-    let broken = match reply(ctx, plan, got, incoming).await? {
-        Ok(reply) => return Ok(reply),
-        Err(broken) => broken,
-    };
-    let again = obtain::obtain(ctx, plan, incoming, gate, Some(&broken)).await?;
-    reply(ctx, plan, again, incoming)
-        .await?
-        .map_err(|e| Error::Storage(format!("object {} is gone again", e.object_key)))
+    let obtain = Obtain { ctx, plan, incoming, gate };
+    let mut broken: Option<Entry> = None;
+    for _ in 0..2 {
+        let got = match obtain.image(broken.as_ref()).await? {
+            Obtained::Got(got) => got,
+            Obtained::Gone(entry) => {
+                broken = Some(entry);
+                continue;
+            }
+        };
+        match reply(ctx, plan, got, incoming).await? {
+            Ok(reply) => return Ok(reply),
+            Err(gone) => broken = Some(gone),
+        }
+    }
+    let gone = broken.map(|e| e.object_key).unwrap_or_default();
+    Err(Error::Storage(format!("object {gone} is gone again")))
 }
 
 /// The answer for `got`: the bytes made now (a MISS), or the cached entry

@@ -254,7 +254,7 @@ mod failures;
 #[test]
 fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice() {
     use crate::api::make::Made;
-    use crate::api::store::{self, Item, Kind, Replacing, Stored};
+    use crate::api::store::{self, Batch, Item, Kind, Replacing, Stored};
     use crate::core::entry::Entry;
     use crate::core::stats::Counter;
     let w = World::new();
@@ -270,7 +270,7 @@ fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice()
     let ctx = w.ctx();
     let put = |made: &Made, replacing| {
         let item = Item { kind: Kind::Original, slot: &slot, made, replacing, read_under_lease: false };
-        w.block_on(store::store(&ctx, &[item])).remove(0).unwrap()
+        w.block_on(store::store(&ctx, Batch { image: item, with: None })).image.unwrap()
     };
     let before = (w.counter("proj-a", Counter::Entries), w.counter("proj-a", Counter::Bytes));
     let second = late("late", 99);

@@ -8,6 +8,7 @@
 
 use super::aliases;
 use super::context::Context;
+use super::gate::Reserved;
 use super::slot::Slot;
 use crate::core::entry::{self, Entry};
 use crate::core::headers::{self, Header};
@@ -31,30 +32,24 @@ pub struct Made {
     pub derive_ms: u64,
 }
 
-/// An original that was not made: why, and whether the provider was called
-/// for it (then what the call cost stays spent).
-pub struct NotMade {
-    pub error: Error,
-    pub called_provider: bool,
-}
-
 /// Generate the original of `slot`: budget → template → (enhancement) →
 /// the model asked for → on the provider's failure, its fallback (once,
 /// within the same budget unit and lease: at most two provider calls, each
 /// bounded by `provider_timeout_ms`, the second only when it fits in what is
-/// left of the lease).
+/// left of the lease). What `reserved` holds is spent as the provider is
+/// called, and given back when it is not.
 pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
     slot: &Slot,
     request: &GenerationRequest,
+    mut reserved: Reserved<'_, '_, K>,
     now: u64,
-) -> Result<Made, NotMade> {
+) -> Result<Made, Error> {
     let started = ctx.env.monotonic_ms();
-    let not_made = |error| NotMade { error, called_provider: false };
-    let model = ctx.config.model_for(request).map_err(not_made)?;
-    let inputs = references(ctx, &project.id, request).await.map_err(not_made)?;
-    spend_budget(&ctx.kv, project, now).map_err(not_made)?;
+    let model = ctx.config.model_for(request)?;
+    let inputs = references(ctx, &project.id, request).await?;
+    spend_budget(&ctx.kv, project, now)?;
     let framed = match &request.template {
         Some(name) => GenerationRequest { prompt: template::frame(name, &request.prompt), ..request.clone() },
         None => request.clone(),
@@ -64,6 +59,7 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         Some(Ok(better)) => GenerationRequest { prompt: better.clone(), ..framed.clone() },
         _ => framed,
     };
+    reserved.spend();
     let (used, image) = match ctx.provider.generate(&model.provider, &asked, &inputs).await {
         Ok(image) => (model, image),
         // A seed is kept or there is no fallback: a model that takes none
@@ -79,13 +75,12 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
                         error.code(),
                         fallback.name
                     );
-                    return Err(NotMade { error, called_provider: true });
+                    return Err(error);
                 }
-                None => return Err(NotMade { error, called_provider: true }),
+                None => return Err(error),
                 Some(fallback) => {
                     crate::diag!("model {} failed ({}), trying {}", model.name, error.code(), fallback.name);
-                    let image = ctx.provider.generate(&fallback.provider, &asked, &inputs).await;
-                    (fallback, image.map_err(|error| NotMade { error, called_provider: true })?)
+                    (fallback, ctx.provider.generate(&fallback.provider, &asked, &inputs).await?)
                 }
             }
         }
@@ -111,8 +106,27 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     Ok(Made { entry, bytes: image.bytes, timing: None, derive_ms: 0 })
 }
 
-/// Derive `wanted` of `source` (whose bytes are `bytes`), for `slot`.
-pub fn variant<K, S, P, E: Env>(
+/// Derive `wanted` of `source` (whose bytes are `bytes`), for `slot`. What
+/// `reserved` holds is spent once the derivation is computed (whatever it
+/// gives), and given back when it is refused before any decoding
+/// (`VariantUnavailable`).
+pub fn variant<K: KeyValue, S, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    slot: &Slot,
+    source: &Entry,
+    bytes: &[u8],
+    wanted: &Variant,
+    mut reserved: Reserved<'_, '_, K>,
+    now: u64,
+) -> Result<Made, Error> {
+    let made = derive(ctx, slot, source, bytes, wanted, now);
+    if !matches!(made, Err(Error::VariantUnavailable(_))) {
+        reserved.spend();
+    }
+    made
+}
+
+fn derive<K, S, P, E: Env>(
     ctx: &Context<K, S, P, E>,
     slot: &Slot,
     source: &Entry,

@@ -21,6 +21,8 @@ pub mod live;
 pub mod log;
 pub mod make;
 pub mod obtain;
+pub mod owner;
+pub mod plan;
 pub mod prefetch;
 pub mod projects;
 pub mod purge;

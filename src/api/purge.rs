@@ -47,9 +47,9 @@ pub async fn delete<K: KeyValue, S: ObjectStore, P, E: Env>(
     ctx.kv.get(&slot.entry_key)?.ok_or_else(none)?;
     let wait_ms = ctx.config.coalesce_wait_seconds * 1000;
     let lease_key = keys::lease(&project.id, &slot.hash);
-    let held = lease::hold(ctx, &lease_key, PURGE_LEASE_S, wait_ms, || Ok(false)).await?.expect("never done");
+    let held = lease::hold(ctx, &lease_key, PURGE_LEASE_S, wait_ms).await?;
     let result = remove_original(ctx, project, &slot).await;
-    lease::release(&ctx.kv, &held, ctx.env.now_unix());
+    held.release();
     result?.ok_or_else(none)?;
     Ok(Reply::empty(204, headers::deleted()))
 }

@@ -73,124 +73,184 @@ pub enum Stored {
     Unrecorded,
 }
 
-/// Store `items`: each object, then their entries in one batch (an original
-/// and the variant made with it are written together). An item whose object
-/// cannot be put is that item's error (502), and nothing of it is written.
-pub async fn store<K: KeyValue, S: ObjectStore, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
-    items: &[Item<'_>],
-) -> Vec<Result<Stored, Error>> {
-    let mut put = Vec::new();
-    for item in items {
-        let entry = &item.made.entry;
-        put.push(ctx.store.put(&entry.object_key, &entry.content_type, item.made.bytes.clone()).await);
-    }
-    let ready: Vec<&Item<'_>> = items.iter().zip(&put).filter(|(_, p)| p.is_ok()).map(|(i, _)| i).collect();
-    let mut outcome = match write(ctx, &ready).await {
-        Ok(outcome) => outcome.into_iter(),
-        Err(e) => {
-            crate::diag!("entry not recorded, image served anyway: {e}");
-            ready.iter().map(|_| Written::Unrecorded).collect::<Vec<_>>().into_iter()
-        }
-    };
-    let mut stored = Vec::new();
-    for (item, put) in items.iter().zip(put) {
-        if let Err(e) = put {
-            stored.push(Err(e));
-            continue;
-        }
-        let outcome = outcome.next().expect("one outcome per item put");
-        bump(&ctx.kv, &item.slot.project, Counter::DeriveMs, item.made.derive_ms as i64);
-        let gone = match &outcome {
-            Written::Yes { replaced: Some(old) } if old.object_key != item.made.entry.object_key => {
-                Some(old.object_key.clone())
-            }
-            Written::Lost(_) => Some(item.made.entry.object_key.clone()),
-            _ => None,
-        };
-        if let Some(object) = gone {
-            if let Err(e) = ctx.store.delete(&object).await {
-                crate::diag!("object {object} (replaced, or of a lost race) not deleted: {e}");
-            }
-        }
-        if let (Kind::Original, Written::Yes { replaced: Some(old) }) = (item.kind, &outcome) {
-            // The replaced original's id names nothing now.
-            if let Err(e) = ctx.kv.delete(&keys::image_index(&item.slot.project, &old.image_id)) {
-                crate::diag!("image index of a replaced original not removed: {e}");
-            }
-        }
-        stored.push(Ok(match outcome {
-            Written::Yes { .. } => Stored::Written,
-            Written::Lost(winner) => Stored::Lost(winner),
-            Written::Unrecorded => Stored::Unrecorded,
-        }));
-    }
-    stored
+/// What one lease's owner stores: the image of its slot and, made with it
+/// (a variant derived from an original generated for it), another.
+pub struct Batch<'a> {
+    pub image: Item<'a>,
+    pub with: Option<Item<'a>>,
 }
 
+/// What became of each item of a [`Batch`].
+pub struct Outcome {
+    pub image: Result<Stored, Error>,
+    pub with: Option<Result<Stored, Error>>,
+}
+
+/// Store a batch: each object, then their entries in one `set_many` (an
+/// original and the variant made with it are written together). An item
+/// whose object cannot be put is that item's error (502), and nothing of it
+/// is written; when the KV store fails, no entry is written and each put
+/// item is [`Stored::Unrecorded`].
+pub async fn store<K: KeyValue, S: ObjectStore, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    batch: Batch<'_>,
+) -> Outcome {
+    let image = put(ctx, &batch.image).await;
+    let with = match &batch.with {
+        Some(item) => Some(put(ctx, item).await),
+        None => None,
+    };
+    let mut image = match image {
+        Ok(()) => Ok(read(ctx, &batch.image).await),
+        Err(e) => Err(e),
+    };
+    let mut with = match (&batch.with, with) {
+        (Some(item), Some(Ok(()))) => Some(Ok(read(ctx, item).await)),
+        (_, Some(Err(e))) => Some(Err(e)),
+        _ => None,
+    };
+    let written = write(&ctx.kv, [image.as_mut().ok(), with.as_mut().and_then(|w| w.as_mut().ok())]);
+    if let Err(e) = written {
+        crate::diag!("entry not recorded, image served anyway: {e}");
+    }
+    let image = match image {
+        Ok(read) => Ok(finish(ctx, &batch.image, read).await),
+        Err(e) => Err(e),
+    };
+    let with = match (&batch.with, with) {
+        (Some(item), Some(Ok(read))) => Some(Ok(finish(ctx, item, read).await)),
+        (_, Some(Err(e))) => Some(Err(e)),
+        _ => None,
+    };
+    Outcome { image, with }
+}
+
+async fn put<K, S: ObjectStore, P, E>(ctx: &Context<K, S, P, E>, item: &Item<'_>) -> Result<(), Error> {
+    let entry = &item.made.entry;
+    ctx.store.put(&entry.object_key, &entry.content_type, item.made.bytes.clone()).await
+}
+
+/// An item whose object is put, read against its slot: what it will be, and
+/// the rows that record it.
+#[derive(Default)]
+struct Read {
+    written: Written,
+    rows: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(Default)]
 enum Written {
-    Yes { replaced: Option<Box<Entry>> },
+    Yes {
+        replaced: Option<Box<Entry>>,
+    },
     Lost(Box<Entry>),
+    /// Not (yet) recorded.
+    #[default]
     Unrecorded,
 }
 
-async fn write<K: KeyValue, S, P, E: Env>(
-    ctx: &Context<K, S, P, E>,
-    items: &[&Item<'_>],
-) -> Result<Vec<Written>, Error> {
+/// What is in the item's slot, and the rows that record it there; a KV
+/// failure leaves it unrecorded (and so the whole batch: [`write`]).
+async fn read<K: KeyValue, S, P, E: Env>(ctx: &Context<K, S, P, E>, item: &Item<'_>) -> Result<Read, Error> {
     let kv = &ctx.kv;
-    let mut outcome = Vec::new();
-    let mut pairs = Vec::new();
-    for item in items {
-        let there = match (item.read_under_lease, item.replacing) {
-            (true, Replacing::This(old)) => Some(old.clone()),
-            (true, Replacing::Nothing) => None,
-            _ => item.slot.lookup(kv)?,
-        };
-        let replaced = match (there, item.replacing) {
-            // Gone meanwhile (purged): counted as gone already.
-            (None, _) => None,
-            (Some(now), Replacing::This(old)) if now.image_id == old.image_id => Some(now),
-            (Some(now), Replacing::VariantsNotOf(source)) if now.variant_of.as_deref() != Some(source) => {
-                Some(now)
-            }
-            (Some(now), _) => {
-                outcome.push(Written::Lost(Box::new(now)));
-                continue;
-            }
-        };
-        if !kv.flavour().first_increment_is_atomic() {
-            // Before anyone can hit it: its first increments would race.
-            kv.create_counter(&item.slot.hits_key())?;
+    let there = match (item.read_under_lease, item.replacing) {
+        (true, Replacing::This(old)) => Some(old.clone()),
+        (true, Replacing::Nothing) => None,
+        _ => item.slot.lookup(kv)?,
+    };
+    let replaced = match (there, item.replacing) {
+        // Gone meanwhile (purged): counted as gone already.
+        (None, _) => None,
+        (Some(now), Replacing::This(old)) if now.image_id == old.image_id => Some(now),
+        (Some(now), Replacing::VariantsNotOf(source)) if now.variant_of.as_deref() != Some(source) => {
+            Some(now)
         }
-        pairs.push((item.slot.entry_key.clone(), item.made.entry.encode()));
+        (Some(now), _) => return Ok(Read { written: Written::Lost(Box::new(now)), rows: Vec::new() }),
+    };
+    if !kv.flavour().first_increment_is_atomic() {
+        // Before anyone can hit it: its first increments would race.
+        kv.create_counter(&item.slot.hits_key())?;
+    }
+    let mut rows = vec![(item.slot.entry_key.clone(), item.made.entry.encode())];
+    if item.kind == Kind::Original {
+        // Its image id → its hash, for `ref=` (`api::aliases::original`).
+        let image_id = &item.made.entry.image_id;
+        rows.push((keys::image_index(&item.slot.project, image_id), item.slot.hash.clone().into_bytes()));
+    }
+    if let Some(log) = log_record(ctx, item, replaced.is_some()).await? {
+        rows.push(log);
+    }
+    Ok(Read { written: Written::Yes { replaced: replaced.map(Box::new) }, rows })
+}
+
+/// The rows of every item read, in one call; when any item could not be
+/// read, or the call fails, none is written (each stays unrecorded).
+fn write(kv: &impl KeyValue, reads: [Option<&mut Result<Read, Error>>; 2]) -> Result<(), Error> {
+    let mut reads: Vec<&mut Result<Read, Error>> = reads.into_iter().flatten().collect();
+    let failed = reads.iter_mut().find_map(|r| r.as_mut().err().map(|e| e.clone()));
+    let outcome = match failed {
+        Some(e) => Err(e),
+        None => {
+            let rows: Vec<(String, Vec<u8>)> =
+                reads.iter().flat_map(|r| r.as_ref().map_or(&[][..], |r| &r.rows[..])).cloned().collect();
+            if rows.is_empty() {
+                Ok(())
+            } else {
+                kv.set_many(&rows)
+            }
+        }
+    };
+    if outcome.is_err() {
+        for read in reads {
+            *read = Ok(Read::default());
+        }
+    }
+    outcome
+}
+
+/// After the write: the project's counters by kind, and the objects that
+/// went — the one replaced, or this one when another's entry won.
+async fn finish<K: KeyValue, S: ObjectStore, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    item: &Item<'_>,
+    read: Result<Read, Error>,
+) -> Stored {
+    let kv = &ctx.kv;
+    let project = &item.slot.project;
+    let written = read.map_or(Written::Unrecorded, |r| r.written);
+    if let Written::Yes { replaced } = &written {
+        let (count, bytes) = item.kind.counters();
+        let old_size = replaced.as_ref().map_or(0, |old| old.size as i64);
+        bump(kv, project, count, if replaced.is_some() { 0 } else { 1 });
+        bump(kv, project, bytes, item.made.entry.size as i64 - old_size);
         if item.kind == Kind::Original {
-            // Its image id → its hash, for `ref=` (`api::aliases::original`).
-            let image_id = &item.made.entry.image_id;
-            pairs
-                .push((keys::image_index(&item.slot.project, image_id), item.slot.hash.clone().into_bytes()));
-        }
-        if let Some(log) = log_record(ctx, item, replaced.is_some()).await? {
-            pairs.push(log);
-        }
-        outcome.push(Written::Yes { replaced: replaced.map(Box::new) });
-    }
-    if pairs.is_empty() {
-        return Ok(outcome);
-    }
-    kv.set_many(&pairs)?;
-    for (item, written) in items.iter().zip(&outcome) {
-        if let Written::Yes { replaced } = written {
-            let (count, bytes) = item.kind.counters();
-            let old_size = replaced.as_ref().map_or(0, |old| old.size as i64);
-            bump(kv, &item.slot.project, count, if replaced.is_some() { 0 } else { 1 });
-            bump(kv, &item.slot.project, bytes, item.made.entry.size as i64 - old_size);
-            if item.kind == Kind::Original {
-                bump(kv, &item.slot.project, Counter::Generations, 1);
-            }
+            bump(kv, project, Counter::Generations, 1);
         }
     }
-    Ok(outcome)
+    bump(kv, project, Counter::DeriveMs, item.made.derive_ms as i64);
+    let gone = match &written {
+        Written::Yes { replaced: Some(old) } if old.object_key != item.made.entry.object_key => {
+            Some(old.object_key.clone())
+        }
+        Written::Lost(_) => Some(item.made.entry.object_key.clone()),
+        _ => None,
+    };
+    if let Some(object) = gone {
+        if let Err(e) = ctx.store.delete(&object).await {
+            crate::diag!("object {object} (replaced, or of a lost race) not deleted: {e}");
+        }
+    }
+    if let (Kind::Original, Written::Yes { replaced: Some(old) }) = (item.kind, &written) {
+        // The replaced original's id names nothing now.
+        if let Err(e) = kv.delete(&keys::image_index(project, &old.image_id)) {
+            crate::diag!("image index of a replaced original not removed: {e}");
+        }
+    }
+    match written {
+        Written::Yes { .. } => Stored::Written,
+        Written::Lost(winner) => Stored::Lost(winner),
+        Written::Unrecorded => Stored::Unrecorded,
+    }
 }
 
 /// The log record that lists the new image: every new original in its
