@@ -16,6 +16,8 @@
 
 mod adapters;
 mod api;
+#[cfg(test)]
+mod graph_tests;
 /// The pure logic, its own crate (`crates/banatie-core`), under its old name.
 pub use banatie_core as core;
 

@@ -2,6 +2,7 @@
 //! credentials `core::routes` names for it. Everything that fails here says
 //! nothing about which part failed.
 
+use crate::api::records::{projects, scopes};
 use crate::core::config::Config;
 use crate::core::keys;
 use crate::core::ports::KeyValue;
@@ -39,6 +40,13 @@ pub struct Credentials<'a> {
     pub cdn_project: Option<&'a str>,
 }
 
+impl<'a> Credentials<'a> {
+    /// A request's headers only (every route but the live family's).
+    pub fn headers(api_key: Option<&'a str>, authorization: Option<&'a str>) -> Credentials<'a> {
+        Credentials { api_key, authorization, query: None, cdn_project: None }
+    }
+}
+
 pub fn authenticate(
     kv: &impl KeyValue,
     config: &Config,
@@ -65,10 +73,6 @@ pub fn authenticate(
     Ok(Caller::Project(project))
 }
 
-pub fn load_project(kv: &impl KeyValue, id: &str) -> Result<Option<Project>, Error> {
-    kv.get(&keys::project(id))?.map(|b| Project::decode(&b)).transpose()
-}
-
 /// The project an `X-API-Key` belongs to (only its newest key, after rotation).
 fn project_by_key(kv: &impl KeyValue, api_key: Option<&str>) -> Result<Project, Error> {
     let key = api_key.ok_or(Error::Unauthorized("missing X-API-Key header"))?;
@@ -85,7 +89,7 @@ fn project_by_key(kv: &impl KeyValue, api_key: Option<&str>) -> Result<Project, 
             String::from_utf8(id).map_err(|_| unknown())?
         }
     };
-    let project = load_project(kv, &id)?.ok_or_else(unknown)?;
+    let project = projects::load(kv, &id)?.ok_or_else(unknown)?;
     if !project.has_api_key(key) {
         return Err(unknown());
     }
@@ -116,7 +120,7 @@ fn project_by_signature(
     signed: &SignedParams,
     now: u64,
 ) -> Result<Project, Error> {
-    let project = load_project(kv, &signed.project)?.ok_or(Error::BadSignature)?;
+    let project = projects::load(kv, &signed.project)?.ok_or(Error::BadSignature)?;
     signature::verify(&project.signing_secret, path, &query.pairs, &signed.sig, signed.exp, now)?;
     Ok(project)
 }
@@ -135,13 +139,13 @@ fn project_by_slug(kv: &impl KeyValue, slug: &str) -> Result<Project, Error> {
         Some(id) => String::from_utf8(id).map_err(|_| unknown())?,
         None => slug.to_string(),
     };
-    load_project(kv, &id)?.ok_or_else(unknown)
+    projects::load(kv, &id)?.ok_or_else(unknown)
 }
 
 /// A public URL may use a scope only when the scope says `public`; any
 /// other (or none at all) needs a key or a signed URL: 401.
 pub fn public_scope(kv: &impl KeyValue, project: &Project, slug: &str) -> Result<Scope, Error> {
-    match super::scopes::load(kv, &project.id, slug)? {
+    match scopes::load(kv, &project.id, slug)? {
         Some(s) if s.public => Ok(s),
         _ => Err(Error::Unauthorized("this scope is not public: use X-API-Key or a signed URL")),
     }
@@ -151,5 +155,5 @@ pub fn public_scope(kv: &impl KeyValue, project: &Project, slug: &str) -> Result
 /// routes do not exist (404), as production deployments expect.
 fn demo_project(kv: &impl KeyValue, config: &Config) -> Result<Project, Error> {
     let id = config.demo_project_id.as_deref().ok_or(Error::NotFound("no such route"))?;
-    load_project(kv, id)?.ok_or(Error::NotFound("the demo project does not exist"))
+    projects::load(kv, id)?.ok_or(Error::NotFound("the demo project does not exist"))
 }

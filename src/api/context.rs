@@ -19,8 +19,6 @@ pub struct Context<K, S, P, E> {
 pub struct Incoming {
     /// Every `If-None-Match` value, joined (a list may span fields, RFC 9110 §5.3).
     pub if_none_match: Option<String>,
-    /// Every `Accept` value, joined (read by `format=auto`).
-    pub accept: String,
     pub head: bool,
     /// The per-client limits, for requests they apply to.
     pub client: Option<Client>,

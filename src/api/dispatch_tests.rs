@@ -3,8 +3,8 @@
 
 use std::cell::Cell;
 
-use super::fakes::{body, request, FakeContext, World};
 use super::{handle, Reply};
+use crate::api::fakes::{body, request, FakeContext, World};
 use crate::core::config::Secret;
 use crate::core::routes::Method;
 
@@ -121,7 +121,7 @@ fn the_admin_routes_need_the_bearer_token_and_create_working_projects() {
 #[test]
 fn bodies_over_the_limit_are_413_and_sign_answers_a_url_on_the_requests_origin() {
     let w = World::new();
-    let big = vec![b' '; super::MAX_BODY_BYTES + 1];
+    let big = vec![b' '; super::request::MAX_BODY_BYTES + 1];
     let e = w.request(request(Method::Post, "/api/v1/live/sign", &[("x-api-key", &w.alpha)], &big));
     assert_eq!(e.err().unwrap().status(), 413);
     let sign = request(Method::Post, "/api/v1/live/sign", &[("x-api-key", &w.alpha)], br#"{"prompt":"fox"}"#);

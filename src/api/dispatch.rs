@@ -1,0 +1,76 @@
+//! The one table from a route and method to the handler that answers it
+//! (`core::routes` resolved the path and says who may call it). Each route
+//! but the live family is authenticated by its headers here ([`auth`]); the
+//! live family's credentials may be in its query, which `routes::live` reads
+//! first.
+
+use super::auth::{self, Caller, Credentials};
+use super::context::Context;
+use super::kv::prefetch::Prefetched;
+use super::reply::Reply;
+use super::request::{Request, RequestBody, MAX_BODY_BYTES};
+use super::routes::{aliases, demo, entries, health, live, projects, scopes, sign, stats};
+use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
+use crate::core::routes::{Auth, Method, Route};
+use crate::core::Error;
+
+pub async fn dispatch<B, K, S, P, E>(
+    ctx: &Context<Prefetched<K>, S, P, E>,
+    (route, auth): (Route, Auth),
+    request: Request<B>,
+) -> Result<Reply<S::Body>, Error>
+where
+    B: RequestBody,
+    K: KeyValue,
+    S: ObjectStore,
+    P: Provider,
+    E: Env,
+{
+    let (kv, now) = (&ctx.kv, ctx.env.now_unix());
+    let caller = || -> Result<Caller, Error> {
+        let credentials =
+            Credentials::headers(request.header("x-api-key")?, request.header("authorization")?);
+        auth::authenticate(kv, &ctx.config, auth, &request.path, &credentials, now)
+    };
+    let project = || caller().map(Caller::project);
+    match (route, request.method) {
+        (route @ (Route::Live | Route::Regenerate | Route::Cdn { .. }), _) => {
+            live::handle(ctx, route, auth, request, now).await
+        }
+        (Route::Scopes, Method::Post) => scopes::create(ctx, &project()?, &body(request).await?, now).await,
+        (Route::Scopes, _) => scopes::list(kv, &project()?),
+        (Route::Scope(slug), Method::Patch) => scopes::update(kv, &project()?, &slug, &body(request).await?),
+        (Route::Scope(slug), Method::Delete) => scopes::delete(ctx, &project()?, &slug).await,
+        (Route::Scope(slug), _) => scopes::get(kv, &project()?, &slug),
+        (Route::Aliases, _) => aliases::list(kv, &project()?),
+        (Route::Alias(name), Method::Put) => {
+            aliases::put(ctx, &project()?, &name, &body(request).await?).await
+        }
+        (Route::Alias(name), Method::Delete) => aliases::delete(ctx, &project()?, &name).await,
+        (Route::Alias(name), _) => aliases::get(kv, &project()?, &name),
+        (Route::Stats | Route::DemoStats, _) => stats::get(kv, &project()?, now),
+        (Route::Entries, _) => entries::list(kv, &project()?, &entries::page(&request.query)?),
+        (Route::Sign | Route::DemoSign, _) => {
+            let (project, origin) = (project()?, request.origin.clone());
+            sign::sign(&project, &ctx.config, &body(request).await?, now, origin)
+        }
+        (Route::DemoPage, _) => caller().map(|_| demo::page(&ctx.config)),
+        (Route::Health, method) => {
+            caller()?;
+            health::check(ctx, method == Method::Head).await
+        }
+        (Route::Rotate(id), _) => {
+            caller()?;
+            projects::rotate(kv, &id, ctx.env.random_bytes64())
+        }
+        (Route::Projects, _) => {
+            caller()?;
+            projects::create(kv, &body(request).await?, &ctx.env)
+        }
+    }
+}
+
+/// The request's body, at most [`MAX_BODY_BYTES`].
+async fn body<B: RequestBody>(request: Request<B>) -> Result<Vec<u8>, Error> {
+    request.body.read(MAX_BODY_BYTES).await
+}

@@ -1,0 +1,9 @@
+//! What the routes and the live pipeline share, below both: a project's
+//! record, its scopes, its aliases, and the removal of a cached image. Uses
+//! `kv` only.
+
+pub mod aliases;
+pub mod images;
+pub mod projects;
+pub mod record;
+pub mod scopes;
