@@ -5,7 +5,7 @@
 //!   single-flight, provider wire formats): the crate `crates/banatie-core`,
 //!   which has no spin-sdk or WASI dependency. No I/O; unit-tested natively.
 //! - `api`: the service as plain Rust, `api::Request` in, `api::Reply` out:
-//!   dispatch over `core::routes`, one module per route family, composing
+//!   dispatch over `core::http::routes`, one module per route family, composing
 //!   core decisions over the `core::ports` traits. Unit-tested with fakes.
 //! - `adapters`: the only code that touches WASI (inbound HTTP and the reply,
 //!   `wasi:keyvalue`, `wasi:config`, outbound HTTP, clocks, randomness).

@@ -10,12 +10,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else { return };
-    let Ok(raw) = core::request::parse_query(query) else { return };
-    if let Ok(request) = core::request::validate(&raw, 2000) {
+    let Ok(raw) = core::http::request::parse_query(query) else { return };
+    if let Ok(request) = core::http::request::validate(&raw, 2000) {
         assert!(!request.prompt.is_empty());
         assert_eq!(request.prompt.trim(), request.prompt);
-        let a = core::cache_key::hash(&request, "gemini", "m");
-        assert_eq!(a, core::cache_key::hash(&request, "gemini", "m"));
+        let a = core::decide::cache_key::hash(&request, "gemini", "m");
+        assert_eq!(a, core::decide::cache_key::hash(&request, "gemini", "m"));
         assert_eq!(a.len(), 64);
     }
     let ladder = core::variant::DEFAULT_WIDTHS;
@@ -29,9 +29,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(!suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'), "{suffix}");
         // Every key the component can build is spelled for wasmCloud 2's
         // stores and read back as itself.
-        let key = core::keys::entry("p", &core::keys::variant_hash("h", &suffix));
-        let stored = core::platform::Flavour::WasmCloud2.store_key(&key);
+        let key = core::stored::keys::entry("p", &core::stored::keys::variant_hash("h", &suffix));
+        let stored = core::stored::platform::Flavour::WasmCloud2.store_key(&key);
         assert!(stored.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=.".contains(&b)), "{stored}");
-        assert_eq!(core::platform::Flavour::WasmCloud2.logical_key(&stored).as_deref(), Some(key.as_str()));
+        assert_eq!(core::stored::platform::Flavour::WasmCloud2.logical_key(&stored).as_deref(), Some(key.as_str()));
     }
 });

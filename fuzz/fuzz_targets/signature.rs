@@ -13,9 +13,9 @@ const SECRET: &str = "bls_fuzz-secret";
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     // 1. Whatever arrives, verification is a clean yes/no.
-    if let Ok(raw) = core::request::parse_query(text) {
+    if let Ok(raw) = core::http::request::parse_query(text) {
         if let Some(signed) = &raw.signed {
-            let verdict = core::signature::verify(SECRET, PATH, &raw.pairs, &signed.sig, signed.exp, 0);
+            let verdict = core::decide::signature::verify(SECRET, PATH, &raw.pairs, &signed.sig, signed.exp, 0);
             assert!(verdict.is_err(), "a random query verified: {text:?}");
         }
     }
@@ -26,9 +26,9 @@ fuzz_target!(|data: &[u8]| {
         ("aspect_ratio".to_string(), ratio.to_string()),
         ("project".to_string(), "p".to_string()),
     ];
-    let path = core::signature::signed_path(SECRET, PATH, &pairs);
+    let path = core::decide::signature::signed_path(SECRET, PATH, &pairs);
     let query = path.split_once('?').unwrap().1;
-    let raw = core::request::parse_query(query).expect("our own signed URL parses");
+    let raw = core::http::request::parse_query(query).expect("our own signed URL parses");
     let signed = raw.signed.clone().expect("it is signed");
-    assert_eq!(core::signature::verify(SECRET, PATH, &raw.pairs, &signed.sig, signed.exp, 0), Ok(()));
+    assert_eq!(core::decide::signature::verify(SECRET, PATH, &raw.pairs, &signed.sig, signed.exp, 0), Ok(()));
 });

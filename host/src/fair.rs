@@ -3,7 +3,7 @@
 //!
 //! - **Per client** ([`PerClient`]): a client (the peer address, or behind
 //!   the operator's `trusted_proxies` the `X-Forwarded-For` hop, as the
-//!   component reads it: `core::client`; IPv6 by its `client_ipv6_prefix`)
+//!   component reads it: `core::decide::client`; IPv6 by its `client_ipv6_prefix`)
 //!   runs at most `max_requests_per_client` components at once; its others
 //!   wait (holding a connection, not an instance) up to `queue_timeout`,
 //!   then 429. Requests that wait on another's generation, and answers a
@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use banatie_core::client::{self, Net};
+use banatie_core::decide::client::{self, Net};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Wasm time after which a request is computing, not serving: it then
@@ -31,7 +31,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const HEAVY_AFTER: Duration = Duration::from_millis(50);
 
 /// Who a request is, for [`PerClient`]: from the peer address and the
-/// `X-Forwarded-For` values, as the component decides it (`core::client`).
+/// `X-Forwarded-For` values, as the component decides it (`core::decide::client`).
 #[derive(Clone, Default)]
 pub struct Identity {
     pub trusted_proxies: Vec<Net>,
@@ -73,7 +73,7 @@ pub struct ClientPermit {
 
 impl Drop for ClientPermit {
     fn drop(&mut self) {
-        let mut running = self.owner.running.lock().expect("not poisoned");
+        let mut running = crate::sync::lock(&self.owner.running);
         // The map's own reference and ours: nobody else holds or waits.
         if running.get(&self.key).is_some_and(|s| Arc::strong_count(s) <= 2) {
             running.remove(&self.key);
@@ -89,7 +89,7 @@ impl PerClient {
     /// A slot for `client`, waiting up to `wait`; `None` when it stays full.
     pub async fn acquire(self: &Arc<Self>, client: &str, wait: Duration) -> Option<ClientPermit> {
         let semaphore = {
-            let mut running = self.running.lock().expect("not poisoned");
+            let mut running = crate::sync::lock(&self.running);
             running.entry(client.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.cap))).clone()
         };
         let permit = tokio::time::timeout(wait, semaphore.clone().acquire_owned()).await;
@@ -105,7 +105,7 @@ impl PerClient {
     }
 
     fn forget_if_idle(&self, client: &str) {
-        let mut running = self.running.lock().expect("not poisoned");
+        let mut running = crate::sync::lock(&self.running);
         if running.get(client).is_some_and(|s| Arc::strong_count(s) == 1) {
             running.remove(client);
         }
@@ -113,7 +113,7 @@ impl PerClient {
 
     /// Clients with a request running or waiting (tests).
     pub fn clients(&self) -> usize {
-        self.running.lock().expect("not poisoned").len()
+        crate::sync::lock(&self.running).len()
     }
 }
 
@@ -192,14 +192,14 @@ impl WasmClock {
         let (semaphore, slot) = (compute.0.clone(), self.slot.clone());
         Tick::WaitForSlot(Box::pin(async move {
             if let Ok(permit) = semaphore.acquire_owned().await {
-                *slot.lock().expect("not poisoned") = Some(permit);
+                *crate::sync::lock(&slot) = Some(permit);
             }
         }))
     }
 
     /// Whether this request holds a compute slot (tests).
     pub fn computing(&self) -> bool {
-        self.slot.lock().expect("not poisoned").is_some()
+        crate::sync::lock(&self.slot).is_some()
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! What it answers, and why that can never be a stale or a forbidden image:
 //! - **Objects are immutable.** Every generation and every variant is
-//!   stored under a new object key (`banatie_core::keys`); purge and
+//!   stored under a new object key (`banatie_core::stored::keys`); purge and
 //!   regenerate delete the old key and its entry. Once an entry is gone the
 //!   component never asks for its old object again, so a copy of an object
 //!   by key is that object for as long as anyone can ask for it.
@@ -31,7 +31,7 @@
 //! is not kept), plus the objects being filled (one fill per object at a
 //! time). The bytes of a copy never go through the component: the answer
 //! made from a copy carries a token for this request ([`Handed`],
-//! `core::headers::HOST_OBJECT`), the component answers the token instead of
+//! `core::http::headers::HOST_OBJECT`), the component answers the token instead of
 //! streaming the body, and the host sends the copy, read with one read into
 //! the buffer it writes to the client.
 
@@ -49,8 +49,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmtime_wasi_http::{Error, WasiBody};
 
-use banatie_core::cache_key::hex;
 use banatie_core::config::S3Config;
+use banatie_core::decide::cache_key::hex;
 use banatie_core::s3::{SignedGet, Signer};
 
 /// How many checked presigned GETs are kept (about 2 MiB at most).
@@ -177,7 +177,7 @@ impl ObjectCache {
             signed: Mutex::new(LruCache::new(std::num::NonZeroUsize::new(SIGNED_URLS).unwrap())),
             _lock: lock,
         };
-        let mut state = cache.state.lock().unwrap();
+        let mut state = crate::sync::lock(&cache.state);
         cache.evict(&mut state);
         let (n, bytes) = (state.copies.len(), state.bytes);
         drop(state);
@@ -194,12 +194,12 @@ impl ObjectCache {
     /// is kept by URL (the component presigns each second anew, so a hot
     /// object's HITs share one URL a second) and only its time checked again.
     fn signed_key(&self, url: &str, now: u64) -> Option<String> {
-        let known = self.signed.lock().unwrap().get(url).cloned();
+        let known = crate::sync::lock(&self.signed).get(url).cloned();
         let signed = match known {
             Some(signed) => signed,
             None => {
                 let signed = self.signer.signed_get(url)?;
-                self.signed.lock().unwrap().put(url.to_string(), signed.clone());
+                crate::sync::lock(&self.signed).put(url.to_string(), signed.clone());
                 signed
             }
         };
@@ -213,14 +213,14 @@ impl ObjectCache {
         }
         let Some(key) = self.signed_key(&request.uri().to_string(), now) else { return Lookup::Pass };
         // The health route's GET is asked of S3 itself, always.
-        if key == banatie_core::keys::HEALTH_OBJECT {
+        if key == banatie_core::stored::keys::HEALTH_OBJECT {
             return Lookup::Pass;
         }
         let name = self.name(&key);
         if let Some((meta, bytes)) = self.read(&name) {
             return Lookup::Hit(meta, bytes);
         }
-        let mut state = self.state.lock().unwrap();
+        let mut state = crate::sync::lock(&self.state);
         if state.filling.contains_key(&name) {
             return Lookup::Pass;
         }
@@ -231,7 +231,7 @@ impl ObjectCache {
     /// The copy and its bytes, checked; a damaged copy is dropped (`None`).
     fn read(&self, name: &str) -> Option<(Meta, Bytes)> {
         let (meta, verified) = {
-            let mut state = self.state.lock().unwrap();
+            let mut state = crate::sync::lock(&self.state);
             let copy = state.copies.get(name)?;
             (copy.meta.clone(), copy.verified)
         };
@@ -249,7 +249,7 @@ impl ObjectCache {
             true => check(),
             false => tokio::task::block_in_place(check),
         };
-        let mut state = self.state.lock().unwrap();
+        let mut state = crate::sync::lock(&self.state);
         if !good {
             // Evicted or dropped meanwhile (no longer indexed), or damaged.
             if state.copies.contains(name) {
@@ -268,7 +268,7 @@ impl ObjectCache {
     pub fn forget(&self, uri: &http::Uri) {
         let Some(key) = self.signer.key_of(&uri.to_string()) else { return };
         let name = self.name(&key);
-        let mut state = self.state.lock().unwrap();
+        let mut state = crate::sync::lock(&self.state);
         if let Some(cancelled) = state.filling.get_mut(&name) {
             *cancelled = true;
         }
@@ -308,7 +308,7 @@ impl ObjectCache {
             let _ = std::fs::remove_file(&meta_tmp);
             return Err(e);
         }
-        let mut state = self.state.lock().unwrap();
+        let mut state = crate::sync::lock(&self.state);
         if state.filling.get(&fill.name) != Some(&false) || state.copies.contains(&fill.name) {
             drop(state);
             let _ = std::fs::remove_file(&data_tmp);
@@ -329,13 +329,13 @@ impl ObjectCache {
 }
 
 /// S3's answer to the GET, from the copy, marked with `token`
-/// (`core::headers::HOST_OBJECT`): the component that streams it to its
+/// (`core::http::headers::HOST_OBJECT`): the component that streams it to its
 /// client answers the token instead, and [`Handed::serve`] sends the bytes.
 pub fn response(meta: &Meta, bytes: Bytes, token: &str) -> http::Response<WasiBody> {
     let content_type = meta.content_type.as_deref().unwrap_or("application/octet-stream");
     let mut response = http::Response::builder()
         .status(200)
-        .header(banatie_core::headers::HOST_OBJECT, token)
+        .header(banatie_core::http::headers::HOST_OBJECT, token)
         .header(http::header::CONTENT_LENGTH, meta.len)
         .header(http::header::CONTENT_TYPE, content_type);
     if let Some(etag) = &meta.etag {
@@ -353,7 +353,7 @@ impl Handed {
     /// A new token for `bytes`.
     pub fn hand(&self, bytes: Bytes) -> String {
         let token = format!("{:032x}", rand::random::<u128>());
-        self.0.lock().unwrap().push((token.clone(), bytes));
+        crate::sync::lock(&self.0).push((token.clone(), bytes));
         token
     }
 
@@ -361,10 +361,10 @@ impl Handed {
     /// of its token. A token this request was not given is dropped (the
     /// answer stays as the component made it).
     pub fn serve(&self, mut response: http::Response<WasiBody>) -> http::Response<WasiBody> {
-        let Some(token) = response.headers_mut().remove(banatie_core::headers::HOST_OBJECT) else {
+        let Some(token) = response.headers_mut().remove(banatie_core::http::headers::HOST_OBJECT) else {
             return response;
         };
-        let handed = self.0.lock().unwrap();
+        let handed = crate::sync::lock(&self.0);
         let Some((_, bytes)) = handed.iter().find(|(t, _)| token.as_bytes() == t.as_bytes()) else {
             tracing::warn!("the component answered an object token it was not given");
             return response;
@@ -384,7 +384,7 @@ pub struct Fill {
 
 impl Drop for Fill {
     fn drop(&mut self) {
-        self.cache.state.lock().unwrap().filling.remove(&self.name);
+        crate::sync::lock(&self.cache.state).filling.remove(&self.name);
     }
 }
 
@@ -529,11 +529,11 @@ mod tests {
         let at = 1_700_000_000;
         let url = Signer::new(&s3).unwrap().get("live/p/h.png", at).url;
         assert_eq!(cache.signed_key(&url, at).as_deref(), Some("live/p/h.png"));
-        assert_eq!(cache.signed.lock().unwrap().len(), 1);
+        assert_eq!(crate::sync::lock(&cache.signed).len(), 1);
         assert_eq!(cache.signed_key(&url, at + 60).as_deref(), Some("live/p/h.png"));
         assert_eq!(cache.signed_key(&url, at + 61), None, "kept, but expired");
         let tampered = url.replace("live/p/h", "live/p/i");
         assert_eq!(cache.signed_key(&tampered, at), None);
-        assert_eq!(cache.signed.lock().unwrap().len(), 1, "a URL that fails its check is not kept");
+        assert_eq!(crate::sync::lock(&cache.signed).len(), 1, "a URL that fails its check is not kept");
     }
 }

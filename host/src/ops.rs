@@ -74,7 +74,7 @@ struct TargetLabels {
 /// The stages the component reports in `Server-Timing` that are counted.
 pub const STAGES: [&str; 4] = ["kv", "s3", "provider", "derive"];
 
-/// The error codes counted by name (`core::error::Error::code`, and the
+/// The error codes counted by name (`core::http::error::Error::code`, and the
 /// host's own); any other is counted as `other`, so the label stays bounded.
 const CODES: [&str; 27] = [
     "bad_request",
@@ -236,7 +236,7 @@ impl Default for Metrics {
 /// The route kind of a path and query (by the component's route table): a
 /// bounded label.
 pub fn route_kind(path: &str, query: Option<&str>) -> &'static str {
-    use banatie_core::routes::{route, Route};
+    use banatie_core::http::routes::{route, Route};
     let variant = query.is_some_and(|q| {
         q.split('&').any(|p| ["w=", "h=", "dpr=", "format="].iter().any(|v| p.starts_with(v)))
     });
@@ -302,7 +302,7 @@ impl Metrics {
             self.refusals.get_or_create(&ReasonLabels { reason }).inc();
         }
         for timing in response.headers().get_all("server-timing").iter().filter_map(|v| v.to_str().ok()) {
-            for (stage, ms) in banatie_core::timing::parse(timing, &STAGES) {
+            for (stage, ms) in banatie_core::http::timing::parse(timing, &STAGES) {
                 self.stages.get_or_create(&StageLabels { stage }).observe(ms / 1000.0);
             }
         }

@@ -94,9 +94,6 @@ impl WasiHttpView for State {
 /// granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The request header that carries the client's address to the component.
-pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
-
 /// What an instance of this component touches on a typical request: its
 /// linear memory starts at ~1.4 MiB and a HIT does not grow it.
 const KEEP_RESIDENT_MEMORY: usize = 2 << 20;
@@ -283,7 +280,7 @@ impl Server {
         // `compute_default_headers` adds `spin-client-addr`, and `wasi.rs`
         // puts the headers back with `HeaderMap::extend`, which appends).
         if let Ok(value) = hyper::header::HeaderValue::from_str(&peer.to_string()) {
-            req.headers_mut().append(CLIENT_ADDR_HEADER, value);
+            req.headers_mut().append(banatie_core::decide::client::CLIENT_ADDR_HEADER, value);
         }
         if req.uri().authority().is_none() && !req.headers().contains_key(hyper::header::HOST) {
             return error_response(400, "bad_request", "the request has no Host header", None);

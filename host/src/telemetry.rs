@@ -251,7 +251,7 @@ impl RequestLog {
         self.cache = crate::ops::cache_status(response);
         self.head = self.started.elapsed();
         for value in response.headers().get_all("server-timing").iter().filter_map(|v| v.to_str().ok()) {
-            for (stage, ms) in banatie_core::timing::parse(value, &crate::ops::STAGES) {
+            for (stage, ms) in banatie_core::http::timing::parse(value, &crate::ops::STAGES) {
                 if let Some(i) = crate::ops::STAGES.iter().position(|s| *s == stage) {
                     self.stages[i] = Some(ms);
                 }
@@ -366,7 +366,7 @@ impl GuestStderr {
     }
 
     fn write(&self, mut bytes: &[u8]) {
-        let mut lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lines = crate::sync::lock(&self.0);
         while let Some(end) = bytes.iter().position(|b| *b == b'\n') {
             let room = MAX_LINE.saturating_sub(lines.pending.len());
             lines.pending.extend_from_slice(&bytes[..end.min(room)]);

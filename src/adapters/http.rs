@@ -29,8 +29,10 @@ fn build(spec: HttpRequestSpec) -> Request {
 /// Send and read the whole answer.
 pub async fn send_buffered(spec: HttpRequestSpec) -> Result<HttpAnswer, String> {
     let response: Response = send(build(spec)).await.map_err(|e| e.to_string())?;
-    let retry_after =
-        response.header("retry-after").and_then(|v| v.as_str()).and_then(crate::core::http::retry_after);
+    let retry_after = response
+        .header("retry-after")
+        .and_then(|v| v.as_str())
+        .and_then(crate::core::http::outbound::retry_after);
     Ok(HttpAnswer { status: *response.status(), retry_after, body: response.into_body() })
 }
 
@@ -44,7 +46,8 @@ pub async fn send_capped(spec: HttpRequestSpec, max_bytes: usize) -> Result<Http
     if declared.is_some_and(|n| n > max_bytes) {
         return Err(too_large());
     }
-    let retry_after = header(&response, "retry-after").and_then(|s| crate::core::http::retry_after(&s));
+    let retry_after =
+        header(&response, "retry-after").and_then(|s| crate::core::http::outbound::retry_after(&s));
     let mut body = Vec::with_capacity(declared.unwrap_or(0));
     let mut chunks = response.take_body_stream();
     while let Some(chunk) = chunks.try_next().await.map_err(|e| e.to_string())? {

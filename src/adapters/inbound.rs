@@ -7,8 +7,8 @@ use spin_sdk::http::{IncomingRequest, Method as WasiMethod, ResponseOutparam, Sc
 
 use super::{config, env::WasiEnv, kv::Kv, provider::ConfiguredProvider, respond, s3::S3};
 use crate::api::{self, RequestBody};
-use crate::core::routes::Method;
-use crate::core::timing::Timings;
+use crate::core::http::routes::Method;
+use crate::core::http::timing::Timings;
 use crate::core::Error;
 
 pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {

@@ -2,7 +2,7 @@
 //! `default` store, the same one Spin's own key-value API uses.
 //!
 //! Everything this adapter does differently per build is a fact from
-//! `core::platform` applied here: the key's spelling, counters read with
+//! `core::stored::platform` applied here: the key's spelling, counters read with
 //! `get` and decoded, and on wasmCloud (`wasi:keyvalue@0.2.0-draft`: an
 //! unsigned `increment`, no compare-and-swap) a counter that goes down kept
 //! as two keys (its increments and `…down`), and increments that lost a race
@@ -11,10 +11,10 @@
 use std::cell::Cell;
 
 use super::bindings::keyvalue::{atomics, store};
-use crate::core::keys;
-use crate::core::platform::{self, Flavour};
+use crate::core::http::timing::{Kind, Timings};
 use crate::core::ports::KeyValue;
-use crate::core::timing::{Kind, Timings};
+use crate::core::stored::keys;
+use crate::core::stored::platform::{self, Flavour};
 use crate::core::Error;
 
 #[cfg(not(any(feature = "wasmcloud", feature = "wasmcloud2")))]

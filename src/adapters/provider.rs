@@ -6,10 +6,10 @@ use futures::future::{select, Either};
 
 use super::{env, http};
 use crate::core::config::{Config, ProviderConfig};
+use crate::core::http::request::GenerationRequest;
+use crate::core::http::timing::{Kind, Timings};
 use crate::core::ports::Provider;
 use crate::core::provider::{self, enhance, GeneratedImage, HttpRequestSpec, Sent};
-use crate::core::request::GenerationRequest;
-use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
 
 pub struct ConfiguredProvider<'t> {

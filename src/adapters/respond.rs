@@ -5,12 +5,12 @@ use spin_sdk::http::{Fields, IncomingResponse, OutgoingBody, OutgoingResponse, R
 use wasi::io::streams::StreamError;
 
 use crate::api::{Body, Reply};
-use crate::core::headers;
+use crate::core::http::headers;
 use crate::core::Error;
 
 pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
     // banatie-host answered the object from its cache and sends the bytes
-    // itself: the token goes back instead of them (`core::headers::HOST_OBJECT`).
+    // itself: the token goes back instead of them (`core::http::headers::HOST_OBJECT`).
     if let Body::Stream(upstream) = &reply.body {
         let token = super::http::header(upstream, headers::HOST_OBJECT);
         if let Some(token) = token.filter(|t| headers::is_host_object_token(t)) {

@@ -7,9 +7,9 @@ use spin_sdk::http::IncomingResponse;
 use super::env::WasiEnv;
 use super::http;
 use crate::core::config::S3Config;
+use crate::core::http::timing::{Kind, Timings};
 use crate::core::ports::{Env, ObjectStore, StoredObject};
 use crate::core::s3::{self, Signer};
-use crate::core::timing::{Kind, Timings};
 use crate::core::Error;
 
 pub struct S3<'t> {

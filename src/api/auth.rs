@@ -1,16 +1,16 @@
 //! Who is calling, decided in one place for every route from the kind of
-//! credentials `core::routes` names for it. Everything that fails here says
+//! credentials `core::http::routes` names for it. Everything that fails here says
 //! nothing about which part failed.
 
 use crate::api::records::{projects, scopes};
 use crate::core::config::Config;
-use crate::core::keys;
+use crate::core::http::request::{RawQuery, SignedParams};
+use crate::core::http::routes::Auth;
 use crate::core::ports::KeyValue;
-use crate::core::project::{self, Project};
-use crate::core::request::{RawQuery, SignedParams};
-use crate::core::routes::Auth;
-use crate::core::scope::Scope;
-use crate::core::{signature, Error};
+use crate::core::stored::keys;
+use crate::core::stored::project::{self, Project};
+use crate::core::stored::scope::Scope;
+use crate::core::{decide::signature, Error};
 
 /// An authenticated caller.
 pub enum Caller {
@@ -98,7 +98,7 @@ fn project_by_key(kv: &impl KeyValue, api_key: Option<&str>) -> Result<Project, 
 
 /// The project a request's credentials claim, known before any read (an
 /// API key that names it, a signed URL's `project`, a public URL's id):
-/// what `api::prefetch` reads with the entry. Only a claim; `authenticate`
+/// what `api::kv::prefetch` reads with the entry. Only a claim; `authenticate`
 /// decides.
 pub fn claimed_project<'c>(auth: Auth, credentials: &Credentials<'c>) -> Option<&'c str> {
     let signed = credentials.query.and_then(|q| q.signed.as_ref());
@@ -131,7 +131,7 @@ fn project_by_signature(
 /// created before slugs existed have none; `--dev`'s id is not a UUID).
 fn project_by_slug(kv: &impl KeyValue, slug: &str) -> Result<Project, Error> {
     let unknown = || Error::NotFound("no such project");
-    let by_slug = match crate::core::project::looks_like_id(slug) {
+    let by_slug = match crate::core::stored::project::looks_like_id(slug) {
         true => None,
         false => kv.get(&keys::project_slug(slug))?,
     };

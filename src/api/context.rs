@@ -2,7 +2,7 @@
 //! parts of the client's request the live pipeline looks at.
 
 use crate::core::config::Config;
-use crate::core::scope::Scope;
+use crate::core::stored::scope::Scope;
 
 /// Everything a request talks to. The adapters build it over WASI for each
 /// request; tests build it over in-memory fakes (borrowed, so they can look

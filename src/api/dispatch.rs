@@ -1,5 +1,5 @@
 //! The one table from a route and method to the handler that answers it
-//! (`core::routes` resolved the path and says who may call it). Each route
+//! (`core::http::routes` resolved the path and says who may call it). Each route
 //! but the live family is authenticated by its headers here ([`auth`]); the
 //! live family's credentials may be in its query, which `routes::live` reads
 //! first.
@@ -10,8 +10,8 @@ use super::kv::prefetch::Prefetched;
 use super::reply::Reply;
 use super::request::{Request, RequestBody, MAX_BODY_BYTES};
 use super::routes::{aliases, demo, entries, health, live, projects, scopes, sign, stats};
+use crate::core::http::routes::{Auth, Method, Route};
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
-use crate::core::routes::{Auth, Method, Route};
 use crate::core::Error;
 
 pub async fn dispatch<B, K, S, P, E>(

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use super::{handle, Reply};
 use crate::api::fakes::{body, request, FakeContext, World};
 use crate::core::config::Secret;
-use crate::core::routes::Method;
+use crate::core::http::routes::Method;
 
 /// Through `handle`, counting how often the context was opened.
 fn handled(w: &World, req: super::Request<Vec<u8>>, opened: &Cell<u32>) -> Reply<Vec<u8>> {
@@ -225,9 +225,9 @@ fn a_misconfigured_service_answers_json_even_to_an_img() {
 }
 
 /// The store calls of each request `ask` makes, once its image is cached and
-/// hot (past `core::stats::HITS_STEP` hits, in one minute).
+/// hot (past `core::stored::stats::HITS_STEP` hits, in one minute).
 fn hot_hit_ops(w: &World, ask: &dyn Fn() -> Reply<Vec<u8>>) -> Vec<Vec<(&'static str, String)>> {
-    for _ in 0..=crate::core::stats::HITS_STEP + 1 {
+    for _ in 0..=crate::core::stored::stats::HITS_STEP + 1 {
         ask();
     }
     (0..5)
@@ -245,7 +245,7 @@ fn hot_hit_ops(w: &World, ask: &dyn Fn() -> Reply<Vec<u8>>) -> Vec<Vec<(&'static
 /// counter too (its X-RateLimit headers): three.
 #[test]
 fn a_hot_hit_makes_two_store_calls() {
-    use crate::core::signature;
+    use crate::core::decide::signature;
     let mut w = World::new();
     w.provider.picture.set(Some((64, 32)));
     w.config.variant_widths = vec![8, 16];
@@ -255,7 +255,7 @@ fn a_hot_hit_makes_two_store_calls() {
     let (_, secret) = crate::api::fakes::add_project(&w.kv, "proj-s", 7, 100);
     let signed = |prompt: &str| {
         let pairs = vec![("prompt".into(), prompt.into()), ("project".into(), "proj-s".into())];
-        signature::signed_path(&secret, crate::core::routes::LIVE_PATH, &pairs)
+        signature::signed_path(&secret, crate::core::http::routes::LIVE_PATH, &pairs)
     };
     let keyed = |q: &str| w.get(q, Some(&key), false).unwrap();
     type Ask<'a> = &'a dyn Fn() -> Reply<Vec<u8>>;
@@ -280,7 +280,7 @@ fn a_hot_hit_makes_two_store_calls() {
         }
     }
     // The project's hits: every hit of the first 32 of an entry, then by 32.
-    let hits = w.counter("proj-a", crate::core::stats::Counter::Hits);
+    let hits = w.counter("proj-a", crate::core::stored::stats::Counter::Hits);
     assert_eq!(hits, 32 + 32, "two entries of 39 hits each: {hits}");
 }
 

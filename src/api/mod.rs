@@ -5,7 +5,7 @@
 //! # Layout
 //! Rooms by role; arrows point down only (`graph_tests` keeps it so):
 //! - [`dispatch`]: the one table from (route, method) to handler, after
-//!   [`auth`] says who is calling (`core::routes` says what each route needs).
+//!   [`auth`] says who is calling (`core::http::routes` says what each route needs).
 //! - [`routes`]: the handlers, thin, one module per route family; `routes::live`
 //!   reads a live URL and hands it to the pipeline.
 //! - [`live`]: the live pipeline: prepare (parse and plan once) → obtain
@@ -38,8 +38,8 @@ use self::dispatch::dispatch;
 use self::kv::prefetch::Prefetched;
 pub use self::reply::{Body, Reply};
 pub use self::request::{Request, RequestBody};
+use crate::core::http::routes::{resolve, Method};
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
-use crate::core::routes::{resolve, Method};
 use crate::core::Error;
 
 /// Route, authenticate, run the handler. `open` builds the context, and is
@@ -58,9 +58,10 @@ where
 {
     log::begin(request.header("x-request-id").ok().flatten());
     // An error of an image GET that prefers an image is an image
-    // (`core::error_image`), unless `error_images` is off.
+    // (`core::http::error_image`), unless `error_images` is off.
     let accept = request.header_list("accept");
-    let wants_image = request.method == Method::Get && crate::core::accept::prefers_image(accept.as_deref());
+    let wants_image =
+        request.method == Method::Get && crate::core::http::accept::prefers_image(accept.as_deref());
     let mut as_image = false;
     let result = async {
         let resolved = resolve(&request.path, request.method)?;

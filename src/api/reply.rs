@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::core::headers::{self, Header};
+use crate::core::http::headers::{self, Header};
 use crate::core::Error;
 
 pub enum Body<B> {
@@ -45,10 +45,10 @@ impl<B> Reply<B> {
     }
 
     /// The same error as an image, for a request that prefers one
-    /// (`core::error_image`): same status and headers, the JSON in `X-Error`.
+    /// (`core::http::error_image`): same status and headers, the JSON in `X-Error`.
     pub fn error_image(error: &Error) -> Reply<B> {
         let body = Reply::<B>::logged(error);
-        let svg = crate::core::error_image::svg(error);
+        let svg = crate::core::http::error_image::svg(error);
         Reply::bytes(error.status(), headers::error_image(error, &body), svg.into_bytes())
     }
 

@@ -1,6 +1,6 @@
 //! A request as the handlers see it, and the one way to read its body.
 
-use crate::core::routes::Method;
+use crate::core::http::routes::Method;
 use crate::core::Error;
 
 /// Largest request body any route reads.

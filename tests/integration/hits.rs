@@ -259,7 +259,7 @@ pub fn a_hot_keyed_hit_makes_two_kv_operations() {
     let host = Host::start_in(Arc::new(tempfile::tempdir().unwrap()), &vars, &["--log-host-calls"]);
     let key = host.create_project("counted");
     let path = live(&unique("hot"));
-    let hot = banatie_core::stats::HITS_STEP as usize + 8;
+    let hot = banatie_core::stored::stats::HITS_STEP as usize + 8;
     for _ in 0..hot {
         host.get(&path, &key);
     }
@@ -304,7 +304,7 @@ pub fn a_hundred_concurrent_hits_count_exactly() {
         entries["entries"].as_array().unwrap().iter().filter_map(|e| e["hit_count"].as_i64()).collect();
     assert_eq!(listed, vec![100], "{entries}");
     let hits = host.stats(&key)["hits"].as_i64().unwrap();
-    let step = banatie_core::stats::HITS_STEP;
+    let step = banatie_core::stored::stats::HITS_STEP;
     assert_eq!(hits, 100 / step * step, "the project's hits move in steps past the first {step}");
 }
 

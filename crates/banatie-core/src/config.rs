@@ -6,8 +6,11 @@
 
 use std::fmt;
 
-use super::single_flight::{DEFAULT_COALESCE_WAIT_SECONDS, DEFAULT_LEASE_SECONDS};
-use super::Error;
+use crate::decide::single_flight::{DEFAULT_COALESCE_WAIT_SECONDS, DEFAULT_LEASE_SECONDS};
+use crate::Error;
+
+pub const DEFAULT_GEMINI_TEXT_MODEL: &str = "gemini-2.5-flash";
+pub const DEFAULT_OPENAI_TEXT_MODEL: &str = "gpt-4o-mini";
 
 pub const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 60_000;
 /// What a generation keeps of its lease for storing its image (S3 PUT, entry
@@ -102,7 +105,7 @@ pub struct Config {
     /// How long a coalesced request waits for another's generation.
     pub coalesce_wait_seconds: u64,
     /// How long a lease claim settles on stores without compare-and-swap
-    /// (wasmCloud; `core::single_flight`). Every instance must use the same.
+    /// (wasmCloud; `core::decide::single_flight`). Every instance must use the same.
     pub lease_settle_ms: u64,
     /// How long a provider call may take before it counts as failed (503).
     pub provider_timeout_ms: u64,
@@ -114,10 +117,10 @@ pub struct Config {
     /// no API key (signed URLs); 0 turns the limit off.
     pub client_misses_per_hour: u32,
     /// The bits of an IPv6 client address that name the client for the
-    /// per-client limits (`core::client::client_id`).
+    /// per-client limits (`core::decide::client::client_id`).
     pub client_ipv6_prefix: u8,
-    /// Proxies whose `X-Forwarded-For` is believed (see `core::client`).
-    pub trusted_proxies: Vec<super::client::Net>,
+    /// Proxies whose `X-Forwarded-For` is believed (see `core::decide::client`).
+    pub trusted_proxies: Vec<crate::decide::client::Net>,
     /// The provider's text model, for `enhance=true`.
     pub text_model: String,
     /// The widths a variant's `w` snaps up to (ascending).
@@ -133,7 +136,7 @@ pub struct Config {
     /// rav1e's speed for AVIF variants (1 slowest … 10 fastest).
     pub avif_speed: u8,
     /// Errors of image GETs that prefer an image are answered as one
-    /// (`core::error_image`).
+    /// (`core::http::error_image`).
     pub error_images: bool,
 }
 
@@ -238,7 +241,7 @@ fn models(lookup: Lookup, text: &str) -> Result<Vec<Model>, Error> {
         let (kind, model) =
             target.split_once(':').ok_or_else(|| bad(format!("{item:?} is not NAME=PROVIDER:MODEL")))?;
         let (name, kind, model) = (name.trim(), kind.trim(), model.trim());
-        if !super::request::valid_model_name(name) {
+        if !crate::http::request::valid_model_name(name) {
             return Err(bad(format!("{name:?}: a name is 1-32 of a-z, 0-9, '.', '_', '-'")));
         }
         let kind = kind_name(kind)
@@ -280,7 +283,7 @@ impl Config {
 
     /// The model a request asks for, checked: a known name, and a seed only
     /// for a model that takes one (Gemini's; OpenAI's images API has none).
-    pub fn model_for(&self, request: &super::request::GenerationRequest) -> Result<&Model, Error> {
+    pub fn model_for(&self, request: &crate::http::request::GenerationRequest) -> Result<&Model, Error> {
         let model = self.model(request.model.as_deref())?;
         if request.seed.is_some() && !matches!(model.provider, ProviderConfig::Gemini { .. }) {
             return Err(Error::BadRequest(format!(
@@ -334,10 +337,12 @@ impl Config {
         };
         let provider = models[0].provider.clone();
         let text_model = match &provider {
-            ProviderConfig::Gemini { .. } => get(lookup, "gemini_text_model")?
-                .unwrap_or_else(|| super::provider::enhance::DEFAULT_GEMINI_TEXT_MODEL.into()),
-            ProviderConfig::OpenAi { .. } => get(lookup, "openai_text_model")?
-                .unwrap_or_else(|| super::provider::enhance::DEFAULT_OPENAI_TEXT_MODEL.into()),
+            ProviderConfig::Gemini { .. } => {
+                get(lookup, "gemini_text_model")?.unwrap_or_else(|| DEFAULT_GEMINI_TEXT_MODEL.into())
+            }
+            ProviderConfig::OpenAi { .. } => {
+                get(lookup, "openai_text_model")?.unwrap_or_else(|| DEFAULT_OPENAI_TEXT_MODEL.into())
+            }
         };
         let max_prompt_length = number(
             lookup,
@@ -369,7 +374,7 @@ impl Config {
             lease_settle_ms: number(
                 lookup,
                 "lease_settle_ms",
-                super::single_flight::DEFAULT_SETTLE_MS,
+                crate::decide::single_flight::DEFAULT_SETTLE_MS,
                 10,
                 10_000,
             )?,
@@ -377,7 +382,7 @@ impl Config {
             client_misses_per_hour: number(
                 lookup,
                 "client_misses_per_hour",
-                super::client::DEFAULT_MISSES_PER_HOUR as u64,
+                crate::decide::client::DEFAULT_MISSES_PER_HOUR as u64,
                 0,
                 1_000_000,
             )? as u32,
@@ -385,37 +390,37 @@ impl Config {
             client_ipv6_prefix: number(
                 lookup,
                 "client_ipv6_prefix",
-                super::client::DEFAULT_IPV6_PREFIX.into(),
+                crate::decide::client::DEFAULT_IPV6_PREFIX.into(),
                 16,
                 128,
             )? as u8,
-            trusted_proxies: super::client::parse_trusted(
+            trusted_proxies: crate::decide::client::parse_trusted(
                 &get(lookup, "trusted_proxies")?.unwrap_or_default(),
             )
             .map_err(|e| Error::Misconfigured(format!("variable trusted_proxies: {e}")))?,
             variant_widths: match get(lookup, "variant_widths")? {
-                None => super::variant::DEFAULT_WIDTHS.to_vec(),
-                Some(text) => super::variant::parse_ladder(&text)
+                None => crate::variant::DEFAULT_WIDTHS.to_vec(),
+                Some(text) => crate::variant::parse_ladder(&text)
                     .map_err(|e| Error::Misconfigured(format!("variable variant_widths: {e}")))?,
             },
             variant_qualities: match get(lookup, "variant_qualities")? {
                 None => Vec::new(),
-                Some(text) => super::variant::parse_qualities(&text)
+                Some(text) => crate::variant::parse_qualities(&text)
                     .map_err(|e| Error::Misconfigured(format!("variable variant_qualities: {e}")))?,
             },
             client_derivations_per_hour: number(
                 lookup,
                 "client_derivations_per_hour",
-                super::client::DEFAULT_DERIVATIONS_PER_HOUR as u64,
+                crate::decide::client::DEFAULT_DERIVATIONS_PER_HOUR as u64,
                 0,
                 1_000_000,
             )? as u32,
-            avif_speed: number(lookup, "avif_speed", super::variant::DEFAULT_AVIF_SPEED.into(), 1, 10)? as u8,
+            avif_speed: number(lookup, "avif_speed", crate::variant::DEFAULT_AVIF_SPEED.into(), 1, 10)? as u8,
             error_images: switch(lookup, "error_images", true)?,
             max_source_pixels: number(
                 lookup,
                 "max_source_pixels",
-                super::variant::DEFAULT_MAX_SOURCE_PIXELS,
+                crate::variant::DEFAULT_MAX_SOURCE_PIXELS,
                 1,
                 1 << 28,
             )?,
@@ -463,7 +468,7 @@ mod tests {
             (c.generation_lease_seconds, c.coalesce_wait_seconds, c.provider_timeout_ms),
             (120, 60, 60_000)
         );
-        assert_eq!(c.variant_widths, super::super::variant::DEFAULT_WIDTHS.to_vec());
+        assert_eq!(c.variant_widths, crate::variant::DEFAULT_WIDTHS.to_vec());
         assert_eq!(c.max_source_pixels, 1 << 24);
     }
 

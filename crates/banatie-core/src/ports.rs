@@ -2,15 +2,15 @@
 //! implements them over WASI; tests implement them in memory.
 #![allow(async_fn_in_trait)] // single-threaded wasm executor: no Send bounds wanted
 
-use super::config::ProviderConfig;
-use super::platform::Flavour;
-use super::provider::GeneratedImage;
-use super::request::GenerationRequest;
-use super::Error;
+use crate::config::ProviderConfig;
+use crate::http::request::GenerationRequest;
+use crate::provider::GeneratedImage;
+use crate::stored::platform::Flavour;
+use crate::Error;
 
 /// A key-value store with atomic counters (`wasi:keyvalue` store + atomics),
-/// keyed by the logical keys of `core::keys` (the adapter spells them as its
-/// store needs). What each runtime's store guarantees is `core::platform`.
+/// keyed by the logical keys of `core::stored::keys` (the adapter spells them as its
+/// store needs). What each runtime's store guarantees is `core::stored::platform`.
 pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error>;
@@ -26,7 +26,7 @@ pub trait KeyValue {
     /// Add `delta` (not 0: read with [`KeyValue::counter`]) and return the
     /// new value; a missing key counts from 0. Exact under concurrency once
     /// the counter exists; its very first increments are exact only where
-    /// `flavour().first_increment_is_atomic()` (else see `api::counters::ensure`).
+    /// `flavour().first_increment_is_atomic()` (else see `api::kv::counters::ensure`).
     fn increment(&self, key: &str, delta: i64) -> Result<i64, Error>;
     /// Add 1 to a counter that never goes down (no negative `increment` is
     /// ever made of it) and return the new value: one store call on every
@@ -43,10 +43,10 @@ pub trait KeyValue {
     /// Set `key` to `new` if its value is still `expected` (only where
     /// `flavour().exclusion()` is `CompareAndSwap`). There is no CAS from
     /// *absent*: Spin's SQLite store makes that an unconditional upsert (see
-    /// `core::single_flight`). `Ok(false)` when the swap was refused — which
+    /// `core::decide::single_flight`). `Ok(false)` when the swap was refused — which
     /// on Spin's Redis store does not prove that nothing was written.
     fn compare_and_swap(&self, key: &str, expected: &[u8], new: &[u8]) -> Result<bool, Error>;
-    /// Which build this is, and so what its store guarantees (`core::platform`).
+    /// Which build this is, and so what its store guarantees (`core::stored::platform`).
     fn flavour(&self) -> Flavour;
 }
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
-use super::config::S3Config;
-use super::http::HttpRequestSpec;
-use super::Error;
+use crate::config::S3Config;
+use crate::http::outbound::HttpRequestSpec;
+use crate::Error;
 
 /// Presigned URLs are used at once; a short lifetime limits their value if logged.
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(60);

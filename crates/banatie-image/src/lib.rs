@@ -2,13 +2,13 @@
 //! resize it with Lanczos3 (never up), encode it as AVIF, WebP, JPEG or PNG.
 //! Pure computation over bytes, untimed (the caller times it with its own
 //! clock); what to derive is decided in `banatie_core::variant`, when and
-//! where it is stored in the component's `api::obtain`.
+//! where it is stored in the component's `api::live::obtain`.
 //!
 //! Memory is bounded before anything is decoded: the original's header gives
 //! its size, and one over `max_source_pixels` is refused. The decoder's own
 //! allocation limit is set from the same figure.
 
-use banatie_core::geometry;
+use banatie_core::variant::geometry;
 use banatie_core::variant::{Format, Shape};
 use fast_image_resize as fr;
 
@@ -59,7 +59,7 @@ pub fn avif_memory(pixels: u64, quality: u8, alpha: bool) -> u64 {
 pub struct Spec<'a> {
     /// Target width (`None`: the original's); never above the original's.
     pub width: Option<u32>,
-    /// Height, fit and gravity (`banatie_core::geometry`).
+    /// Height, fit and gravity (`banatie_core::variant::geometry`).
     pub shape: Shape,
     pub format: Format,
     /// The lossy encoder's quality, 1–100 (ignored for PNG).
@@ -68,7 +68,7 @@ pub struct Spec<'a> {
     pub max_source_pixels: u64,
     /// rav1e's speed for AVIF (1–10).
     pub avif_speed: u8,
-    /// An XMP packet to embed (`banatie_core::marking::xmp`), in every format.
+    /// An XMP packet to embed (`banatie_core::variant::marking::xmp`), in every format.
     pub xmp: Option<&'a str>,
 }
 
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn every_format_carries_the_xmp_packet_once_and_still_decodes() {
         let source = original(false);
-        let packet = banatie_core::marking::xmp(&banatie_core::marking::Provenance {
+        let packet = banatie_core::variant::marking::xmp(&banatie_core::variant::marking::Provenance {
             provider: "gemini",
             model: "m",
             image_id: "v",
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn height_and_fit_give_the_planned_sizes_and_pad_is_transparent_or_white() {
-        use banatie_core::geometry::{Fit, Gravity};
+        use banatie_core::variant::geometry::{Fit, Gravity};
         let source = original(false); // 1024×512, dark on the left, bright on the right
         let shaped = |h: u32, fit: Fit, gravity: Gravity, format: Format| {
             let mut s = spec(Some(256), format);

@@ -1,13 +1,13 @@
 //! `--dev`: a project to try the live URL with, written straight into the
 //! key-value store before the host listens (the records are exactly those the
-//! admin API writes: `banatie_core::project::Created`), and remembered in the
+//! admin API writes: `banatie_core::stored::project::Created`), and remembered in the
 //! state dir; the demo page (`/`) signs for it.
 
 use std::path::Path;
 
 use anyhow::Context;
-use banatie_core::keys;
-use banatie_core::project::{Created, NewProject};
+use banatie_core::stored::keys;
+use banatie_core::stored::project::{Created, NewProject};
 use rand::Rng;
 
 use crate::kv::Backend;
@@ -44,8 +44,8 @@ pub fn ensure(kv: &dyn Backend, state_dir: &Path) -> anyhow::Result<DevProject> 
     let id = format!("dev-{:016x}", rng.random::<u64>());
     let new = NewProject {
         name: "dev".into(),
-        generations_per_hour: banatie_core::budget::DEFAULT_GENERATIONS_PER_HOUR,
-        derivations_per_hour: banatie_core::project::DEFAULT_DERIVATIONS_PER_HOUR,
+        generations_per_hour: banatie_core::decide::budget::DEFAULT_GENERATIONS_PER_HOUR,
+        derivations_per_hour: banatie_core::stored::project::DEFAULT_DERIVATIONS_PER_HOUR,
         // Public URLs read `/cdn/dev/live/{scope}`; scopes come on first use.
         slug: Some("dev".into()),
         lazy_scopes: true,
@@ -70,12 +70,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kv = Sqlite::open(&dir.path().join("kv.db")).unwrap();
         let first = ensure(&kv, dir.path()).unwrap();
-        let record = banatie_core::project::Project::decode(
+        let record = banatie_core::stored::project::Project::decode(
             &kv.get(STORE, &keys::project(&first.id)).unwrap().unwrap(),
         )
         .unwrap();
         assert!(record.has_api_key(&first.api_key));
-        let index = kv.get(STORE, &banatie_core::project::api_key_index(&first.api_key)).unwrap().unwrap();
+        let index =
+            kv.get(STORE, &banatie_core::stored::project::api_key_index(&first.api_key)).unwrap().unwrap();
         assert_eq!(index, first.id.as_bytes());
         assert_eq!(ensure(&kv, dir.path()).unwrap(), first, "remembered across restarts");
         let empty = Sqlite::open(&dir.path().join("other.db")).unwrap();

@@ -37,7 +37,7 @@ impl Redis {
         let redis = Redis { client, idle: Mutex::new(Vec::new()) };
         let mut conn = redis.connect().map_err(|e| anyhow::anyhow!(e))?;
         redis::cmd("PING").query::<String>(&mut conn)?;
-        redis.idle.lock().unwrap().push(conn);
+        crate::sync::lock(&redis.idle).push(conn);
         Ok(redis)
     }
 
@@ -47,17 +47,16 @@ impl Redis {
 
     /// Run `f` on a pooled connection; a connection that failed is dropped.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> BackendResult<T> {
-        let pooled = self.idle.lock().map_err(|_| "redis: pool poisoned".to_string())?.pop();
+        let pooled = crate::sync::lock(&self.idle).pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => self.connect()?,
         };
         let result = f(&mut conn);
         if result.is_ok() {
-            if let Ok(mut idle) = self.idle.lock() {
-                if idle.len() < MAX_IDLE {
-                    idle.push(conn);
-                }
+            let mut idle = crate::sync::lock(&self.idle);
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
             }
         }
         result.map_err(err)

@@ -9,7 +9,7 @@
 //! `UPDATE … WHERE value = old`, or — when `current` read nothing — the upsert
 //! `INSERT … ON CONFLICT DO UPDATE`, which always succeeds. That last one is
 //! not a compare-and-swap at all, and it is reproduced on purpose: the
-//! component must be correct on it (see `core::single_flight`).
+//! component must be correct on it (see `core::decide::single_flight`).
 //!
 //! Several host processes may share one file (Spin does not do that; the host's
 //! tests do): WAL mode (synchronous=NORMAL), and `increment` is one
@@ -113,7 +113,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// async worker until [`BUSY_TIMEOUT`]. The mutex is never held while waiting.
 fn with<T>(conn: &Mutex<Connection>, f: impl Fn(&mut Connection) -> rusqlite::Result<T>) -> BackendResult<T> {
     let once = || -> BackendResult<rusqlite::Result<T>> {
-        let mut conn = conn.lock().map_err(|_| "sqlite: lock poisoned".to_string())?;
+        let mut conn = crate::sync::lock(conn);
         Ok(f(&mut conn))
     };
     match once()? {

@@ -5,8 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::core::platform::Flavour;
 use crate::core::ports::KeyValue;
+use crate::core::stored::platform::Flavour;
 use crate::core::Error;
 
 /// Which runtime's observable key-value semantics the fake reproduces

@@ -14,12 +14,12 @@ pub use time::{block_on, FakeEnv, YieldOnce, START_UNIX};
 
 use super::{run, Body, Context, Reply, Request};
 use crate::core::config::{Config, Model, ProviderConfig, S3Config, Secret};
-use crate::core::keys;
+use crate::core::http::request::GenerationRequest;
+use crate::core::http::routes::{Method, LIVE_PATH};
 use crate::core::ports::{KeyValue, ObjectStore, Provider, StoredObject};
-use crate::core::project::{self, Project};
 use crate::core::provider::GeneratedImage;
-use crate::core::request::GenerationRequest;
-use crate::core::routes::{Method, LIVE_PATH};
+use crate::core::stored::keys;
+use crate::core::stored::project::{self, Project};
 use crate::core::Error;
 
 #[derive(Default)]
@@ -293,15 +293,19 @@ impl World {
     }
 
     /// The value of a project's stats counter.
-    pub fn counter(&self, project: &str, counter: crate::core::stats::Counter) -> i64 {
-        self.kv.counter(&crate::core::keys::stats(project, counter)).unwrap().unwrap_or(0)
+    pub fn counter(&self, project: &str, counter: crate::core::stored::stats::Counter) -> i64 {
+        self.kv.counter(&crate::core::stored::keys::stats(project, counter)).unwrap().unwrap_or(0)
     }
 
     /// The cache key's hash of a plain prompt (1:1, no scope).
     pub fn kv_hash_of(&self, prompt: &str) -> String {
         let request =
             GenerationRequest { prompt: prompt.into(), aspect_ratio: "1:1".into(), ..Default::default() };
-        crate::core::cache_key::hash(&request, self.config.provider.name(), self.config.provider.model())
+        crate::core::decide::cache_key::hash(
+            &request,
+            self.config.provider.name(),
+            self.config.provider.model(),
+        )
     }
 
     /// How many cache entries the KV store holds.

@@ -1,4 +1,4 @@
-//! The per-client miss limit, carried out (`core::client` says who the
+//! The per-client miss limit, carried out (`core::decide::client` says who the
 //! client is). A unit is reserved just before this request would take a
 //! generation lease — an atomic add, undone at once when it goes over the
 //! limit, so N concurrent requests against a limit L make exactly L
@@ -8,10 +8,10 @@
 use super::expiry;
 use super::reserve::Unit;
 use crate::api::context::ClientLimit;
-use crate::core::client::Allowance;
-use crate::core::expiry::Expiring;
-use crate::core::headers::{self, Header};
+use crate::core::decide::client::Allowance;
+use crate::core::http::headers::{self, Header};
 use crate::core::ports::KeyValue;
+use crate::core::stored::expiry::Expiring;
 use crate::core::Error;
 
 pub struct Reservation<'a, K> {

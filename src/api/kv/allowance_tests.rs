@@ -3,8 +3,8 @@
 
 use crate::api::fakes::{add_project, body, live_request, World};
 use crate::api::{run, Reply};
-use crate::core::routes::LIVE_PATH;
-use crate::core::{signature, Error};
+use crate::core::http::routes::LIVE_PATH;
+use crate::core::{decide::signature, Error};
 
 /// A world whose per-client limit is `limit`, and a signer for its project.
 fn world(limit: u32) -> (World, impl Fn(&str) -> String) {

@@ -3,9 +3,9 @@
 
 use super::lease;
 use crate::api::context::Context;
-use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::stats::{self, Counter};
+use crate::core::stored::keys;
+use crate::core::stored::stats::{self, Counter};
 use crate::core::Error;
 
 /// Move a project's stats counter. A counter that fails to move is logged;
@@ -20,7 +20,7 @@ pub fn bump(kv: &impl KeyValue, project: &str, counter: Counter, delta: i64) {
 }
 
 /// Make `key` exist before it is incremented concurrently, where the
-/// store's first increment is not atomic (`core::platform`: on wash's NATS
+/// store's first increment is not atomic (`core::stored::platform`: on wash's NATS
 /// two first increments of a key never written both read 1). It is created
 /// once, under a lease (the others wait until it exists); where it exists
 /// this is one read, and on Spin nothing.

@@ -1,10 +1,10 @@
-//! Hourly rows noted and swept, as `core::expiry` says: [`note`] a row
+//! Hourly rows noted and swept, as `core::stored::expiry` says: [`note`] a row
 //! when it is first written; the first note of each hour sweeps the lists of
 //! the hours before.
 
-use crate::core::expiry::{self, Expiring};
-use crate::core::keys;
 use crate::core::ports::KeyValue;
+use crate::core::stored::expiry::{self, Expiring};
+use crate::core::stored::keys;
 
 /// Note `row` in the list of the hour containing `now`; the first note of
 /// the hour sweeps the earlier hours' lists. Failing to note is logged (the

@@ -1,13 +1,13 @@
 //! Taking, holding and releasing a lease key, on any store: by
 //! compare-and-swap where the store has one, by a settled claim where it
-//! has not (`core::single_flight` says why each is exclusive; the store's
-//! kind is `KeyValue::flavour`). `api::flight` builds single-flight on it;
+//! has not (`core::decide::single_flight` says why each is exclusive; the store's
+//! kind is `KeyValue::flavour`). `api::live::flight` builds single-flight on it;
 //! [`once`] runs a small job once under it.
 
 use crate::api::context::Context;
-use crate::core::platform::Exclusion;
+use crate::core::decide::single_flight::{self, decide, Claimed, Decision, Lease, Seen};
 use crate::core::ports::{Env, KeyValue};
-use crate::core::single_flight::{self, decide, Claimed, Decision, Lease, Seen};
+use crate::core::stored::platform::Exclusion;
 use crate::core::Error;
 
 /// A lease this request holds. Dropped, it is released (if it is still
@@ -80,7 +80,7 @@ impl<K: KeyValue, E: Env> Drop for Held<'_, K, E> {
     }
 }
 
-/// One try at the lease `key`, after `decision` (from `core::single_flight::decide`)
+/// One try at the lease `key`, after `decision` (from `core::decide::single_flight::decide`)
 /// found it free: `Create` makes the key exist, `Acquire` swaps, `Claim`
 /// claims and settles. `Ok(None)`: not ours (look again). `round` counts
 /// the tries so far (a claim that was too slow backs off by it). A lease

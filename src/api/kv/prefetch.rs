@@ -19,8 +19,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::core::platform::Flavour;
 use crate::core::ports::KeyValue;
+use crate::core::stored::platform::Flavour;
 use crate::core::Error;
 
 pub struct Prefetched<K> {

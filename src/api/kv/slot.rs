@@ -1,11 +1,11 @@
 //! Where one request's entry lives, and reading it.
 
-use crate::core::cache_key;
 use crate::core::config::Config;
-use crate::core::entry::Entry;
-use crate::core::keys;
+use crate::core::decide::cache_key;
+use crate::core::http::request::GenerationRequest;
 use crate::core::ports::KeyValue;
-use crate::core::request::GenerationRequest;
+use crate::core::stored::entry::Entry;
+use crate::core::stored::keys;
 use crate::core::variant::Variant;
 use crate::core::Error;
 
@@ -24,7 +24,7 @@ impl Slot {
         Ok(Slot::of(project, &Slot::hash(config, request)?))
     }
 
-    /// The cache key of an original (`core::cache_key`), by the model the
+    /// The cache key of an original (`core::decide::cache_key`), by the model the
     /// request names.
     pub fn hash(config: &Config, request: &GenerationRequest) -> Result<String, Error> {
         let model = config.model_for(request)?;

@@ -1,4 +1,4 @@
-//! Answering from the cache, as `core::headers::choose` decides: 304 when
+//! Answering from the cache, as `core::http::headers::choose` decides: 304 when
 //! the client's copy is current, the headers alone for HEAD, otherwise the
 //! object streamed from S3.
 
@@ -6,12 +6,12 @@ use crate::api::context::{Context, Incoming};
 use crate::api::kv::counters::bump;
 use crate::api::kv::slot::Slot;
 use crate::api::reply::{Body, Reply};
-use crate::core::entries;
-use crate::core::entry::Entry;
-use crate::core::headers::{self, Cached};
-use crate::core::keys;
+use crate::core::http::headers::{self, Cached};
 use crate::core::ports::{Env, KeyValue, ObjectStore};
-use crate::core::stats::{self, Counter};
+use crate::core::stored::entries;
+use crate::core::stored::entry::Entry;
+use crate::core::stored::keys;
+use crate::core::stored::stats::{self, Counter};
 use crate::core::Error;
 
 /// `Ok(None)` when the entry's object is gone (the caller regenerates).
@@ -55,15 +55,15 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
 }
 
 /// A hit, in one store call where it can be (what each counter guarantees
-/// is `core::stats::hits_step`):
+/// is `core::stored::stats::hits_step`):
 /// - the entry's counter, exact: one atomic increment per hit, and its value
 ///   is the answer's `X-Cache-Hit-Count`;
 /// - the project's `hits`, moved only at the steps `hits_step` names;
-/// - the minute of this access (`core::entries`; a variant's hit is an
+/// - the minute of this access (`core::stored::entries`; a variant's hit is an
 ///   access to its original), written only when it is a new minute (the
 ///   one read, prefetched with the entry, says which).
 fn count_hit(kv: &impl KeyValue, slot: &Slot, now: u64) -> Result<i64, Error> {
-    // Read before the count: still among the prefetched reads (`api::prefetch`).
+    // Read before the count: still among the prefetched reads (`api::kv::prefetch`).
     let minute = entries::minute(now).to_string();
     let seen = keys::seen(&slot.project, slot.image_hash());
     let new_minute = kv.get(&seen).ok().flatten().as_deref() != Some(minute.as_bytes());

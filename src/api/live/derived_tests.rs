@@ -3,7 +3,7 @@
 use crate::api::fakes::{body, live_request, World};
 use crate::api::reply::Reply;
 use crate::api::run;
-use crate::core::stats::Counter;
+use crate::core::stored::stats::Counter;
 use crate::core::Error;
 
 fn world() -> World {
@@ -125,7 +125,7 @@ fn a_regenerated_original_gets_its_variants_derived_again() {
     let before = get(&w, "prompt=fox&w=16&format=png", None).unwrap();
     let regen = w
         .request(crate::api::fakes::request(
-            crate::core::routes::Method::Post,
+            crate::core::http::routes::Method::Post,
             "/api/v1/live/regenerate?prompt=fox",
             &[("x-api-key", &w.alpha)],
             b"",
@@ -152,7 +152,7 @@ fn purge_removes_the_original_and_every_variant() {
     assert_eq!(objects(&w).len(), 6);
     let purged = w
         .request(crate::api::fakes::request(
-            crate::core::routes::Method::Delete,
+            crate::core::http::routes::Method::Delete,
             "/api/v1/live/generate?prompt=fox&w=16",
             &[("x-api-key", &w.alpha)],
             b"",
@@ -180,7 +180,7 @@ fn purge_removes_the_original_and_every_variant() {
     // A second purge walks on from the mark and finds the new variant.
     let purge = || {
         w.request(crate::api::fakes::request(
-            crate::core::routes::Method::Delete,
+            crate::core::http::routes::Method::Delete,
             "/api/v1/live/generate?prompt=fox",
             &[("x-api-key", &w.alpha)],
             b"",
@@ -192,7 +192,7 @@ fn purge_removes_the_original_and_every_variant() {
     assert_eq!(refused(purge()), Error::NotFound("no cached image for these parameters"));
     // Purge judges variant values as a GET does.
     let bad = w.request(crate::api::fakes::request(
-        crate::core::routes::Method::Delete,
+        crate::core::http::routes::Method::Delete,
         "/api/v1/live/generate?prompt=other&w=abc",
         &[("x-api-key", &w.alpha)],
         b"",
@@ -243,7 +243,7 @@ fn the_sign_api_signs_variant_parameters_with_the_width_snapped() {
     let w = world();
     let signed = w
         .request(crate::api::fakes::request(
-            crate::core::routes::Method::Post,
+            crate::core::http::routes::Method::Post,
             "/api/v1/live/sign",
             &[("x-api-key", &w.alpha)],
             br#"{"prompt":"fox","w":20,"format":"auto"}"#,
@@ -267,7 +267,7 @@ fn the_sign_api_signs_variant_parameters_with_the_width_snapped() {
 /// `misses` moves once per answer.
 #[test]
 fn a_variant_miss_reads_each_entry_once_per_stage_and_makes_few_kv_operations() {
-    use crate::core::stats::Counter;
+    use crate::core::stored::stats::Counter;
     let w = world();
     get(&w, "prompt=warm&w=8&format=jpeg", None).unwrap();
     let reads = |ops: &[(&str, String)], key: &str| {
@@ -278,7 +278,7 @@ fn a_variant_miss_reads_each_entry_once_per_stage_and_makes_few_kv_operations() 
         };
         ops.iter().filter(|(op, k)| read(op, k)).count()
     };
-    let (_, request) = crate::core::request::parse("prompt=fox", 100).unwrap();
+    let (_, request) = crate::core::http::request::parse("prompt=fox", 100).unwrap();
     let original = crate::api::kv::slot::Slot::new(&w.config, "proj-a", &request).unwrap();
     let misses = w.counter("proj-a", Counter::Misses);
     w.kv.take_ops();
@@ -332,16 +332,16 @@ fn every_variant_is_marked_as_ai_generated_and_every_answer_says_so() {
         let v = get(&w, &format!("prompt=fox&w=16&format={format}"), None).unwrap();
         assert_eq!(v.header("x-ai-generated"), Some("true"));
         let bytes = String::from_utf8_lossy(&body(&v)).into_owned();
-        assert!(bytes.contains(crate::core::marking::DIGITAL_SOURCE_TYPE), "{format}");
+        assert!(bytes.contains(crate::core::variant::marking::DIGITAL_SOURCE_TYPE), "{format}");
         assert!(bytes.contains(&format!("urn:banatie:image:{id}")), "{format}: names its original");
     }
 }
 
 #[test]
 fn a_project_derives_at_most_its_derivations_per_hour_and_cached_variants_stay_served() {
-    use crate::core::keys;
     use crate::core::ports::KeyValue;
-    use crate::core::project::Project;
+    use crate::core::stored::keys;
+    use crate::core::stored::project::Project;
     let w = world();
     let mut project = Project::decode(&w.kv.get(&keys::project("proj-a")).unwrap().unwrap()).unwrap();
     project.derivations_per_hour = 2;

@@ -3,7 +3,7 @@
 
 use crate::api::fakes::{body, live_request, request, World};
 use crate::api::run;
-use crate::core::routes::Method;
+use crate::core::http::routes::Method;
 
 #[test]
 fn ten_concurrent_identical_requests_make_one_text_call_and_one_image_call() {

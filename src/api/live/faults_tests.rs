@@ -11,11 +11,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::api::fakes::{add_project, Semantics, World, START_UNIX};
 use crate::api::Reply;
+use crate::core::decide::single_flight::{observe, Seen};
+use crate::core::http::routes::LIVE_PATH;
 use crate::core::ports::KeyValue;
-use crate::core::routes::LIVE_PATH;
-use crate::core::scope::Scope;
-use crate::core::single_flight::{observe, Seen};
-use crate::core::{keys, signature, Error};
+use crate::core::stored::scope::Scope;
+use crate::core::{decide::signature, stored::keys, Error};
 
 /// What a request reserves on, summed over the hour's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,5 +1,5 @@
-//! Single-flight, carried out: take the lease (`api::lease`) or wait for its
-//! owner, over the state machine in `core::single_flight` (which says why
+//! Single-flight, carried out: take the lease (`api::kv::lease`) or wait for its
+//! owner, over the state machine in `core::decide::single_flight` (which says why
 //! the lease is exclusive on each runtime). Concurrent identical misses, on
 //! one host or many sharing a KV store, cause one provider call (for a
 //! variant, one derivation).
@@ -8,11 +8,11 @@ use crate::api::context::Context;
 use crate::api::kv::expiry;
 use crate::api::kv::lease;
 use crate::api::kv::slot::Slot;
-use crate::core::entry::Entry;
-use crate::core::expiry::Expiring;
-use crate::core::keys;
+use crate::core::decide::single_flight::{self, decide, Decision, Failure, Seen};
 use crate::core::ports::{Env, KeyValue};
-use crate::core::single_flight::{self, decide, Decision, Failure, Seen};
+use crate::core::stored::entry::Entry;
+use crate::core::stored::expiry::Expiring;
+use crate::core::stored::keys;
 use crate::core::Error;
 
 /// Rounds of create/acquire/claim that may find the key changed under them
@@ -63,7 +63,7 @@ impl<K: KeyValue, E: Env> Lease<'_, K, E> {
     /// Leave the failure for the requests that waited on us, and our lease
     /// expired in place: its waiters read the failure, newcomers take it over
     /// (and remove the failure when they succeed). Both are noted for removal
-    /// once the hour is over (`api::expiry`), if nobody has replaced them.
+    /// once the hour is over (`api::kv::expiry`), if nobody has replaced them.
     pub fn fail(self, error: &Error) {
         let now_ms = self.env.now_ms();
         let failure = Failure::new(self.held.owner, now_ms, error).encode();

@@ -11,13 +11,13 @@
 use crate::api::context::{Context, Incoming};
 use crate::api::kv::allowance::Reservation;
 use crate::api::kv::reserve::Unit;
-use crate::core::client::Allowance;
-use crate::core::headers;
-use crate::core::keys;
+use crate::core::decide::client::Allowance;
+use crate::core::http::headers;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::project::Project;
-use crate::core::scope::Scope;
-use crate::core::{budget, Error};
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
+use crate::core::stored::scope::Scope;
+use crate::core::{decide::budget, Error};
 
 pub struct Gate<'k, K> {
     kv: &'k K,
@@ -69,7 +69,7 @@ impl<'k, K: KeyValue> Gate<'k, K> {
     }
 
     /// The counters a generation or derivation reserves on: they must exist
-    /// before they race (`api::counters::ensure`).
+    /// before they race (`api::kv::counters::ensure`).
     pub fn counters(&self) -> Vec<String> {
         let mut keys = vec![
             keys::budget(&self.project.id, self.now),

@@ -14,7 +14,7 @@ fn a_corrupt_entry_is_a_miss_that_is_replaced_and_purge_removes_one() {
     assert!(Entry::decode(&w.kv.get(&key).unwrap().unwrap()).is_ok(), "replaced by a good entry");
     w.kv.set(&key, br#"{"v":99}"#).unwrap();
     let purge = crate::api::fakes::request(
-        crate::core::routes::Method::Delete,
+        crate::core::http::routes::Method::Delete,
         "/api/v1/live/generate?prompt=fox",
         &[("x-api-key", &w.alpha)],
         b"",
@@ -28,7 +28,7 @@ fn a_corrupt_entry_is_a_miss_that_is_replaced_and_purge_removes_one() {
 fn refused_misses_write_nothing_and_old_budget_counters_are_removed() {
     let w = World::new();
     let (key, _) = add_project(&w.kv, "proj-tight", 6, 1);
-    let old = crate::core::keys::budget("proj-tight", START_UNIX - 3600);
+    let old = crate::core::stored::keys::budget("proj-tight", START_UNIX - 3600);
     w.kv.increment(&old, 7).unwrap();
     w.get("prompt=first", Some(key.as_str()), false).unwrap();
     assert!(w.kv.get(&old).unwrap().is_none(), "the first spend of an hour removes the hours before");
@@ -69,13 +69,13 @@ fn requests_that_wait_on_the_last_budget_unit_are_served_not_refused() {
 #[test]
 fn a_corrupt_project_record_is_a_clear_error_that_rotation_repairs() {
     let w = World::new();
-    w.kv.set(&crate::core::keys::project("proj-a"), b"{broken").unwrap();
+    w.kv.set(&crate::core::stored::keys::project("proj-a"), b"{broken").unwrap();
     let e = w.get("prompt=fox", Some(&w.alpha), false).err().unwrap();
     assert_eq!((e.status(), e.code()), (500, "project_unreadable"));
     let rotated: Reply<Vec<u8>> = crate::api::routes::projects::rotate(&w.kv, "proj-a", [9; 64]).unwrap();
     assert_eq!(rotated.status, 200);
     let record = crate::api::records::projects::load(&w.kv, "proj-a").unwrap().unwrap();
-    assert_eq!(record.generations_per_hour, crate::core::budget::DEFAULT_GENERATIONS_PER_HOUR);
+    assert_eq!(record.generations_per_hour, crate::core::decide::budget::DEFAULT_GENERATIONS_PER_HOUR);
     let (new_key, _) = project::new_credentials("proj-a", [9; 64]);
     assert_eq!(w.get("prompt=fox", Some(&new_key), false).unwrap().status, 200, "the new key works");
 }

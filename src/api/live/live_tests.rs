@@ -5,8 +5,8 @@ use super::*;
 use crate::api::fakes::{add_project, body, live_request, Semantics, World, START_UNIX};
 use crate::api::kv::slot::Slot;
 use crate::api::run;
-use crate::core::project;
-use crate::core::routes::LIVE_PATH;
+use crate::core::http::routes::LIVE_PATH;
+use crate::core::stored::project;
 
 fn header<'a>(reply: &'a Reply<Vec<u8>>, name: &str) -> Option<&'a str> {
     reply.header(name)
@@ -108,7 +108,7 @@ fn a_signed_url_needs_no_key_and_any_change_breaks_it() {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-    let path = crate::core::signature::signed_path(&secret, LIVE_PATH, &pairs);
+    let path = crate::core::decide::signature::signed_path(&secret, LIVE_PATH, &pairs);
     let query = path.split_once('?').unwrap().1;
     let ok = w.get(query, None, false).unwrap();
     assert_eq!(header(&ok, "x-cache-status"), Some("MISS"));
@@ -120,7 +120,7 @@ fn a_signed_url_needs_no_key_and_any_change_breaks_it() {
 
 #[test]
 fn the_budget_stops_misses_but_never_hits() {
-    use crate::core::stats::Counter;
+    use crate::core::stored::stats::Counter;
     let w = World::new();
     let (key, _) = add_project(&w.kv, "proj-small", 4, 2);
     let get = |q: &str| w.get(q, Some(key.as_str()), false);
@@ -149,7 +149,7 @@ fn a_failed_generation_spends_its_budget() {
 
 #[test]
 fn concurrent_identical_misses_make_one_generation_on_every_runtimes_semantics() {
-    use crate::core::stats::Counter;
+    use crate::core::stored::stats::Counter;
     for semantics in [Semantics::SpinSqlite, Semantics::SpinRedis, Semantics::WasmCloud] {
         let w = World::on(semantics);
         let replies = concurrently(&w, 5, "prompt=crowd", &w.alpha);
@@ -178,7 +178,7 @@ fn concurrent_identical_misses_make_one_generation_on_every_runtimes_semantics()
 /// shows): claims settle for 100 ms and exactly one owner generates.
 #[test]
 fn thirty_concurrent_misses_make_one_generation_without_compare_and_swap() {
-    use crate::core::stats::Counter;
+    use crate::core::stored::stats::Counter;
     let w = World::lagging(Semantics::WasmCloud, 30);
     let replies = concurrently(&w, 30, "prompt=crowd", &w.alpha);
     assert_eq!(w.provider.calls.get(), 1, "one generation");
@@ -204,10 +204,10 @@ fn waiters_share_the_owners_failure_but_newcomers_retry() {
 #[test]
 fn a_dead_owners_lease_is_taken_over_after_it_expires() {
     let w = World::new();
-    let (_, request) = crate::core::request::parse("prompt=orphan", 100).unwrap();
+    let (_, request) = crate::core::http::request::parse("prompt=orphan", 100).unwrap();
     let slot = Slot::new(&w.config, "proj-a", &request).unwrap();
-    let key = crate::core::keys::lease("proj-a", &slot.hash);
-    let dead = crate::core::single_flight::Lease::new(0xdead, START_UNIX * 1000, 2);
+    let key = crate::core::stored::keys::lease("proj-a", &slot.hash);
+    let dead = crate::core::decide::single_flight::Lease::new(0xdead, START_UNIX * 1000, 2);
     w.kv.set(&key, &dead.encode()).unwrap();
     let reply = w.get("prompt=orphan", Some(&w.alpha), false).unwrap();
     assert_eq!(header(&reply, "x-cache-status"), Some("MISS"));
@@ -220,10 +220,11 @@ fn a_waiter_gives_up_with_503_after_the_coalesce_wait() {
     let mut w = World::new();
     w.config.generation_lease_seconds = 600;
     w.config.coalesce_wait_seconds = 5;
-    let (_, request) = crate::core::request::parse("prompt=slow", 100).unwrap();
+    let (_, request) = crate::core::http::request::parse("prompt=slow", 100).unwrap();
     let slot = Slot::new(&w.config, "proj-a", &request).unwrap();
-    let key = crate::core::keys::lease("proj-a", &slot.hash);
-    w.kv.set(&key, &crate::core::single_flight::Lease::new(0xb05, START_UNIX * 1000, 600).encode()).unwrap();
+    let key = crate::core::stored::keys::lease("proj-a", &slot.hash);
+    w.kv.set(&key, &crate::core::decide::single_flight::Lease::new(0xb05, START_UNIX * 1000, 600).encode())
+        .unwrap();
     let e = w.get("prompt=slow", Some(&w.alpha), false).err().unwrap();
     assert_eq!(e.status(), 503);
     assert!(e.retry_after().is_some());
@@ -256,11 +257,11 @@ mod failures;
 fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice() {
     use super::make::Made;
     use super::store::{self, Batch, Item, Kind, Replacing, Stored};
-    use crate::core::entry::Entry;
-    use crate::core::stats::Counter;
+    use crate::core::stored::entry::Entry;
+    use crate::core::stored::stats::Counter;
     let w = World::new();
     w.get("prompt=race", Some(&w.alpha), false).unwrap();
-    let (_, request) = crate::core::request::parse("prompt=race", 100).unwrap();
+    let (_, request) = crate::core::http::request::parse("prompt=race", 100).unwrap();
     let slot = Slot::new(&w.config, "proj-a", &request).unwrap();
     let first = Entry::decode(&w.kv.get(&slot.entry_key).unwrap().unwrap()).unwrap();
     let late = |id: &str, size: u64| {
@@ -296,7 +297,7 @@ fn an_entry_stored_meanwhile_by_another_request_stays_and_is_not_counted_twice()
 
 #[test]
 fn a_failing_model_falls_back_within_one_budget_unit_and_says_which_made_it() {
-    use crate::core::stats::Counter;
+    use crate::core::stored::stats::Counter;
     let w = World::new();
     let (key, _) = add_project(&w.kv, "proj-fb", 6, 1);
     let busy = Error::ProviderBusy { retry_after: 5, detail: "503".into() };
@@ -369,7 +370,7 @@ fn model_seed_and_template_are_checked_and_keyed() {
 #[test]
 fn refs_send_the_referenced_images_and_key_by_their_ids_and_aliases_move() {
     use crate::api::fakes::request;
-    use crate::core::routes::Method;
+    use crate::core::http::routes::Method;
     let w = World::new();
     let key = w.alpha.clone();
     let get = |q: &str| w.get(q, Some(key.as_str()), false);

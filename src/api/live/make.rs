@@ -3,24 +3,24 @@
 //! the provider (its prompt enhanced first when asked; the hour's budget
 //! spent, and given back when the provider fails); a variant is derived
 //! from its original's bytes (`banatie-image`), timed by the request's
-//! clock. Nothing here is stored: `api::store` does that, `api::obtain`
+//! clock. Nothing here is stored: `api::live::store` does that, `api::live::obtain`
 //! decides when a maker runs (only ever under the image's lease).
 
 use super::gate::Reserved;
 use crate::api::context::Context;
 use crate::api::kv::slot::Slot;
 use crate::api::records::aliases;
-use crate::core::entry::{self, Entry};
-use crate::core::headers::{self, Header};
-use crate::core::keys;
-use crate::core::marking;
+use crate::core::decide::template;
+use crate::core::http::headers::{self, Header};
+use crate::core::http::request::GenerationRequest;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
-use crate::core::project::Project;
 use crate::core::provider::GeneratedImage;
-use crate::core::request::GenerationRequest;
-use crate::core::template;
+use crate::core::stored::entry::{self, Entry};
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
+use crate::core::variant::marking;
 use crate::core::variant::{Format, Variant};
-use crate::core::{budget, Error};
+use crate::core::{decide::budget, Error};
 
 /// An image made now, not stored yet.
 pub struct Made {

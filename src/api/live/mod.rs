@@ -29,13 +29,13 @@ use crate::api::context::{Context, Incoming};
 use crate::api::kv::counters::bump;
 use crate::api::records::scopes;
 use crate::api::reply::{Body, Reply};
-use crate::core::entry::Entry;
-use crate::core::headers;
+use crate::core::http::headers;
+use crate::core::http::request::GenerationRequest;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
-use crate::core::project::Project;
-use crate::core::request::GenerationRequest;
-use crate::core::scope::Scope;
-use crate::core::stats::Counter;
+use crate::core::stored::entry::Entry;
+use crate::core::stored::project::Project;
+use crate::core::stored::scope::Scope;
+use crate::core::stored::stats::Counter;
 use crate::core::Error;
 
 /// `project` is the caller `auth` found for the URL; `now` is the request's

@@ -1,9 +1,9 @@
-//! What the owner of a lease (`api::flight`) does with what its maker made
-//! (`api::make`): store it (`api::store`), tidy what it replaced, and settle
+//! What the owner of a lease (`api::live::flight`) does with what its maker made
+//! (`api::live::make`): store it (`api::live::store`), tidy what it replaced, and settle
 //! the lease — succeed once the image of its slot is stored (or another
 //! request's is found there), fail when making or storing it failed (its
 //! waiters read why). The one place a lease is settled, for both kinds of
-//! image. What it does not do: decide (that is `api::obtain`), or clean up
+//! image. What it does not do: decide (that is `api::live::obtain`), or clean up
 //! after an early return — a lease dropped unsettled is released
 //! (`flight::Lease`), a reservation dropped unspent is given back
 //! (`gate::Reserved`).
@@ -15,8 +15,8 @@ use super::store::{self, Batch, Item, Kind, Replacing, Stored};
 use crate::api::context::Context;
 use crate::api::kv::slot::Slot;
 use crate::api::records::images;
-use crate::core::entry::Entry;
 use crate::core::ports::{Env, KeyValue, ObjectStore};
+use crate::core::stored::entry::Entry;
 use crate::core::Error;
 
 /// The image a lease's owner made for its slot (or why it could not).

@@ -1,13 +1,13 @@
 //! What one live request asks for ([`Plan`]), and the image it got
-//! ([`Got`]): what `api::live` plans, `api::obtain` obtains and the answer
+//! ([`Got`]): what `api::live` plans, `api::live::obtain` obtains and the answer
 //! is made of.
 
 use super::make::Made;
 use crate::api::kv::slot::Slot;
-use crate::core::entry::Entry;
-use crate::core::headers::Header;
-use crate::core::project::Project;
-use crate::core::request::GenerationRequest;
+use crate::core::http::headers::Header;
+use crate::core::http::request::GenerationRequest;
+use crate::core::stored::entry::Entry;
+use crate::core::stored::project::Project;
 use crate::core::variant::Variant;
 
 /// What one live request asks for.

@@ -11,9 +11,9 @@
 use crate::api::kv::slot::Slot;
 use crate::api::records::aliases;
 use crate::core::config::Config;
-use crate::core::keys;
+use crate::core::http::request::{self, GenerationRequest, RawQuery};
 use crate::core::ports::KeyValue;
-use crate::core::request::{self, GenerationRequest, RawQuery};
+use crate::core::stored::keys;
 use crate::core::variant::{self, Variant};
 use crate::core::Error;
 

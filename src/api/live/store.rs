@@ -1,4 +1,4 @@
-//! Storing what a maker made (`api::make`), for both kinds of image: the one
+//! Storing what a maker made (`api::live::make`), for both kinds of image: the one
 //! place that puts objects, writes entries (always after their object, so no
 //! entry points at nothing), deletes the objects they replace, and moves the
 //! project's counters by kind.
@@ -14,11 +14,11 @@ use super::make::Made;
 use crate::api::context::Context;
 use crate::api::kv::counters::{self, bump};
 use crate::api::kv::slot::Slot;
-use crate::core::entries::LogRecord;
-use crate::core::entry::Entry;
-use crate::core::keys;
 use crate::core::ports::{Env, KeyValue, ObjectStore};
-use crate::core::stats::Counter;
+use crate::core::stored::entries::LogRecord;
+use crate::core::stored::entry::Entry;
+use crate::core::stored::keys;
+use crate::core::stored::stats::Counter;
 use crate::core::Error;
 
 /// The two kinds of image, and the counters each moves.
@@ -173,7 +173,7 @@ async fn read<K: KeyValue, S, P, E: Env>(ctx: &Context<K, S, P, E>, item: &Item<
     }
     let mut rows = vec![(item.slot.entry_key.clone(), item.made.entry.encode())];
     if item.kind == Kind::Original {
-        // Its image id → its hash, for `ref=` (`api::aliases::original`).
+        // Its image id → its hash, for `ref=` (`api::records::aliases::original`).
         let image_id = &item.made.entry.image_id;
         rows.push((keys::image_index(&item.slot.project, image_id), item.slot.hash.clone().into_bytes()));
     }
@@ -254,7 +254,7 @@ async fn finish<K: KeyValue, S: ObjectStore, P, E: Env>(
 }
 
 /// The log record that lists the new image: every new original in its
-/// project's entries log (`core::entries`; a replaced one is listed again, as
+/// project's entries log (`core::stored::entries`; a replaced one is listed again, as
 /// new), every new variant in its original's variant log (a purge walks it).
 async fn log_record<K: KeyValue, S, P, E: Env>(
     ctx: &Context<K, S, P, E>,

@@ -1,6 +1,6 @@
 //! A project's aliases — its names for its images, for `ref=@name` — as
 //! the routes (`routes::aliases`) and the live pipeline use them: all of
-//! them one record (`keys::aliases`, at most `core::alias::MAX_ALIASES`),
+//! them one record (`keys::aliases`, at most `core::stored::alias::MAX_ALIASES`),
 //! resolving a request's `ref`s to image ids, and finding an original by its
 //! id (`keys::image_index`).
 
@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use super::record;
 use crate::api::context::Context;
-use crate::core::entry::Entry;
-use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
+use crate::core::stored::entry::Entry;
+use crate::core::stored::keys;
 use crate::core::Error;
 
 /// The project's aliases: name → image id.

@@ -9,11 +9,11 @@
 use crate::api::context::Context;
 use crate::api::kv::counters::bump;
 use crate::api::kv::slot::Slot;
-use crate::core::entry::Entry;
-use crate::core::keys;
+use crate::core::decide::single_flight::{self, Seen};
 use crate::core::ports::{Env, KeyValue, ObjectStore};
-use crate::core::single_flight::{self, Seen};
-use crate::core::stats::Counter;
+use crate::core::stored::entry::Entry;
+use crate::core::stored::keys;
+use crate::core::stored::stats::Counter;
 use crate::core::Error;
 
 /// How long removing variants waits for one being derived.

@@ -1,8 +1,8 @@
 //! A project's record as every room reads it (`keys::project`).
 
-use crate::core::keys;
 use crate::core::ports::KeyValue;
-use crate::core::project::Project;
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
 use crate::core::Error;
 
 /// The project `id`; a record that cannot be decoded is an error

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::api::context::Context;
 use crate::api::kv::lease;
-use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
+use crate::core::stored::keys;
 use crate::core::Error;
 
 /// The record at `key`; absent, or unreadable, it is the empty one.

@@ -6,10 +6,10 @@
 
 use super::record;
 use crate::api::context::Context;
-use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::project::Project;
-use crate::core::scope::Scope;
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
+use crate::core::stored::scope::Scope;
 use crate::core::Error;
 
 pub fn load(kv: &impl KeyValue, project: &str, slug: &str) -> Result<Option<Scope>, Error> {

@@ -7,10 +7,10 @@ use serde_json::json;
 use crate::api::context::Context;
 use crate::api::records::aliases::{change, load, original};
 use crate::api::reply::Reply;
-use crate::core::alias::{self, MAX_ALIASES};
-use crate::core::headers;
+use crate::core::http::headers;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::project::Project;
+use crate::core::stored::alias::{self, MAX_ALIASES};
+use crate::core::stored::project::Project;
 use crate::core::Error;
 
 pub fn list<B>(kv: &impl KeyValue, project: &Project) -> Result<Reply<B>, Error> {

@@ -6,7 +6,7 @@
 
 use crate::api::reply::Reply;
 use crate::core::config::Config;
-use crate::core::headers;
+use crate::core::http::headers;
 
 const PAGE: &str = include_str!("demo.html");
 

@@ -1,19 +1,19 @@
 //! `GET /api/v1/live/entries` (X-API-Key): the caller's cached images, newest
-//! first, with their hit counts (see `core::entries` for the log it reads).
+//! first, with their hit counts (see `core::stored::entries` for the log it reads).
 
 use serde_json::json;
 
 use crate::api::reply::Reply;
-use crate::core::entries::{self, LogRecord, Page};
-use crate::core::entry::Entry;
-use crate::core::keys;
 use crate::core::ports::KeyValue;
-use crate::core::project::Project;
+use crate::core::stored::entries::{self, LogRecord, Page};
+use crate::core::stored::entry::Entry;
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
 use crate::core::Error;
 
-/// The page a query asks for (`core::entries::parse_page`).
+/// The page a query asks for (`core::stored::entries::parse_page`).
 pub fn page(query: &str) -> Result<Page, Error> {
-    entries::parse_page(&crate::core::request::parse_pairs(query)?)
+    entries::parse_page(&crate::core::http::request::parse_pairs(query)?)
 }
 
 pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Reply<B>, Error> {
@@ -62,7 +62,7 @@ pub fn list<B>(kv: &impl KeyValue, project: &Project, page: &Page) -> Result<Rep
 #[cfg(test)]
 mod tests {
     use crate::api::fakes::{body, request, World};
-    use crate::core::routes::Method;
+    use crate::core::http::routes::Method;
 
     fn list(w: &World, query: &str) -> serde_json::Value {
         let path = format!("/api/v1/live/entries{query}");

@@ -8,8 +8,8 @@
 
 use crate::api::context::Context;
 use crate::api::reply::Reply;
-use crate::core::keys;
 use crate::core::ports::{KeyValue, ObjectStore};
+use crate::core::stored::keys;
 use crate::core::Error;
 
 /// The largest probe object read (none exists; a stray one is not read whole).
@@ -31,5 +31,9 @@ pub async fn check<K: KeyValue, S: ObjectStore, P, E>(
     let ready = kv == "ok" && s3 == "ok";
     let status = if ready { 200 } else { 503 };
     let body = serde_json::json!({ "status": if ready { "ok" } else { "unavailable" }, "kv": kv, "s3": s3 });
-    Ok(if head { Reply::empty(status, crate::core::headers::json()) } else { Reply::json(status, body) })
+    Ok(if head {
+        Reply::empty(status, crate::core::http::headers::json())
+    } else {
+        Reply::json(status, body)
+    })
 }

@@ -11,12 +11,12 @@ use crate::api::kv::prefetch::Prefetched;
 use crate::api::live::{self, prepare};
 use crate::api::reply::Reply;
 use crate::api::request::Request;
-use crate::core::client;
 use crate::core::config::Config;
-use crate::core::keys;
+use crate::core::decide::client;
+use crate::core::http::request;
+use crate::core::http::routes::{Auth, ClientLimits, Method, Query, Route};
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
-use crate::core::request;
-use crate::core::routes::{Auth, ClientLimits, Method, Query, Route};
+use crate::core::stored::keys;
 use crate::core::Error;
 
 pub async fn handle<B, K: KeyValue, S: ObjectStore, P: Provider, E: Env>(

@@ -7,12 +7,12 @@ use serde_json::json;
 use crate::api::kv::counters;
 use crate::api::records::projects;
 use crate::api::reply::Reply;
-use crate::core::keys;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::project::{self, Project};
+use crate::core::stored::keys;
+use crate::core::stored::project::{self, Project};
 use crate::core::Error;
 
-/// Create a project (`core::project::Created` says in which order it is stored).
+/// Create a project (`core::stored::project::Created` says in which order it is stored).
 pub fn create<B>(kv: &impl KeyValue, body: &[u8], env: &impl Env) -> Result<Reply<B>, Error> {
     let new = project::parse_create(body)?;
     let created = project::Created::new(new, env.new_id(), env.random_bytes64(), env.now_unix());

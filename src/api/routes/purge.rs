@@ -16,10 +16,10 @@ use crate::api::kv::lease;
 use crate::api::live::prepare::Prepared;
 use crate::api::records::images;
 use crate::api::reply::Reply;
-use crate::core::headers;
-use crate::core::keys;
+use crate::core::http::headers;
 use crate::core::ports::{Env, KeyValue, ObjectStore};
-use crate::core::project::Project;
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
 use crate::core::Error;
 
 /// How long a purge's lease on the original lives if its holder dies.

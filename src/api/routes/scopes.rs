@@ -7,11 +7,11 @@ use serde_json::json;
 use crate::api::context::Context;
 use crate::api::records::scopes::{add_to_index, index, load, remove_from_index};
 use crate::api::reply::Reply;
-use crate::core::headers;
-use crate::core::keys;
+use crate::core::http::headers;
 use crate::core::ports::{Env, KeyValue};
-use crate::core::project::Project;
-use crate::core::scope::{self, Scope};
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
+use crate::core::stored::scope::{self, Scope};
 use crate::core::Error;
 
 fn document(kv: &impl KeyValue, project: &str, s: &Scope) -> Result<serde_json::Value, Error> {
@@ -33,8 +33,7 @@ pub async fn create<K: KeyValue, S, P, E: Env, B>(
     now: u64,
 ) -> Result<Reply<B>, Error> {
     let kv = &ctx.kv;
-    let changes = scope::parse_body(body, true)?;
-    let slug = changes.slug.clone().expect("parse_body requires it");
+    let (slug, changes) = scope::parse_create(body)?;
     if load(kv, &project.id, &slug)?.is_some() {
         return Err(Error::Conflict("a scope with this slug exists"));
     }

@@ -2,9 +2,9 @@
 
 use crate::api::fakes::{body, request, World};
 use crate::api::Reply;
-use crate::core::keys;
-use crate::core::project::Project;
-use crate::core::routes::Method;
+use crate::core::http::routes::Method;
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
 use crate::core::Error;
 
 fn json(r: &Reply<Vec<u8>>) -> serde_json::Value {
@@ -157,11 +157,11 @@ fn a_project_id_in_a_public_url_is_always_that_project() {
     p.id = id.into();
     w.kv.map.borrow_mut().insert(keys::project(id), p.encode());
     w.kv.map.borrow_mut().insert(keys::project_slug(id), b"proj-b".to_vec());
-    let mut sp = crate::core::scope::Scope::lazy("pub", 0);
+    let mut sp = crate::core::stored::scope::Scope::lazy("pub", 0);
     sp.public = true;
     w.kv.map.borrow_mut().insert(keys::scope(id, "pub"), sp.encode());
     let r = public(&w, &format!("/cdn/{id}/live/pub?prompt=fox")).unwrap();
     assert!(r.header("x-image-id").is_some());
     assert_eq!(w.kv.keys_with_prefix(&format!("live:{id}:")).len(), 1, "stored under proj-a's id");
-    // (No new project may take such a slug: `core::project`'s tests.)
+    // (No new project may take such a slug: `core::stored::project`'s tests.)
 }

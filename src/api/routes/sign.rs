@@ -6,9 +6,9 @@ use serde_json::json;
 
 use crate::api::reply::Reply;
 use crate::core::config::Config;
-use crate::core::project::Project;
-use crate::core::routes::LIVE_PATH;
-use crate::core::{request, signature, variant, Error};
+use crate::core::http::routes::LIVE_PATH;
+use crate::core::stored::project::Project;
+use crate::core::{decide::signature, http::request, variant, Error};
 
 pub fn sign<B>(
     project: &Project,

@@ -2,11 +2,11 @@
 //! authenticates). Counters are read, never written (`KeyValue::counter`).
 
 use crate::api::reply::Reply;
-use crate::core::keys;
 use crate::core::ports::KeyValue;
-use crate::core::project::Project;
-use crate::core::stats::{self, Budget};
-use crate::core::{budget, Error};
+use crate::core::stored::keys;
+use crate::core::stored::project::Project;
+use crate::core::stored::stats::{self, Budget};
+use crate::core::{decide::budget, Error};
 
 pub fn get<B>(kv: &impl KeyValue, project: &Project, now: u64) -> Result<Reply<B>, Error> {
     let mut values = [0i64; stats::ALL.len()];

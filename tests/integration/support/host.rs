@@ -332,7 +332,7 @@ impl Host {
             .into_iter()
             .filter(|k| {
                 let value = self.kv_get(k).unwrap_or_default();
-                banatie_core::single_flight::Lease::decode(&value)
+                banatie_core::decide::single_flight::Lease::decode(&value)
                     .is_some_and(|l| u64::from(l.expires_at_s) > now)
             })
             .collect()

@@ -45,14 +45,14 @@ pub fn alone_or_together(name: &str, test: impl FnOnce()) {
 }
 
 /// Budgets and per-client allowances are counted per clock hour
-/// (`banatie_core::keys`' hour window), so a test that reads a count it
+/// (`banatie_core::stored::keys`' hour window), so a test that reads a count it
 /// caused would see the next hour's zero if it ran across the hour's turn
 /// (fresh-clone CI met it twice). A test does not start in the last two
 /// minutes of an hour: it waits (at most that long) for the turn. Tests
 /// that may run longer allow for the turn themselves.
 fn clear_of_the_hours_turn() {
     const MARGIN: u64 = 120;
-    const HOUR: u64 = banatie_core::keys::HOUR_SECONDS;
+    const HOUR: u64 = banatie_core::stored::keys::HOUR_SECONDS;
     let into = sign::now() % HOUR;
     if into >= HOUR - MARGIN {
         std::thread::sleep(std::time::Duration::from_secs(HOUR - into + 1));

@@ -1,13 +1,13 @@
 //! The key-value store a test's host uses, read from outside the way an
 //! operator would: Spin's SQLite file, a Redis server, a NATS JetStream
 //! bucket, or wash's directory of files. Tests name logical keys
-//! (`core::keys`); this module spells them as the runtime's build does
-//! (`core::platform::Flavour::store_key`).
+//! (`core::stored::keys`); this module spells them as the runtime's build does
+//! (`core::stored::platform::Flavour::store_key`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use banatie_core::platform::Flavour;
+use banatie_core::stored::platform::Flavour;
 use testkit::nats::NatsServer;
 use testkit::redis::RedisServer;
 

@@ -4,12 +4,11 @@
 
 use serde_json::{json, Value};
 
-use super::{HttpAnswer, HttpRequestSpec, Sent};
+use super::answer::Sent;
 use crate::config::ProviderConfig;
+use crate::http::outbound::{HttpAnswer, HttpRequestSpec};
 use crate::Error;
 
-pub const DEFAULT_GEMINI_TEXT_MODEL: &str = "gemini-2.5-flash";
-pub const DEFAULT_OPENAI_TEXT_MODEL: &str = "gpt-4o-mini";
 /// An enhanced prompt longer than this is not used (the original is).
 pub const MAX_ENHANCED_CHARS: usize = 4000;
 

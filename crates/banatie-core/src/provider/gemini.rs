@@ -12,8 +12,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::{GeneratedImage, HttpAnswer, HttpRequestSpec, DEFAULT_RETRY_AFTER};
-use crate::request::GenerationRequest;
+use super::answer::{GeneratedImage, DEFAULT_RETRY_AFTER};
+use crate::http::outbound::{HttpAnswer, HttpRequestSpec};
+use crate::http::request::GenerationRequest;
 use crate::Error;
 
 /// Finish reasons that mean "refused", not "failed".

@@ -8,8 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::{GeneratedImage, HttpAnswer, HttpRequestSpec, DEFAULT_RETRY_AFTER};
-use crate::request::GenerationRequest;
+use super::answer::{GeneratedImage, DEFAULT_RETRY_AFTER};
+use crate::http::outbound::{HttpAnswer, HttpRequestSpec};
+use crate::http::request::GenerationRequest;
 use crate::Error;
 
 /// Sizes `gpt-image-1` accepts, with their width/height ratio.
@@ -163,7 +164,7 @@ mod tests {
 
     #[test]
     fn ratios_map_to_the_nearest_supported_size() {
-        let sizes: Vec<_> = crate::request::ASPECT_RATIOS.iter().map(|r| (*r, size_for(r))).collect();
+        let sizes: Vec<_> = crate::http::request::ASPECT_RATIOS.iter().map(|r| (*r, size_for(r))).collect();
         assert_eq!(
             sizes,
             vec![

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Error;
+use crate::Error;
 
 /// New generations a scope allows unless it says otherwise.
 pub const DEFAULT_GENERATIONS_LIMIT: u32 = 30;
@@ -102,6 +102,13 @@ pub fn parse_body(body: &[u8], creating: bool) -> Result<Changes, Error> {
         allow_new_generations: b.allow_new_generations,
         public: b.public,
     })
+}
+
+/// A new scope's body: its slug, and the rest of its settings.
+pub fn parse_create(body: &[u8]) -> Result<(String, Changes), Error> {
+    let changes = parse_body(body, true)?;
+    let slug = changes.slug.clone().ok_or_else(|| Error::BadRequest("'slug' is required".into()))?;
+    Ok((slug, changes))
 }
 
 impl Changes {

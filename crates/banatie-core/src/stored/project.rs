@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::budget::{DEFAULT_GENERATIONS_PER_HOUR, MAX_GENERATIONS_PER_HOUR};
-use super::cache_key::hex;
-use super::Error;
+use crate::decide::budget::{DEFAULT_GENERATIONS_PER_HOUR, MAX_GENERATIONS_PER_HOUR};
+use crate::decide::cache_key::hex;
+use crate::Error;
 
 pub const API_KEY_PREFIX: &str = "bl_";
 pub const SIGNING_SECRET_PREFIX: &str = "bls_";
@@ -74,7 +74,7 @@ impl Project {
             name: id.to_string(),
             api_key_sha256: String::new(),
             signing_secret: String::new(),
-            generations_per_hour: super::budget::DEFAULT_GENERATIONS_PER_HOUR,
+            generations_per_hour: crate::decide::budget::DEFAULT_GENERATIONS_PER_HOUR,
             derivations_per_hour: DEFAULT_DERIVATIONS_PER_HOUR,
             created_at: 0,
             slug: None,
@@ -121,11 +121,11 @@ impl Created {
     /// key and slug indexes, so neither resolves to a project that is not there.
     pub fn writes(&self) -> Vec<(String, Vec<u8>)> {
         let mut w = vec![
-            (super::keys::project(&self.record.id), self.record.encode()),
+            (crate::stored::keys::project(&self.record.id), self.record.encode()),
             (api_key_index(&self.api_key), self.record.id.as_bytes().to_vec()),
         ];
         if let Some(slug) = &self.record.slug {
-            w.push((super::keys::project_slug(slug), self.record.id.as_bytes().to_vec()));
+            w.push((crate::stored::keys::project_slug(slug), self.record.id.as_bytes().to_vec()));
         }
         w
     }
@@ -134,7 +134,7 @@ impl Created {
 /// Fresh credentials of project `id` from 64 random bytes: (API key,
 /// signing secret). The key names its project (`bl_{id}.{secret}`), so the
 /// project record can be read with the entry a request asks for, in one
-/// call (`api::prefetch`); the id is no secret (signed and public URLs carry
+/// call (`api::kv::prefetch`); the id is no secret (signed and public URLs carry
 /// it), the 32 random bytes are. Keys made before carry no id (`bl_{secret}`:
 /// base64url has no `.`) and are found through their hash's index row.
 pub fn new_credentials(id: &str, random: [u8; 64]) -> (String, String) {
@@ -163,7 +163,7 @@ pub fn plausible_id(id: &str) -> bool {
 
 /// KV key that maps an API key's hash to its project id.
 pub fn api_key_index(api_key: &str) -> String {
-    super::keys::api_key(&hash_api_key(api_key))
+    crate::stored::keys::api_key(&hash_api_key(api_key))
 }
 
 pub fn hash_api_key(api_key: &str) -> String {
@@ -203,7 +203,7 @@ pub fn slug_from(name: &str, id: &str) -> String {
     let suffix: String =
         id.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_lowercase();
     let slug = if base.is_empty() { suffix } else { format!("{}-{suffix}", base.trim_end_matches('-')) };
-    if super::scope::valid_slug(&slug) {
+    if crate::stored::scope::valid_slug(&slug) {
         slug
     } else {
         "project".into()
@@ -257,8 +257,8 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
     if name.chars().any(char::is_control) {
         return Err(Error::BadRequest("name contains control characters".into()));
     }
-    if parsed.slug.as_deref().is_some_and(|s| !super::scope::valid_slug(s)) {
-        return Err(Error::BadRequest(super::scope::SLUG_RULE.into()));
+    if parsed.slug.as_deref().is_some_and(|s| !crate::stored::scope::valid_slug(s)) {
+        return Err(Error::BadRequest(crate::stored::scope::SLUG_RULE.into()));
     }
     if parsed.slug.as_deref().is_some_and(looks_like_id) {
         return Err(Error::BadRequest(

@@ -3,14 +3,14 @@
 //! increment on a per-window key, so concurrent misses cannot overshoot: the
 //! request whose increment lands above the limit is refused. HITs never count.
 
-use super::Error;
+use crate::Error;
 
 pub const DEFAULT_GENERATIONS_PER_HOUR: u32 = 100;
 pub const MAX_GENERATIONS_PER_HOUR: u32 = 1_000_000;
 
 /// Unix time at which the current window ends.
 pub fn resets_at(now: u64) -> u64 {
-    (super::keys::hour(now) + 1) * super::keys::HOUR_SECONDS
+    (crate::stored::keys::hour(now) + 1) * crate::stored::keys::HOUR_SECONDS
 }
 
 /// How many past windows' counters the first spend of a window removes.
@@ -19,17 +19,17 @@ pub const STALE_WINDOWS_CLEANED: u64 = 24;
 /// Counters of the windows before `now`'s that nothing reads any more: the
 /// first spend of each window deletes them, so they never pile up.
 pub fn stale_counter_keys(project: &str, now: u64) -> Vec<String> {
-    stale_hours(now).map(|hour| super::keys::budget_of_hour(project, hour)).collect()
+    stale_hours(now).map(|hour| crate::stored::keys::budget_of_hour(project, hour)).collect()
 }
 
 /// The same for the project's hourly derivations counters (the first
 /// derivation of each hour deletes them).
 pub fn stale_derivation_keys(project: &str, now: u64) -> Vec<String> {
-    stale_hours(now).map(|hour| super::keys::derivations_of_hour(project, hour)).collect()
+    stale_hours(now).map(|hour| crate::stored::keys::derivations_of_hour(project, hour)).collect()
 }
 
 fn stale_hours(now: u64) -> impl Iterator<Item = u64> {
-    let current = super::keys::hour(now);
+    let current = crate::stored::keys::hour(now);
     (1..=STALE_WINDOWS_CLEANED.min(current)).map(move |back| current - back)
 }
 
@@ -60,12 +60,12 @@ mod tests {
 
     #[test]
     fn the_first_spend_of_a_window_names_the_counters_before_it() {
-        let now = 10 * crate::keys::HOUR_SECONDS + 5;
+        let now = 10 * crate::stored::keys::HOUR_SECONDS + 5;
         let keys = stale_counter_keys("p", now);
         assert_eq!(keys.len(), 10);
         assert_eq!(keys[0], "budget:p:9");
         assert_eq!(
-            stale_counter_keys("p", 100 * crate::keys::HOUR_SECONDS).len(),
+            stale_counter_keys("p", 100 * crate::stored::keys::HOUR_SECONDS).len(),
             STALE_WINDOWS_CLEANED as usize
         );
     }

@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::headers::etag_for;
-use super::keys;
-use super::request::GenerationRequest;
-use super::Error;
+use sha2::{Digest, Sha256};
+
+use crate::decide::cache_key::hex;
+use crate::http::request::GenerationRequest;
+use crate::stored::keys;
+use crate::Error;
 
 pub const ENTRY_VERSION: u32 = 1;
 
@@ -145,9 +147,20 @@ impl Entry {
     }
 }
 
+/// Strong ETag over the image bytes: the first 128 bits of their SHA-256.
+pub fn etag_for(bytes: &[u8]) -> String {
+    format!("\"{}\"", &hex(&Sha256::digest(bytes))[..32])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etag_is_a_quoted_content_hash() {
+        // sha256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+        assert_eq!(etag_for(b"abc"), "\"ba7816bf8f01cfea414140de5dae2223\"");
+    }
 
     fn sample() -> Entry {
         Entry {

@@ -194,7 +194,11 @@ pub struct Allowance {
 
 impl Allowance {
     pub fn new(limit: u32, used: i64, now: u64) -> Allowance {
-        Allowance { limit, used, reset_at: (crate::keys::hour(now) + 1) * crate::keys::HOUR_SECONDS }
+        Allowance {
+            limit,
+            used,
+            reset_at: (crate::stored::keys::hour(now) + 1) * crate::stored::keys::HOUR_SECONDS,
+        }
     }
 
     pub fn remaining(&self) -> i64 {

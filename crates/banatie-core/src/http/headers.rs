@@ -2,12 +2,9 @@
 //! choice for a cached image. Pure decisions; `api` attaches them, the
 //! adapter writes them (adding only `Content-Length` for a buffered body).
 
-use sha2::{Digest, Sha256};
-
-use super::cache_key::hex;
-use super::client::Allowance;
-use super::entry::Entry;
-use super::error::Error;
+use crate::decide::client::Allowance;
+use crate::http::error::Error;
+use crate::stored::entry::Entry;
 
 /// Images are content-addressed by their URL's parameters and never change.
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -61,14 +58,14 @@ pub fn error(error: &Error) -> Vec<Header> {
     h
 }
 
-/// An error answered as an image (`core::error_image`): the error's own
+/// An error answered as an image (`core::http::error_image`): the error's own
 /// headers (`X-Error-Code`, `Retry-After`, `X-RateLimit-*`, no-store) with
 /// the SVG's type, the JSON error in `X-Error`, `Vary: Accept` (the body
 /// depends on it), and the image CSP without sandbox's block on styles.
 pub fn error_image(e: &Error, json: &serde_json::Value) -> Vec<Header> {
     let mut h: Vec<Header> = error(e).into_iter().filter(|(n, _)| *n != "content-type").collect();
     h.insert(0, ("content-type", "image/svg+xml".into()));
-    h.push(("x-error", super::error_image::ascii_json(json)));
+    h.push(("x-error", crate::http::error_image::ascii_json(json)));
     h.push(vary_accept());
     h.push(("x-content-type-options", NOSNIFF.into()));
     h.push(("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'".into()));
@@ -126,11 +123,6 @@ pub fn coalesced() -> Header {
     ("x-cache-coalesced", "true".into())
 }
 
-/// Strong ETag over the image bytes: the first 128 bits of their SHA-256.
-pub fn etag_for(bytes: &[u8]) -> String {
-    format!("\"{}\"", &hex(&Sha256::digest(bytes))[..32])
-}
-
 fn common(entry: &Entry) -> Vec<Header> {
     let mut h = vec![
         ("content-type", entry.content_type.clone()),
@@ -140,7 +132,7 @@ fn common(entry: &Entry) -> Vec<Header> {
         ("x-image-id", entry.image_id.clone()),
         ("x-content-type-options", NOSNIFF.into()),
         ("content-security-policy", IMAGE_CSP.into()),
-        (super::marking::HEADER.0, super::marking::HEADER.1.into()),
+        (crate::variant::marking::HEADER.0, crate::variant::marking::HEADER.1.into()),
         // The model's name (`models`); an entry from before names: its model id.
         ("x-model-used", entry.model_used().to_string()),
     ];
@@ -192,7 +184,7 @@ pub fn not_modified(entry: &Entry) -> Vec<Header> {
         ("etag", entry.etag.clone()),
         ("x-image-id", entry.image_id.clone()),
         ("x-cache-status", "HIT".into()),
-        (super::marking::HEADER.0, super::marking::HEADER.1.into()),
+        (crate::variant::marking::HEADER.0, crate::variant::marking::HEADER.1.into()),
     ];
     if let Some(original) = &entry.variant_of {
         h.push(("x-variant-of", original.clone()));
@@ -241,11 +233,5 @@ mod tests {
         assert_eq!(error(&Error::Busy { retry_after: 5 })[3], ("retry-after", "5".into()));
         assert_eq!(error(&Error::NotCached)[3], ("x-cache-status", "MISS".into()));
         assert_eq!(error(&Error::BadSignature).len(), 3);
-    }
-
-    #[test]
-    fn etag_is_a_quoted_content_hash() {
-        // sha256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
-        assert_eq!(etag_for(b"abc"), "\"ba7816bf8f01cfea414140de5dae2223\"");
     }
 }

@@ -17,7 +17,7 @@
 //! and async-nats 0.49.1 `jetstream/kv/mod.rs` (`is_valid_key`, `put`, `update`).
 //!
 //! What follows from it: the single-flight lease is a CAS on Spin and a
-//! settled claim on wasmCloud (`core::single_flight` says why each is
+//! settled claim on wasmCloud (`core::decide::single_flight` says why each is
 //! exclusive); wasmCloud 2 keys are escaped into the NATS alphabet with no
 //! `/` ([`Flavour::store_key`]); a counter that goes down keeps its
 //! decrements in a second key there ([`Flavour::down_key`]); counters are read
@@ -25,7 +25,7 @@
 //! `increment(key, 0)` (which writes on NATS and, on a key never written,
 //! can overwrite a concurrent first increment); NATS conflicts are retried
 //! ([`Flavour::is_increment_conflict`]); and counters whose first increments
-//! race are created first under a lock (`api::counters::ensure`).
+//! race are created first under a lock (`api::kv::counters::ensure`).
 
 use std::borrow::Cow;
 
@@ -71,7 +71,7 @@ pub enum Exclusion {
     /// A compare-and-swap from a value that exists (Spin's stores).
     CompareAndSwap,
     /// No CAS: write a claim, wait, and find it still there
-    /// (`core::single_flight`, "settled claims").
+    /// (`core::decide::single_flight`, "settled claims").
     SettledClaim,
 }
 
@@ -90,7 +90,7 @@ impl Flavour {
         self == Flavour::Spin
     }
 
-    /// How this flavour's store spells the logical key `key` (`core::keys`).
+    /// How this flavour's store spells the logical key `key` (`core::stored::keys`).
     pub fn store_key(self, key: &str) -> Cow<'_, str> {
         match self {
             Flavour::Spin | Flavour::WasmCloud1 => Cow::Borrowed(key),
@@ -146,7 +146,7 @@ impl Flavour {
     }
 
     /// The byte order of the store's 8-byte counters, from the probe counter
-    /// (`core::keys::COUNTER_PROBE`, incremented once to at least 1):
+    /// (`core::stored::keys::COUNTER_PROBE`, incremented once to at least 1):
     /// `Some(true)` big-endian, `Some(false)` little-endian, `None` when it
     /// is not 8 bytes (decimal stores never make an ambiguous counter).
     pub fn big_endian_probe(self, bytes: &[u8]) -> Option<bool> {
@@ -224,7 +224,7 @@ fn unescape(stored: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys;
+    use crate::stored::keys;
 
     /// async-nats 0.49.1 `is_valid_key`: `\A[-/_=\.a-zA-Z0-9]+\z`, not
     /// starting or ending with `.`; NATS subjects also have no empty token.

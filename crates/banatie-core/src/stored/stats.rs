@@ -61,7 +61,7 @@ pub const HITS_STEP: i64 = 32;
 /// the same ones: the project's `hits` is exact while no entry has more than
 /// `HITS_STEP` hits, and otherwise trails the sum of its entries' counts by
 /// less than `HITS_STEP` per entry — while a hot entry's hit costs no store
-/// call for it (`api::cached::count_hit`).
+/// call for it (`api::live::cached::count_hit`).
 pub fn hits_step(n: i64) -> Option<i64> {
     match n {
         ..=0 => None,

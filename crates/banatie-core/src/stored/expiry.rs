@@ -1,15 +1,15 @@
 //! Rows that only matter within their hour, and how they go once it is
 //! over. A per-client counter (`clientmiss:`, `clientderive:`) counts one
 //! hour; a failed generation's marks (its failure record and its lease left
-//! expired in place, `core::single_flight`) serve the requests of the
+//! expired in place, `core::decide::single_flight`) serve the requests of the
 //! moment. KV stores have no expiry that every runtime honours (Spin's have
 //! none), so each such row is noted, when it is first written, in its
 //! hour's list (`expiry:{hour}:{n}`, counted by `expiryseq:{hour}`); the
 //! first note of an hour removes the lists of the [`LOOKBACK_HOURS`] hours
 //! before it, and their rows, at most [`MAX_SWEPT_ROWS`] at a time (the rest
-//! go with the next hour's sweep). `api::expiry` carries it out.
+//! go with the next hour's sweep). `api::kv::expiry` carries it out.
 
-use crate::single_flight::{Failure, Lease};
+use crate::decide::single_flight::{Failure, Lease};
 
 /// How many past hours the first note of an hour looks at.
 pub const LOOKBACK_HOURS: u64 = 24;

@@ -8,7 +8,7 @@
 //! that did not wait on it tries again (errors are never cached).
 //!
 //! # Which primitive makes the lease exclusive, on each runtime
-//! (`core::platform` has the facts, with their sources.)
+//! (`core::stored::platform` has the facts, with their sources.)
 //!
 //! **Spin 3.x/4.x (SQLite, Redis) and banatie-host: a compare-and-swap from a
 //! value that *exists*.** The stores differ everywhere else:
@@ -58,13 +58,13 @@
 //!
 //! This module is the state machine only: `observe` reads a stored lease,
 //! `decide(now, seen, …)` says what to do, `claim_settled` judges a claim;
-//! `api::flight` does it.
+//! `api::live::flight` does it.
 
 use serde::{Deserialize, Serialize};
 
-use super::error::SharedFailure;
-use super::platform::Exclusion;
-use super::Error;
+use crate::http::error::SharedFailure;
+use crate::stored::platform::Exclusion;
+use crate::Error;
 
 /// How long a failure stays readable for the waiters of its owner.
 pub const FAILURE_MEMORY_MS: u64 = 10_000;

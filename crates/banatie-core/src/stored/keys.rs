@@ -5,15 +5,15 @@
 //!
 //! These are the *logical* keys, with `:` between fields. How a runtime's
 //! store spells them (wasmCloud's NATS keys have no `:`) is
-//! `core::platform::Flavour::store_key`, applied by the KV adapter only.
+//! `core::stored::platform::Flavour::store_key`, applied by the KV adapter only.
 //!
 //! Fields are ids (UUIDs, hex hashes), slugs (`[a-z0-9-]`), numbers and
 //! variant suffixes from closed sets, so no field can spell a separator of
 //! another family; the one exception, a client (an IPv6 address or prefix,
-//! `core::client::ClientId`), is the last field but one of its family and is
+//! `core::decide::client::ClientId`), is the last field but one of its family and is
 //! escaped by the store encodings.
 
-use crate::stats::Counter;
+use crate::stored::stats::Counter;
 
 /// The hour that budgets and per-client allowances count in.
 pub const HOUR_SECONDS: u64 = 3600;
@@ -23,7 +23,7 @@ pub fn hour(now: u64) -> u64 {
     now / HOUR_SECONDS
 }
 
-/// A cache entry (JSON, `core::entry`).
+/// A cache entry (JSON, `core::stored::entry`).
 pub fn entry(project: &str, hash: &str) -> String {
     format!("live:{project}:{hash}")
 }
@@ -33,22 +33,22 @@ pub fn hits(project: &str, hash: &str) -> String {
     format!("hits:{project}:{hash}")
 }
 
-/// The minute an entry was last served (decimal text, `core::entries`).
+/// The minute an entry was last served (decimal text, `core::stored::entries`).
 pub fn seen(project: &str, hash: &str) -> String {
     format!("seen:{project}:{hash}")
 }
 
-/// The single-flight lease of a generation or derivation (`core::single_flight`).
+/// The single-flight lease of a generation or derivation (`core::decide::single_flight`).
 pub fn lease(project: &str, hash: &str) -> String {
     format!("lease:{project}:{hash}")
 }
 
-/// The failure an owner left for its waiters (JSON, `core::single_flight`).
+/// The failure an owner left for its waiters (JSON, `core::decide::single_flight`).
 pub fn failure(project: &str, hash: &str) -> String {
     format!("failed:{project}:{hash}")
 }
 
-/// A per-project stats counter (`core::stats`).
+/// A per-project stats counter (`core::stored::stats`).
 pub fn stats(project: &str, counter: Counter) -> String {
     format!("stats:{project}:{}", counter.name())
 }
@@ -64,7 +64,7 @@ pub fn budget_of_hour(project: &str, hour: u64) -> String {
 }
 
 /// One client's new generations in the hour containing `now` (a counter).
-/// `client` is a `core::client::ClientId` (an address, or an IPv6 prefix).
+/// `client` is a `core::decide::client::ClientId` (an address, or an IPv6 prefix).
 pub fn client_misses(client: &str, now: u64) -> String {
     format!("clientmiss:{client}:{}", hour(now))
 }
@@ -84,7 +84,7 @@ pub fn client_derivations(client: &str, now: u64) -> String {
     format!("clientderive:{client}:{}", hour(now))
 }
 
-/// A project record (JSON, `core::project`).
+/// A project record (JSON, `core::stored::project`).
 pub fn project(id: &str) -> String {
     format!("project:{id}")
 }
@@ -107,7 +107,7 @@ pub fn project_slug(slug: &str) -> String {
     format!("projectslug:{slug}")
 }
 
-/// A scope record (JSON, `core::scope`).
+/// A scope record (JSON, `core::stored::scope`).
 pub fn scope(project: &str, slug: &str) -> String {
     format!("scope:{project}:{slug}")
 }
@@ -122,7 +122,7 @@ pub fn scope_index(project: &str) -> String {
     format!("scopes:{project}")
 }
 
-/// The entries log's sequence counter (`core::entries`).
+/// The entries log's sequence counter (`core::stored::entries`).
 pub fn entry_seq(project: &str) -> String {
     format!("entryseq:{project}")
 }
@@ -153,25 +153,25 @@ pub fn variant_log(project: &str, original_hash: &str, n: i64) -> String {
     format!("variantlog:{project}:{original_hash}:{n}")
 }
 
-/// How many rows the hour-`hour` expiry list holds (a counter, `api::expiry`).
+/// How many rows the hour-`hour` expiry list holds (a counter, `api::kv::expiry`).
 pub fn expiry_seq(hour: u64) -> String {
     format!("expiryseq:{hour}")
 }
 
 /// The `n`th row to remove once hour `hour` is over: a kind byte and the
-/// row's key (`api::expiry`).
+/// row's key (`api::kv::expiry`).
 pub fn expiry(hour: u64, n: i64) -> String {
     format!("expiry:{hour}:{n:012}")
 }
 
 /// A short-lived lock around creating `key` on stores whose first increment
-/// is not atomic (`core::platform`): a lease value, like a generation's.
+/// is not atomic (`core::stored::platform`): a lease value, like a generation's.
 pub fn lock(key: &str) -> String {
     format!("lock:{key}")
 }
 
 /// A counter incremented once to learn the byte order of a store's 8-byte
-/// counters (`core::platform::Flavour::big_endian_probe`; wasmCloud only).
+/// counters (`core::stored::platform::Flavour::big_endian_probe`; wasmCloud only).
 pub const COUNTER_PROBE: &str = "platform:counter-probe";
 
 /// A project's aliases: one JSON object, name → image id (`api::aliases`).
@@ -201,7 +201,7 @@ pub fn object(project: &str, hash: &str, image_id: &str, content_type: &str) -> 
 }
 
 /// One of each family, built from sample fields: the table the tests pin and
-/// check against every store's key rules (`core::platform`).
+/// check against every store's key rules (`core::stored::platform`).
 #[cfg(test)]
 pub fn samples() -> Vec<(&'static str, String)> {
     let (p, h) = (
@@ -306,7 +306,7 @@ mod tests {
     /// README's key-value table names every family (by its prefix).
     #[test]
     fn readme_lists_every_family() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../../README.md");
         let table = readme.split("Key-value layout (store `default`):").nth(1).expect("README's key table");
         let table: String = table.lines().take_while(|l| l.is_empty() || l.starts_with('|')).collect();
         for (name, key) in samples() {

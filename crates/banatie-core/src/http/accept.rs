@@ -1,6 +1,6 @@
 //! `format=auto`: which encoding an `Accept` header asks for.
 
-use super::variant::Format;
+use crate::variant::Format;
 
 /// `format=auto`: AVIF, WebP or JPEG. A modern format is chosen only when
 /// `Accept` names it (`image/avif`, `image/webp`) with a q-value above 0, as
@@ -40,7 +40,7 @@ pub fn negotiate(accept: &str) -> Format {
     }
 }
 
-/// Whether an error should be answered as an image (`core::error_image`):
+/// Whether an error should be answered as an image (`core::http::error_image`):
 /// `Accept` names an `image/` type, and no JSON type before it. Browsers
 /// send `image/avif,image/webp,…,image/*,*/*;q=0.8` for an `<img>`; `fetch`,
 /// curl and API clients send `*/*` or `application/json`.

@@ -21,7 +21,7 @@ use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
 
-use super::Error;
+use crate::Error;
 
 pub const VERSION_LINE: &str = "banatie-live signed-url v1";
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -84,13 +84,13 @@ struct SignBody {
     aspect_ratio: Option<String>,
     scope: Option<String>,
     enhance: Option<bool>,
-    /// `model`, `seed`, `template`, `ref` (`core::request`).
+    /// `model`, `seed`, `template`, `ref` (`core::http::request`).
     model: Option<String>,
     #[serde(rename = "ref", default)]
     refs: Vec<String>,
     seed: Option<u32>,
     template: Option<String>,
-    /// A derived variant (`core::variant`, `core::geometry`): width, height,
+    /// A derived variant (`core::variant`, `core::variant::geometry`): width, height,
     /// fit, gravity, device pixel ratio, format, quality.
     w: Option<u32>,
     h: Option<u32>,
@@ -235,7 +235,7 @@ mod tests {
     fn signed_path_round_trips_through_the_query_parser() {
         let path = signed_path(SECRET, PATH, &example());
         let query = path.split_once('?').unwrap().1;
-        let parsed = crate::request::parse_query(query).unwrap();
+        let parsed = crate::http::request::parse_query(query).unwrap();
         let signed = parsed.signed.clone().unwrap();
         assert_eq!(verify(SECRET, PATH, &parsed.pairs, &signed.sig, signed.exp, 0), Ok(()));
     }

@@ -48,8 +48,8 @@ pub struct Page {
     pub scope: Option<String>,
 }
 
-pub fn parse_page(pairs: &[(String, String)]) -> Result<Page, super::Error> {
-    let bad = |m: &str| super::Error::BadRequest(m.to_string());
+pub fn parse_page(pairs: &[(String, String)]) -> Result<Page, crate::Error> {
+    let bad = |m: &str| crate::Error::BadRequest(m.to_string());
     let mut page = Page { before: None, limit: DEFAULT_PAGE, scope: None };
     for (name, value) in pairs {
         match name.as_str() {
@@ -69,10 +69,10 @@ pub fn parse_page(pairs: &[(String, String)]) -> Result<Page, super::Error> {
                     .filter(|l| (1..=MAX_PAGE).contains(l))
                     .ok_or_else(|| bad("limit must be from 1 to 100"))?
             }
-            "scope" if super::scope::valid_slug(value) => page.scope = Some(value.clone()),
-            "scope" => return Err(bad(super::scope::SLUG_RULE)),
+            "scope" if crate::stored::scope::valid_slug(value) => page.scope = Some(value.clone()),
+            "scope" => return Err(bad(crate::stored::scope::SLUG_RULE)),
             other => {
-                return Err(super::Error::BadRequest(format!(
+                return Err(crate::Error::BadRequest(format!(
                     "unknown parameter '{}'",
                     other.chars().take(40).collect::<String>()
                 )))

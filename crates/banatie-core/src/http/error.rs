@@ -50,7 +50,7 @@ pub enum Error {
     /// A bug of ours (e.g. a response header the host refused): 500.
     Internal(String),
     /// This client has caused its hour's share of new generations.
-    RateLimited { allowance: super::client::Allowance, retry_after: u64 },
+    RateLimited { allowance: crate::decide::client::Allowance, retry_after: u64 },
     /// The scope takes no new generations (switched off, or its limit reached).
     ScopeClosed(&'static str),
     /// A name that is taken (a scope slug).
@@ -208,6 +208,10 @@ impl fmt::Display for Error {
         }
         Ok(())
     }
+}
+
+pub fn short(s: &str) -> String {
+    s.chars().take(40).collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! escaped, no script, no external reference), and is served under a CSP
 //! that allows no script. `error_images=false` turns it off.
 
-use super::error::Error;
+use crate::http::error::Error;
 
 /// XML text, escaped.
 fn escape(s: &str) -> String {
@@ -87,7 +87,7 @@ mod tests {
     fn the_image_says_what_happened_and_when_to_come_back() {
         let svg = svg(&Error::RateLimited {
             retry_after: 720,
-            allowance: crate::client::Allowance { limit: 3, used: 4, reset_at: 0 },
+            allowance: crate::decide::client::Allowance { limit: 3, used: 4, reset_at: 0 },
         });
         assert!(svg.contains(">Rate limited<") && svg.contains(">try again in 12 min<"), "{svg}");
         assert!(svg.contains("rate_limited · 429"));

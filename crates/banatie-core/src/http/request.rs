@@ -1,5 +1,5 @@
 //! Parse and normalise a live or public URL's query into a [`GenerationRequest`]
-//! (which routes read which query: `core::routes::Query`).
+//! (which routes read which query: `core::http::routes::Query`).
 //!
 //! Strict by design: every parameter must be known, may appear once, must be
 //! valid percent-encoded UTF-8. Anything else is a 400 that names the problem
@@ -9,7 +9,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::Error;
+use crate::http::error::short;
+use crate::Error;
 
 /// Aspect ratios Gemini's `imageConfig.aspectRatio` accepts.
 pub const ASPECT_RATIOS: [&str; 10] =
@@ -48,10 +49,10 @@ pub struct GenerationRequest {
     pub model: Option<String>,
     /// `seed=N` (0 to [`MAX_SEED`]), for a model that takes one.
     pub seed: Option<u32>,
-    /// `template=NAME`, one of `core::template::TEMPLATES`.
+    /// `template=NAME`, one of `core::decide::template::TEMPLATES`.
     pub template: Option<String>,
     /// `ref=` (repeatable, at most [`MAX_REFS`]; a set, sorted): as given,
-    /// image ids or `@alias`es; once resolved (`api::aliases::resolve`), the
+    /// image ids or `@alias`es; once resolved (`api::records::aliases::resolve`), the
     /// images' ids, which are what the cache key holds.
     pub refs: Vec<String>,
 }
@@ -102,10 +103,6 @@ pub fn parse_pairs(query: &str) -> Result<Vec<(String, String)>, Error> {
         pairs.push((name, value));
     }
     Ok(pairs)
-}
-
-pub(crate) fn short(s: &str) -> String {
-    s.chars().take(40).collect()
 }
 
 /// A signed URL's own parameters (see `signature`). Never part of the cache key.
@@ -162,7 +159,7 @@ pub fn validate(raw: &RawQuery, max_prompt_length: usize) -> Result<GenerationRe
     let known = |n: &str| {
         GENERATION_PARAMS.contains(&n)
             || SIGNATURE_PARAMS.contains(&n)
-            || super::variant::VARIANT_PARAMS.contains(&n)
+            || crate::variant::VARIANT_PARAMS.contains(&n)
     };
     if let Some((name, _)) = raw.pairs.iter().find(|(n, _)| !known(n)) {
         return Err(Error::BadRequest(format!("unknown parameter '{}'", short(name))));
@@ -218,8 +215,8 @@ pub fn generation_request(
     }
     let scope = match value(pairs, "scope") {
         None => None,
-        Some(s) if super::scope::valid_slug(s) => Some(s.to_string()),
-        Some(_) => return Err(Error::BadRequest(super::scope::SLUG_RULE.into())),
+        Some(s) if crate::stored::scope::valid_slug(s) => Some(s.to_string()),
+        Some(_) => return Err(Error::BadRequest(crate::stored::scope::SLUG_RULE.into())),
     };
     let enhance = match value(pairs, "enhance") {
         None | Some("false") => false,
@@ -248,11 +245,11 @@ pub fn generation_request(
     };
     let template = match value(pairs, "template") {
         None => None,
-        Some(t) if super::template::find(t).is_some() => Some(t.to_string()),
+        Some(t) if crate::decide::template::find(t).is_some() => Some(t.to_string()),
         Some(t) => {
             return Err(Error::BadRequest(format!(
                 "parameter 'template' must be one of {}, not '{}'",
-                super::template::names(),
+                crate::decide::template::names(),
                 short(t)
             )))
         }
@@ -308,7 +305,7 @@ impl GenerationRequest {
 /// `[A-Za-z0-9-]`: the UUIDs `X-Image-Id` gives).
 fn valid_ref(r: &str) -> bool {
     match r.strip_prefix('@') {
-        Some(alias) => super::scope::valid_slug(alias),
+        Some(alias) => crate::stored::scope::valid_slug(alias),
         None => (1..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
     }
 }

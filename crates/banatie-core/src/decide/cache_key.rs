@@ -1,6 +1,6 @@
 //! The cache key: SHA-256 over a canonical, versioned encoding of everything
 //! that changes the generated image (the KV and S3 names built from it are
-//! `core::keys`).
+//! `core::stored::keys`).
 //!
 //! Encoding (v1), UTF-8, one field per line, fields sorted by name, each value
 //! length-prefixed in bytes so no value can forge another field:
@@ -24,7 +24,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::request::GenerationRequest;
+use crate::http::request::GenerationRequest;
 
 pub const VERSION_LINE: &str = "banatie-live cache-key v1\n";
 pub const VERSION_LINE_V2: &str = "banatie-live cache-key v2\n";

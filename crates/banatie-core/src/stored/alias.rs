@@ -1,8 +1,8 @@
 //! Aliases: a project's names for its images (`ref=@name`). A name is a slug
-//! (`core::scope::valid_slug`); the API's body and bound are here, where
-//! they are stored is `core::keys::aliases`, the routes `api::aliases`.
+//! (`core::stored::scope::valid_slug`); the API's body and bound are here, where
+//! they are stored is `core::stored::keys::aliases`, the routes `api::aliases`.
 
-use super::Error;
+use crate::Error;
 
 /// Aliases a project may have (its record stays a few KB).
 pub const MAX_ALIASES: usize = 100;

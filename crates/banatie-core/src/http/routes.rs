@@ -4,7 +4,7 @@
 //! 404, 405, which credentials a request must carry and what the live
 //! pipeline is told.
 
-use super::Error;
+use crate::Error;
 
 /// Where the live endpoint lives (keyed, signed and purge requests alike).
 pub const LIVE_PATH: &str = "/api/v1/live/generate";
@@ -70,7 +70,7 @@ pub enum Query {
     Public,
 }
 
-/// When a request is held to the per-client hourly limits (`core::client`;
+/// When a request is held to the per-client hourly limits (`core::decide::client`;
 /// only where the runtime says who the client is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientLimits {
@@ -128,16 +128,16 @@ pub fn route(path: &str) -> Option<Route> {
         "/api/v1/aliases" => Some(Route::Aliases),
         _ if path.starts_with("/api/v1/aliases/") => {
             let name = &path["/api/v1/aliases/".len()..];
-            super::scope::valid_slug(name).then(|| Route::Alias(name.to_string()))
+            crate::stored::scope::valid_slug(name).then(|| Route::Alias(name.to_string()))
         }
         _ if path.starts_with("/api/v1/scopes/") => {
             let slug = &path["/api/v1/scopes/".len()..];
-            super::scope::valid_slug(slug).then(|| Route::Scope(slug.to_string()))
+            crate::stored::scope::valid_slug(slug).then(|| Route::Scope(slug.to_string()))
         }
         _ if path.starts_with("/cdn/") => {
             let (project, scope) = path["/cdn/".len()..].split_once("/live/")?;
-            let ok = |s: &str| super::scope::valid_slug(s) || is_id(s);
-            (ok(project) && super::scope::valid_slug(scope))
+            let ok = |s: &str| crate::stored::scope::valid_slug(s) || is_id(s);
+            (ok(project) && crate::stored::scope::valid_slug(scope))
                 .then(|| Route::Cdn { project: project.to_string(), scope: scope.to_string() })
         }
         _ => {

@@ -1,17 +1,14 @@
-//! Derived variants: `w`, `format` and `q` on the live URL ask for the
-//! generated image (the *original*) at another width or in another format.
-//! The original is generated once under its own, unchanged cache key; each
-//! variant is derived from it and cached under the original's key plus the
-//! variant's suffix (`w256.webp.q80`).
-//!
-//! What is decided here, purely: which values are valid, how widths and
-//! qualities snap to the configured ladders (so an image has a bounded number
-//! of variants), the suffix, and the derived size. How `format=auto` reads
-//! `Accept` is `core::accept`'s; the pixels are the `banatie-image` crate's.
+//! A live URL's variant parameters (`w`, `h`, `fit`, `gravity`, `dpr`,
+//! `format`, `q`), validated and snapped to the configured ladders, so an
+//! image has a bounded number of variants; `format=auto` decided from
+//! `Accept` (`http::accept`); the ladders' variables checked.
 
+use super::format::Format;
 use super::geometry::{Fit, Gravity};
-use super::request::short;
-use super::Error;
+use super::placeholder::Placeholder;
+use super::spec::{Shape, Variant};
+use crate::http::error::short;
+use crate::Error;
 
 /// The variant parameters (never part of the original's cache key).
 pub const VARIANT_PARAMS: [&str; 7] = ["w", "h", "fit", "gravity", "dpr", "format", "q"];
@@ -28,83 +25,6 @@ pub const DEFAULT_AVIF_SPEED: u8 = 9;
 /// The largest `w` a URL may ask for (it snaps down to the ladder's top).
 pub const MAX_WIDTH_PARAM: u32 = 65_535;
 
-/// An encoding a variant can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Avif,
-    Webp,
-    Jpeg,
-    Png,
-}
-
-impl Format {
-    pub const ALL: [Format; 4] = [Format::Avif, Format::Webp, Format::Jpeg, Format::Png];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Avif => "avif",
-            Format::Webp => "webp",
-            Format::Jpeg => "jpeg",
-            Format::Png => "png",
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Avif => "image/avif",
-            Format::Webp => "image/webp",
-            Format::Jpeg => "image/jpeg",
-            Format::Png => "image/png",
-        }
-    }
-
-    pub fn from_content_type(content_type: &str) -> Option<Format> {
-        Format::ALL.into_iter().find(|f| f.content_type() == content_type)
-    }
-
-    /// The quality a lossy encoding uses when the URL gives no `q` (or no
-    /// `variant_qualities` are configured); `None` for lossless PNG. Chosen
-    /// so the default is visually clean at 1× (AVIF needs a lower number than
-    /// JPEG for the same look).
-    pub fn default_quality(self) -> Option<u8> {
-        match self {
-            Format::Avif => Some(60),
-            Format::Webp => Some(80),
-            Format::Jpeg => Some(80),
-            Format::Png => None,
-        }
-    }
-}
-
-/// A placeholder of the cached image, for a page to paint before the image
-/// arrives: `format=lqip`, a blurred WebP of at most 1 KB (24 pixels on its
-/// long side); `format=thumbhash`, its ThumbHash as JSON with a `data:` URL
-/// of the decoded hash. Only of a cached original: one never generates
-/// (404 `not_cached`). Derived and cached like any variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholder {
-    Lqip,
-    ThumbHash,
-}
-
-impl Placeholder {
-    pub const ALL: [Placeholder; 2] = [Placeholder::Lqip, Placeholder::ThumbHash];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Placeholder::Lqip => "lqip",
-            Placeholder::ThumbHash => "thumbhash",
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Placeholder::Lqip => "image/webp",
-            Placeholder::ThumbHash => "application/json",
-        }
-    }
-}
-
 /// `format=` as given: a format, `auto` (decided by `Accept`), or a
 /// placeholder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,15 +32,6 @@ pub enum Wanted {
     Auto,
     Exactly(Format),
     Placeholder(Placeholder),
-}
-
-/// `h`, `fit`, `gravity` (`core::geometry`); the default is no height.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Shape {
-    /// A ladder height (`dpr` applied); `None`: the height follows the width.
-    pub height: Option<u32>,
-    pub fit: Fit,
-    pub gravity: Gravity,
 }
 
 /// What the URL asks for, validated; widths, heights and qualities already
@@ -131,22 +42,6 @@ pub struct Asked {
     pub shape: Shape,
     pub format: Option<Wanted>,
     pub quality: Option<u8>,
-}
-
-/// The variant to serve once `Accept` is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Variant {
-    /// A ladder width; `None` keeps the original's width.
-    pub width: Option<u32>,
-    pub shape: Shape,
-    /// `None`: the original's format.
-    pub format: Option<Format>,
-    /// The lossy encoder's quality (given or the format's default).
-    pub quality: Option<u8>,
-    /// Chosen from `Accept` (`format=auto`): the answer varies by it.
-    pub negotiated: bool,
-    /// `format=lqip` or `format=thumbhash` (then no width, format, quality).
-    pub placeholder: Option<Placeholder>,
 }
 
 fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -326,12 +221,12 @@ impl Asked {
         out
     }
 
-    /// Decide `format=auto` from `Accept` (`core::accept`), and the quality.
+    /// Decide `format=auto` from `Accept` (`core::http::accept`), and the quality.
     pub fn resolve(&self, accept: Option<&str>) -> Variant {
         let (format, negotiated) = match self.format {
             None => (None, false),
             Some(Wanted::Exactly(f)) => (Some(f), false),
-            Some(Wanted::Auto) => (Some(super::accept::negotiate(accept.unwrap_or(""))), true),
+            Some(Wanted::Auto) => (Some(crate::http::accept::negotiate(accept.unwrap_or(""))), true),
             Some(Wanted::Placeholder(p)) => {
                 let placeholder = Some(p);
                 let shape = Shape::default();
@@ -347,41 +242,6 @@ impl Asked {
         };
         let quality = format.and_then(|f| f.default_quality().map(|d| self.quality.unwrap_or(d)));
         Variant { width: self.width, shape: self.shape, format, quality, negotiated, placeholder: None }
-    }
-}
-
-impl Variant {
-    /// The variant's part of its cache key: `w256.webp.q80`, `w512`, `avif.q60`.
-    /// Every field is from a closed set, so no suffix can spell another.
-    pub fn suffix(&self) -> String {
-        if let Some(p) = self.placeholder {
-            return p.name().to_string();
-        }
-        let mut parts = Vec::new();
-        if let Some(w) = self.width {
-            parts.push(format!("w{w}"));
-        }
-        if let Some(h) = self.shape.height {
-            parts.push(format!("h{h}"));
-            if self.shape.fit != Fit::Contain {
-                parts.push(self.shape.fit.name().to_string());
-            }
-            if self.shape.gravity != Gravity::Center {
-                parts.push(self.shape.gravity.name().to_string());
-            }
-        }
-        if let Some(f) = self.format {
-            parts.push(f.name().to_string());
-        }
-        if let Some(q) = self.quality {
-            parts.push(format!("q{q}"));
-        }
-        parts.join(".")
-    }
-
-    /// The format of the answer, given the original's.
-    pub fn output_format(&self, original: Format) -> Format {
-        self.format.unwrap_or(original)
     }
 }
 
@@ -493,7 +353,7 @@ mod tests {
     #[test]
     fn derived_sizes_follow_the_aspect_ratio_and_never_upscale() {
         let size =
-            |source, w| super::super::geometry::plan(source, w, None, Fit::Contain, Gravity::Center).canvas;
+            |source, w| crate::variant::geometry::plan(source, w, None, Fit::Contain, Gravity::Center).canvas;
         assert_eq!(size((1024, 1024), Some(256)), (256, 256));
         assert_eq!(size((1344, 768), Some(768)), (768, 439));
         assert_eq!(size((1024, 1024), Some(2048)), (1024, 1024));

@@ -65,7 +65,7 @@ impl Timings {
     /// Put these timings into a response's headers: one `Server-Timing`,
     /// the stores' and provider's times first, then what the handler
     /// measured itself (a derivation's), if it set one.
-    pub fn add_to(&self, headers: &mut Vec<super::headers::Header>) {
+    pub fn add_to(&self, headers: &mut Vec<crate::http::headers::Header>) {
         let ours = self.header();
         match headers.iter_mut().find(|(name, _)| *name == "server-timing") {
             Some((_, more)) => *more = format!("{ours}, {more}"),
