@@ -54,21 +54,55 @@ fn random<const N: usize>() -> [u8; N] {
 
 /// Resolves once `ms` milliseconds have passed.
 pub fn sleep(ms: u64) -> Sleep {
-    Sleep { deadline: monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000)) }
+    Sleep { deadline: monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000)), token: None }
 }
 
 pub struct Sleep {
     deadline: monotonic_clock::Instant,
+    /// The clock pollable this sleep waits on now: replaced (the old one
+    /// cancelled) on each poll, so a sleep raced in a `select` that is
+    /// polled often registers one pollable, not one per poll.
+    token: Option<spin_executor::CancelOnDropToken>,
 }
 
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if monotonic_clock::now() >= self.deadline {
+            self.token = None;
             return Poll::Ready(());
         }
-        spin_executor::push_waker(monotonic_clock::subscribe_instant(self.deadline), cx.waker().clone());
+        let pollable = monotonic_clock::subscribe_instant(self.deadline);
+        self.token = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
         Poll::Pending
+    }
+}
+
+/// Resolves once `pollable` is ready (or the executor wakes it for another
+/// reason: the caller looks again either way).
+pub struct Ready {
+    pollable: Option<wasi::io::poll::Pollable>,
+    token: Option<spin_executor::CancelOnDropToken>,
+}
+
+impl Ready {
+    pub fn new(pollable: wasi::io::poll::Pollable) -> Ready {
+        Ready { pollable: Some(pollable), token: None }
+    }
+}
+
+impl Future for Ready {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.pollable.take() {
+            Some(pollable) if !pollable.ready() => {
+                self.token =
+                    Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
     }
 }

@@ -39,8 +39,12 @@ pub async fn send_buffered(spec: HttpRequestSpec) -> Result<HttpAnswer, String> 
 /// Send and read the answer, but never more than `max_bytes` of it: a
 /// larger one is an error before it can fill the instance's memory.
 pub async fn send_capped(spec: HttpRequestSpec, max_bytes: usize) -> Result<HttpAnswer, String> {
+    read_capped(send_streaming(spec).await?, max_bytes).await
+}
+
+/// A response's whole answer, never more than `max_bytes` of it.
+pub async fn read_capped(response: IncomingResponse, max_bytes: usize) -> Result<HttpAnswer, String> {
     use futures::TryStreamExt;
-    let response = send_streaming(spec).await?;
     let too_large = || format!("answer larger than {max_bytes} bytes");
     let declared = header(&response, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n > max_bytes) {

@@ -5,16 +5,24 @@
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Method as WasiMethod, ResponseOutparam, Scheme};
 
-use super::{config, env::WasiEnv, kv::Kv, provider::ConfiguredProvider, respond, s3::S3};
+use super::{
+    config, env::WasiEnv, kv::Kv, provider::ConfiguredProvider, respond, s3::S3, streamed::Streamed,
+};
 use crate::api::{self, RequestBody};
 use crate::core::http::routes::Method;
 use crate::core::http::timing::Timings;
+use crate::core::ports::Respond;
 use crate::core::Error;
+
+/// How long the end of a streamed answer waits for a client that takes it
+/// slowly (everything it was for is stored by then).
+const STREAMED_END_MS: u64 = 30_000;
 
 pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
     let timings = Timings::new(super::env::monotonic_us);
     let request = request(incoming);
-    let mut reply = api::handle(request, || {
+    let streamed = Streamed::new(out);
+    let mut reply = api::handle(request, &streamed, || {
         let config = config::load()?;
         Ok(api::Context {
             kv: Kv::open(&timings)?,
@@ -25,8 +33,13 @@ pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         })
     })
     .await;
+    if streamed.begun() {
+        return streamed.finish(STREAMED_END_MS).await;
+    }
     timings.add_to(&mut reply.headers);
-    respond::send(out, reply).await;
+    if let Some(out) = streamed.take_out() {
+        respond::send(out, reply).await;
+    }
 }
 
 fn request(incoming: IncomingRequest) -> api::Request<Body> {

@@ -12,3 +12,4 @@ pub mod kv;
 pub mod provider;
 pub mod respond;
 pub mod s3;
+pub mod streamed;

@@ -17,6 +17,7 @@ pub struct ConfiguredProvider<'t> {
     text_model: String,
     timeout_ms: u64,
     max_image_bytes: usize,
+    partial_images: u8,
     timings: &'t Timings,
 }
 
@@ -27,6 +28,7 @@ impl<'t> ConfiguredProvider<'t> {
             text_model: config.text_model.clone(),
             timeout_ms: config.provider_timeout_ms,
             max_image_bytes: config.max_image_bytes,
+            partial_images: config.openai_partial_images,
             timings,
         }
     }
@@ -46,13 +48,61 @@ impl ConfiguredProvider<'_> {
     }
 }
 
+impl ConfiguredProvider<'_> {
+    /// A streamed generation (`core::provider::Streaming`): previews handed
+    /// on as they arrive, the whole answer within `provider_timeout_ms`.
+    async fn streamed(
+        &self,
+        model: &ProviderConfig,
+        spec: HttpRequestSpec,
+        preview: &dyn Fn(GeneratedImage),
+    ) -> Result<GeneratedImage, Error> {
+        let (max_image_bytes, partial_images) = (self.max_image_bytes, self.partial_images);
+        let read = async {
+            use futures::TryStreamExt;
+            let response = match http::send_streaming(spec).await {
+                Ok(response) => response,
+                Err(e) => {
+                    return provider::outcome(model, Sent::Unreachable(e), self.timeout_ms, max_image_bytes)
+                }
+            };
+            if response.status() != 200 {
+                let sent = match http::read_capped(response, provider::answer_limit(max_image_bytes)).await {
+                    Ok(answer) => Sent::Answered(answer),
+                    Err(e) => Sent::Unreachable(e),
+                };
+                return provider::outcome(model, sent, self.timeout_ms, max_image_bytes);
+            }
+            let mut streaming = provider::Streaming::new(partial_images, max_image_bytes);
+            let mut chunks = response.take_body_stream();
+            while let Some(chunk) = chunks.try_next().await.map_err(|e| Error::Provider(format!("{e:?}")))? {
+                streaming.feed(&chunk, preview)?;
+            }
+            streaming.finish()
+        };
+        let read = std::pin::pin!(read);
+        let timeout = std::pin::pin!(env::sleep(self.timeout_ms));
+        match self.timings.measure_async(Kind::Provider, select(read, timeout)).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(_) => provider::outcome(model, Sent::TimedOut, self.timeout_ms, max_image_bytes),
+        }
+    }
+}
+
 impl Provider for ConfiguredProvider<'_> {
     async fn generate(
         &self,
         model: &ProviderConfig,
         request: &GenerationRequest,
         inputs: &[GeneratedImage],
+        previews: Option<&dyn Fn(GeneratedImage)>,
     ) -> Result<GeneratedImage, Error> {
+        if let Some(preview) = previews {
+            if let Some(spec) = provider::build_streaming_request(model, request, inputs, self.partial_images)
+            {
+                return self.streamed(model, spec, preview).await;
+            }
+        }
         let spec = provider::build_request(model, request, inputs);
         let sent = self.send_within(spec, provider::answer_limit(self.max_image_bytes)).await;
         provider::outcome(model, sent, self.timeout_ms, self.max_image_bytes)

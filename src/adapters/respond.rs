@@ -38,7 +38,7 @@ pub async fn send(out: ResponseOutparam, mut reply: Reply<IncomingResponse>) {
     let response = OutgoingResponse::new(headers);
     let _ = response.set_status_code(reply.status);
     match reply.body {
-        Body::Empty => out.set(response),
+        Body::Empty | Body::Sent => out.set(response),
         Body::Bytes(bytes) => {
             if let Err(e) = out.set_with_body(response, bytes).await {
                 crate::diag!("client write failed: {e:?}");

@@ -9,15 +9,16 @@ use super::context::Context;
 use super::kv::prefetch::Prefetched;
 use super::reply::Reply;
 use super::request::{Request, RequestBody, MAX_BODY_BYTES};
-use super::routes::{aliases, demo, entries, health, live, projects, scopes, sign, stats};
+use super::routes::{aliases, demo, entries, health, live, projects, scopes, sign, stats, warm};
 use crate::core::http::routes::{Auth, Method, Route};
-use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
+use crate::core::ports::{Env, KeyValue, ObjectStore, Provider, Respond};
 use crate::core::Error;
 
 pub async fn dispatch<B, K, S, P, E>(
     ctx: &Context<Prefetched<K>, S, P, E>,
     (route, auth): (Route, Auth),
     request: Request<B>,
+    respond: &dyn Respond,
 ) -> Result<Reply<S::Body>, Error>
 where
     B: RequestBody,
@@ -35,7 +36,12 @@ where
     let project = || caller().map(Caller::project);
     match (route, request.method) {
         (route @ (Route::Live | Route::Regenerate | Route::Cdn { .. }), _) => {
-            live::handle(ctx, route, auth, request, now).await
+            live::handle(ctx, route, auth, request, respond, now).await
+        }
+        (Route::Warm, _) => {
+            let project = project()?;
+            let body = request.body.read(warm::MAX_BODY_BYTES).await?;
+            warm::warm(ctx, &project, &body, respond, now).await
         }
         (Route::Scopes, Method::Post) => scopes::create(ctx, &project()?, &body(request).await?, now).await,
         (Route::Scopes, _) => scopes::list(kv, &project()?),

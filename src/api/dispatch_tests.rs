@@ -4,13 +4,13 @@
 use std::cell::Cell;
 
 use super::{handle, Reply};
-use crate::api::fakes::{body, request, FakeContext, World};
+use crate::api::fakes::{body, request, FakeContext, Recorded, World};
 use crate::core::config::Secret;
 use crate::core::http::routes::Method;
 
 /// Through `handle`, counting how often the context was opened.
 fn handled(w: &World, req: super::Request<Vec<u8>>, opened: &Cell<u32>) -> Reply<Vec<u8>> {
-    w.block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+    w.block_on(handle(req, &Recorded::default(), || -> Result<FakeContext<'_>, _> {
         opened.set(opened.get() + 1);
         Ok(w.ctx())
     }))
@@ -41,7 +41,7 @@ fn unknown_paths_and_methods_are_answered_without_opening_anything() {
 fn a_context_that_cannot_open_is_the_errors_answer() {
     let w = World::new();
     let req = request(Method::Get, "/api/v1/live/stats", &[("x-api-key", &w.alpha)], b"");
-    let r = w.block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+    let r = w.block_on(handle(req, &Recorded::default(), || -> Result<FakeContext<'_>, _> {
         Err(crate::core::Error::Misconfigured("variable s3_bucket is empty".into()))
     }));
     assert_eq!(r.status, 500);
@@ -189,7 +189,7 @@ fn an_image_get_that_prefers_an_image_gets_its_error_as_one_and_api_clients_get_
 fn error_images_off_answers_json_to_an_img_too() {
     let w = World::new();
     let req = request(Method::Get, "/api/v1/live/generate?prompt=fox", &[("accept", IMG_ACCEPT)], b"");
-    let r = w.block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+    let r = w.block_on(handle(req, &Recorded::default(), || -> Result<FakeContext<'_>, _> {
         let mut ctx = w.ctx();
         ctx.config.error_images = false;
         Ok(ctx)
@@ -218,7 +218,7 @@ fn signing_keeps_model_seed_template_and_refs_and_refuses_what_the_url_could_not
 fn a_misconfigured_service_answers_json_even_to_an_img() {
     let w = World::new();
     let req = request(Method::Get, "/api/v1/live/generate?prompt=fox", &[("accept", IMG_ACCEPT)], b"");
-    let r = w.block_on(handle(req, || -> Result<FakeContext<'_>, _> {
+    let r = w.block_on(handle(req, &Recorded::default(), || -> Result<FakeContext<'_>, _> {
         Err(crate::core::Error::Misconfigured("variable s3_bucket is empty".into()))
     }));
     assert_eq!((r.status, json(&r)["error"]["code"].as_str()), (500, Some("misconfigured")));

@@ -39,7 +39,7 @@ use self::kv::prefetch::Prefetched;
 pub use self::reply::{Body, Reply};
 pub use self::request::{Request, RequestBody};
 use crate::core::http::routes::{resolve, Method};
-use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
+use crate::core::ports::{Env, KeyValue, ObjectStore, Provider, Respond};
 use crate::core::Error;
 
 /// Route, authenticate, run the handler. `open` builds the context, and is
@@ -47,6 +47,7 @@ use crate::core::Error;
 /// neither configuration nor stores).
 pub async fn handle<B, K, S, P, E>(
     request: Request<B>,
+    respond: &dyn Respond,
     open: impl FnOnce() -> Result<Context<K, S, P, E>, Error>,
 ) -> Reply<S::Body>
 where
@@ -69,7 +70,7 @@ where
         let ctx = prefetching(open()?);
         // Only once the configuration says so (a misconfigured service answers JSON).
         as_image = image_route && ctx.config.error_images;
-        dispatch(&ctx, resolved, request).await
+        dispatch(&ctx, resolved, request, respond).await
     };
     match result.await {
         Ok(reply) => reply,
@@ -79,9 +80,27 @@ where
 }
 
 /// [`handle`] over a context that is already open, before errors are
-/// rendered (what the tests look at).
+/// rendered (what the tests look at), its streamed answers (a progressive
+/// MISS, warm lines) recorded and dropped.
 #[cfg(test)]
 async fn run<B, K, S, P, E>(ctx: &Context<K, S, P, E>, request: Request<B>) -> Result<Reply<S::Body>, Error>
+where
+    B: RequestBody,
+    K: KeyValue,
+    S: ObjectStore,
+    P: Provider,
+    E: Env,
+{
+    run_streamed(ctx, request, &fakes::Recorded::default()).await
+}
+
+/// [`run`], its streamed answer written to `respond`.
+#[cfg(test)]
+async fn run_streamed<B, K, S, P, E>(
+    ctx: &Context<K, S, P, E>,
+    request: Request<B>,
+    respond: &dyn Respond,
+) -> Result<Reply<S::Body>, Error>
 where
     B: RequestBody,
     K: KeyValue,
@@ -97,7 +116,7 @@ where
         provider: &ctx.provider,
         env: &ctx.env,
     };
-    dispatch(&ctx, resolved, request).await
+    dispatch(&ctx, resolved, request, respond).await
 }
 
 /// The context of one request, its store reads prefetched (`api::kv::prefetch`).

@@ -12,6 +12,9 @@ pub enum Body<B> {
     Bytes(Vec<u8>),
     /// An upstream body, spliced through without entering the component's memory.
     Stream(B),
+    /// Already sent, part by part, through `core::ports::Respond` (a
+    /// progressive MISS, the warm endpoint's lines).
+    Sent,
 }
 
 pub struct Reply<B> {
@@ -31,6 +34,12 @@ impl<B> Reply<B> {
 
     pub fn empty(status: u16, headers: Vec<Header>) -> Reply<B> {
         Reply { status, headers, body: Body::Empty }
+    }
+
+    /// The answer went out through `core::ports::Respond`: nothing is left
+    /// to write but what it queued.
+    pub fn sent() -> Reply<B> {
+        Reply { status: 200, headers: Vec::new(), body: Body::Sent }
     }
 
     /// The one mapping from error to response. Internal detail goes to the log

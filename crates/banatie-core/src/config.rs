@@ -138,7 +138,18 @@ pub struct Config {
     /// Errors of image GETs that prefer an image are answered as one
     /// (`core::http::error_image`).
     pub error_images: bool,
+    /// Previews OpenAI streams to a progressive MISS (1–3).
+    pub openai_partial_images: u8,
+    /// Items the warm endpoint makes at a time.
+    pub warm_concurrency: u32,
 }
+
+/// `openai_partial_images` unless set.
+pub const DEFAULT_PARTIAL_IMAGES: u8 = 2;
+/// `warm_concurrency` unless set: two generations in flight per warm call.
+pub const DEFAULT_WARM_CONCURRENCY: u32 = 2;
+/// The largest `warm_concurrency`.
+pub const MAX_WARM_CONCURRENCY: u32 = 8;
 
 /// A `true`/`false` variable.
 fn switch(lookup: Lookup, name: &str, default: bool) -> Result<bool, Error> {
@@ -417,6 +428,20 @@ impl Config {
             )? as u32,
             avif_speed: number(lookup, "avif_speed", crate::variant::DEFAULT_AVIF_SPEED.into(), 1, 10)? as u8,
             error_images: switch(lookup, "error_images", true)?,
+            openai_partial_images: number(
+                lookup,
+                "openai_partial_images",
+                DEFAULT_PARTIAL_IMAGES.into(),
+                1,
+                3,
+            )? as u8,
+            warm_concurrency: number(
+                lookup,
+                "warm_concurrency",
+                DEFAULT_WARM_CONCURRENCY.into(),
+                1,
+                MAX_WARM_CONCURRENCY.into(),
+            )? as u32,
             max_source_pixels: number(
                 lookup,
                 "max_source_pixels",

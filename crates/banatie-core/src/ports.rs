@@ -3,6 +3,7 @@
 #![allow(async_fn_in_trait)] // single-threaded wasm executor: no Send bounds wanted
 
 use crate::config::ProviderConfig;
+use crate::http::headers::Header;
 use crate::http::request::GenerationRequest;
 use crate::provider::GeneratedImage;
 use crate::stored::platform::Flavour;
@@ -95,15 +96,38 @@ pub trait ObjectStore {
 /// An image generation provider.
 pub trait Provider {
     /// An image of `request` from `model` (one of the configured models),
-    /// given `inputs` (the images of its `ref`s).
+    /// given `inputs` (the images of its `ref`s). With `previews`, a
+    /// provider that streams partial images (OpenAI's `partial_images`)
+    /// hands each to it as it arrives; one that does not, never calls it.
     async fn generate(
         &self,
         model: &ProviderConfig,
         request: &GenerationRequest,
         inputs: &[GeneratedImage],
+        previews: Option<&dyn Fn(GeneratedImage)>,
     ) -> Result<GeneratedImage, Error>;
     /// The provider's text model's richer version of `prompt`.
     async fn enhance(&self, prompt: &str) -> Result<String, Error>;
+}
+
+/// An answer that goes out while the request is still at work (a
+/// progressive MISS, the warm endpoint's lines): its head at once, then its
+/// body chunk by chunk. Nothing here waits for the client: what it cannot
+/// take yet is kept, in order, and sent as it takes more — by the end of
+/// the request, within a deadline, by the adapter — so a slow or departed
+/// client never holds up what the request makes for everyone. A client
+/// that has gone is written to no more; the request goes on.
+pub trait Respond {
+    /// Send the status and headers now. Once; later calls are ignored.
+    fn begin(&self, status: u16, headers: Vec<Header>);
+    /// Append `bytes` to the body. `droppable` (a preview): sent only if
+    /// the client can take all of it now, else dropped, never queued.
+    fn chunk(&self, bytes: Vec<u8>, droppable: bool);
+    /// Whether [`Respond::begin`] was called.
+    fn begun(&self) -> bool;
+    /// Whether the client has gone (a write to it failed): nothing more
+    /// reaches it, and work only it wanted need not begin.
+    fn gone(&self) -> bool;
 }
 
 // A borrowed port is a port: tests keep their fakes and hand out references.
@@ -190,8 +214,9 @@ impl<T: Provider + ?Sized> Provider for &T {
         model: &ProviderConfig,
         request: &GenerationRequest,
         inputs: &[GeneratedImage],
+        previews: Option<&dyn Fn(GeneratedImage)>,
     ) -> Result<GeneratedImage, Error> {
-        (**self).generate(model, request, inputs).await
+        (**self).generate(model, request, inputs, previews).await
     }
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {
         (**self).enhance(prompt).await

@@ -14,6 +14,7 @@ use fast_image_resize as fr;
 
 mod decode;
 mod encode;
+pub mod frame;
 mod placeholder;
 mod xmp;
 

@@ -49,6 +49,8 @@ pub fn ensure(kv: &dyn Backend, state_dir: &Path) -> anyhow::Result<DevProject> 
         // Public URLs read `/cdn/dev/live/{scope}`; scopes come on first use.
         slug: Some("dev".into()),
         lazy_scopes: true,
+        // The demo page asks for progressive answers itself (`progressive=1`).
+        progressive_misses: false,
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let created = Created::new(new, id, rng.random(), now);

@@ -14,9 +14,10 @@ pub use time::{block_on, FakeEnv, YieldOnce, START_UNIX};
 
 use super::{run, Body, Context, Reply, Request};
 use crate::core::config::{Config, Model, ProviderConfig, S3Config, Secret};
+use crate::core::http::headers::Header;
 use crate::core::http::request::GenerationRequest;
 use crate::core::http::routes::{Method, LIVE_PATH};
-use crate::core::ports::{KeyValue, ObjectStore, Provider, StoredObject};
+use crate::core::ports::{KeyValue, ObjectStore, Provider, Respond, StoredObject};
 use crate::core::provider::GeneratedImage;
 use crate::core::stored::keys;
 use crate::core::stored::project::{self, Project};
@@ -64,6 +65,71 @@ impl ObjectStore for MemStore {
     }
 }
 
+/// A client's end of a streamed answer (`core::ports::Respond`): its head,
+/// every chunk that reached it, and how many previews were dropped. It can
+/// be told it is slow (a preview is dropped) or gone (nothing reaches it).
+#[derive(Default)]
+pub struct Recorded {
+    pub head: RefCell<Option<(u16, Vec<Header>)>>,
+    pub chunks: RefCell<Vec<Vec<u8>>>,
+    /// When each chunk arrived (the world's clock, when it was given one).
+    pub at: RefCell<Vec<u64>>,
+    clock: Option<Rc<Cell<u64>>>,
+    pub dropped: Cell<usize>,
+    pub slow: Cell<bool>,
+    pub left: Cell<bool>,
+    /// The client leaves once this many chunks have reached it.
+    pub leaves_after: Cell<Option<usize>>,
+}
+
+impl Recorded {
+    /// A client that notes when each chunk reaches it, on `clock`.
+    pub fn timed(clock: Rc<Cell<u64>>) -> Recorded {
+        Recorded { clock: Some(clock), ..Recorded::default() }
+    }
+
+    /// Every byte of the body that reached the client.
+    pub fn body(&self) -> Vec<u8> {
+        self.chunks.borrow().concat()
+    }
+
+    /// The value of a header of the head.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.head.borrow();
+        head.as_ref()?.1.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+    }
+}
+
+impl Respond for Recorded {
+    fn begin(&self, status: u16, headers: Vec<Header>) {
+        let mut head = self.head.borrow_mut();
+        if head.is_none() {
+            *head = Some((status, headers));
+        }
+    }
+    fn chunk(&self, bytes: Vec<u8>, droppable: bool) {
+        assert!(self.head.borrow().is_some(), "a chunk before the head");
+        if self.left.get() {
+            return;
+        }
+        if droppable && self.slow.get() {
+            self.dropped.set(self.dropped.get() + 1);
+            return;
+        }
+        self.chunks.borrow_mut().push(bytes);
+        self.at.borrow_mut().push(self.clock.as_ref().map_or(0, |c| c.get()));
+        if self.leaves_after.get().is_some_and(|n| self.chunks.borrow().len() >= n) {
+            self.left.set(true);
+        }
+    }
+    fn begun(&self) -> bool {
+        self.head.borrow().is_some()
+    }
+    fn gone(&self) -> bool {
+        self.left.get()
+    }
+}
+
 /// Draws "bytes" from the prompt; can be told to fail or refuse.
 #[derive(Default)]
 pub struct FakeProvider {
@@ -85,6 +151,20 @@ pub struct FakeProvider {
     pub takes: RefCell<Option<(Rc<Cell<u64>>, u64)>>,
     /// Image calls panic (once called: the call counts).
     pub panics: Cell<bool>,
+    /// Previews streamed before the image, when the caller takes them.
+    pub partials: Cell<usize>,
+    /// Image calls under way now, and the most there ever were at once.
+    pub in_flight: Cell<usize>,
+    pub most_in_flight: Cell<usize>,
+}
+
+/// Runs its closure when dropped (however the scope ends).
+struct Finally<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Finally<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
 }
 
 /// A real PNG, `w`×`h`, a gradient whose tint comes from `seed`.
@@ -105,8 +185,12 @@ impl Provider for FakeProvider {
         model: &ProviderConfig,
         request: &GenerationRequest,
         inputs: &[GeneratedImage],
+        previews: Option<&dyn Fn(GeneratedImage)>,
     ) -> Result<GeneratedImage, Error> {
         self.calls.set(self.calls.get() + 1);
+        self.in_flight.set(self.in_flight.get() + 1);
+        self.most_in_flight.set(self.most_in_flight.get().max(self.in_flight.get()));
+        let _done = Finally(|| self.in_flight.set(self.in_flight.get() - 1));
         self.models.borrow_mut().push(model.model().to_string());
         self.inputs.borrow_mut().push(inputs.iter().map(|i| i.bytes.clone()).collect());
         if let Some((clock, ms)) = &*self.takes.borrow() {
@@ -119,6 +203,12 @@ impl Provider for FakeProvider {
         YieldOnce::default().await; // a real provider call takes a while
         if let Some(e) = self.answer.borrow().clone() {
             return Err(e);
+        }
+        for n in 0..self.partials.get() {
+            if let (Some(preview), Some((w, h))) = (previews, self.picture.get()) {
+                preview(GeneratedImage { content_type: "image/png".into(), bytes: png(w, h, 200 + n as u8) });
+            }
+            YieldOnce::default().await;
         }
         let bytes = match self.picture.get() {
             Some((w, h)) => png(w, h, request.prompt.len() as u8),
@@ -198,6 +288,8 @@ pub fn config() -> Config {
         max_source_pixels: crate::core::variant::DEFAULT_MAX_SOURCE_PIXELS,
         avif_speed: crate::core::variant::DEFAULT_AVIF_SPEED,
         error_images: true,
+        openai_partial_images: 2,
+        warm_concurrency: 2,
     }
 }
 
@@ -214,6 +306,7 @@ pub fn add_project(kv: &MemKv, id: &str, seed: u8, generations_per_hour: u32) ->
         created_at: 0,
         slug: None,
         lazy_scopes: false,
+        progressive_misses: false,
     };
     kv.set(&keys::project(id), &record.encode()).unwrap();
     kv.set(&project::api_key_index(&key), id.as_bytes()).unwrap();
@@ -340,6 +433,6 @@ pub fn live_request(query: &str, headers: &[(&str, &str)], head: bool) -> Reques
 pub fn body(reply: &Reply<Vec<u8>>) -> Vec<u8> {
     match &reply.body {
         Body::Bytes(b) | Body::Stream(b) => b.clone(),
-        Body::Empty => Vec::new(),
+        Body::Empty | Body::Sent => Vec::new(),
     }
 }

@@ -54,6 +54,31 @@ pub async fn answer<K: KeyValue, S: ObjectStore, P, E: Env>(
     Ok(Some(reply))
 }
 
+/// The cached image's bytes, for the last part of a progressive answer
+/// (a request that waited, or found it made just before it would have
+/// waited), counted as the plain answer counts it. `Ok(None)` when its
+/// object is gone.
+pub async fn bytes<K: KeyValue, S: ObjectStore, P, E: Env>(
+    ctx: &Context<K, S, P, E>,
+    slot: &Slot,
+    entry: &Entry,
+) -> Result<Option<Vec<u8>>, Error> {
+    let Some(bytes) = ctx.store.get_bytes(&entry.object_key, entry.size as usize).await? else {
+        crate::diag!("object {} is missing; regenerating", entry.object_key);
+        return Ok(None);
+    };
+    if bytes.len() as u64 != entry.size {
+        return Err(Error::Storage(format!(
+            "object {} has {} bytes, entry says {}",
+            entry.object_key,
+            bytes.len(),
+            entry.size
+        )));
+    }
+    count_hit(&ctx.kv, slot, ctx.env.now_unix())?;
+    Ok(Some(bytes))
+}
+
 /// A hit, in one store call where it can be (what each counter guarantees
 /// is `core::stored::stats::hits_step`):
 /// - the entry's counter, exact: one atomic increment per hit, and its value

@@ -11,8 +11,9 @@
 use crate::api::context::{Context, Incoming};
 use crate::api::kv::allowance::Reservation;
 use crate::api::kv::reserve::Unit;
+use crate::api::reply::Reply;
 use crate::core::decide::client::Allowance;
-use crate::core::http::headers;
+use crate::core::http::headers::{self, Header};
 use crate::core::ports::{Env, KeyValue};
 use crate::core::stored::keys;
 use crate::core::stored::project::Project;
@@ -148,13 +149,20 @@ impl<'k, K: KeyValue> Gate<'k, K> {
 
     /// The headers every answer gets from the gate: the client's allowance
     /// (`X-RateLimit-*`) and the scope (`X-Scope`).
-    pub fn finish<B>(&self, mut reply: crate::api::reply::Reply<B>) -> crate::api::reply::Reply<B> {
-        let limit = if self.variant { &self.client_derivations } else { &self.allowance };
-        reply.headers.extend(limit.headers());
-        if let Some(s) = &self.scope {
-            reply.headers.push(headers::scope(&s.slug));
-        }
+    pub fn finish<B>(&self, mut reply: Reply<B>) -> Reply<B> {
+        reply.headers.extend(self.headers());
         reply
+    }
+
+    /// Those headers as they are now (a progressive answer sends them
+    /// before this request reserves anything).
+    pub fn headers(&self) -> Vec<Header> {
+        let limit = if self.variant { &self.client_derivations } else { &self.allowance };
+        let mut headers = limit.headers();
+        if let Some(s) = &self.scope {
+            headers.push(headers::scope(&s.slug));
+        }
+        headers
     }
 }
 

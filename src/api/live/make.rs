@@ -37,13 +37,15 @@ pub struct Made {
 /// within the same budget unit and lease: at most two provider calls, each
 /// bounded by `provider_timeout_ms`, the second only when it fits in what is
 /// left of the lease). What `reserved` holds is spent as the provider is
-/// called, and given back when it is not.
+/// called, and given back when it is not. `previews` takes the provider's
+/// partial images where it streams them (a progressive answer).
 pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
     project: &Project,
     slot: &Slot,
     request: &GenerationRequest,
     mut reserved: Reserved<'_, '_, K>,
+    previews: Option<&dyn Fn(GeneratedImage)>,
     now: u64,
 ) -> Result<Made, Error> {
     let started = ctx.env.monotonic_ms();
@@ -60,7 +62,7 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         _ => framed,
     };
     reserved.spend();
-    let (used, image) = match ctx.provider.generate(&model.provider, &asked, &inputs).await {
+    let (used, image) = match ctx.provider.generate(&model.provider, &asked, &inputs, previews).await {
         Ok(image) => (model, image),
         // A seed is kept or there is no fallback: a model that takes none
         // would make another image than the key says. Nor is there one when
@@ -80,7 +82,7 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
                 None => return Err(error),
                 Some(fallback) => {
                     crate::diag!("model {} failed ({}), trying {}", model.name, error.code(), fallback.name);
-                    (fallback, ctx.provider.generate(&fallback.provider, &asked, &inputs).await?)
+                    (fallback, ctx.provider.generate(&fallback.provider, &asked, &inputs, previews).await?)
                 }
             }
         }

@@ -21,6 +21,7 @@ use super::gate::{self, Gate};
 use super::make;
 use super::owner::{self, Making, Then};
 use super::plan::{Got, Plan};
+use super::progress::Progress;
 use super::store::{Kind, Replacing};
 use crate::api::context::{Context, Incoming};
 use crate::api::kv::slot::Slot;
@@ -42,6 +43,8 @@ pub struct Obtain<'r, K, S, P, E> {
     pub plan: &'r Plan<'r>,
     pub incoming: &'r Incoming,
     pub gate: &'r Gate<'r, K>,
+    /// Where a progressive answer goes, once this request is to wait.
+    pub progress: &'r Progress<'r>,
 }
 
 impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
@@ -67,7 +70,8 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
     /// generate it under its lease — with the variant asked for, from the
     /// bytes in hand — or have it from the lease's owner.
     async fn generate(&self, stale: Option<Entry>) -> Result<Obtained, Error> {
-        let Obtain { ctx, plan, gate, .. } = self;
+        let Obtain { ctx, plan, gate, progress, .. } = self;
+        progress.begin(|| gate.headers());
         gate::before_generating(ctx, gate).await?;
         let joined = flight::join(ctx, &plan.original, stale.as_ref(), || gate.reserve_generation()).await?;
         let (lease, reserved) = match joined {
@@ -77,8 +81,11 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
                 Some(variant) => return self.variant(variant, *original, None, true).await,
             },
         };
+        let previews = |image| progress.preview(image);
+        let previews: Option<&dyn Fn(_)> = progress.begun().then_some(&previews);
         let original =
-            make::original(ctx, plan.project, &plan.original, plan.request, reserved, plan.now).await;
+            make::original(ctx, plan.project, &plan.original, plan.request, reserved, previews, plan.now)
+                .await;
         let with = match (&plan.variant, &original) {
             (Some((slot, wanted)), Ok(made)) => {
                 let reserved = gate.reserve_derivation();
@@ -113,6 +120,7 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
         if self.incoming.head {
             return Err(Error::NotCached);
         }
+        self.progress.begin(|| gate.headers());
         gate::ensure_counters(ctx, gate).await?;
         let (lease, reserved) =
             match flight::join(ctx, slot, stale.as_ref(), || gate.reserve_derivation()).await? {

@@ -23,6 +23,8 @@ pub struct Prepared {
     wanted: Result<Option<Variant>, Error>,
     /// The original's hash, when it is known before any read.
     hash: Option<String>,
+    /// `progressive=1` (never part of the image).
+    progressive: Result<bool, Error>,
 }
 
 /// Parse and plan `query` (with `accept`, the request's `Accept` values).
@@ -34,7 +36,8 @@ pub fn prepare(config: &Config, query: &RawQuery, accept: &str) -> Prepared {
         Ok(request) if request.refs.is_empty() => Slot::hash(config, request).ok(),
         _ => None,
     };
-    Prepared { request, wanted, hash }
+    let progressive = request::progressive(&query.pairs);
+    Prepared { request, wanted, hash, progressive }
 }
 
 impl Prepared {
@@ -58,12 +61,14 @@ impl Prepared {
     }
 
     /// The request, valid, its references resolved to image ids (one read
-    /// when they name aliases), and the variant it asks for.
+    /// when they name aliases), the variant it asks for, and how it wants
+    /// a MISS answered.
     pub fn checked(self, kv: &impl KeyValue, project: &str) -> Result<Checked, Error> {
         let mut request = self.request?;
         request.refs = aliases::resolve(kv, project, &request.refs)?;
         let wanted = self.wanted?;
-        Ok(Checked { request, wanted, hash: self.hash })
+        let progressive = self.progressive?;
+        Ok(Checked { request, wanted, hash: self.hash, progressive })
     }
 }
 
@@ -72,6 +77,8 @@ pub struct Checked {
     pub request: GenerationRequest,
     pub wanted: Option<Variant>,
     hash: Option<String>,
+    /// The URL asks for a progressive answer to a MISS.
+    pub progressive: bool,
 }
 
 impl Checked {

@@ -13,9 +13,10 @@ use crate::api::reply::Reply;
 use crate::api::request::Request;
 use crate::core::config::Config;
 use crate::core::decide::client;
+use crate::core::http::accept;
 use crate::core::http::request;
 use crate::core::http::routes::{Auth, ClientLimits, Method, Query, Route};
-use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
+use crate::core::ports::{Env, KeyValue, ObjectStore, Provider, Respond};
 use crate::core::stored::keys;
 use crate::core::Error;
 
@@ -24,6 +25,7 @@ pub async fn handle<B, K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     route: Route,
     auth: Auth,
     request: Request<B>,
+    respond: &dyn Respond,
     now: u64,
 ) -> Result<Reply<S::Body>, Error> {
     let mut query = match route.query() {
@@ -75,11 +77,12 @@ pub async fn handle<B, K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         // A regenerate always answers the new image.
         if_none_match: if regenerate { None } else { request.header_list("if-none-match") },
         head: request.method == Method::Head,
+        takes_images: accept::takes_images(request.header_list("accept").as_deref()),
         client: if held { client_limit(&ctx.config, &request, now) } else { None },
         public_scope,
         regenerate,
     };
-    live::get(ctx, &project, prepared, &incoming, now).await
+    live::get(ctx, &project, prepared, &incoming, respond, now).await
 }
 
 /// The per-client limits of a request that carries no API key, when the

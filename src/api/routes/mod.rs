@@ -12,3 +12,4 @@ pub mod purge;
 pub mod scopes;
 pub mod sign;
 pub mod stats;
+pub mod warm;

@@ -58,9 +58,33 @@ pub fn prefers_image(accept: Option<&str>) -> bool {
     false
 }
 
+/// Whether the client takes an image at all (a progressive answer is
+/// only for one that does): no `Accept`, or one that names `*/*`, `image/*`
+/// or an image type with a quality above 0.
+pub fn takes_images(accept: Option<&str>) -> bool {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else { return true };
+    accept.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = parts.any(|p| matches!(p.trim().split_once('='), Some(("q", q)) if q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)));
+        !refused && (media == "*/*" || media.starts_with("image/"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_takes_images_unless_its_accept_leaves_them_out() {
+        assert!(takes_images(None));
+        assert!(takes_images(Some("*/*")));
+        assert!(takes_images(Some("image/avif,image/webp,*/*;q=0.8")));
+        assert!(takes_images(Some("text/html, image/png;q=0.5")));
+        assert!(!takes_images(Some("application/json")));
+        assert!(!takes_images(Some("text/html,application/xml;q=0.9")));
+        assert!(!takes_images(Some("image/*;q=0, application/json")));
+    }
 
     #[test]
     fn modern_formats_only_when_named_with_q_values_honoured() {

@@ -177,6 +177,30 @@ pub fn miss(entry: &Entry) -> Vec<Header> {
     h
 }
 
+/// Headers of a progressive MISS (`http::multipart`), sent before the image
+/// exists: what is known then. Never cached, by anyone; `X-Accel-Buffering`
+/// asks nginx-like proxies not to hold the parts back.
+pub fn progressive(boundary: &str) -> Vec<Header> {
+    vec![
+        ("content-type", crate::http::multipart::content_type(boundary)),
+        ("cache-control", CACHE_NO_STORE.into()),
+        ("x-accel-buffering", "no".into()),
+        ("x-content-type-options", NOSNIFF.into()),
+        ("x-cache-status", "MISS".into()),
+        (crate::variant::marking::HEADER.0, crate::variant::marking::HEADER.1.into()),
+    ]
+}
+
+/// Headers of the warm endpoint's answer: one JSON line per item, as each
+/// completes.
+pub fn ndjson() -> Vec<Header> {
+    vec![
+        ("content-type", "application/x-ndjson".into()),
+        ("cache-control", CACHE_NO_STORE.into()),
+        ("x-accel-buffering", "no".into()),
+    ]
+}
+
 /// Headers of a 304 Not Modified: enough for a cache to refresh its copy.
 pub fn not_modified(entry: &Entry) -> Vec<Header> {
     let mut h = vec![

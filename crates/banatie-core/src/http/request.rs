@@ -33,6 +33,9 @@ pub const MAX_REFS: usize = 3;
 pub const MAX_SEED: u32 = i32::MAX as u32;
 /// Parameters of a signed URL (never part of the cache key).
 pub const SIGNATURE_PARAMS: [&str; 3] = ["project", "exp", "sig"];
+/// Parameters that shape the answer, not the image (never part of the
+/// cache key): `progressive=1` asks a MISS for a progressive answer.
+pub const ANSWER_PARAMS: [&str; 1] = ["progressive"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GenerationRequest {
@@ -159,12 +162,25 @@ pub fn validate(raw: &RawQuery, max_prompt_length: usize) -> Result<GenerationRe
     let known = |n: &str| {
         GENERATION_PARAMS.contains(&n)
             || SIGNATURE_PARAMS.contains(&n)
+            || ANSWER_PARAMS.contains(&n)
             || crate::variant::VARIANT_PARAMS.contains(&n)
     };
     if let Some((name, _)) = raw.pairs.iter().find(|(n, _)| !known(n)) {
         return Err(Error::BadRequest(format!("unknown parameter '{}'", short(name))));
     }
     generation_request(&raw.pairs, max_prompt_length)
+}
+
+/// `progressive=`: `1` asks for a progressive answer to a MISS, `0` (or
+/// none) for a plain one; anything else is a 400.
+pub fn progressive(pairs: &[(String, String)]) -> Result<bool, Error> {
+    match value(pairs, "progressive") {
+        None | Some("0") => Ok(false),
+        Some("1") => Ok(true),
+        Some(other) => {
+            Err(Error::BadRequest(format!("parameter 'progressive' must be 0 or 1, not '{}'", short(other))))
+        }
+    }
 }
 
 /// Both stages, for callers that verify no signature in between.
@@ -356,6 +372,22 @@ mod tests {
             Err(Error::BadRequest(m)) => m,
             other => panic!("{query:?} gave {other:?}"),
         }
+    }
+
+    #[test]
+    fn progressive_is_0_or_1_and_never_part_of_the_image() {
+        let pairs = |v: &str| {
+            vec![("prompt".to_string(), "fox".to_string()), ("progressive".to_string(), v.to_string())]
+        };
+        assert_eq!(progressive(&pairs("1")), Ok(true));
+        assert_eq!(progressive(&pairs("0")), Ok(false));
+        assert_eq!(progressive(&[]), Ok(false));
+        for bad in ["2", "yes", "true", ""] {
+            assert!(matches!(progressive(&pairs(bad)), Err(Error::BadRequest(_))), "{bad}");
+        }
+        let (_, with) = parse("prompt=fox&progressive=1", 100).unwrap();
+        let (_, without) = parse("prompt=fox", 100).unwrap();
+        assert_eq!(with, without, "the same image, so the same cache key");
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub enum Route {
     /// `/api/v1/aliases`, `/api/v1/aliases/{name}`.
     Aliases,
     Alias(String),
+    /// `/api/v1/live/warm`: make many images ahead of their first visitor.
+    Warm,
     /// `/cdn/{project}/live/{scope}`.
     Cdn {
         project: String,
@@ -124,6 +126,7 @@ pub fn route(path: &str) -> Option<Route> {
         "/api/v1/scopes" => Some(Route::Scopes),
         "/api/v1/live/entries" => Some(Route::Entries),
         "/api/v1/live/regenerate" => Some(Route::Regenerate),
+        "/api/v1/live/warm" => Some(Route::Warm),
         "/api/v1/health" => Some(Route::Health),
         "/api/v1/aliases" => Some(Route::Aliases),
         _ if path.starts_with("/api/v1/aliases/") => {
@@ -164,6 +167,7 @@ impl Route {
             Route::Scopes => &[(Get, Key), (Post, Key)],
             Route::Scope(_) => &[(Get, Key), (Patch, Key), (Delete, Key)],
             Route::Regenerate => &[(Post, Key)],
+            Route::Warm => &[(Post, Key)],
             Route::Cdn { .. } => &[(Get, Public), (Head, Public)],
             Route::Health => &[(Get, Open), (Head, Open)],
             Route::Aliases => &[(Get, Key)],

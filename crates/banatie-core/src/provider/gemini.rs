@@ -66,6 +66,24 @@ pub fn build_request(
     }
 }
 
+/// The size Gemini 2.5 Flash Image answers for each aspect ratio
+/// (ai.google.dev/gemini-api/docs/image-generation, "Aspect ratios"): what
+/// the image will measure, so a progressive answer's first frame can.
+pub fn pixels_for(aspect_ratio: &str) -> (u32, u32) {
+    match aspect_ratio {
+        "2:3" => (832, 1248),
+        "3:2" => (1248, 832),
+        "3:4" => (864, 1184),
+        "4:3" => (1184, 864),
+        "4:5" => (896, 1152),
+        "5:4" => (1152, 896),
+        "9:16" => (768, 1344),
+        "16:9" => (1344, 768),
+        "21:9" => (1536, 672),
+        _ => (1024, 1024),
+    }
+}
+
 fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
     v.get(camel).or_else(|| v.get(snake))
 }

@@ -6,6 +6,7 @@ pub mod answer;
 pub mod enhance;
 pub mod gemini;
 pub mod openai;
+pub mod sse;
 
 pub use self::answer::{
     answer_limit, check_size, check_type, raster_type, GeneratedImage, Sent, DEFAULT_RETRY_AFTER,
@@ -28,6 +29,87 @@ pub fn build_request(
         ProviderConfig::OpenAi { api_key, base_url, model } => {
             openai::build_request(base_url, model, api_key.expose(), request, inputs)
         }
+    }
+}
+
+/// The streaming form of [`build_request`] (previews as Server-Sent
+/// Events, `partial_images` of them), where the provider has one: OpenAI's
+/// generations. `None`: ask with [`build_request`]; no previews come.
+pub fn build_streaming_request(
+    config: &ProviderConfig,
+    request: &GenerationRequest,
+    inputs: &[GeneratedImage],
+    partial_images: u8,
+) -> Option<HttpRequestSpec> {
+    match config {
+        ProviderConfig::OpenAi { api_key, base_url, model } if inputs.is_empty() => {
+            Some(openai::build_streaming_request(base_url, model, api_key.expose(), request, partial_images))
+        }
+        _ => None,
+    }
+}
+
+/// A streamed generation's answer (OpenAI's Server-Sent Events) being
+/// read: previews handed on as they arrive, the image kept. Bounded: at
+/// most `partial_images + 1` images' worth of events are read (each event
+/// at most [`answer_limit`]), and no event may be larger.
+pub struct Streaming {
+    reader: sse::Reader,
+    image: Option<GeneratedImage>,
+    read: usize,
+    limit: usize,
+    max_image_bytes: usize,
+}
+
+impl Streaming {
+    pub fn new(partial_images: u8, max_image_bytes: usize) -> Streaming {
+        let per_event = answer_limit(max_image_bytes);
+        Streaming {
+            reader: sse::Reader::new(per_event),
+            image: None,
+            read: 0,
+            limit: per_event * (usize::from(partial_images.clamp(1, 3)) + 1),
+            max_image_bytes,
+        }
+    }
+
+    /// More of the answer. Each preview (checked as the image will be: a
+    /// bad one is skipped) goes to `preview`; an `error` event, or more
+    /// than the bound, is the provider's failure.
+    pub fn feed(&mut self, bytes: &[u8], preview: &dyn Fn(GeneratedImage)) -> Result<(), Error> {
+        self.read += bytes.len();
+        if self.read > self.limit {
+            return Err(Error::Provider(format!("openai streamed more than {} bytes", self.limit)));
+        }
+        let events = self.reader.feed(bytes).map_err(|e| Error::Provider(format!("openai streamed {e}")))?;
+        for event in events {
+            match openai::streamed(&event)? {
+                Some(openai::Streamed::Partial(image)) => {
+                    if let Ok(image) = check_size(image, self.max_image_bytes).and_then(check_type) {
+                        preview(image);
+                    }
+                }
+                Some(openai::Streamed::Completed(image)) => self.image = Some(image),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer ended: its image, checked as an unstreamed one is.
+    pub fn finish(self) -> Result<GeneratedImage, Error> {
+        let image =
+            self.image.ok_or_else(|| Error::Provider("openai's stream ended without an image".into()))?;
+        check_size(image, self.max_image_bytes).and_then(check_type)
+    }
+}
+
+/// The size in pixels the provider's image for `aspect_ratio` will have
+/// (what a progressive answer's first frame is drawn at).
+pub fn pixels_for(config: &ProviderConfig, aspect_ratio: &str) -> (u32, u32) {
+    match config {
+        ProviderConfig::Gemini { .. } => gemini::pixels_for(aspect_ratio),
+        ProviderConfig::OpenAi { .. } => openai::pixels_for(aspect_ratio),
     }
 }
 

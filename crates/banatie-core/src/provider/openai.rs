@@ -13,22 +13,30 @@ use crate::http::outbound::{HttpAnswer, HttpRequestSpec};
 use crate::http::request::GenerationRequest;
 use crate::Error;
 
-/// Sizes `gpt-image-1` accepts, with their width/height ratio.
-const SIZES: [(&str, f64); 3] = [("1024x1024", 1.0), ("1536x1024", 1.5), ("1024x1536", 2.0 / 3.0)];
+/// Sizes `gpt-image-1` accepts: as the API spells them, in pixels.
+const SIZES: [(&str, (u32, u32)); 3] =
+    [("1024x1024", (1024, 1024)), ("1536x1024", (1536, 1024)), ("1024x1536", (1024, 1536))];
 
 /// The supported size nearest to `aspect_ratio` ("16:9" → "1536x1024").
 pub fn size_for(aspect_ratio: &str) -> &'static str {
+    nearest(aspect_ratio).0
+}
+
+/// The same size in pixels: what the image will measure.
+pub fn pixels_for(aspect_ratio: &str) -> (u32, u32) {
+    nearest(aspect_ratio).1
+}
+
+fn nearest(aspect_ratio: &str) -> (&'static str, (u32, u32)) {
     let ratio = aspect_ratio
         .split_once(':')
         .and_then(|(w, h)| Some(w.parse::<f64>().ok()? / h.parse::<f64>().ok()?))
         .filter(|r| r.is_finite() && *r > 0.0)
         .unwrap_or(1.0);
-    let distance = |r: f64| (ratio.ln() - r.ln()).abs();
-    SIZES
-        .iter()
-        .min_by(|a, b| distance(a.1).total_cmp(&distance(b.1)))
-        .map(|(s, _)| *s)
-        .unwrap_or("1024x1024")
+    let distance = |(w, h): (u32, u32)| (ratio.ln() - (f64::from(w) / f64::from(h)).ln()).abs();
+    let by_distance =
+        |a: &&(&str, (u32, u32)), b: &&(&str, (u32, u32))| distance(a.1).total_cmp(&distance(b.1));
+    *SIZES.iter().min_by(by_distance).unwrap_or(&SIZES[0])
 }
 
 /// With input images (`ref=`): `POST {base}/v1/images/edits`, a
@@ -54,6 +62,85 @@ pub fn build_request(
             ("content-type".into(), "application/json".into()),
         ],
         body: serde_json::to_vec(&body).expect("JSON value serialises"),
+    }
+}
+
+/// The request of [`build_request`], asking for `partial_images` (1–3)
+/// previews as Server-Sent Events (`stream: true`; OpenAI API reference,
+/// "Image generation streaming"): `image_generation.partial_image` events
+/// (`b64_json`, `partial_image_index`), then `image_generation.completed`.
+/// Generations only: an edit (`ref=`) is not streamed here.
+pub fn build_streaming_request(
+    base_url: &str,
+    model: &str,
+    api_key: &str,
+    req: &GenerationRequest,
+    partial_images: u8,
+) -> HttpRequestSpec {
+    let body = json!({
+        "model": model,
+        "prompt": req.prompt,
+        "size": size_for(&req.aspect_ratio),
+        "n": 1,
+        "stream": true,
+        "partial_images": partial_images.clamp(1, 3),
+    });
+    let mut spec = build_request(base_url, model, api_key, req, &[]);
+    spec.body = serde_json::to_vec(&body).expect("JSON value serialises");
+    spec.headers.push(("accept".into(), "text/event-stream".into()));
+    spec
+}
+
+/// What one event of a streamed generation says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Streamed {
+    /// A preview (`image_generation.partial_image`).
+    Partial(GeneratedImage),
+    /// The image (`image_generation.completed`).
+    Completed(GeneratedImage),
+}
+
+/// An event of a streamed generation: a preview, the image, or nothing to
+/// act on (`Ok(None)`: another event type); an `error` event is the
+/// provider's failure (a refusal when its code says `moderation_blocked`).
+pub fn streamed(event: &super::sse::Event) -> Result<Option<Streamed>, Error> {
+    let image = |v: &Value| -> Result<GeneratedImage, Error> {
+        let data = v.get("b64_json").and_then(Value::as_str).unwrap_or("");
+        let bytes = STANDARD
+            .decode(data)
+            .map_err(|e| Error::Provider(format!("openai streamed image data that is not base64: {e}")))?;
+        if bytes.is_empty() {
+            return Err(Error::Provider("openai streamed an empty image".into()));
+        }
+        Ok(GeneratedImage { content_type: content_type(v).into(), bytes })
+    };
+    let parse = || -> Result<Value, Error> {
+        serde_json::from_str(&event.data)
+            .map_err(|e| Error::Provider(format!("openai streamed invalid JSON: {e}")))
+    };
+    match event.name.as_str() {
+        "image_generation.partial_image" => Ok(Some(Streamed::Partial(image(&parse()?)?))),
+        "image_generation.completed" => Ok(Some(Streamed::Completed(image(&parse()?)?))),
+        "error" => {
+            let v = parse()?;
+            let err = v.get("error").unwrap_or(&v);
+            let code = err.get("code").and_then(Value::as_str).unwrap_or("?");
+            let message: String =
+                err.get("message").and_then(Value::as_str).unwrap_or("").chars().take(200).collect();
+            Err(match code {
+                "moderation_blocked" => Error::PromptRefused("moderation_blocked".into()),
+                _ => Error::Provider(format!("openai streamed an error ({code}): {message}")),
+            })
+        }
+        _ => Ok(None),
+    }
+}
+
+fn content_type(v: &Value) -> &'static str {
+    match v.get("output_format").and_then(Value::as_str) {
+        Some("jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        _ => "image/png",
     }
 }
 
@@ -150,12 +237,7 @@ pub fn parse_response(answer: &HttpAnswer) -> Result<GeneratedImage, Error> {
     if bytes.is_empty() {
         return Err(Error::Provider("openai answered an empty image".into()));
     }
-    let content_type = match v.get("output_format").and_then(Value::as_str) {
-        Some("jpeg") => "image/jpeg",
-        Some("webp") => "image/webp",
-        _ => "image/png",
-    };
-    Ok(GeneratedImage { content_type: content_type.into(), bytes })
+    Ok(GeneratedImage { content_type: content_type(&v).into(), bytes })
 }
 
 #[cfg(test)]

@@ -48,6 +48,9 @@ pub struct Project {
     /// A live URL naming a scope that does not exist creates it (not public).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lazy_scopes: bool,
+    /// Its MISSes answer progressively (`progressive=1` on every URL of it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub progressive_misses: bool,
 }
 
 impl std::fmt::Debug for Project {
@@ -79,6 +82,7 @@ impl Project {
             created_at: 0,
             slug: None,
             lazy_scopes: false,
+            progressive_misses: false,
         }
     }
 
@@ -112,6 +116,7 @@ impl Created {
             created_at: now,
             slug,
             lazy_scopes: new.lazy_scopes,
+            progressive_misses: new.progressive_misses,
             id,
         };
         Created { record, api_key }
@@ -218,6 +223,7 @@ struct CreateBody {
     derivations_per_hour: Option<u32>,
     slug: Option<String>,
     lazy_scopes: Option<bool>,
+    progressive_misses: Option<bool>,
 }
 
 /// A validated `POST /api/v1/projects` body.
@@ -229,6 +235,7 @@ pub struct NewProject {
     /// Asked for; `None` derives one from the name.
     pub slug: Option<String>,
     pub lazy_scopes: bool,
+    pub progressive_misses: bool,
 }
 
 /// Validate the body of `POST /api/v1/projects`.
@@ -271,6 +278,7 @@ pub fn parse_create(body: &[u8]) -> Result<NewProject, Error> {
         derivations_per_hour,
         slug: parsed.slug,
         lazy_scopes: parsed.lazy_scopes.unwrap_or(false),
+        progressive_misses: parsed.progressive_misses.unwrap_or(false),
     })
 }
 

@@ -29,6 +29,9 @@ pub struct Scope {
     /// Hand-writable URLs without key or signature may use it.
     pub public: bool,
     pub created_at: u64,
+    /// Its MISSes answer progressively (`progressive=1` on every URL of it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub progressive_misses: bool,
 }
 
 impl Scope {
@@ -40,6 +43,7 @@ impl Scope {
             allow_new_generations: true,
             public: false,
             created_at: now,
+            progressive_misses: false,
         }
     }
 
@@ -70,6 +74,7 @@ struct Body {
     generations_limit: Option<u32>,
     allow_new_generations: Option<bool>,
     public: Option<bool>,
+    progressive_misses: Option<bool>,
 }
 
 /// What `POST` (create: `slug` required) or `PATCH` (update: no `slug`) asked for.
@@ -79,6 +84,7 @@ pub struct Changes {
     pub generations_limit: Option<u32>,
     pub allow_new_generations: Option<bool>,
     pub public: Option<bool>,
+    pub progressive_misses: Option<bool>,
 }
 
 pub fn parse_body(body: &[u8], creating: bool) -> Result<Changes, Error> {
@@ -101,6 +107,7 @@ pub fn parse_body(body: &[u8], creating: bool) -> Result<Changes, Error> {
         generations_limit: b.generations_limit,
         allow_new_generations: b.allow_new_generations,
         public: b.public,
+        progressive_misses: b.progressive_misses,
     })
 }
 
@@ -121,6 +128,9 @@ impl Changes {
         }
         if let Some(p) = self.public {
             scope.public = p;
+        }
+        if let Some(p) = self.progressive_misses {
+            scope.progressive_misses = p;
         }
     }
 }
