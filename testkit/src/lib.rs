@@ -16,4 +16,5 @@ pub mod registry;
 pub mod s3;
 pub mod sign;
 pub mod spin;
+pub mod stream;
 pub mod wash;
