@@ -45,6 +45,23 @@ pub enum Until {
 
 /// `method` `url` with `headers` (and `body`), read as it arrives.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8], until: Until) -> Streamed {
+    read(method, url, headers, body, until, None)
+}
+
+/// A GET of `url` read to its end, adding 1 to `parts` as each part arrives
+/// (another thread can see how far it has come).
+pub fn get_counting(url: &str, headers: &[(&str, &str)], parts: &std::sync::atomic::AtomicUsize) -> Streamed {
+    read("GET", url, headers, b"", Until::End, Some(parts))
+}
+
+fn read(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    until: Until,
+    counted: Option<&std::sync::atomic::AtomicUsize>,
+) -> Streamed {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
@@ -66,6 +83,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8], u
         head_at: started.elapsed(),
         ..Streamed::default()
     };
+    crate::http::observe(method, url, streamed.status, headers, body);
     let boundary = streamed.boundary();
     let ndjson = streamed.header("content-type") == Some("application/x-ndjson");
     let mut reader = response.into_body().into_reader();
@@ -79,7 +97,11 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8], u
         streamed.body.extend_from_slice(&buf[..n]);
         let at = started.elapsed();
         if let Some(b) = &boundary {
+            let before = streamed.parts.len();
             parsed_to = parts_so_far(&mut streamed, b, parsed_to, at);
+            if let Some(counted) = counted {
+                counted.fetch_add(streamed.parts.len() - before, std::sync::atomic::Ordering::SeqCst);
+            }
             if until == Until::FirstPart && !streamed.parts.is_empty() {
                 return streamed;
             }
