@@ -118,7 +118,12 @@ impl NatsServer {
             &format!("$JS.API.STREAM.MSG.GET.KV_{bucket}"),
             serde_json::json!({ "last_by_subj": format!("$KV.{bucket}.{key}") }),
         );
-        let message = got.get("message")?;
+        let Some(message) = got.get("message") else {
+            // JetStream's "no message found": no such key. Anything else is
+            // not an answer about the key.
+            assert_eq!(got["error"]["err_code"], 10037, "reading {key} from KV_{bucket}: {got}");
+            return None;
+        };
         let b64 = base64::engine::general_purpose::STANDARD;
         let headers = message["hdrs"].as_str().map(|h| b64.decode(h).unwrap()).unwrap_or_default();
         if String::from_utf8_lossy(&headers).contains("KV-Operation") {

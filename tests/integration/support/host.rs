@@ -444,12 +444,24 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// A key's value in a Spin SQLite store file (`None`: no such key). Loud:
+/// a file that is not there, is not Spin's store or cannot be read fails the
+/// test, never reads as "no such key".
 pub fn kv_get(db: &Path, key: &str) -> Option<Vec<u8>> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| {
-        r.get(0)
-    })
-    .ok()
+    use rusqlite::OptionalExtension;
+    sqlite_store(db)
+        .query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .unwrap_or_else(|e| panic!("reading {key:?} from {}: {e}", db.display()))
+}
+
+/// A connection to an existing Spin SQLite store file (never creates one).
+pub fn sqlite_store(db: &Path) -> rusqlite::Connection {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    rusqlite::Connection::open_with_flags(db, flags).unwrap_or_else(|e| panic!("{}: {e}", db.display()))
 }
 
 impl Drop for Host {
