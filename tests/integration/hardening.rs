@@ -53,26 +53,54 @@ pub fn more_concurrent_requests_than_the_old_pool_are_all_served() {
     assert_eq!(gemini.calls(), 140);
 }
 
+/// 4 slots, 20 distinct misses at once, the provider holding every answer
+/// until the crowd is settled: exactly the 4 in the slots are served (one
+/// provider call each), and each of the 16 others is a 503 JSON
+/// `overloaded` with `Retry-After: 1` after waiting the whole queue timeout
+/// (200 ms) for a slot, not refused at once.
 pub fn beyond_capacity_requests_queue_then_get_503_json_with_retry_after() {
+    const SLOTS: usize = 4;
+    const CROWD: usize = 20;
+    const QUEUE: Duration = Duration::from_millis(200);
     let gemini = Gemini::start();
-    gemini.set_delay(1500);
     let host = host_with(&gemini, &["--max-concurrent-requests", "4", "--queue-timeout-ms", "200"]);
     let key = big_project(&host);
-    let replies = crowd(&host, &key, 20);
-    assert!(
-        replies.iter().all(|r| r.status == 200 || r.status == 503),
-        "{:?}",
-        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    gemini.hold();
+    let replies: Vec<(Reply, Duration)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..CROWD)
+            .map(|_| {
+                scope.spawn(|| {
+                    let started = Instant::now();
+                    let r = host.get(&live(&unique("crowd")), &key);
+                    (r, started.elapsed())
+                })
+            })
+            .collect();
+        // Until the ones without a slot have had their answer (30 s at
+        // most): the ones in the slots are held at the provider meanwhile.
+        let started = Instant::now();
+        while handles.iter().filter(|h| h.is_finished()).count() < CROWD - SLOTS
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        gemini.release();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = replies.iter().map(|(r, _)| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        SLOTS,
+        "the slots' requests are served: {statuses:?}"
     );
-    let refused: Vec<_> = replies.iter().filter(|r| r.status == 503).collect();
-    assert!(!refused.is_empty(), "4 slots cannot hold 20 slow requests");
-    for r in refused {
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), CROWD - SLOTS, "{statuses:?}");
+    for (r, took) in replies.iter().filter(|(r, _)| r.status == 503) {
         assert_json_error(r, 503, "overloaded");
         assert_eq!(r.header("retry-after"), Some("1"));
+        assert!(*took >= QUEUE, "refused after {took:?}: before the queue timeout");
     }
-    assert_eq!(replies.iter().filter(|r| r.status == 200).count(), gemini.calls());
+    assert_eq!(gemini.calls(), SLOTS, "one provider call per request served");
     // Capacity comes back once the crowd is gone.
-    gemini.set_delay(0);
     assert_eq!(host.get(&live(&unique("after the crowd")), &key).status, 200);
 }
 
