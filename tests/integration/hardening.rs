@@ -283,6 +283,17 @@ pub fn small_things_a_client_would_trip_over() {
     assert_eq!(std::fs::metadata(db).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
+/// The worker threads of a banatie-host started by the tests: tokio's
+/// default, `TOKIO_WORKER_THREADS` (which the host inherits) or else the
+/// cores this process may use, as `std::thread::available_parallelism`
+/// counts them.
+fn host_workers() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// KV calls are synchronous (SQLite waits on its lock): they must not hold
 /// the async workers, or a stuck store stalls requests that never touch it.
 pub fn a_stuck_kv_store_does_not_stall_unrelated_requests() {
@@ -295,7 +306,7 @@ pub fn a_stuck_kv_store_does_not_stall_unrelated_requests() {
     locker.execute_batch("BEGIN IMMEDIATE").unwrap(); // every writer now waits
     let (answered_while_locked, hits) = std::thread::scope(|scope| {
         // More blocked writers (each HIT counts itself) than the host has workers.
-        let hits: Vec<_> = (0..6).map(|_| scope.spawn(|| w.host.get(&path, &key))).collect();
+        let hits: Vec<_> = (0..host_workers() + 2).map(|_| scope.spawn(|| w.host.get(&path, &key))).collect();
         std::thread::sleep(Duration::from_millis(300));
         let unrelated = send("GET", &w.host.url("/no/such/route"), &[], b"");
         // Answered while every HIT was still held by the lock (else the
@@ -355,15 +366,18 @@ pub fn a_looping_guest_is_cut_off_at_the_deadline_and_the_host_keeps_serving() {
     std::fs::write(&path, manifest).unwrap();
     let host = Host::start_with_manifest(state, &path, &[], &["--request-timeout-seconds", "1"]);
     // Raw requests: this app is not the one docs/openapi.yaml describes.
-    let spin = || raw::send(&host.base, &raw::get(b"/spin", &[]));
-    // More looping requests than cores: each one spins until its deadline.
+    // Each is cut off after 1 s of its own; 20 s without an answer is a host
+    // that no longer cuts anything off.
+    let spin = || raw::send_within(&host.base, &raw::get(b"/spin", &[]), Duration::from_secs(20));
+    // More looping requests than the host has workers (and cores): each
+    // one spins until its deadline.
     let replies: Vec<(u16, String)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4).map(|_| scope.spawn(spin)).collect();
+        let handles: Vec<_> = (0..host_workers() + 2).map(|_| scope.spawn(spin)).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     // The host is still there and still cuts the next one off.
     for (status, answer) in replies.iter().chain([spin()].iter()) {
-        assert_eq!(*status, 503, "{answer}");
+        assert_eq!(*status, 503, "{}", if answer.is_empty() { "no answer within 20 s" } else { answer });
         assert!(answer.contains(r#""code":"timeout""#) && answer.contains("no-store"), "{answer}");
     }
     assert!(host.log().contains("request cut off"), "{}", host.log());
