@@ -326,8 +326,14 @@ pub fn purges_and_regenerates_racing_with_making_leave_rows_objects_and_stats_eq
     gemini.set_delay(1500);
     let regenerate = path.replace("/generate?", "/regenerate?");
     std::thread::scope(|s| {
+        let before = gemini.calls();
         let regenerating = s.spawn(|| send("POST", &host.url(&regenerate), &[("x-api-key", key)], b""));
-        std::thread::sleep(Duration::from_millis(500));
+        // The regenerate holds the original's lease once it is at the provider.
+        let started = Instant::now();
+        while gemini.calls() == before {
+            assert!(started.elapsed() < Duration::from_secs(20), "the regenerate never reached the provider");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let purge = send("DELETE", &host.url(&path), &[("x-api-key", key)], b"");
         assert_eq!(purge.status, 204, "the DELETE waits for the regenerate, then removes its image");
         assert_eq!(regenerating.join().unwrap().status, 200);
