@@ -125,9 +125,19 @@ pub fn operator_get(url: &str) -> (u16, String) {
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
 }
 
-/// The value of the sample `name{labels}` in a Prometheus text exposition.
+/// The value of the sample `name{labels}` in a Prometheus text exposition;
+/// a series that is not there fails the test (it never reads as 0).
 pub fn sample(text: &str, series: &str) -> f64 {
-    text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+    sample_if_any(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
+/// The value of the sample `name{labels}`, if the exposition has it.
+pub fn sample_if_any(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let value = l.strip_prefix(series)?;
+        // The whole series: `name{a="1"}` is not `name{a="1",b="2"}`, nor `name_total`.
+        value.starts_with(' ').then(|| value.split_whitespace().next()?.parse().ok())?
+    })
 }
 
 /// Counted as the stats count: what `/metrics` says of MISSes, HITs and a
