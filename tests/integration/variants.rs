@@ -34,9 +34,14 @@ fn objects(project: &str) -> Vec<String> {
     s3::list(s3_endpoint(), &format!("live/{project}/")).unwrap()
 }
 
+/// Twenty requests at once, two for each of ten variants of one prompt,
+/// while the original takes 1 s to generate (so they all overlap): one
+/// generation; each variant derived once (ten MISSes), and the ten others
+/// answered what another request made while they waited (coalesced HITs).
 pub fn twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects() {
     let gemini = Gemini::start();
     gemini.set(Behavior::Picture);
+    gemini.set_delay(1000);
     let host = Host::start(&host::standard_vars(s3_endpoint(), &gemini.url));
     let p = host.create_project_with(r#"{"name":"variants"}"#);
     let prompt = enc(&unique("a lighthouse at dusk"));
@@ -71,6 +76,16 @@ pub fn twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleve
     assert_eq!(objects(&p.id).len(), 11, "{:#?}", objects(&p.id));
     let misses = replies.iter().filter(|r| r.header("x-cache-status") == Some("MISS")).count();
     assert_eq!(misses, 10, "each variant derived once");
+    for (&(w, f), reply) in
+        asked.iter().zip(&replies).filter(|(_, r)| r.header("x-cache-status") != Some("MISS"))
+    {
+        let how = (reply.header("x-cache-status"), reply.header("x-cache-coalesced"));
+        assert_eq!(how, (Some("HIT"), Some("true")), "w={w} {}: waited for another's", FORMATS[f].0);
+    }
+    for pair in replies.chunks(2) {
+        assert_eq!(pair[0].body, pair[1].body, "one variant, made once");
+    }
+    gemini.set_delay(0);
 
     for (&(w, f), first) in asked.iter().zip(&replies) {
         let again = host.get(&query(w, FORMATS[f].0), &p.api_key);
