@@ -1,9 +1,10 @@
 //! The scaffolding of a provider double: an HTTP server on 127.0.0.1 in its
-//! own thread that counts calls, can delay every answer, remembers the last
-//! JSON request, and asks a wire-format function what to answer.
+//! own thread that counts calls, can delay every answer (or hold them until
+//! released), remembers the last JSON request, and asks a wire-format
+//! function what to answer.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -25,6 +26,9 @@ pub type Answer<B> = fn(&Seen, &B) -> hyper::Response<Full<Bytes>>;
 struct State<B> {
     calls: AtomicUsize,
     delay_ms: AtomicU64,
+    /// While set, every call waits (after its delay) until it is cleared.
+    held: AtomicBool,
+    released: tokio::sync::Notify,
     behavior: Mutex<B>,
     last_request: Mutex<Option<Value>>,
     /// The path of every request, in order.
@@ -47,6 +51,8 @@ impl<B: Clone + Send + 'static> Double<B> {
         let state = Arc::new(State {
             calls: AtomicUsize::new(0),
             delay_ms: AtomicU64::new(0),
+            held: AtomicBool::new(false),
+            released: tokio::sync::Notify::new(),
             behavior: Mutex::new(initial),
             last_request: Mutex::new(None),
             paths: Mutex::new(Vec::new()),
@@ -91,6 +97,19 @@ impl<B: Clone + Send + 'static> Double<B> {
         self.state.delay_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// Hold every answer (those being delayed, and every later call) until
+    /// [`Double::release`], or [`HOLD_AT_MOST`] at most: a test that must
+    /// know the calls are in flight while it does something else.
+    pub fn hold(&self) {
+        self.state.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Answer the calls held by [`Double::hold`], and hold no more.
+    pub fn release(&self) {
+        self.state.held.store(false, Ordering::SeqCst);
+        self.state.released.notify_waiters();
+    }
+
     pub fn set(&self, behavior: B) {
         *self.state.behavior.lock().unwrap() = behavior;
     }
@@ -116,6 +135,10 @@ impl<B: Clone + Send + 'static> Double<B> {
     }
 }
 
+/// How long a held call waits for [`Double::release`] at most (a test that
+/// failed before releasing still ends).
+pub const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl<B> Drop for Double<B> {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -133,6 +156,17 @@ async fn handle<B: Clone>(
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
+    let _ = tokio::time::timeout(HOLD_AT_MOST, async {
+        loop {
+            // Made before the flag is read: `notify_waiters` reaches it.
+            let released = state.released.notified();
+            if !state.held.load(Ordering::SeqCst) {
+                break;
+            }
+            released.await;
+        }
+    })
+    .await;
     state.paths.lock().unwrap().push(req.uri().path().to_string());
     if let Some(tp) = req.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
         state.traceparents.lock().unwrap().push(tp.to_string());

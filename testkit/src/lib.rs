@@ -10,6 +10,7 @@ pub mod gemini;
 pub mod http;
 pub mod nats;
 pub mod openai;
+pub mod port;
 pub mod raw;
 pub mod redis;
 pub mod registry;

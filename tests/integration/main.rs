@@ -224,6 +224,10 @@ fn main() {
         errors::provider_failure_is_502_and_writes_nothing,
         operations::the_health_route_follows_the_bucket,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
+        // Each runtime hands the component the raw query its own way.
+        public::changing_any_character_of_a_signed_query_is_403,
+        public::the_signature_tamper_matrix_is_403,
+        public::rotation_invalidates_the_old_key_and_old_signatures,
         // wasmCloud tells the component nothing about the client.
         limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected if Runtime::knows_the_client,
         scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
