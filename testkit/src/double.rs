@@ -25,6 +25,9 @@ pub type Answer<B> = fn(&Seen, &B) -> hyper::Response<Full<Bytes>>;
 
 struct State<B> {
     calls: AtomicUsize,
+    /// Calls being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    most_at_once: AtomicUsize,
     delay_ms: AtomicU64,
     /// While set, every call waits (after its delay) until it is cleared.
     held: AtomicBool,
@@ -50,6 +53,8 @@ impl<B: Clone + Send + 'static> Double<B> {
     pub fn start(initial: B, answer: Answer<B>) -> Double<B> {
         let state = Arc::new(State {
             calls: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            most_at_once: AtomicUsize::new(0),
             delay_ms: AtomicU64::new(0),
             held: AtomicBool::new(false),
             released: tokio::sync::Notify::new(),
@@ -90,6 +95,12 @@ impl<B: Clone + Send + 'static> Double<B> {
 
     pub fn calls(&self) -> usize {
         self.state.calls.load(Ordering::SeqCst)
+    }
+
+    /// The most calls it was answering at once (from their arrival to their
+    /// answer, the delay included).
+    pub fn most_at_once(&self) -> usize {
+        self.state.most_at_once.load(Ordering::SeqCst)
     }
 
     /// Answer every call only after this many milliseconds.
@@ -147,7 +158,61 @@ impl<B> Drop for Double<B> {
     }
 }
 
-async fn handle<B: Clone>(
+/// A response header an answer function sets to have its body sent as
+/// Server-Sent Events, one event every this many milliseconds (the header
+/// itself is not sent): a provider that streams.
+pub const PACED_MS: &str = "x-double-paced-ms";
+
+/// The body a double answers: whole, or paced event by event.
+pub type DoubleBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+async fn handle<B: Clone>(req: hyper::Request<hyper::body::Incoming>, state: &State<B>) -> hyper::Response<DoubleBody> {
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_at_once.fetch_max(now, Ordering::SeqCst);
+    let response = answer_call(req, state).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    paced(response).await
+}
+
+/// `response` as it goes out: a paced one split at its events' blank lines,
+/// each event sent `PACED_MS` after the one before.
+async fn paced(response: hyper::Response<Full<Bytes>>) -> hyper::Response<DoubleBody> {
+    let (mut parts, body) = response.into_parts();
+    let pace = parts.headers.remove(PACED_MS).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let Some(every) = pace else {
+        return hyper::Response::from_parts(parts, Full::new(bytes).boxed());
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let events: Vec<Bytes> = text.split_inclusive("\n\n").map(|e| Bytes::from(e.to_string())).collect();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    tokio::spawn(async move {
+        for event in events {
+            tokio::time::sleep(std::time::Duration::from_millis(every)).await;
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    hyper::Response::from_parts(parts, Paced(rx).boxed())
+}
+
+/// A body of the events a channel carries, as they come.
+struct Paced(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Paced {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|event| event.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    }
+}
+
+async fn answer_call<B: Clone>(
     req: hyper::Request<hyper::body::Incoming>,
     state: &State<B>,
 ) -> hyper::Response<Full<Bytes>> {

@@ -94,11 +94,12 @@ fn read(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        let fresh = streamed.body.len();
         streamed.body.extend_from_slice(&buf[..n]);
         let at = started.elapsed();
         if let Some(b) = &boundary {
             let before = streamed.parts.len();
-            parsed_to = parts_so_far(&mut streamed, b, parsed_to, at);
+            parsed_to = parts_so_far(&mut streamed, b, parsed_to, fresh, at);
             if let Some(counted) = counted {
                 counted.fetch_add(streamed.parts.len() - before, std::sync::atomic::Ordering::SeqCst);
             }
@@ -124,8 +125,9 @@ pub fn get(url: &str, headers: &[(&str, &str)], until: Until) -> Streamed {
 
 /// The parts completed since `from` (a byte offset into the body): each is
 /// followed by the next delimiter and its empty header block, the last by
-/// the closing delimiter. Returns where the next part begins.
-fn parts_so_far(streamed: &mut Streamed, boundary: &str, mut from: usize, at: Duration) -> usize {
+/// the closing delimiter; only what arrived since `fresh` is searched (a
+/// delimiter may straddle it). Returns where the next part begins.
+fn parts_so_far(streamed: &mut Streamed, boundary: &str, mut from: usize, fresh: usize, at: Duration) -> usize {
     let body = &streamed.body;
     if from == 0 {
         let head = format!("--{boundary}\r\n");
@@ -139,7 +141,8 @@ fn parts_so_far(streamed: &mut Streamed, boundary: &str, mut from: usize, at: Du
     let close = format!("\r\n--{boundary}--\r\n");
     loop {
         let body = &streamed.body;
-        match (find(body, next.as_bytes(), from), find(body, close.as_bytes(), from)) {
+        let scan = from.max(fresh.saturating_sub(next.len()));
+        match (find(body, next.as_bytes(), scan), find(body, close.as_bytes(), scan)) {
             (Some(n), c) if c.is_none_or(|c| n < c) => {
                 streamed.parts.push((at, body[from..n].to_vec()));
                 from = n + next.len();

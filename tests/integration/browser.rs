@@ -258,9 +258,14 @@ pub fn a_progressive_img_shows_the_providers_previews_as_they_stream() {
     browser.js(&format!("{SAMPLER} window.sample({url:?}); return 0;"));
     browser.wait_for("window.samples.length > 0", Duration::from_secs(3));
     browser.screenshot(&screenshots().join("previews-waiting.png"));
-    browser.wait_for("window.samples.some(s => s.t > 1500)", Duration::from_secs(10));
+    let shown = "new Set(window.samples.map(s => s.hash)).size";
+    browser.wait_for(&format!("{shown} >= 2"), Duration::from_secs(30));
     browser.screenshot(&screenshots().join("previews-partial.png"));
-    browser.wait_for("window.samples.some(s => s.t > 4000)", Duration::from_secs(10));
+    // The image: the last part, which stays.
+    browser.wait_for(
+        &format!("{shown} >= 3 && window.samples.slice(-10).every(s => s.hash === window.samples[window.samples.length - 1].hash)"),
+        Duration::from_secs(30),
+    );
     browser.screenshot(&screenshots().join("previews-final.png"));
     browser.js("clearInterval(window.sampler); return 0;");
     let hashes = distinct_hashes(&browser);

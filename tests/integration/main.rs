@@ -209,6 +209,7 @@ fn main() {
         progressive::ten_concurrent_progressive_misses_make_one_generation_and_each_client_paints_before_it,
         progressive::a_refused_progressive_miss_ends_with_the_error_frame_and_stores_nothing,
         progressive::a_client_that_hangs_up_after_the_first_part_does_not_stop_the_image,
+        progressive::openais_previews_reach_the_client_as_they_stream,
         warm::thirty_prompts_ten_cached_make_twenty_generations_two_at_a_time_each_line_as_it_completes,
         warm::a_budget_that_runs_out_halfway_refuses_the_rest_and_spends_nothing_more,
         warm::bad_warm_input_is_a_clear_4xx_and_makes_nothing,
@@ -248,6 +249,7 @@ fn main() {
         progressive::ten_concurrent_progressive_misses_make_one_generation_and_each_client_paints_before_it,
         progressive::a_refused_progressive_miss_ends_with_the_error_frame_and_stores_nothing,
         progressive::a_client_that_hangs_up_after_the_first_part_does_not_stop_the_image,
+        progressive::openais_previews_reach_the_client_as_they_stream,
     ];
     let mut trials = trials;
     for runtime in Runtime::MATRIX {

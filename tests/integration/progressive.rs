@@ -65,9 +65,10 @@ pub fn ten_concurrent_progressive_misses_make_one_generation_and_each_client_pai
         assert!(got.header("content-type").is_some_and(|t| t.starts_with("multipart/x-mixed-replace; boundary=")));
         assert!(got.closed, "a whole multipart answer");
         let (frame_at, frame) = &got.parts[0];
-        eprintln!("first part after {} ms", frame_at.as_millis());
+        eprintln!("first part after {} ms, last after {} ms", frame_at.as_millis(), got.parts.last().unwrap().0.as_millis());
         assert_eq!(png_size(frame), (1024, 1024), "the waiting frame at the final size");
-        assert_eq!(got.parts.last().unwrap().1, hit.body, "every client gets the bytes a HIT serves");
+        let last = &got.parts.last().unwrap().1;
+        assert!(*last == hit.body, "every client gets the bytes a HIT serves ({} bytes): {}", last.len(), w.host.log());
     }
     assert_eq!(w.gemini.calls(), 1);
 }
@@ -109,4 +110,43 @@ pub fn a_client_that_hangs_up_after_the_first_part_does_not_stop_the_image() {
     assert_eq!(hit.header("x-cache-status"), Some("HIT"));
     assert_eq!(other.parts.last().unwrap().1, hit.body, "the other client got the image");
     assert_eq!(w.gemini.calls(), 1, "the generation went on after its client left");
+}
+
+/// OpenAI streams its previews (`partial_images`, 2 by default): each is a
+/// part as it arrives, between the waiting frame and the image. They are
+/// PNGs of about 2 MB, more than one write to the client takes (wasmtime's
+/// body stream takes 1 MiB at a time), as OpenAI's are.
+pub fn openais_previews_reach_the_client_as_they_stream() {
+    use crate::support::host::{standard_vars, Host};
+    let openai = testkit::openai::OpenAi::start();
+    openai.set(testkit::openai::Behavior::Stream { every_ms: 1_000 });
+    let gemini = crate::support::gemini::Gemini::start();
+    let mut vars = standard_vars(crate::support::s3_endpoint(), &gemini.url);
+    vars.extend([
+        ("provider".to_string(), "openai".to_string()),
+        ("openai_api_key".to_string(), testkit::openai::API_KEY.to_string()),
+        ("openai_base_url".to_string(), openai.url.clone()),
+    ]);
+    let host = Host::start(&vars);
+    let key = host.create_project("previews");
+    let path = format!("/api/v1/live/generate?prompt={}&progressive=1", enc(&unique("a fox in previews")));
+    let got = stream::get(&host.url(&path), &[("x-api-key", &key), ("accept", ACCEPT)], Until::End);
+    assert_eq!(got.status, 200);
+    assert!(got.closed, "a whole multipart answer");
+    let sent = openai.last_request().unwrap();
+    assert_eq!((&sent["stream"], &sent["partial_images"]), (&serde_json::json!(true), &serde_json::json!(2)));
+    let parts: Vec<&Vec<u8>> = got.parts.iter().map(|(_, bytes)| bytes).collect();
+    assert_eq!(parts.len(), 4, "the waiting frame, two previews, the image: {:?}", host.log());
+    assert!(parts.iter().all(|p| png_size(p) == (1024, 1024)));
+    assert!(parts[1].len() > 1 << 20 && parts[2].len() > 1 << 20, "previews larger than one write");
+    let distinct: std::collections::HashSet<&Vec<u8>> = parts.iter().copied().collect();
+    assert_eq!(distinct.len(), 4, "four different pictures");
+    // The provider sends an event each second: each preview came when it
+    // was sent, not with the next part.
+    let at: Vec<Duration> = got.parts.iter().map(|(at, _)| *at).collect();
+    assert!(at[2] - at[1] > Duration::from_millis(200) && at[3] - at[2] > Duration::from_millis(200), "{at:?}");
+    let hit = host.get(&path, &key);
+    assert_eq!(hit.header("x-cache-status"), Some("HIT"));
+    assert_eq!(*parts[3], hit.body, "the image is what a HIT serves");
+    assert_eq!(openai.calls(), 1);
 }
