@@ -114,6 +114,7 @@ pub async fn attempt<'c, K: KeyValue, S, P, E: Env>(
             }
             Claimed::Lost => false,
             Claimed::TooSlow => {
+                crate::diag!("lease {key}: a claim took lease_settle_ms or longer; it does not count");
                 ctx.env.sleep(single_flight::backoff_ms(round)).await;
                 false
             }

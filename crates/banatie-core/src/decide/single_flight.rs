@@ -42,9 +42,15 @@
 //! read the lease; if it is free, write our own lease; then wait
 //! `settle` (`lease_settle_ms`) and read again: our own bytes mean ours.
 //! The claim counts only if our read and our write both fit in `settle`,
-//! measured from before the read to after the write returned, so no timing
-//! is assumed: a claimant held up between its read and its write (a pause,
-//! a slow store) finds out and claims again.
+//! measured from before the read to after the write returned: a claimant
+//! held up between its read and its write (a pause, a slow store) finds out
+//! (the component logs it) and claims again. What it cannot undo is its late
+//! write: if that landed after another claimant had already won, the winner's
+//! lease is overwritten and the late claimant's next claim (over its own
+//! bytes) wins too, so two generate. Exclusion is exact while reads and
+//! writes take less than `settle`; past that, the cost is one more provider
+//! call (and one more object), never a wrong answer. `lease_settle_ms` is
+//! that margin: raise it where the store is slow.
 //!
 //! Why it is exclusive: say A and B both own, A's write landing first. A's
 //! read-back, `settle` after its write, still saw A's bytes, so B wrote
