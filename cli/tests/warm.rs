@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{banatie, cached, failed, generated, Answer, Fake};
+use support::{banatie, banatie_on_a_terminal, cached, failed, generated, Answer, Fake};
 
 const KEY: &str = "bl_test_key_0123456789abcdef";
 
@@ -86,6 +86,26 @@ fn one_failed_item_is_shown_with_its_code_and_message_and_exits_1() {
     assert!(run.stderr.contains("warm: 1 generated, 0 cached, 1 failed of 2 items"), "{}", run.stderr);
     assert_eq!(fake.received()[0].header("x-api-key"), Some(KEY), "the key from BANATIE_API_KEY");
     assert!(!run.all().contains(KEY));
+}
+
+#[test]
+fn on_a_terminal_a_progress_bar_counts_and_failed_items_show_above_it() {
+    let fake = Fake::start(|_| Answer::Lines {
+        lines: vec![(now(), generated(0)), (ms(700), failed(1, "budget_exceeded", "spent for this hour"))],
+        complete: true,
+    });
+    let file = std::env::temp_dir().join(format!("banatie-tty-{}.txt", std::process::id()));
+    std::fs::write(&file, "a fox\na hen\n").unwrap();
+    let path = file.display().to_string();
+    let run = banatie_on_a_terminal(&["warm", "--url", &fake.base, &path], &[("BANATIE_API_KEY", KEY)]);
+    let _ = std::fs::remove_file(&file);
+    let shown = run.lines().join("\n");
+    assert_eq!(run.code, Some(1), "{shown}");
+    assert!(shown.contains("1 generated · 0 cached · 0 failed"), "the bar's counts: {shown}");
+    assert!(shown.contains("1\terror\tbudget_exceeded: spent for this hour\ta hen"), "{shown}");
+    assert!(!shown.contains("0\tgenerated"), "no line per item on a terminal: {shown}");
+    assert!(shown.contains("warm: 1 generated, 0 cached, 1 failed of 2 items"), "{shown}");
+    assert!(!shown.contains(KEY));
 }
 
 #[test]

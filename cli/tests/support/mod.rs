@@ -181,8 +181,24 @@ impl Run {
 /// Run `banatie ARGS` with `input` on its standard input and `env` set;
 /// killed after 30 s.
 pub fn banatie(args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
+    run(env!("CARGO_BIN_EXE_banatie"), args, env, input)
+}
+
+/// Run `banatie ARGS` on a terminal: under util-linux's `script`, which
+/// gives it a pseudo-terminal and passes its exit status on (its stdout
+/// and stderr both come back as the run's stdout).
+pub fn banatie_on_a_terminal(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_banatie"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    run("script", &["-q", "-e", "-c", &command, "/dev/null"], env, "")
+}
+
+fn run(program: &str, args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_banatie"))
+    let mut child = Command::new(program)
         .args(args)
         .env_remove("BANATIE_API_KEY")
         .envs(env.iter().copied())
@@ -190,7 +206,7 @@ pub fn banatie(args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the banatie binary");
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_string();
     let feeder = std::thread::spawn(move || {
@@ -213,7 +229,7 @@ pub fn banatie(args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
         if started.elapsed() > Duration::from_secs(30) {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("banatie {args:?} ran past 30 s");
+            panic!("{program} {args:?} ran past 30 s");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
