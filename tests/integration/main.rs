@@ -233,6 +233,7 @@ fn main() {
         hits::a_hundred_concurrent_hits_count_exactly if Runtime::counts_exactly,
         deploy::an_app_pushed_to_a_registry_runs_from_it if |r| matches!(r, Runtime::Spin(_)),
         telemetry::a_miss_is_one_trace_with_its_outbound_calls if |r| matches!(r, Runtime::Spin(_)),
+        cli::warm_makes_each_image_once_and_every_url_is_a_hit_after,
     ];
     let mut trials = trials;
     for runtime in Runtime::MATRIX {
