@@ -33,9 +33,10 @@ pub enum Command {
 const WARM_ABOUT: &str = "\
 Make images before their first visitor.
 
-Reads prompts and live URLs, one per line, from FILE (or from standard input when FILE is
-`-` or absent) and has the service make each image now, through POST URL/api/v1/live/warm:
-at most 100 items a request, one request at a time. Cached images stay as they are.
+Reads prompts and live URLs (UTF-8 text), one per line, from FILE (or from standard input
+when FILE is `-` or absent) and has the service make each image now, through
+POST URL/api/v1/live/warm: at most 100 items a request, one request at a time. Cached images
+stay as they are.
 
 Each line is one item:
   a prompt                       a red fox in the snow

@@ -116,15 +116,17 @@ fn checked_key(key: Option<&Key>) -> Result<Key, Trouble> {
 
 /// The whole input's items (never empty).
 fn read_items(args: &Warm) -> Result<Vec<Item>, Trouble> {
-    let (name, text) = match args.input.as_deref() {
-        None => ("standard input".to_string(), read_stdin()?),
-        Some(p) if p.as_os_str() == "-" => ("standard input".to_string(), read_stdin()?),
-        Some(p) => {
-            let name = p.display().to_string();
-            let text = std::fs::read(p).map_err(|e| Trouble(format!("cannot read {name}: {e}")))?;
-            (name, String::from_utf8_lossy(&text).into_owned())
-        }
+    let stdin = || {
+        let mut bytes = Vec::new();
+        ("standard input".to_string(), std::io::stdin().read_to_end(&mut bytes).map(|_| bytes))
     };
+    let (name, bytes) = match args.input.as_deref() {
+        None => stdin(),
+        Some(p) if p.as_os_str() == "-" => stdin(),
+        Some(p) => (p.display().to_string(), std::fs::read(p)),
+    };
+    let bytes = bytes.map_err(|e| Trouble(format!("cannot read {name}: {e}")))?;
+    let text = text(&name, bytes)?;
     let items = if args.from_html { html::items(&text) } else { lines::items(&text) }
         .map_err(|bad| Trouble(format!("{name}, {bad}")))?;
     if items.is_empty() {
@@ -135,12 +137,12 @@ fn read_items(args: &Warm) -> Result<Vec<Item>, Trouble> {
     Ok(items)
 }
 
-fn read_stdin() -> Result<String, Trouble> {
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .map_err(|e| Trouble(format!("cannot read standard input: {e}")))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+/// The input as text: UTF-8, or refused (a prompt is never guessed at).
+fn text(name: &str, bytes: Vec<u8>) -> Result<String, Trouble> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Trouble(format!("{name} is not UTF-8 text (at byte {at}); convert it first (iconv)"))
+    })
 }
 
 #[cfg(test)]
@@ -155,5 +157,15 @@ mod tests {
             assert!(e.0.starts_with("the API key is empty or has characters"), "{}", e.0);
         }
         assert!(checked_key(Some(&"bl_0123".parse().unwrap())).is_ok());
+    }
+
+    #[test]
+    fn input_that_is_not_utf8_is_refused_saying_where() {
+        assert_eq!(text("p.txt", "a fox\n".into()).unwrap(), "a fox\n");
+        let latin1 = b"a caf\xe9\n".to_vec();
+        assert_eq!(
+            text("p.txt", latin1).unwrap_err().0,
+            "p.txt is not UTF-8 text (at byte 5); convert it first (iconv)"
+        );
     }
 }
