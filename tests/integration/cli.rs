@@ -34,8 +34,8 @@ struct Run {
 }
 
 /// `banatie warm --url BASE FILE`, the key in `BANATIE_API_KEY`; killed past 120 s.
-fn warm(base: &str, key: &str, file: &std::path::Path) -> Run {
-    let mut child = Command::new(banatie())
+fn warm(cli: &std::path::Path, base: &str, key: &str, file: &std::path::Path) -> Run {
+    let mut child = Command::new(cli)
         .args(["warm", "--url", base])
         .arg(file)
         .env("BANATIE_API_KEY", key)
@@ -70,6 +70,7 @@ fn warm(base: &str, key: &str, file: &std::path::Path) -> Run {
 }
 
 pub fn warm_makes_each_image_once_and_every_url_is_a_hit_after() {
+    let cli = banatie();
     let w = World::new();
     // Each generation takes a while, so the answer's lines come over time.
     w.gemini.set_delay(300);
@@ -100,7 +101,7 @@ pub fn warm_makes_each_image_once_and_every_url_is_a_hit_after() {
         format!("# the shop's pictures\n{}\n\n{}\n{public}\n", prompts.join("\n"), w.host.url(&signed));
     std::fs::write(file.path(), text).unwrap();
 
-    let run = warm(&w.host.base, &key, file.path());
+    let run = warm(&cli, &w.host.base, &key, file.path());
     assert_eq!(run.code, Some(0), "stdout {:?}\nstderr {}", run.lines, run.stderr);
     assert_eq!(run.lines.len(), 14, "{:?}", run.lines);
     assert!(run.lines.iter().all(|(_, l)| l.split('\t').nth(1) == Some("generated")), "{:?}", run.lines);
@@ -124,7 +125,7 @@ pub fn warm_makes_each_image_once_and_every_url_is_a_hit_after() {
     assert_eq!(w.gemini.calls(), 13);
 
     // Warmed again, everything is cached.
-    let again = warm(&w.host.base, &key, file.path());
+    let again = warm(&cli, &w.host.base, &key, file.path());
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert!(again.stderr.contains("warm: 0 generated, 14 cached, 0 failed of 14 items"), "{}", again.stderr);
     assert_eq!(w.gemini.calls(), 13);
