@@ -24,6 +24,9 @@
 //! `--metrics-listen`; `-- object-cache` HITs with banatie-host's
 //! `--object-cache` warm and cold against Garage direct and nginx static,
 //! and the key-value and configuration calls per HIT (`objcache.rs`).
+//! `-- progressive` measures a MISS's first byte and first painted part,
+//! plain against `progressive=1`, with the provider taking 5 s
+//! (`progressive.rs`).
 //! `-- serve` starts everything, prints HIT URLs and waits (`-- serve-spin`: the same
 //! under `spin up` 3.6)
 //! (for profiling: see docs/benchmarks.md). `-- s3s-fs DIR` is the s3s-fs
@@ -34,6 +37,7 @@ mod hitcpu;
 mod matrix;
 mod objcache;
 mod procfs;
+mod progressive;
 mod soak;
 mod targets;
 mod variants;
@@ -72,6 +76,9 @@ fn main() -> anyhow::Result<()> {
     }
     if mode == "object-cache" {
         return objcache::run(&root);
+    }
+    if mode == "progressive" {
+        return progressive::run(&root);
     }
     if mode == "serve-spin" {
         // For profiling `spin up` 3.6: a signed 200 KB HIT URL printed, then wait.
@@ -340,6 +347,7 @@ pub(crate) fn start_host_with(
         variables: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         build: false,
         dev: false,
+        dev_wait: Default::default(),
         metrics_listen: flags.metrics_listen,
         object_cache: flags.object_cache.clone(),
         tracer: None,

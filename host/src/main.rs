@@ -45,10 +45,15 @@ struct UpArgs {
     #[arg(long)]
     build: bool,
     /// Zero-setup local mode: embedded S3 on loopback and a stand-in provider
-    /// (real Gemini as soon as gemini_api_key is given); writes a dev project
-    /// into the key-value store before listening and serves the demo page for it.
+    /// in OpenAI's shape, with streamed previews (the real provider as soon as
+    /// gemini_api_key or openai_api_key is given); writes a dev project into
+    /// the key-value store before listening and serves the demo page for it.
     #[arg(long)]
     dev: bool,
+    /// With --dev: how long the stand-in provider takes to answer, as a real
+    /// one does (its previews come during the wait); 0 answers at once.
+    #[arg(long, value_name = "MS", default_value_t = banatie_host::dev::DEFAULT_WAIT_MS)]
+    dev_wait_ms: u64,
     /// Requests whose component runs at once (sizes the instance pool).
     /// Default: 64 per core, at least 64.
     #[arg(long, value_name = "N")]
@@ -172,6 +177,7 @@ fn main() -> std::process::ExitCode {
         variables: args.variables.into_iter().collect(),
         build: args.build,
         dev: args.dev,
+        dev_wait: std::time::Duration::from_millis(args.dev_wait_ms),
         limits,
         metrics_listen: args.metrics_listen,
         object_cache: args.object_cache.map(|dir| (dir, args.object_cache_size)),

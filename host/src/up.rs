@@ -26,6 +26,8 @@ pub struct Options {
     pub variables: BTreeMap<String, String>,
     pub build: bool,
     pub dev: bool,
+    /// How long `--dev`'s stand-in provider takes to answer.
+    pub dev_wait: std::time::Duration,
     /// Concurrency, queueing and timeouts of the server.
     pub limits: server::Limits,
     /// The operator's listener (`/metrics`, `/healthz`, `/readyz`), if any.
@@ -59,7 +61,7 @@ pub async fn run(mut options: Options) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create state dir {}", state_dir.display()))?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let dev_vars = match options.dev {
-        true => dev::prepare(&state_dir, &options.variables, &env).await?,
+        true => dev::prepare(&state_dir, &options.variables, &env, options.dev_wait).await?,
         false => BTreeMap::new(),
     };
     let mut plan = Plan::from(&Inputs {

@@ -2,6 +2,7 @@
 //! the per-request `Context` is built over the WASI adapters (only once the
 //! route table has accepted the request), and the `Reply` is written out.
 
+use futures::future::{select, Either};
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Method as WasiMethod, ResponseOutparam, Scheme};
 
@@ -22,7 +23,7 @@ pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
     let timings = Timings::new(super::env::monotonic_us);
     let request = request(incoming);
     let streamed = Streamed::new(out);
-    let mut reply = api::handle(request, &streamed, || {
+    let handled = api::handle(request, &streamed, || {
         let config = config::load()?;
         Ok(api::Context {
             kv: Kv::open(&timings)?,
@@ -31,8 +32,13 @@ pub async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
             env: WasiEnv,
             config,
         })
-    })
-    .await;
+    });
+    // What a streamed answer queued goes out while the request goes on.
+    let sending = std::pin::pin!(streamed.sending());
+    let mut reply = match select(std::pin::pin!(handled), sending).await {
+        Either::Left((reply, _)) => reply,
+        Either::Right((never, _)) => match never {},
+    };
     if streamed.begun() {
         return streamed.finish(STREAMED_END_MS).await;
     }

@@ -6,14 +6,24 @@
 //! `response-outparam.set`, each write reaches the client at once (chunked,
 //! no Content-Length), and a client that leaves makes the next write fail
 //! with `closed` — the component's `handle` keeps running. So writes here
-//! never wait: what the client cannot take yet is queued (a preview is
-//! dropped instead) and sent by [`Streamed::finish`] after the request,
+//! never wait: what the client cannot take yet is queued and sent, while
+//! the request goes on, by [`Streamed::sending`] (run beside it) as the
+//! client takes it, the rest by [`Streamed::finish`] after the request
 //! within a deadline; the first failed write marks the client gone and
 //! nothing is written again. No `blocking-*` call is made (it would stop
 //! the whole component, and over 4096 bytes trap).
+//!
+//! A preview is taken only when the client has taken everything before it
+//! (the queue is empty and the stream has room): one slow to read gets
+//! fewer previews, never a growing queue. A preview may be larger than
+//! what one write takes (wasmtime's body stream takes 1 MiB at a time, and
+//! OpenAI's previews are PNGs of 1–3 MB), so it is queued whole and sent in
+//! as many writes as it needs. So at most one preview and the last part
+//! are queued at once.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::task::{Poll, Waker};
 
 use futures::future::{select, Either};
 use spin_sdk::http::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
@@ -30,6 +40,8 @@ pub struct Streamed {
     queue: RefCell<VecDeque<Vec<u8>>>,
     begun: Cell<bool>,
     gone: Cell<bool>,
+    /// [`Streamed::sending`] waiting for something to be queued.
+    idle: RefCell<Option<Waker>>,
 }
 
 impl Streamed {
@@ -40,12 +52,46 @@ impl Streamed {
             queue: RefCell::new(VecDeque::new()),
             begun: Cell::new(false),
             gone: Cell::new(false),
+            idle: RefCell::new(None),
         }
     }
 
     /// The response outparam, for a plain answer (none was begun).
     pub fn take_out(&self) -> Option<ResponseOutparam> {
         self.out.borrow_mut().take()
+    }
+
+    /// Run beside the request (it never ends): sends what is queued as the
+    /// client takes it, so a part larger than one write reaches the client
+    /// while the request is still at work (waiting for the provider), not
+    /// only when the next part is written.
+    pub async fn sending(&self) -> std::convert::Infallible {
+        loop {
+            self.pump();
+            let waiting = !self.gone.get() && !self.queue.borrow().is_empty();
+            let pollable = match self.body.borrow().as_ref() {
+                Some((_, stream)) if waiting => Some(stream.subscribe()),
+                _ => None,
+            };
+            match pollable {
+                Some(pollable) => super::env::Ready::new(pollable).await,
+                None => self.queued().await,
+            }
+        }
+    }
+
+    /// Resolves once a chunk is queued (never, once the client is gone).
+    async fn queued(&self) {
+        let mut first = true;
+        std::future::poll_fn(|cx| {
+            if !first && !self.gone.get() && !self.queue.borrow().is_empty() {
+                return Poll::Ready(());
+            }
+            first = false;
+            *self.idle.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 
     /// After the request: send what is left as the client takes it, for at
@@ -136,19 +182,22 @@ impl Respond for Streamed {
             return;
         }
         if droppable {
-            // Only whole, and only now: a preview is worth nothing late.
-            let fits = self.queue.borrow().is_empty()
-                && self
-                    .body
-                    .borrow()
-                    .as_ref()
-                    .is_some_and(|(_, s)| s.check_write().is_ok_and(|n| n as usize >= bytes.len()));
-            if !fits {
+            // Only when the client has taken all before it: a preview is
+            // worth nothing late.
+            self.pump();
+            let ready = self.queue.borrow().is_empty()
+                && self.body.borrow().as_ref().is_some_and(|(_, s)| s.check_write().is_ok_and(|n| n > 0));
+            if !ready {
                 return;
             }
         }
         self.queue.borrow_mut().push_back(bytes);
         self.pump();
+        if !self.queue.borrow().is_empty() {
+            if let Some(waker) = self.idle.borrow_mut().take() {
+                waker.wake();
+            }
+        }
     }
 
     fn begun(&self) -> bool {

@@ -20,8 +20,9 @@ pub struct Incoming {
     /// Every `If-None-Match` value, joined (a list may span fields, RFC 9110 §5.3).
     pub if_none_match: Option<String>,
     pub head: bool,
-    /// The client takes images (its `Accept`): it may have a progressive answer.
-    pub takes_images: bool,
+    /// Every `Accept` value, joined (read only when a progressive answer is
+    /// asked for: `core::http::accept::takes_images`).
+    pub accept: String,
     /// The per-client limits, for requests they apply to.
     pub client: Option<Client>,
     /// The scope `auth` already found for a public URL (read once).

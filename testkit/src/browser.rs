@@ -11,6 +11,8 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 pub struct Browser {
     driver: Child,
+    /// chromedriver's port, held while it runs (`crate::port`).
+    _reserved: crate::port::Reserved,
     profile: tempfile::TempDir,
     pub runtime: tokio::runtime::Runtime,
     pub client: fantoccini::Client,
@@ -18,7 +20,8 @@ pub struct Browser {
 
 impl Browser {
     pub fn start() -> Browser {
-        let port = crate::garage::free_port();
+        let reserved = crate::port::Reserved::new();
+        let port = reserved.port();
         let driver = Command::new(CHROMEDRIVER)
             .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
             .stdout(Stdio::null())
@@ -57,7 +60,7 @@ impl Browser {
                 }
             }
         });
-        Browser { driver, profile, runtime, client }
+        Browser { driver, _reserved: reserved, profile, runtime, client }
     }
 
     pub fn goto(&self, url: &str) {

@@ -1,9 +1,10 @@
 //! The scaffolding of a provider double: an HTTP server on 127.0.0.1 in its
-//! own thread that counts calls, can delay every answer, remembers the last
-//! JSON request, and asks a wire-format function what to answer.
+//! own thread that counts calls, can delay every answer (or hold them until
+//! released), remembers the last JSON request, and asks a wire-format
+//! function what to answer.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -24,7 +25,13 @@ pub type Answer<B> = fn(&Seen, &B) -> hyper::Response<Full<Bytes>>;
 
 struct State<B> {
     calls: AtomicUsize,
+    /// Calls being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    most_at_once: AtomicUsize,
     delay_ms: AtomicU64,
+    /// While set, every call waits (after its delay) until it is cleared.
+    held: AtomicBool,
+    released: tokio::sync::Notify,
     behavior: Mutex<B>,
     last_request: Mutex<Option<Value>>,
     /// The path of every request, in order.
@@ -46,7 +53,11 @@ impl<B: Clone + Send + 'static> Double<B> {
     pub fn start(initial: B, answer: Answer<B>) -> Double<B> {
         let state = Arc::new(State {
             calls: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            most_at_once: AtomicUsize::new(0),
             delay_ms: AtomicU64::new(0),
+            held: AtomicBool::new(false),
+            released: tokio::sync::Notify::new(),
             behavior: Mutex::new(initial),
             last_request: Mutex::new(None),
             paths: Mutex::new(Vec::new()),
@@ -86,9 +97,28 @@ impl<B: Clone + Send + 'static> Double<B> {
         self.state.calls.load(Ordering::SeqCst)
     }
 
+    /// The most calls it was answering at once (from their arrival to their
+    /// answer, the delay included).
+    pub fn most_at_once(&self) -> usize {
+        self.state.most_at_once.load(Ordering::SeqCst)
+    }
+
     /// Answer every call only after this many milliseconds.
     pub fn set_delay(&self, ms: u64) {
         self.state.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Hold every answer (those being delayed, and every later call) until
+    /// [`Double::release`], or [`HOLD_AT_MOST`] at most: a test that must
+    /// know the calls are in flight while it does something else.
+    pub fn hold(&self) {
+        self.state.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Answer the calls held by [`Double::hold`], and hold no more.
+    pub fn release(&self) {
+        self.state.held.store(false, Ordering::SeqCst);
+        self.state.released.notify_waiters();
     }
 
     pub fn set(&self, behavior: B) {
@@ -116,6 +146,10 @@ impl<B: Clone + Send + 'static> Double<B> {
     }
 }
 
+/// How long a held call waits for [`Double::release`] at most (a test that
+/// failed before releasing still ends).
+pub const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl<B> Drop for Double<B> {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -124,7 +158,61 @@ impl<B> Drop for Double<B> {
     }
 }
 
-async fn handle<B: Clone>(
+/// A response header an answer function sets to have its body sent as
+/// Server-Sent Events, one event every this many milliseconds (the header
+/// itself is not sent): a provider that streams.
+pub const PACED_MS: &str = "x-double-paced-ms";
+
+/// The body a double answers: whole, or paced event by event.
+pub type DoubleBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+async fn handle<B: Clone>(req: hyper::Request<hyper::body::Incoming>, state: &State<B>) -> hyper::Response<DoubleBody> {
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_at_once.fetch_max(now, Ordering::SeqCst);
+    let response = answer_call(req, state).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    paced(response).await
+}
+
+/// `response` as it goes out: a paced one split at its events' blank lines,
+/// each event sent `PACED_MS` after the one before.
+async fn paced(response: hyper::Response<Full<Bytes>>) -> hyper::Response<DoubleBody> {
+    let (mut parts, body) = response.into_parts();
+    let pace = parts.headers.remove(PACED_MS).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let Some(every) = pace else {
+        return hyper::Response::from_parts(parts, Full::new(bytes).boxed());
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let events: Vec<Bytes> = text.split_inclusive("\n\n").map(|e| Bytes::from(e.to_string())).collect();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    tokio::spawn(async move {
+        for event in events {
+            tokio::time::sleep(std::time::Duration::from_millis(every)).await;
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    hyper::Response::from_parts(parts, Paced(rx).boxed())
+}
+
+/// A body of the events a channel carries, as they come.
+struct Paced(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Paced {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|event| event.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    }
+}
+
+async fn answer_call<B: Clone>(
     req: hyper::Request<hyper::body::Incoming>,
     state: &State<B>,
 ) -> hyper::Response<Full<Bytes>> {
@@ -133,6 +221,17 @@ async fn handle<B: Clone>(
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
+    let _ = tokio::time::timeout(HOLD_AT_MOST, async {
+        loop {
+            // Made before the flag is read: `notify_waiters` reaches it.
+            let released = state.released.notified();
+            if !state.held.load(Ordering::SeqCst) {
+                break;
+            }
+            released.await;
+        }
+    })
+    .await;
     state.paths.lock().unwrap().push(req.uri().path().to_string());
     if let Some(tp) = req.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
         state.traceparents.lock().unwrap().push(tp.to_string());

@@ -2,10 +2,11 @@
 //! SQLite metadata, one key, one bucket. Started once per test binary and
 //! killed at the end of the run.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::port::Reserved;
 
 pub const BUCKET: &str = "images";
 pub const KEY_ID: &str = "GK0123456789abcdef01234567";
@@ -16,10 +17,8 @@ pub struct Garage {
     child: Child,
     pub endpoint: String,
     _dir: tempfile::TempDir,
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    /// Its S3, RPC and admin ports, held while it runs (`crate::port`).
+    _ports: [Reserved; 3],
 }
 
 fn garage_bin() -> PathBuf {
@@ -51,7 +50,8 @@ fn cli(config: &Path, args: &[&str]) -> String {
 impl Garage {
     pub fn start() -> Garage {
         let dir = tempfile::tempdir().unwrap();
-        let (s3, rpc, admin) = (free_port(), free_port(), free_port());
+        let ports = [Reserved::new(), Reserved::new(), Reserved::new()];
+        let [s3, rpc, admin] = [ports[0].port(), ports[1].port(), ports[2].port()];
         let config = dir.path().join("garage.toml");
         std::fs::write(
             &config,
@@ -84,7 +84,8 @@ api_bind_addr = "127.0.0.1:{admin}"
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start garage");
-        let mut garage = Garage { child, endpoint: format!("http://127.0.0.1:{s3}"), _dir: dir };
+        let mut garage =
+            Garage { child, endpoint: format!("http://127.0.0.1:{s3}"), _dir: dir, _ports: ports };
         let deadline = Instant::now() + Duration::from_secs(30);
         let node = loop {
             let out = Command::new(garage_bin())

@@ -126,7 +126,13 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
     } else {
         resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap()
     };
-    OBSERVED.lock().unwrap().push((method.to_string(), path_of(url), status));
-    note_secrets(url, headers_sent, &body);
+    observe(method, url, status, headers_sent, &body);
     Reply { status, headers, body }
+}
+
+/// Note an exchange made by another client (`stream`): for the check against
+/// docs/openapi.yaml and the secrets it carried.
+pub fn observe(method: &str, url: &str, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+    OBSERVED.lock().unwrap().push((method.to_string(), path_of(url), status));
+    note_secrets(url, headers, body);
 }

@@ -16,6 +16,8 @@ pub struct NatsServer {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
+    /// Its port, held while it runs (`crate::port`).
+    _reserved: crate::port::Reserved,
 }
 
 /// `nats-server` from PATH, else the one `scripts/setup.sh` installed.
@@ -28,7 +30,8 @@ pub fn binary() -> Option<PathBuf> {
 impl NatsServer {
     pub fn start() -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
-        let port = crate::garage::free_port();
+        let reserved = crate::port::Reserved::new();
+        let port = reserved.port();
         let bin = binary().expect("nats-server >= 2.10 (scripts/setup.sh installs it in .venv-nats)");
         let child = Command::new(bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
@@ -37,7 +40,7 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server runs");
-        let server = NatsServer { child, port, _dir: dir };
+        let server = NatsServer { child, port, _dir: dir, _reserved: reserved };
         let deadline = Instant::now() + Duration::from_secs(20);
         while server.request("$JS.API.INFO", b"").is_err() {
             assert!(Instant::now() < deadline, "nats-server did not start");
@@ -115,7 +118,12 @@ impl NatsServer {
             &format!("$JS.API.STREAM.MSG.GET.KV_{bucket}"),
             serde_json::json!({ "last_by_subj": format!("$KV.{bucket}.{key}") }),
         );
-        let message = got.get("message")?;
+        let Some(message) = got.get("message") else {
+            // JetStream's "no message found": no such key. Anything else is
+            // not an answer about the key.
+            assert_eq!(got["error"]["err_code"], 10037, "reading {key} from KV_{bucket}: {got}");
+            return None;
+        };
         let b64 = base64::engine::general_purpose::STANDARD;
         let headers = message["hdrs"].as_str().map(|h| b64.decode(h).unwrap()).unwrap_or_default();
         if String::from_utf8_lossy(&headers).contains("KV-Operation") {

@@ -1,13 +1,16 @@
 //! An OpenAI Images double: `POST /v1/images/generations` with a bearer key,
 //! `{model, prompt, size, n}` in, `data[0].b64_json` out; a refusal is a 400
-//! with `code: moderation_blocked`, as the real API answers.
+//! with `code: moderation_blocked`, as the real API answers. With
+//! `Behavior::Stream`, a request with `stream: true` is answered as OpenAI
+//! streams: Server-Sent Events, `partial_images` `image_generation.partial_image`
+//! events then `image_generation.completed`, paced.
 
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use crate::double::{double_newtype, reply, tiny_png, Double, Seen};
+use crate::double::{double_newtype, picture, reply, tiny_png, Double, Seen, PACED_MS};
 
 pub const API_KEY: &str = "sk-test-openai-key";
 pub const SIZES: [&str; 3] = ["1024x1024", "1536x1024", "1024x1536"];
@@ -17,6 +20,9 @@ pub enum Behavior {
     Image,
     Refuse,
     Status(u16),
+    /// Pictures of the real size; a streamed request's previews and image
+    /// come one every `every_ms` (an unstreamed one: the image, at once).
+    Stream { every_ms: u64 },
 }
 
 double_newtype!(OpenAi, Behavior);
@@ -142,5 +148,42 @@ fn answer(seen: &Seen, behavior: &Behavior) -> hyper::Response<Full<Bytes>> {
         Behavior::Status(code) => {
             error(*code, "server_error", "The server had an error while processing your request.")
         }
+        Behavior::Stream { every_ms } => streamed(&request, prompt, size, *every_ms),
     }
+}
+
+/// A picture of the size asked for (`1536x1024` is 3:2), with `seed`.
+fn sized(prompt: &str, size: &str, seed: &str) -> Vec<u8> {
+    let ratio = match size {
+        "1536x1024" => "3:2",
+        "1024x1536" => "2:3",
+        _ => "1:1",
+    };
+    picture(&format!("{prompt}|{seed}"), ratio)
+}
+
+/// OpenAI's answer to a generation asked with `stream: true` (else the
+/// image at once, in the plain shape).
+fn streamed(request: &Value, prompt: &str, size: &str, every_ms: u64) -> hyper::Response<Full<Bytes>> {
+    let encode = |png: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(png);
+    if request.get("stream") != Some(&json!(true)) {
+        let data = encode(sized(prompt, size, "final"));
+        return reply(200, json!({"created": 1_700_000_000, "data": [{"b64_json": data}], "output_format": "png"}));
+    }
+    let partials = request.get("partial_images").and_then(Value::as_u64).unwrap_or(0).min(3);
+    let mut body = String::new();
+    for index in 0..partials {
+        let data = json!({"type": "image_generation.partial_image", "b64_json": encode(sized(prompt, size, &format!("partial {index}"))),
+                          "partial_image_index": index, "size": size, "output_format": "png"});
+        body.push_str(&format!("event: image_generation.partial_image\ndata: {data}\n\n"));
+    }
+    let data = json!({"type": "image_generation.completed", "b64_json": encode(sized(prompt, size, "final")),
+                      "size": size, "output_format": "png", "usage": {"total_tokens": 100}});
+    body.push_str(&format!("event: image_generation.completed\ndata: {data}\n\n"));
+    hyper::Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .header(PACED_MS, every_ms.to_string())
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
 }

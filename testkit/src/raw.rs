@@ -10,9 +10,19 @@ pub fn send(base: &str, request: &[u8]) -> (u16, String) {
     exchange(TcpStream::connect(base.trim_start_matches("http://")).unwrap(), request)
 }
 
+/// [`send`], giving up on the answer after `limit` without a byte (then
+/// the status is 0 and the answer what came).
+pub fn send_within(base: &str, request: &[u8], limit: Duration) -> (u16, String) {
+    exchange_within(TcpStream::connect(base.trim_start_matches("http://")).unwrap(), request, limit)
+}
+
 /// Write `request`, read the whole answer (bounded in time).
-fn exchange(mut stream: TcpStream, request: &[u8]) -> (u16, String) {
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+fn exchange(stream: TcpStream, request: &[u8]) -> (u16, String) {
+    exchange_within(stream, request, Duration::from_secs(60))
+}
+
+fn exchange_within(mut stream: TcpStream, request: &[u8], limit: Duration) -> (u16, String) {
+    stream.set_read_timeout(Some(limit)).unwrap();
     stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     let _ = stream.write_all(request);
     let mut answer = Vec::new();

@@ -9,18 +9,21 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Child,
     pub port: u16,
+    /// Its port, held while it runs (`crate::port`).
+    _reserved: crate::port::Reserved,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let port = crate::garage::free_port();
+        let reserved = crate::port::Reserved::new();
+        let port = reserved.port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server runs (Debian: apt-get install redis-server)");
-        let server = RedisServer { child, port };
+        let server = RedisServer { child, port, _reserved: reserved };
         let deadline = Instant::now() + Duration::from_secs(20);
         while server.command("PING") != "+PONG" {
             assert!(Instant::now() < deadline, "redis-server did not start");

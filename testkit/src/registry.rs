@@ -10,12 +10,15 @@ pub struct Registry {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
+    /// Its port, held while it runs (`crate::port`).
+    _reserved: crate::port::Reserved,
 }
 
 impl Registry {
     pub fn start() -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let port = crate::garage::free_port();
+        let reserved = crate::port::Reserved::new();
+        let port = reserved.port();
         let config = dir.path().join("config.yml");
         let data = dir.path().join("data");
         std::fs::write(
@@ -33,7 +36,7 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .expect("docker-registry runs (Debian: apt-get install docker-registry)");
-        let registry = Registry { child, port, _dir: dir };
+        let registry = Registry { child, port, _dir: dir, _reserved: reserved };
         let deadline = Instant::now() + Duration::from_secs(20);
         let url = format!("http://127.0.0.1:{port}/v2/");
         while crate::http::agent().get(&url).call().map(|r| r.status()).ok()

@@ -155,3 +155,124 @@ pub fn an_img_whose_url_answers_429_renders_the_error_picture() {
     browser.screenshot(&screenshots().join("error-image-429.png"));
     assert_eq!(gemini.calls(), 1);
 }
+
+/// Defines `sample(src)`: an `<img>` of `src`, sampled every 100 ms from
+/// inside the page (its natural size and a hash of its decoded pixels, with
+/// the time since it was added), and `hashOf(image)`.
+const SAMPLER: &str = "window.samples = []; const canvas = document.createElement('canvas'); \
+    window.hashOf = source => { canvas.width = source.naturalWidth || source.width; \
+      canvas.height = source.naturalHeight || source.height; const c = canvas.getContext('2d'); \
+      c.drawImage(source, 0, 0); const d = c.getImageData(0, 0, canvas.width, canvas.height).data; \
+      let h = 0; for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) >>> 0; return h; }; \
+    window.sample = src => { const img = new Image(); const t0 = performance.now(); \
+      window.sampler = setInterval(() => { if (!img.naturalWidth) return; \
+        window.samples.push({t: performance.now() - t0, w: img.naturalWidth, h: img.naturalHeight, \
+                             hash: window.hashOf(img)}); }, 100); \
+      document.body.append(img); img.src = src; };";
+
+/// The hashes the sampler saw, in order, each once.
+fn distinct_hashes(browser: &Browser) -> Vec<u64> {
+    let samples = browser.js("return window.samples.map(s => s.hash);");
+    let mut seen: Vec<u64> = Vec::new();
+    for h in samples.as_array().unwrap().iter().map(|h| h.as_u64().unwrap()) {
+        if seen.last() != Some(&h) {
+            seen.push(h);
+        }
+    }
+    seen
+}
+
+/// What the same URL fetched now answers: status, cache headers, type and
+/// the hash of its decoded pixels.
+fn fetched_again(browser: &Browser, url: &str) -> Value {
+    browser.js_async(&format!(
+        "const done = arguments[0]; fetch({url:?}).then(async r => {{ \
+           const bitmap = await createImageBitmap(await r.blob()); \
+           done([r.headers.get('x-cache-status'), r.headers.get('cache-control'), \
+                 r.headers.get('content-type'), window.hashOf(bitmap)]); }});"
+    ))
+}
+
+/// A signed progressive URL for a new prompt of `host`'s new project.
+fn progressive_url(host: &Host, prompt: &str, ratio: &str) -> String {
+    let key = host.create_project("progressive-browser");
+    let body = serde_json::json!({"prompt": prompt, "aspect_ratio": ratio, "progressive": true}).to_string();
+    let signed =
+        crate::support::http::send("POST", &host.url("/api/v1/live/sign"), &[("x-api-key", &key)], body.as_bytes());
+    host.url(signed.json()["path"].as_str().unwrap())
+}
+
+/// A plain `<img>` of a progressive URL for a new prompt, the provider taking
+/// 3 s: at ~0.5 s it shows the waiting frame at the final image's size; by
+/// ~4 s the image, whose pixels are those the same URL serves as a HIT
+/// afterwards (plain and cacheable). Reloading gets the HIT.
+pub fn a_progressive_img_paints_the_waiting_frame_then_the_image_a_hit_serves() {
+    let gemini = Gemini::start();
+    gemini.set(testkit::gemini::Behavior::Picture);
+    gemini.set_delay(3_000);
+    let host = Host::start(&crate::support::host::standard_vars(crate::support::s3_endpoint(), &gemini.url));
+    let url = progressive_url(&host, &crate::support::unique("a fox painted at once"), "16:9");
+    let browser = Browser::start();
+    browser.goto(&host.url("/api/v1/health"));
+    browser.js(&format!("{SAMPLER} window.sample({url:?}); return 0;"));
+    browser.wait_for("window.samples.length > 0", Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(400));
+    browser.screenshot(&screenshots().join("progressive-waiting.png"));
+    let first = browser.js("return window.samples[0];");
+    assert_eq!(gemini.calls(), 1);
+    assert_eq!((first["w"].as_u64(), first["h"].as_u64()), (Some(1344), Some(768)), "Gemini's 16:9 size");
+    browser.wait_for(
+        &format!("window.samples[window.samples.length - 1].hash !== {}", first["hash"]),
+        Duration::from_secs(20),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    browser.screenshot(&screenshots().join("progressive-final.png"));
+    let last = browser.js("clearInterval(window.sampler); return window.samples[window.samples.length - 1];");
+    assert_eq!((last["w"].as_u64(), last["h"].as_u64()), (Some(1344), Some(768)), "no reflow");
+    let again = fetched_again(&browser, &url);
+    assert_eq!(again[0], "HIT", "{again}");
+    assert_eq!(again[1], "public, max-age=31536000, immutable");
+    assert_eq!(again[2], "image/png");
+    assert_eq!(again[3], last["hash"], "the image shown is the image a HIT serves");
+    assert_eq!(distinct_hashes(&browser).len(), 2, "the frame, then the image");
+    eprintln!("frame shown {:.0} ms after the <img> was added", first["t"].as_f64().unwrap());
+    assert_eq!(gemini.calls(), 1);
+}
+
+/// With OpenAI streaming two previews 1 s apart, the `<img>` shows one of
+/// them between the waiting frame and the image.
+pub fn a_progressive_img_shows_the_providers_previews_as_they_stream() {
+    let openai = testkit::openai::OpenAi::start();
+    openai.set(testkit::openai::Behavior::Stream { every_ms: 1_000 });
+    let gemini = Gemini::start();
+    let mut vars = crate::support::host::standard_vars(crate::support::s3_endpoint(), &gemini.url);
+    vars.extend([
+        ("provider".to_string(), "openai".to_string()),
+        ("openai_api_key".to_string(), testkit::openai::API_KEY.to_string()),
+        ("openai_base_url".to_string(), openai.url.clone()),
+    ]);
+    let host = Host::start(&vars);
+    let url = progressive_url(&host, &crate::support::unique("a fox in previews"), "1:1");
+    let browser = Browser::start();
+    browser.goto(&host.url("/api/v1/health"));
+    browser.js(&format!("{SAMPLER} window.sample({url:?}); return 0;"));
+    browser.wait_for("window.samples.length > 0", Duration::from_secs(3));
+    browser.screenshot(&screenshots().join("previews-waiting.png"));
+    let shown = "new Set(window.samples.map(s => s.hash)).size";
+    browser.wait_for(&format!("{shown} >= 2"), Duration::from_secs(30));
+    browser.screenshot(&screenshots().join("previews-partial.png"));
+    // The image: the last part, which stays.
+    browser.wait_for(
+        &format!("{shown} >= 3 && window.samples.slice(-10).every(s => s.hash === window.samples[window.samples.length - 1].hash)"),
+        Duration::from_secs(30),
+    );
+    browser.screenshot(&screenshots().join("previews-final.png"));
+    browser.js("clearInterval(window.sampler); return 0;");
+    let hashes = distinct_hashes(&browser);
+    assert!(hashes.len() >= 3, "the frame, a preview, the image: {hashes:?}");
+    let (frame, image) = (hashes[0], *hashes.last().unwrap());
+    assert!(hashes[1..hashes.len() - 1].iter().any(|h| *h != frame && *h != image), "{hashes:?}");
+    let again = fetched_again(&browser, &url);
+    assert_eq!((again[0].clone(), again[3].clone()), (Value::from("HIT"), Value::from(image)));
+    assert_eq!(openai.calls(), 1);
+}

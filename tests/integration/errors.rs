@@ -114,7 +114,9 @@ pub fn refused_prompt_is_422_and_writes_nothing() {
 
 pub fn unreachable_s3_is_502_and_writes_nothing() {
     let gemini = Gemini::start();
-    let closed = format!("http://127.0.0.1:{}", crate::support::garage::free_port());
+    // Held for the test and never listened on: refused, and nobody else's.
+    let nothing = testkit::port::Reserved::new();
+    let closed = format!("http://{}", nothing.addr());
     let host = Host::start(&standard_vars(&closed, &gemini.url));
     let key = host.create_project("no-s3");
     let r = host.get(&format!("/api/v1/live/generate?prompt={}", enc(&unique("fox"))), &key);

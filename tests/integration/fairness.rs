@@ -141,7 +141,17 @@ pub fn waiters_and_non_readers_of_one_address_never_fail_another_clients_hits() 
             silent(Ipv4Addr::new(127, 0, 0, 3), &host.base, &request)
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(1));
+    // The waiters are there: one of them owns the slow prompt and is at the
+    // provider (the third call, after the two images above; 20 s at most).
+    let started = Instant::now();
+    while gemini.calls() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no waiter reached the provider: {} calls",
+            gemini.calls()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let statuses: Vec<u16> = (0..50)
         .map(|_| {
             let r = host.get(&small, key);
@@ -150,7 +160,7 @@ pub fn waiters_and_non_readers_of_one_address_never_fail_another_clients_hits() 
         })
         .collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}\n{}", host.log());
-    assert!(gemini.calls() <= 3, "{} generations", gemini.calls());
+    assert_eq!(gemini.calls(), 3, "one generation for the 500 waiters, none for the HITs");
     drop((waiters, readers));
     gemini.set_delay(0);
 }
@@ -316,8 +326,14 @@ pub fn purges_and_regenerates_racing_with_making_leave_rows_objects_and_stats_eq
     gemini.set_delay(1500);
     let regenerate = path.replace("/generate?", "/regenerate?");
     std::thread::scope(|s| {
+        let before = gemini.calls();
         let regenerating = s.spawn(|| send("POST", &host.url(&regenerate), &[("x-api-key", key)], b""));
-        std::thread::sleep(Duration::from_millis(500));
+        // The regenerate holds the original's lease once it is at the provider.
+        let started = Instant::now();
+        while gemini.calls() == before {
+            assert!(started.elapsed() < Duration::from_secs(20), "the regenerate never reached the provider");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let purge = send("DELETE", &host.url(&path), &[("x-api-key", key)], b"");
         assert_eq!(purge.status, 204, "the DELETE waits for the regenerate, then removes its image");
         assert_eq!(regenerating.join().unwrap().status, 200);

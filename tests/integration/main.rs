@@ -22,6 +22,7 @@ mod live;
 mod models;
 mod openapi;
 mod operations;
+mod progressive;
 mod public;
 mod resilience;
 mod scale;
@@ -29,6 +30,7 @@ mod scopes;
 mod support;
 mod telemetry;
 mod variants;
+mod warm;
 
 use libtest_mimic::{Arguments, Trial};
 use support::runtime::{self, Runtime, WashStore};
@@ -199,12 +201,22 @@ fn main() {
         browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
         browser::there_is_no_demo_page_unless_asked_for,
         browser::an_img_whose_url_answers_429_renders_the_error_picture,
+        browser::a_progressive_img_paints_the_waiting_frame_then_the_image_a_hit_serves,
+        browser::a_progressive_img_shows_the_providers_previews_as_they_stream,
         variants::every_variant_is_marked_as_ai_generated_for_exiftool,
         operations::prometheus_reads_what_stats_count,
         operations::the_documented_alert_rules_pass_promtool,
         telemetry::every_request_is_one_json_line_with_its_id_and_never_its_query,
         telemetry::text_logs_are_one_line_per_request,
         telemetry::a_miss_is_one_trace_with_its_outbound_calls,
+        progressive::ten_concurrent_progressive_misses_make_one_generation_and_each_client_paints_before_it,
+        progressive::a_refused_progressive_miss_ends_with_the_error_frame_and_stores_nothing,
+        progressive::a_client_that_hangs_up_after_the_first_part_does_not_stop_the_image,
+        progressive::openais_previews_reach_the_client_as_they_stream,
+        warm::thirty_prompts_ten_cached_make_twenty_generations_two_at_a_time_each_line_as_it_completes,
+        warm::a_budget_that_runs_out_halfway_refuses_the_rest_and_spends_nothing_more,
+        warm::bad_warm_input_is_a_clear_4xx_and_makes_nothing,
+        warm::a_client_that_hangs_up_after_five_lines_leaves_no_lease,
         openapi::every_described_operation_is_served,
         openapi::schemathesis_finds_no_server_error_or_undocumented_status,
         openapi::schemathesis_fails_on_an_undocumented_status,
@@ -216,6 +228,10 @@ fn main() {
         errors::provider_failure_is_502_and_writes_nothing,
         operations::the_health_route_follows_the_bucket,
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
+        // Each runtime hands the component the raw query its own way.
+        public::changing_any_character_of_a_signed_query_is_403,
+        public::the_signature_tamper_matrix_is_403,
+        public::rotation_invalidates_the_old_key_and_old_signatures,
         // wasmCloud tells the component nothing about the client.
         limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected if Runtime::knows_the_client,
         scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
@@ -234,6 +250,10 @@ fn main() {
         deploy::an_app_pushed_to_a_registry_runs_from_it if |r| matches!(r, Runtime::Spin(_)),
         telemetry::a_miss_is_one_trace_with_its_outbound_calls if |r| matches!(r, Runtime::Spin(_)),
         cli::warm_makes_each_image_once_and_every_url_is_a_hit_after,
+        progressive::ten_concurrent_progressive_misses_make_one_generation_and_each_client_paints_before_it,
+        progressive::a_refused_progressive_miss_ends_with_the_error_frame_and_stores_nothing,
+        progressive::a_client_that_hangs_up_after_the_first_part_does_not_stop_the_image,
+        progressive::openais_previews_reach_the_client_as_they_stream,
     ];
     let mut trials = trials;
     for runtime in Runtime::MATRIX {

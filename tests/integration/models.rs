@@ -71,9 +71,12 @@ fn concurrently(host: &Host, key: &str, path: &str, n: usize) -> Vec<Reply> {
 /// The primary answering 503, 429 or not in time: its fallback makes the
 /// image, once for 20 concurrent identical misses, within one budget unit,
 /// and every answer names it; the key stays the requested model's (a HIT
-/// next). A refusal does not fall back.
+/// next). The fallback answers in 0.5 s, so the misses overlap: one makes
+/// the image, the others wait for it (coalesced). A refusal does not fall
+/// back.
 pub fn a_failing_model_falls_back_once_within_one_budget_unit() {
     let (gemini, openai) = (Gemini::start(), OpenAi::start());
+    openai.set_delay(500);
     let host = host(&gemini, &openai);
     let key = host.create_project("fallback");
     let mut generations = 0;
@@ -95,6 +98,11 @@ pub fn a_failing_model_falls_back_once_within_one_budget_unit() {
             assert_eq!(r.header("x-model-used"), Some("gpt"), "{fail}");
         }
         assert_eq!((gemini.calls() - g, openai.calls() - o), (1, 1), "{fail}: one try each");
+        let how: Vec<_> =
+            replies.iter().map(|r| (r.header("x-cache-status"), r.header("x-cache-coalesced"))).collect();
+        assert_eq!(how.iter().filter(|h| **h == (Some("MISS"), None)).count(), 1, "{fail}: {how:?}");
+        let waited = how.iter().filter(|h| **h == (Some("HIT"), Some("true"))).count();
+        assert_eq!(waited, n - 1, "{fail}: the others waited for it: {how:?}");
         generations += 1;
         assert_eq!(host.stats(&key)["generations"], generations, "{fail}: one budget unit");
         let hit = host.get(&path, &key);

@@ -2,7 +2,7 @@
 //! banatie-host's operator listener (`--metrics-listen`: /metrics, /healthz,
 //! /readyz).
 
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,12 +11,14 @@ use crate::support::gemini::Gemini;
 use crate::support::host::{standard_vars, Host};
 use crate::support::http::send;
 use crate::support::{enc, s3_endpoint, unique};
+use testkit::port::Reserved;
 
 /// A TCP forwarder to `upstream` on a port of its own, that can be stopped
 /// (its connections closed, nothing listening) and started again on the same
-/// port: an S3 server going away and coming back.
+/// port: an S3 server going away and coming back. The port is held while it
+/// is stopped (`testkit::port`): refused, and nobody else's.
 struct Forwarder {
-    port: u16,
+    port: Reserved,
     upstream: String,
     running: Option<Running>,
 }
@@ -26,7 +28,7 @@ type Running = (Arc<AtomicBool>, Arc<Mutex<Vec<TcpStream>>>, std::thread::JoinHa
 
 impl Forwarder {
     fn to(upstream: &str) -> Forwarder {
-        let port = crate::support::garage::free_port();
+        let port = Reserved::new();
         let mut f =
             Forwarder { port, upstream: upstream.trim_start_matches("http://").to_string(), running: None };
         f.start();
@@ -34,11 +36,11 @@ impl Forwarder {
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", self.port.addr())
     }
 
     fn start(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        let listener = self.port.listen().unwrap();
         listener.set_nonblocking(true).unwrap();
         let (stop, open) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
         let (stopping, streams, upstream) = (stop.clone(), open.clone(), self.upstream.clone());
@@ -123,9 +125,19 @@ pub fn operator_get(url: &str) -> (u16, String) {
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
 }
 
-/// The value of the sample `name{labels}` in a Prometheus text exposition.
+/// The value of the sample `name{labels}` in a Prometheus text exposition;
+/// a series that is not there fails the test (it never reads as 0).
 pub fn sample(text: &str, series: &str) -> f64 {
-    text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+    sample_if_any(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
+/// The value of the sample `name{labels}`, if the exposition has it.
+pub fn sample_if_any(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let value = l.strip_prefix(series)?;
+        // The whole series: `name{a="1"}` is not `name{a="1",b="2"}`, nor `name_total`.
+        value.starts_with(' ').then(|| value.split_whitespace().next()?.parse().ok())?
+    })
 }
 
 /// Counted as the stats count: what `/metrics` says of MISSes, HITs and a
@@ -183,6 +195,8 @@ struct Prometheus {
     child: std::process::Child,
     base: String,
     _dir: tempfile::TempDir,
+    /// Its port, held while it runs (`testkit::port`).
+    _port: Reserved,
 }
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -197,7 +211,8 @@ impl Prometheus {
              scrape_configs:\n  - job_name: banatie\n    static_configs: [{{ targets: [\"{target}\"] }}]\n"
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-        let port = crate::support::garage::free_port();
+        let reserved = Reserved::new();
+        let port = reserved.port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = std::process::Command::new(PROMETHEUS)
             .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
@@ -208,7 +223,7 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("{PROMETHEUS} (scripts/setup.sh installs it): {e}"));
-        let p = Prometheus { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let p = Prometheus { child, base: format!("http://127.0.0.1:{port}"), _dir: dir, _port: reserved };
         let started = Instant::now();
         while operator_get_maybe(&format!("{}/-/ready", p.base)).0 != 200 {
             assert!(started.elapsed() < Duration::from_secs(30), "prometheus did not start");

@@ -52,7 +52,8 @@ pub fn two_hosts_on_one_store_share_cache_counts_and_single_flight() {
     assert_eq!(gemini.calls(), 2, "one generation for the first prompt, one for the crowd");
     assert_eq!(replies.iter().filter(|r| r.header("x-cache-status") == Some("MISS")).count(), 1);
     assert!(replies.iter().all(|r| r.status == 200 && r.body == replies[0].body));
-    assert!(store.keys("live:").len() >= 2, "the entries live in the shared store");
+    let entries = store.keys("live:");
+    assert_eq!(entries.len(), 2, "the two images' entries live in the shared store: {entries:?}");
     assert!(store.keys("lease:").is_empty(), "leases are released");
 }
 

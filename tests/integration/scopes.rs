@@ -92,8 +92,12 @@ pub fn the_entries_list_matches_the_hit_counts_clients_saw() {
     assert!(entries[0]["last_accessed_at"].as_u64().is_some() && entries[2]["last_accessed_at"].is_null());
 }
 
+/// Ten identical requests at once, each provider call slow enough (0.5 s)
+/// that they all overlap: one of them enhances and generates (the MISS),
+/// the nine others wait for it and answer its image (coalesced HITs).
 pub fn enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests() {
     let w = World::new();
+    w.gemini.set_delay(500);
     let key = w.host.create_project("enhance");
     let url = w.host.url(&format!("/api/v1/live/generate?prompt={}&enhance=true", enc(&unique("a fox"))));
     let replies: Vec<_> = std::thread::scope(|s| {
@@ -109,6 +113,15 @@ pub fn enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests
     assert!(replies.iter().all(|r| r.header("x-prompt-enhancement") == Some("applied")));
     assert_eq!(w.gemini.calls_to("/gemini-2.5-flash:generateContent"), 1, "one text call");
     assert_eq!(w.gemini.calls_to("/gemini-2.5-flash-image:generateContent"), 1, "one image call");
+    let how: Vec<_> =
+        replies.iter().map(|r| (r.header("x-cache-status"), r.header("x-cache-coalesced"))).collect();
+    assert_eq!(how.iter().filter(|h| **h == (Some("MISS"), None)).count(), 1, "one made it: {how:?}");
+    assert_eq!(
+        how.iter().filter(|h| **h == (Some("HIT"), Some("true"))).count(),
+        9,
+        "nine waited for it: {how:?}"
+    );
+    assert!(replies.iter().all(|r| r.body == replies[0].body), "one image");
     let list = send("GET", &w.host.url("/api/v1/live/entries"), &[("x-api-key", &key)], b"").json();
     let enhanced = list["entries"][0]["enhanced_prompt"].as_str().unwrap();
     assert!(enhanced.ends_with(", cinematic light, high detail"), "{enhanced}");

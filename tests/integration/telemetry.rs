@@ -35,8 +35,19 @@ fn json_log(host: &Host, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     }
 }
 
+/// The request lines with this id.
+fn request_lines<'a>(lines: &'a [Value], id: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["target"] == "banatie_host::request" && l["request_id"] == id).collect()
+}
+
+/// The request's one line (`None` before it is written); a request logged
+/// twice fails the test.
 fn request_line<'a>(lines: &'a [Value], id: &str) -> Option<&'a Value> {
-    lines.iter().find(|l| l["target"] == "banatie_host::request" && l["request_id"] == id)
+    match request_lines(lines, id)[..] {
+        [] => None,
+        [line] => Some(line),
+        ref more => panic!("request {id} is logged {} times: {more:#?}", more.len()),
+    }
 }
 
 /// `--log-format json`: every line is one JSON object; each request is one
@@ -64,11 +75,12 @@ pub fn every_request_is_one_json_line_with_its_id_and_never_its_query() {
     assert_eq!(failed.status, 502);
     assert_eq!(failed.header("x-error-code"), Some("provider_error"));
 
-    let lines = json_log(&host, |l| {
-        request_line(l, "test-miss-1").is_some()
-            && request_line(l, &hit_id).is_some()
-            && request_line(l, "test-fail-1").is_some()
-    });
+    let ids = ["test-miss-1", hit_id.as_str(), "test-fail-1"];
+    json_log(&host, |l| ids.iter().all(|id| !request_lines(l, id).is_empty()));
+    // A later request's line, written once theirs are: a second line of
+    // any of them would be there by then (`request_line` fails on it).
+    send("GET", &host.url("/api/v1/live/stats"), &[("x-api-key", &key), ("x-request-id", "test-last")], b"");
+    let lines = json_log(&host, |l| !request_lines(l, "test-last").is_empty());
     let line = request_line(&lines, "test-miss-1").expect("the MISS is logged");
     assert_eq!(
         (&line["method"], &line["route"], &line["status"], &line["cache"]),
@@ -104,14 +116,25 @@ pub fn text_logs_are_one_line_per_request() {
     let key = host.create_project("text");
     let url = host.url(&live(&unique("a text-logged fox")));
     assert_eq!(send("GET", &url, &[("x-api-key", &key), ("x-request-id", "text-1")], b"").status, 200);
-    let started = Instant::now();
-    let line = loop {
-        if let Some(line) = host.log().lines().find(|l| l.contains("request_id=text-1")).map(str::to_string) {
-            break line;
+    let wait_for = |id: &str| {
+        let started = Instant::now();
+        loop {
+            let log = host.log();
+            if log.contains(&format!("request_id={id}")) {
+                return log;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no request line for {id}:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "no request line:\n{}", host.log());
-        std::thread::sleep(Duration::from_millis(20));
     };
+    wait_for("text-1");
+    // A later request's line, written once the first one's is: a second
+    // line of the first request would be there by then.
+    assert_eq!(send("GET", &url, &[("x-api-key", &key), ("x-request-id", "text-2")], b"").status, 200);
+    let log = wait_for("text-2");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("request_id=text-1")).collect();
+    assert_eq!(lines.len(), 1, "one line per request:\n{log}");
+    let line = lines[0];
     for field in [" INFO ", "method=GET", "route=\"live\"", "status=200", "cache=\"MISS\"", "bytes="] {
         assert!(line.contains(field), "{field} in {line}");
     }

@@ -1,8 +1,11 @@
 //! `--dev`: zero-setup local mode. Starts an embedded S3 endpoint on loopback
 //! (backed by a folder in the state dir) and a stand-in provider that speaks
-//! Gemini's REST shape and draws a deterministic picture from the prompt, and
-//! supplies the variables that point the component at them. Anything the user
-//! sets explicitly wins; with a `gemini_api_key` the real Gemini is used.
+//! OpenAI's and Gemini's REST shapes, draws a deterministic picture from the
+//! prompt and answers after a wait (`--dev-wait-ms`), streaming previews when
+//! asked, and supplies the variables that point the component at them (the
+//! OpenAI shape first, so the demo shows previews). Anything the user sets
+//! explicitly wins; with a `gemini_api_key` or an `openai_api_key` the real
+//! provider is used.
 //! `project` writes a dev project into the store before the host listens.
 
 pub mod picture;
@@ -54,10 +57,13 @@ pub struct DevServices {
     pub provider_url: String,
 }
 
-pub async fn start(state_dir: &Path) -> anyhow::Result<DevServices> {
+/// `--dev-wait-ms` unless given: a few seconds, as a real provider takes.
+pub const DEFAULT_WAIT_MS: u64 = 3000;
+
+pub async fn start(state_dir: &Path, wait: std::time::Duration) -> anyhow::Result<DevServices> {
     let s3_endpoint =
         s3::start(&state_dir.join("dev-s3"), DEV_BUCKET, DEV_ACCESS_KEY, DEV_SECRET_KEY).await?;
-    let provider_url = provider::start().await?;
+    let provider_url = provider::start(wait).await?;
     Ok(DevServices { s3_endpoint, provider_url })
 }
 
@@ -68,28 +74,30 @@ pub async fn prepare(
     state_dir: &Path,
     cli: &BTreeMap<String, String>,
     env: &dyn Fn(&str) -> Option<String>,
+    wait: std::time::Duration,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let services = start(state_dir).await?;
-    let user_gemini =
-        cli.contains_key("gemini_api_key") || env(&crate::variables::env_name("gemini_api_key")).is_some();
+    let services = start(state_dir, wait).await?;
+    let given = |name: &str| cli.contains_key(name) || env(&crate::variables::env_name(name)).is_some();
+    let user_gemini = given("gemini_api_key") || given("openai_api_key");
     tracing::info!(
         "--dev: embedded S3 at {} (folder {})",
         services.s3_endpoint,
         state_dir.join("dev-s3").display()
     );
     if user_gemini {
-        tracing::info!("--dev: gemini_api_key given: using the real Gemini API");
+        tracing::info!("--dev: a provider key given: using the real provider");
     } else {
         tracing::info!(
-            "--dev: STAND-IN provider at {}: placeholder pictures, not real generations",
-            services.provider_url
+            "--dev: STAND-IN provider at {}: placeholder pictures after {} ms, not real generations",
+            services.provider_url,
+            wait.as_millis()
         );
     }
     Ok(variables(&services, !user_gemini))
 }
 
 /// Variables `--dev` supplies. `use_standin` is false when the user gave a
-/// Gemini key: then the real provider is used.
+/// provider key: then the real provider is used.
 pub fn variables(services: &DevServices, use_standin: bool) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("s3_endpoint".into(), services.s3_endpoint.clone());
@@ -99,6 +107,11 @@ pub fn variables(services: &DevServices, use_standin: bool) -> BTreeMap<String, 
     // The demo page makes signed misses from one browser: room to try it.
     v.insert("client_misses_per_hour".into(), "1000".into());
     if use_standin {
+        // OpenAI's shape by default (it streams previews); Gemini's too, for
+        // a `models` list that names it.
+        v.insert("provider".into(), "openai".into());
+        v.insert("openai_base_url".into(), services.provider_url.clone());
+        v.insert("openai_api_key".into(), "dev-stand-in".into());
         v.insert("gemini_base_url".into(), services.provider_url.clone());
         v.insert("gemini_api_key".into(), "dev-stand-in".into());
     }

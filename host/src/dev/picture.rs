@@ -1,32 +1,20 @@
 //! A deterministic placeholder picture for a prompt: a gradient and a few
-//! shapes whose colours and places come from the prompt's SHA-256. Same
-//! prompt and ratio, same PNG bytes.
+//! shapes whose colours and places come from the prompt's SHA-256, at the
+//! size the real provider draws (so a progressive answer's first frame has
+//! the final size). Same prompt and size, same PNG bytes; a preview is the
+//! same picture with fewer of its shapes.
 
 use sha2::{Digest, Sha256};
 
-const LONG_SIDE: u32 = 1024;
+/// The shapes the finished picture has (a preview has fewer).
+pub const SHAPES: usize = 4;
 
-/// Pixel size for an aspect ratio like "16:9", long side 1024 (Gemini's
-/// size for 1:1), so that derived variants (`w=`) have something to shrink.
-pub fn size_for(ratio: &str) -> (u32, u32) {
-    let (w, h) = ratio
-        .split_once(':')
-        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-        .filter(|(w, h)| *w > 0 && *h > 0)
-        .unwrap_or((1, 1));
-    if w >= h {
-        (LONG_SIDE, (LONG_SIDE * h / w).max(1))
-    } else {
-        ((LONG_SIDE * w / h).max(1), LONG_SIDE)
-    }
-}
-
-pub fn draw_png(prompt: &str, ratio: &str) -> Vec<u8> {
+/// The picture for `prompt` at `size`, with `shapes` of its shapes.
+pub fn draw_png(prompt: &str, (w, h): (u32, u32), shapes: usize) -> Vec<u8> {
     let seed = Sha256::digest(prompt.as_bytes());
-    let (w, h) = size_for(ratio);
     let c1 = [seed[0], seed[1], seed[2]];
     let c2 = [seed[3], seed[4], seed[5]];
-    let circles: Vec<(i64, i64, i64, [u8; 3])> = (0..4)
+    let circles: Vec<(i64, i64, i64, [u8; 3])> = (0..shapes.min(SHAPES))
         .map(|i| {
             let b = &seed[6 + i * 6..12 + i * 6];
             let r = 12 + (b[2] as i64 * w.min(h) as i64 / 700);
@@ -65,12 +53,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_prompt_same_picture_and_ratio_sets_the_size() {
-        let a = draw_png("a red fox", "16:9");
-        assert_eq!(a, draw_png("a red fox", "16:9"));
-        assert_ne!(a, draw_png("a blue fox", "16:9"));
+    fn same_prompt_same_picture_and_a_preview_has_fewer_shapes() {
+        let a = draw_png("a red fox", (64, 36), SHAPES);
+        assert_eq!(a, draw_png("a red fox", (64, 36), SHAPES));
+        assert_ne!(a, draw_png("a blue fox", (64, 36), SHAPES));
+        assert_ne!(a, draw_png("a red fox", (64, 36), 1));
         assert_eq!(&a[1..4], b"PNG");
-        assert_eq!(size_for("16:9"), (1024, 576));
-        assert_eq!(size_for("9:16"), (576, 1024));
+        let decoder = png::Decoder::new(std::io::Cursor::new(a));
+        let info = decoder.read_info().unwrap();
+        assert_eq!((info.info().width, info.info().height), (64, 36));
     }
 }

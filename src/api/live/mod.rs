@@ -92,7 +92,7 @@ pub async fn warm<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     let incoming = Incoming {
         if_none_match: None,
         head: false,
-        takes_images: false,
+        accept: String::new(),
         client: None,
         public_scope: None,
         regenerate: false,
@@ -134,7 +134,8 @@ fn progress_of<'r, K, S, P, E: Env>(
 ) -> Progress<'r> {
     let asked =
         checked.progressive || scope.is_some_and(|s| s.progressive_misses) || project.progressive_misses;
-    if !(asked && incoming.takes_images && !incoming.head) {
+    let takes_images = || crate::core::http::accept::takes_images(Some(&incoming.accept));
+    if !(asked && !incoming.head && takes_images()) {
         return Progress::off(respond);
     }
     let request = &checked.request;

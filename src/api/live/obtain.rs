@@ -71,8 +71,10 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
     /// bytes in hand — or have it from the lease's owner.
     async fn generate(&self, stale: Option<Entry>) -> Result<Obtained, Error> {
         let Obtain { ctx, plan, gate, progress, .. } = self;
-        progress.begin(|| gate.headers());
         gate::before_generating(ctx, gate).await?;
+        // What refuses at once has (a closed scope, a spent budget for a new
+        // scope); from here on this request may wait.
+        progress.begin(|| gate.headers());
         let joined = flight::join(ctx, &plan.original, stale.as_ref(), || gate.reserve_generation()).await?;
         let (lease, reserved) = match joined {
             Joined::Owner(lease, reserved) => (lease, reserved),
@@ -120,8 +122,8 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
         if self.incoming.head {
             return Err(Error::NotCached);
         }
-        self.progress.begin(|| gate.headers());
         gate::ensure_counters(ctx, gate).await?;
+        self.progress.begin(|| gate.headers());
         let (lease, reserved) =
             match flight::join(ctx, slot, stale.as_ref(), || gate.reserve_derivation()).await? {
                 Joined::Owner(lease, reserved) => (lease, reserved),

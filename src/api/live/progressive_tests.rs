@@ -180,3 +180,22 @@ fn a_scope_or_project_can_make_every_miss_progressive() {
     let plain = w.block_on(run(&w.ctx(), live_request("prompt=plain", &[("x-api-key", &w.alpha)], false)));
     assert!(matches!(plain.unwrap().body, Body::Bytes(_)));
 }
+
+#[test]
+fn the_sign_api_signs_progressive_into_a_url_that_answers_progressively() {
+    let w = world();
+    let sign = crate::api::fakes::request(
+        crate::core::http::routes::Method::Post,
+        "/api/v1/live/sign",
+        &[("x-api-key", &w.alpha)],
+        br#"{"prompt":"signed fox","progressive":true}"#,
+    );
+    let signed: serde_json::Value = serde_json::from_slice(&body(&w.request(sign).unwrap())).unwrap();
+    let path = signed["path"].as_str().unwrap();
+    assert!(path.contains("progressive=1"), "{path}");
+    let query = path.split_once('?').unwrap().1;
+    let recorded = Recorded::default();
+    let reply = w.block_on(run_streamed(&w.ctx(), live_request(query, &[], false), &recorded));
+    assert!(matches!(reply.unwrap().body, Body::Sent));
+    assert_eq!(parts(&recorded).len(), 2);
+}

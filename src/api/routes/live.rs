@@ -13,7 +13,6 @@ use crate::api::reply::Reply;
 use crate::api::request::Request;
 use crate::core::config::Config;
 use crate::core::decide::client;
-use crate::core::http::accept;
 use crate::core::http::request;
 use crate::core::http::routes::{Auth, ClientLimits, Method, Query, Route};
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider, Respond};
@@ -77,7 +76,7 @@ pub async fn handle<B, K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         // A regenerate always answers the new image.
         if_none_match: if regenerate { None } else { request.header_list("if-none-match") },
         head: request.method == Method::Head,
-        takes_images: accept::takes_images(request.header_list("accept").as_deref()),
+        accept,
         client: if held { client_limit(&ctx.config, &request, now) } else { None },
         public_scope,
         regenerate,

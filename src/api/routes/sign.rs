@@ -29,6 +29,9 @@ pub fn sign<B>(
     if let Some(asked) = asked {
         signed_pairs.extend(asked.pairs());
     }
+    if request::progressive(&wanted.pairs)? {
+        signed_pairs.push(("progressive".to_string(), "1".to_string()));
+    }
     if let Some(exp) = expires_at {
         signed_pairs.push(("exp".to_string(), exp.to_string()));
     }

@@ -13,10 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::garage::{free_port, BUCKET, KEY_ID, REGION, SECRET};
+use super::garage::{BUCKET, KEY_ID, REGION, SECRET};
 use super::http::{send, Reply};
 use super::runtime::{self, Runtime};
 use super::store::Store;
+use testkit::port::Reserved;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -34,6 +35,9 @@ pub struct Host {
     /// The key-value store it uses, to look into.
     pub store: Store,
     launch: Launch,
+    /// The port Spin or wash was told to listen on, held while it runs
+    /// (`testkit::port`; banatie-host binds port 0 and says which it got).
+    _port: Option<Reserved>,
 }
 
 /// What a host was started with (to start it again).
@@ -175,6 +179,7 @@ impl Host {
             Runtime::Wash(kind) => Store::for_wash(kind, state.path()),
             _ => Store::Sqlite(state.path().join("sqlite_key_value.db")),
         });
+        let mut port = None;
         let mut command = match runtime {
             Runtime::BanatieHost => {
                 // The tests' requests all come from 127.0.0.1: the per-client
@@ -189,14 +194,19 @@ impl Host {
             Runtime::Spin(version) => {
                 assert!(!args.iter().any(|a| a == "--dev"), "--dev is banatie-host's");
                 // Spin prints the address it was given: give it a real port.
+                let reserved = Reserved::new();
                 for a in args.iter_mut().filter(|a| a.as_str() == "127.0.0.1:0") {
-                    *a = format!("127.0.0.1:{}", free_port());
+                    *a = reserved.addr();
                 }
+                port = Some(reserved);
                 Command::new(testkit::spin::binary(version).expect("spin CLI"))
             }
             Runtime::Wash(_) => {
                 args.clear(); // its command line is all in its config file
-                super::wash::command(state.path(), &launch.vars, &store)
+                let reserved = Reserved::new();
+                let command = super::wash::command(state.path(), &launch.vars, &store, &reserved.addr());
+                port = Some(reserved);
+                command
             }
         };
         let mut child = command
@@ -239,7 +249,16 @@ impl Host {
                 panic!("{runtime:?} did not start; its log:\n{log}");
             }
         };
-        Host { child, base: format!("http://{addr}"), stdout: lines, state, runtime, store, launch }
+        Host {
+            child,
+            base: format!("http://{addr}"),
+            stdout: lines,
+            state,
+            runtime,
+            store,
+            launch,
+            _port: port,
+        }
     }
 
     /// Stop the process and start it again on the same state dir, store and runtime.
@@ -425,12 +444,24 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// A key's value in a Spin SQLite store file (`None`: no such key). Loud:
+/// a file that is not there, is not Spin's store or cannot be read fails the
+/// test, never reads as "no such key".
 pub fn kv_get(db: &Path, key: &str) -> Option<Vec<u8>> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| {
-        r.get(0)
-    })
-    .ok()
+    use rusqlite::OptionalExtension;
+    sqlite_store(db)
+        .query_row("SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .unwrap_or_else(|e| panic!("reading {key:?} from {}: {e}", db.display()))
+}
+
+/// A connection to an existing Spin SQLite store file (never creates one).
+pub fn sqlite_store(db: &Path) -> rusqlite::Connection {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    rusqlite::Connection::open_with_flags(db, flags).unwrap_or_else(|e| panic!("{}: {e}", db.display()))
 }
 
 impl Drop for Host {

@@ -32,14 +32,17 @@ const ALONE: &[&str] = &["fairness::a_hit_stays_fast_while_two_maximal_derivatio
 static TOGETHER: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Run the test `name`: alone if it is in [`ALONE`], else beside others.
+/// Clear of the hour's turn once the lock is taken: a test may wait on the
+/// lock (for a test that runs alone) past the turn.
 pub fn alone_or_together(name: &str, test: impl FnOnce()) {
-    clear_of_the_hours_turn();
     // A failed test poisons the lock; the others still run.
     if ALONE.contains(&name) {
         let _alone = TOGETHER.write().unwrap_or_else(|p| p.into_inner());
+        clear_of_the_hours_turn();
         test()
     } else {
         let _together = TOGETHER.read().unwrap_or_else(|p| p.into_inner());
+        clear_of_the_hours_turn();
         test()
     }
 }

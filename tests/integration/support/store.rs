@@ -67,7 +67,7 @@ impl Store {
         let flavour = self.flavour();
         let stored: Vec<String> = match self {
             Store::Sqlite(db) => {
-                let conn = rusqlite::Connection::open(db).unwrap();
+                let conn = super::host::sqlite_store(db);
                 let mut stmt = conn
                     .prepare("SELECT key FROM spin_key_value WHERE store = 'default' ORDER BY key")
                     .unwrap();
@@ -94,14 +94,19 @@ impl Store {
         keys
     }
 
-    /// A logical key's value.
+    /// A logical key's value (`None`: no such key; a store that cannot be
+    /// read fails the test).
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         let stored = self.flavour().store_key(key).into_owned();
         match self {
             Store::Sqlite(db) => super::host::kv_get(db, key),
             Store::Redis { server, prefix } => server.get(&format!("{prefix}{stored}")),
             Store::Nats(server) => server.kv_get(BUCKET, &stored),
-            Store::Dir(root, _) => std::fs::read(root.join(BUCKET).join(stored)).ok(),
+            Store::Dir(root, _) => match std::fs::read(root.join(BUCKET).join(&stored)) {
+                Ok(value) => Some(value),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => panic!("reading {stored:?} from {}: {e}", root.display()),
+            },
         }
     }
 

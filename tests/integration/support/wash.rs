@@ -11,7 +11,6 @@ use std::process::Command;
 
 use serde_json::{json, Map, Value};
 
-use super::garage::free_port;
 use super::host::repo_root;
 use super::store::Store;
 
@@ -20,13 +19,14 @@ use super::store::Store;
 const OUTBOUND: [&str; 4] = ["s3_endpoint", "gemini_base_url", "openai_base_url", "compat_base_url"];
 
 /// `wash dev` for a host whose state lives in `state`, configured with
-/// `vars`, on `store`.
-pub fn command(state: &Path, vars: &[(String, String)], store: &Store) -> Command {
+/// `vars`, on `store`, listening on `address` (a port the caller holds:
+/// `testkit::port`).
+pub fn command(state: &Path, vars: &[(String, String)], store: &Store, address: &str) -> Command {
     let project = state.join("wash");
     std::fs::create_dir_all(project.join(".wash")).unwrap();
     let component = repo_root().join("target/wasm32-wasip2/release/banatie_live_wasmcloud2.wasm");
     assert!(component.exists(), "{} is missing: scripts/test.sh builds it", component.display());
-    let mut dev = json!({ "address": format!("127.0.0.1:{}", free_port()) });
+    let mut dev = json!({ "address": address });
     match store {
         Store::Redis { server, .. } => dev["wasi_keyvalue_redis_url"] = json!(server.url()),
         Store::Nats(server) => dev["wasi_keyvalue_nats_url"] = json!(server.url()),

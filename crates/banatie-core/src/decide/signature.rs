@@ -99,6 +99,8 @@ struct SignBody {
     dpr: Option<u8>,
     format: Option<String>,
     q: Option<u8>,
+    /// `progressive=1` signed into the URL (a MISS answers progressively).
+    progressive: Option<bool>,
     lifetime_seconds: Option<u64>,
 }
 
@@ -164,6 +166,9 @@ pub fn parse_sign_body(body: &[u8]) -> Result<SignRequest, Error> {
     }
     if let Some(q) = parsed.q {
         pairs.push(("q".to_string(), q.to_string()));
+    }
+    if parsed.progressive == Some(true) {
+        pairs.push(("progressive".to_string(), "1".to_string()));
     }
     Ok(SignRequest { pairs, lifetime_seconds: parsed.lifetime_seconds })
 }

@@ -15,22 +15,29 @@ pub struct Event {
 /// An event stream being read.
 pub struct Reader {
     pending: Vec<u8>,
+    /// How far `pending` is known to hold no blank line (each byte is
+    /// looked at once, not once per chunk: an event of megabytes comes in
+    /// hundreds of chunks).
+    searched: usize,
     max_event: usize,
 }
 
 impl Reader {
     pub fn new(max_event: usize) -> Reader {
-        Reader { pending: Vec::new(), max_event }
+        Reader { pending: Vec::new(), searched: 0, max_event }
     }
 
     /// The events `bytes` completes; `Err` when one grows past the bound.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Event>, String> {
         self.pending.extend_from_slice(bytes);
         let mut events = Vec::new();
-        while let Some((end, gap)) = blank_line(&self.pending) {
+        // A blank line is at most 4 bytes: it may begin 3 before the new ones.
+        while let Some((end, gap)) = blank_line(&self.pending, self.searched.saturating_sub(3)) {
             let block: Vec<u8> = self.pending.drain(..end + gap).take(end).collect();
             events.extend(event(&String::from_utf8_lossy(&block)));
+            self.searched = 0;
         }
+        self.searched = self.pending.len();
         if self.pending.len() > self.max_event {
             return Err(format!("an event of more than {} bytes", self.max_event));
         }
@@ -38,10 +45,10 @@ impl Reader {
     }
 }
 
-/// Where the first blank line (an event's end) is, and its length: `\n\n`,
-/// `\r\n\r\n` or `\r\r`.
-fn blank_line(bytes: &[u8]) -> Option<(usize, usize)> {
-    (0..bytes.len()).find_map(|i| {
+/// Where the first blank line (an event's end) at or after `from` is, and
+/// its length: `\n\n`, `\r\n\r\n` or `\r\r`.
+fn blank_line(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
+    (from..bytes.len()).find_map(|i| {
         let rest = &bytes[i..];
         if rest.starts_with(b"\r\n\r\n") {
             Some((i, 4))
