@@ -18,4 +18,6 @@ cargo build --target wasm32-wasip2 --release -p banatie-live
 # The fuzz targets live outside the workspace; they must keep compiling
 # against banatie-core (CI runs them, `cargo test` would not see them).
 cargo check --quiet --manifest-path fuzz/Cargo.toml
+# The operators' CLI, which the integration tests run (target/debug/banatie).
+cargo build -p banatie-cli
 cargo test --workspace --no-fail-fast "$@"

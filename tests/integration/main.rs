@@ -3,11 +3,13 @@
 //!
 //! One binary (one Garage for the run, one compiled host); each test starts
 //! its own host process and provider double. Needs the component built first:
-//! `cargo build --target wasm32-wasip2 --release -p banatie-live`
+//! `cargo build --target wasm32-wasip2 --release -p banatie-live`, and the
+//! operators' CLI for `cli::` (`cargo build -p banatie-cli`)
 //! (`scripts/test.sh` does everything).
 
 mod admin;
 mod browser;
+mod cli;
 mod conformance;
 mod deploy;
 mod errors;
@@ -137,6 +139,7 @@ fn main() {
         host_cli::a_state_dir_written_by_an_earlier_main_keeps_serving_its_images,
         host_cli::readmes_first_command_serves_miss_then_hit,
         host_cli::readmes_json_answers_have_the_real_answers_fields,
+        cli::warm_makes_each_image_once_and_every_url_is_a_hit_after,
         operations::the_operator_listener_counts_what_stats_count_and_answers_health,
         operations::the_health_route_follows_the_bucket,
         host_cli::a_state_dir_with_variants_scopes_and_entries_from_153cf55_keeps_serving,
@@ -246,6 +249,7 @@ fn main() {
         hits::a_hundred_concurrent_hits_count_exactly if Runtime::counts_exactly,
         deploy::an_app_pushed_to_a_registry_runs_from_it if |r| matches!(r, Runtime::Spin(_)),
         telemetry::a_miss_is_one_trace_with_its_outbound_calls if |r| matches!(r, Runtime::Spin(_)),
+        cli::warm_makes_each_image_once_and_every_url_is_a_hit_after,
         progressive::ten_concurrent_progressive_misses_make_one_generation_and_each_client_paints_before_it,
         progressive::a_refused_progressive_miss_ends_with_the_error_frame_and_stores_nothing,
         progressive::a_client_that_hangs_up_after_the_first_part_does_not_stop_the_image,
