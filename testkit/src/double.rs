@@ -166,7 +166,10 @@ pub const PACED_MS: &str = "x-double-paced-ms";
 /// The body a double answers: whole, or paced event by event.
 pub type DoubleBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-async fn handle<B: Clone>(req: hyper::Request<hyper::body::Incoming>, state: &State<B>) -> hyper::Response<DoubleBody> {
+async fn handle<B: Clone>(
+    req: hyper::Request<hyper::body::Incoming>,
+    state: &State<B>,
+) -> hyper::Response<DoubleBody> {
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.most_at_once.fetch_max(now, Ordering::SeqCst);
     let response = answer_call(req, state).await;

@@ -22,7 +22,9 @@ pub enum Behavior {
     Status(u16),
     /// Pictures of the real size; a streamed request's previews and image
     /// come one every `every_ms` (an unstreamed one: the image, at once).
-    Stream { every_ms: u64 },
+    Stream {
+        every_ms: u64,
+    },
 }
 
 double_newtype!(OpenAi, Behavior);
@@ -168,7 +170,10 @@ fn streamed(request: &Value, prompt: &str, size: &str, every_ms: u64) -> hyper::
     let encode = |png: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(png);
     if request.get("stream") != Some(&json!(true)) {
         let data = encode(sized(prompt, size, "final"));
-        return reply(200, json!({"created": 1_700_000_000, "data": [{"b64_json": data}], "output_format": "png"}));
+        return reply(
+            200,
+            json!({"created": 1_700_000_000, "data": [{"b64_json": data}], "output_format": "png"}),
+        );
     }
     let partials = request.get("partial_images").and_then(Value::as_u64).unwrap_or(0).min(3);
     let mut body = String::new();

@@ -127,7 +127,13 @@ pub fn get(url: &str, headers: &[(&str, &str)], until: Until) -> Streamed {
 /// followed by the next delimiter and its empty header block, the last by
 /// the closing delimiter; only what arrived since `fresh` is searched (a
 /// delimiter may straddle it). Returns where the next part begins.
-fn parts_so_far(streamed: &mut Streamed, boundary: &str, mut from: usize, fresh: usize, at: Duration) -> usize {
+fn parts_so_far(
+    streamed: &mut Streamed,
+    boundary: &str,
+    mut from: usize,
+    fresh: usize,
+    at: Duration,
+) -> usize {
     let body = &streamed.body;
     if from == 0 {
         let head = format!("--{boundary}\r\n");

@@ -197,8 +197,12 @@ fn fetched_again(browser: &Browser, url: &str) -> Value {
 fn progressive_url(host: &Host, prompt: &str, ratio: &str) -> String {
     let key = host.create_project("progressive-browser");
     let body = serde_json::json!({"prompt": prompt, "aspect_ratio": ratio, "progressive": true}).to_string();
-    let signed =
-        crate::support::http::send("POST", &host.url("/api/v1/live/sign"), &[("x-api-key", &key)], body.as_bytes());
+    let signed = crate::support::http::send(
+        "POST",
+        &host.url("/api/v1/live/sign"),
+        &[("x-api-key", &key)],
+        body.as_bytes(),
+    );
     host.url(signed.json()["path"].as_str().unwrap())
 }
 

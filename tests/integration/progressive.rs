@@ -44,7 +44,9 @@ pub fn ten_concurrent_progressive_misses_make_one_generation_and_each_client_pai
         .iter()
         .map(|parts| {
             let (url, key, parts) = (url.clone(), key.clone(), parts.clone());
-            std::thread::spawn(move || stream::get_counting(&url, &[("x-api-key", &key), ("accept", ACCEPT)], &parts))
+            std::thread::spawn(move || {
+                stream::get_counting(&url, &[("x-api-key", &key), ("accept", ACCEPT)], &parts)
+            })
         })
         .collect();
     // Every client has its first part while the provider holds the image.
@@ -64,13 +66,24 @@ pub fn ten_concurrent_progressive_misses_make_one_generation_and_each_client_pai
         assert_eq!(got.status, 200);
         assert_eq!(got.header("cache-control"), Some("no-store"));
         assert_eq!(got.header("x-cache-status"), Some("MISS"));
-        assert!(got.header("content-type").is_some_and(|t| t.starts_with("multipart/x-mixed-replace; boundary=")));
+        assert!(got
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("multipart/x-mixed-replace; boundary=")));
         assert!(got.closed, "a whole multipart answer");
         let (frame_at, frame) = &got.parts[0];
-        eprintln!("first part after {} ms, last after {} ms", frame_at.as_millis(), got.parts.last().unwrap().0.as_millis());
+        eprintln!(
+            "first part after {} ms, last after {} ms",
+            frame_at.as_millis(),
+            got.parts.last().unwrap().0.as_millis()
+        );
         assert_eq!(png_size(frame), (1024, 1024), "the waiting frame at the final size");
         let last = &got.parts.last().unwrap().1;
-        assert!(*last == hit.body, "every client gets the bytes a HIT serves ({} bytes): {}", last.len(), w.host.log());
+        assert!(
+            *last == hit.body,
+            "every client gets the bytes a HIT serves ({} bytes): {}",
+            last.len(),
+            w.host.log()
+        );
     }
     assert_eq!(w.gemini.calls(), 1);
 }
@@ -102,7 +115,9 @@ pub fn a_client_that_hangs_up_after_the_first_part_does_not_stop_the_image() {
     drop(gone); // hung up while the provider still holds the image
     until(Duration::from_secs(30), "the owner's call at the provider", || w.gemini.calls() == 1);
     let (url2, key2) = (url.clone(), key.clone());
-    let other = std::thread::spawn(move || stream::get(&url2, &[("x-api-key", &key2), ("accept", ACCEPT)], Until::End));
+    let other = std::thread::spawn(move || {
+        stream::get(&url2, &[("x-api-key", &key2), ("accept", ACCEPT)], Until::End)
+    });
     std::thread::sleep(Duration::from_millis(300));
     w.gemini.release();
     let other = other.join().unwrap();
@@ -146,7 +161,10 @@ pub fn openais_previews_reach_the_client_as_they_stream() {
     // The provider sends an event each second: each preview came when it
     // was sent, not with the next part.
     let at: Vec<Duration> = got.parts.iter().map(|(at, _)| *at).collect();
-    assert!(at[2] - at[1] > Duration::from_millis(200) && at[3] - at[2] > Duration::from_millis(200), "{at:?}");
+    assert!(
+        at[2] - at[1] > Duration::from_millis(200) && at[3] - at[2] > Duration::from_millis(200),
+        "{at:?}"
+    );
     let hit = host.get(&path, &key);
     assert_eq!(hit.header("x-cache-status"), Some("HIT"));
     assert_eq!(*parts[3], hit.body, "the image is what a HIT serves");

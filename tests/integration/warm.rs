@@ -73,9 +73,12 @@ pub fn a_budget_that_runs_out_halfway_refuses_the_rest_and_spends_nothing_more()
 pub fn bad_warm_input_is_a_clear_4xx_and_makes_nothing() {
     let w = World::new();
     let key = w.host.create_project("warm-bad");
-    for (body, status) in
-        [("not json".to_string(), 400), ("{}".to_string(), 400), ("[]".to_string(), 400), (items("many", 101), 400)]
-    {
+    for (body, status) in [
+        ("not json".to_string(), 400),
+        ("{}".to_string(), 400),
+        ("[]".to_string(), 400),
+        (items("many", 101), 400),
+    ] {
         let r = crate::support::http::send(
             "POST",
             &w.host.url("/api/v1/live/warm"),
@@ -91,7 +94,8 @@ pub fn bad_warm_input_is_a_clear_4xx_and_makes_nothing() {
         "POST /api/v1/live/warm HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\ncontent-type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         huge.len()
     );
-    let (status, answer) = crate::support::raw::send(&w.host.base, &[head.as_bytes(), huge.as_bytes()].concat());
+    let (status, answer) =
+        crate::support::raw::send(&w.host.base, &[head.as_bytes(), huge.as_bytes()].concat());
     assert_eq!(status, 413, "{}", answer.lines().next().unwrap_or(""));
     assert!(answer.contains("payload_too_large"), "{answer:.300}");
     // A bad item is its own line; the others proceed.
