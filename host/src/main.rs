@@ -45,8 +45,9 @@ struct UpArgs {
     #[arg(long)]
     build: bool,
     /// Zero-setup local mode: embedded S3 on loopback and a stand-in provider
-    /// in OpenAI's shape, with streamed previews (the real provider as soon as
-    /// gemini_api_key or openai_api_key is given); writes a dev project into
+    /// in OpenAI's shape, with streamed previews (Gemini's in a state dir an
+    /// earlier --dev wrote: remembered in its dev-provider file; the real
+    /// provider as soon as gemini_api_key or openai_api_key is given); writes a dev project into
     /// the key-value store before listening and serves the demo page for it.
     #[arg(long)]
     dev: bool,
