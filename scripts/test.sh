@@ -20,4 +20,8 @@ cargo build --target wasm32-wasip2 --release -p banatie-live
 cargo check --quiet --manifest-path fuzz/Cargo.toml
 # The operators' CLI, which the integration tests run (target/debug/banatie).
 cargo build -p banatie-cli
+# README's first command (`cargo run -p banatie-host -- up --dev --build`) is
+# run, as written, by a test (host_cli::readmes_first_command_…): its build is
+# made here, alone, not under the suite's load (it took over 9 minutes there).
+cargo build -p banatie-host
 cargo test --workspace --no-fail-fast "$@"
