@@ -3,7 +3,8 @@
 //! OpenAI's and Gemini's REST shapes, draws a deterministic picture from the
 //! prompt and answers after a wait (`--dev-wait-ms`), streaming previews when
 //! asked, and supplies the variables that point the component at them (the
-//! OpenAI shape first, so the demo shows previews). Anything the user sets
+//! OpenAI shape in a new state dir, so the demo shows previews; Gemini's in
+//! one an earlier `--dev` wrote: [`standin_provider`]). Anything the user sets
 //! explicitly wins; with a `gemini_api_key` or an `openai_api_key` the real
 //! provider is used.
 //! `project` writes a dev project into the store before the host listens.
@@ -81,13 +82,13 @@ pub async fn prepare(
     let standin = standin_provider(state_dir)?;
     let services = start(state_dir, wait).await?;
     let given = |name: &str| cli.contains_key(name) || env(&crate::variables::env_name(name)).is_some();
-    let user_gemini = given("gemini_api_key") || given("openai_api_key");
+    let user_key = given("gemini_api_key") || given("openai_api_key");
     tracing::info!(
         "--dev: embedded S3 at {} (folder {})",
         services.s3_endpoint,
         state_dir.join("dev-s3").display()
     );
-    if user_gemini {
+    if user_key {
         tracing::info!("--dev: a provider key given: using the real provider");
     } else {
         tracing::info!(
@@ -97,7 +98,7 @@ pub async fn prepare(
             wait.as_millis()
         );
     }
-    Ok(variables(&services, (!user_gemini).then_some(standin)))
+    Ok(variables(&services, (!user_key).then_some(standin)))
 }
 
 /// The shape the stand-in is used in, remembered per state dir in

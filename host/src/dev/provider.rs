@@ -21,7 +21,7 @@ use hyper::{Request, Response};
 use serde_json::{json, Value};
 
 use super::picture;
-use banatie_core::provider::gemini;
+use banatie_core::provider::{gemini, openai};
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -80,13 +80,10 @@ fn openai_request(body: &[u8]) -> Option<(String, String, Option<u8>)> {
     Some((prompt, size, stream.then_some(partials)))
 }
 
-/// The picture for an OpenAI `size` ("1536x1024"), with `shapes` shapes.
+/// The picture for an OpenAI `size` ("1536x1024"; square for one the API
+/// does not take), with `shapes` shapes.
 fn openai_png(prompt: &str, size: &str, shapes: usize) -> Vec<u8> {
-    let (w, h) = size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        .unwrap_or((1024, 1024));
-    picture::draw_png(prompt, (w, h), shapes)
+    picture::draw_png(prompt, openai::pixels_of_size(size).unwrap_or((1024, 1024)), shapes)
 }
 
 /// One Server-Sent Event of OpenAI's image stream.
@@ -163,7 +160,6 @@ impl http_body::Body for Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use banatie_core::provider::openai;
 
     #[test]
     fn gemini_is_answered_at_its_real_size() {

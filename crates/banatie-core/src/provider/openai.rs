@@ -27,6 +27,12 @@ pub fn pixels_for(aspect_ratio: &str) -> (u32, u32) {
     nearest(aspect_ratio).1
 }
 
+/// The pixels of a size as the API spells it ("1536x1024"); `None` for a
+/// size `gpt-image-1` does not take.
+pub fn pixels_of_size(size: &str) -> Option<(u32, u32)> {
+    SIZES.iter().find(|(name, _)| *name == size).map(|(_, pixels)| *pixels)
+}
+
 fn nearest(aspect_ratio: &str) -> (&'static str, (u32, u32)) {
     let ratio = aspect_ratio
         .split_once(':')
@@ -243,6 +249,13 @@ pub fn parse_response(answer: &HttpAnswer) -> Result<GeneratedImage, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_size_as_the_api_spells_it_is_its_pixels() {
+        assert_eq!(pixels_of_size("1536x1024"), Some((1536, 1024)));
+        assert_eq!(pixels_of_size(size_for("9:16")), Some(pixels_for("9:16")));
+        assert_eq!(pixels_of_size("512x512"), None);
+    }
 
     #[test]
     fn ratios_map_to_the_nearest_supported_size() {
