@@ -43,9 +43,13 @@ where
             let body = request.body.read(warm::MAX_BODY_BYTES).await?;
             warm::warm(ctx, &project, &body, respond, now).await
         }
-        (Route::Scopes, Method::Post) => scopes::create(ctx, &project()?, &body(request).await?, now).await,
+        (Route::Scopes, Method::Post) => {
+            scopes::create(ctx, &project()?, &policy_body(request).await?, now).await
+        }
         (Route::Scopes, _) => scopes::list(kv, &project()?),
-        (Route::Scope(slug), Method::Patch) => scopes::update(kv, &project()?, &slug, &body(request).await?),
+        (Route::Scope(slug), Method::Patch) => {
+            scopes::update(kv, &project()?, &slug, &policy_body(request).await?)
+        }
         (Route::Scope(slug), Method::Delete) => scopes::delete(ctx, &project()?, &slug).await,
         (Route::Scope(slug), _) => scopes::get(kv, &project()?, &slug),
         (Route::Aliases, _) => aliases::list(kv, &project()?),
@@ -69,6 +73,10 @@ where
             caller()?;
             projects::rotate(kv, &id, ctx.env.random_bytes64())
         }
+        (Route::Project(id), _) => {
+            caller()?;
+            projects::update(kv, &id, &policy_body(request).await?)
+        }
         (Route::Projects, _) => {
             caller()?;
             projects::create(kv, &body(request).await?, &ctx.env)
@@ -79,4 +87,10 @@ where
 /// The request's body, at most [`MAX_BODY_BYTES`].
 async fn body<B: RequestBody>(request: Request<B>) -> Result<Vec<u8>, Error> {
     request.body.read(MAX_BODY_BYTES).await
+}
+
+/// The body of a route that may set a prompt policy, at most
+/// `policy::MAX_BODY_BYTES` (a thousand terms).
+async fn policy_body<B: RequestBody>(request: Request<B>) -> Result<Vec<u8>, Error> {
+    request.body.read(crate::core::decide::policy::MAX_BODY_BYTES).await
 }

@@ -222,10 +222,12 @@ pub fn every_crate_in_the_component_has_an_apache_compatible_licence() {
 
 /// The bound on the component with its image codecs, built for speed since
 /// issue 22, and the delivery and generation features of issues 25–27
-/// (docs/variants.md: 2.78 MB; the HIT path's cost did not move).
-pub fn the_component_stays_under_2_9_mb() {
+/// (docs/variants.md: 2.78 MB; the HIT path's cost did not move), and the
+/// prompt policies' regular expressions of issue 36 (the `regex` crate:
+/// 451 KB, docs/variants.md; 3.25 MB).
+pub fn the_component_stays_under_3_3_mb() {
     let wasm = repo_root().join("target/wasm32-wasip2/release/banatie_live.wasm");
     let size = std::fs::metadata(&wasm).unwrap().len();
     eprintln!("banatie_live.wasm: {size} bytes");
-    assert!(size < 2_900_000, "{} is {size} bytes", wasm.display());
+    assert!(size < 3_300_000, "{} is {size} bytes", wasm.display());
 }

@@ -25,6 +25,7 @@ mod operations;
 mod progressive;
 mod public;
 mod resilience;
+mod safety;
 mod scale;
 mod scopes;
 mod support;
@@ -147,6 +148,7 @@ fn main() {
         public::a_signed_url_needs_no_key_and_is_cached_like_any_other,
         limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected,
         scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
+        safety::a_public_scopes_policy_refuses_prompts_with_422_and_makes_nothing,
         scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         scopes::enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests,
         variants::twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects,
@@ -197,7 +199,7 @@ fn main() {
         conformance::the_wasmcloud2_build_targets_wash_runtime,
         conformance::the_host_validates_spin_toml,
         conformance::every_crate_in_the_component_has_an_apache_compatible_licence,
-        conformance::the_component_stays_under_2_9_mb,
+        conformance::the_component_stays_under_3_3_mb,
         browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
         browser::there_is_no_demo_page_unless_asked_for,
         browser::an_img_whose_url_answers_429_renders_the_error_picture,
@@ -235,6 +237,7 @@ fn main() {
         // wasmCloud tells the component nothing about the client.
         limits::a_client_gets_exactly_its_misses_and_another_client_is_unaffected if Runtime::knows_the_client,
         scopes::public_scope_urls_work_by_hand_and_scope_limits_stop_only_misses,
+        safety::a_public_scopes_policy_refuses_prompts_with_422_and_makes_nothing,
         scopes::the_entries_list_matches_the_hit_counts_clients_saw,
         scopes::enhance_makes_one_text_call_and_one_image_call_for_ten_identical_requests,
         variants::twenty_concurrent_requests_for_ten_variants_make_one_generation_and_eleven_objects,

@@ -106,6 +106,20 @@ impl<'k, K: KeyValue> Gate<'k, K> {
         Ok(Reserved { gate: self, what: What::Generation, spent: false })
     }
 
+    /// The slug of the scope the image is in, if any.
+    pub fn scope_slug(&self) -> Option<&str> {
+        self.scope.as_ref().map(|s| s.slug.as_str())
+    }
+
+    /// A prompt the policy refused costs the client one unit of its
+    /// allowance, kept (over the allowance, the answer is its 429).
+    pub async fn charge_refusal<S, P, E: Env>(&self, ctx: &Context<K, S, P, E>) -> Result<(), Error> {
+        if let Some(key) = self.allowance.key() {
+            crate::api::kv::counters::ensure(ctx, key).await?;
+        }
+        self.allowance.take()
+    }
+
     /// No provider call was made after all (another request generated, or
     /// the budget was spent meanwhile): the client's unit and the scope's go
     /// back. A call that was made keeps them, whatever it answered.

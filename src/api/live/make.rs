@@ -7,9 +7,11 @@
 //! decides when a maker runs (only ever under the image's lease).
 
 use super::gate::Reserved;
+use super::plan::{Got, How, Plan};
 use crate::api::context::Context;
 use crate::api::kv::slot::Slot;
 use crate::api::records::aliases;
+use crate::core::decide::policy::Matcher;
 use crate::core::decide::template;
 use crate::core::http::headers::{self, Header};
 use crate::core::http::request::GenerationRequest;
@@ -32,7 +34,15 @@ pub struct Made {
     pub derive_ms: u64,
 }
 
-/// Generate the original of `slot`: budget → template → (enhancement) →
+/// What this request made is what it got (`plan::How::Made`).
+impl From<Made> for Got {
+    fn from(made: Made) -> Got {
+        Got { entry: made.entry, how: How::Made { bytes: made.bytes, timing: made.timing } }
+    }
+}
+
+/// Generate the plan's original: budget → template → (enhancement, its
+/// prompt checked against `policy`'s deny lists) →
 /// the model asked for → on the provider's failure, its fallback (once,
 /// within the same budget unit and lease: at most two provider calls, each
 /// bounded by `provider_timeout_ms`, the second only when it fits in what is
@@ -41,13 +51,12 @@ pub struct Made {
 /// partial images where it streams them (a progressive answer).
 pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     ctx: &Context<K, S, P, E>,
-    project: &Project,
-    slot: &Slot,
-    request: &GenerationRequest,
+    plan: &Plan<'_>,
     mut reserved: Reserved<'_, '_, K>,
     previews: Option<&dyn Fn(GeneratedImage)>,
-    now: u64,
+    policy: &Matcher,
 ) -> Result<Made, Error> {
+    let (project, slot, request, now) = (plan.project, &plan.original, plan.request, plan.now);
     let started = ctx.env.monotonic_ms();
     let model = ctx.config.model_for(request)?;
     let inputs = references(ctx, &project.id, request).await?;
@@ -57,6 +66,14 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
         None => request.clone(),
     };
     let enhanced = enhance(ctx, &framed).await;
+    if let Some(Ok(better)) = &enhanced {
+        // The enhanced prompt is held to the deny lists too; the text
+        // model's call was made, so what was reserved stays spent.
+        if let Err(rule) = policy.deny(better) {
+            reserved.spend();
+            return Err(rule.error());
+        }
+    }
     let asked = match &enhanced {
         Some(Ok(better)) => GenerationRequest { prompt: better.clone(), ..framed.clone() },
         _ => framed,

@@ -255,4 +255,6 @@ mod derived_tests;
 #[cfg(test)]
 mod faults_tests;
 #[cfg(test)]
+mod policy_tests;
+#[cfg(test)]
 mod progressive_tests;

@@ -7,7 +7,7 @@
 //! ```text
 //! look up the original ─┬─ cached ─ (a variant?) look up the variant ─┬─ made from it: cached
 //!                       │                                            └─ derive it under its lease
-//!                       └─ none: generate it under its lease (and a variant asked for, with it)
+//!                       └─ none: (the prompt policy) generate it under its lease (and a variant asked for, with it)
 //! ```
 //!
 //! A request that generates an original for a variant derives that variant
@@ -25,6 +25,8 @@ use super::progress::Progress;
 use super::store::{Kind, Replacing};
 use crate::api::context::{Context, Incoming};
 use crate::api::kv::slot::Slot;
+use crate::api::records::policies;
+use crate::core::decide::policy::Matcher;
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::stored::entry::Entry;
 use crate::core::variant::Variant;
@@ -71,6 +73,7 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
     /// bytes in hand — or have it from the lease's owner.
     async fn generate(&self, stale: Option<Entry>) -> Result<Obtained, Error> {
         let Obtain { ctx, plan, gate, progress, .. } = self;
+        let policy = self.policy().await?;
         gate::before_generating(ctx, gate).await?;
         // What refuses at once has (a closed scope, a spent budget for a new
         // scope); from here on this request may wait.
@@ -85,9 +88,7 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
         };
         let previews = |image| progress.preview(image);
         let previews: Option<&dyn Fn(_)> = progress.begun().then_some(&previews);
-        let original =
-            make::original(ctx, plan.project, &plan.original, plan.request, reserved, previews, plan.now)
-                .await;
+        let original = make::original(ctx, plan, reserved, previews, &policy).await;
         let with = match (&plan.variant, &original) {
             (Some((slot, wanted)), Ok(made)) => {
                 let reserved = gate.reserve_derivation();
@@ -100,6 +101,23 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
         let replacing = stale.as_ref().map_or(Replacing::Nothing, Replacing::This);
         let making = Making { kind: Kind::Original, slot: &plan.original, replacing, made: original };
         owner::store_and_settle(ctx, lease, making, with, then).await.map(Obtained::Got)
+    }
+
+    /// The prompt policy of the project and the scope, compiled, when the
+    /// prompt passes it (`core::decide::policy`). A refused prompt makes no
+    /// call and stores nothing, yet costs the client (signed and public
+    /// URLs) one unit of its allowance: probing a policy is not free.
+    async fn policy(&self) -> Result<Matcher, Error> {
+        let Obtain { ctx, plan, gate, incoming, .. } = self;
+        let matcher = policies::matcher(&ctx.kv, &plan.project.id, gate.scope_slug())?;
+        let (request, public) = (plan.request, incoming.public_scope.is_some());
+        match matcher.check(&request.prompt, request.template.as_deref(), public) {
+            Ok(()) => Ok(matcher),
+            Err(rule) => {
+                gate.charge_refusal(ctx).await?;
+                Err(rule.error())
+            }
+        }
     }
 
     /// The original is cached: the variant is too when it was made from this

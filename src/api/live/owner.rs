@@ -90,10 +90,10 @@ pub async fn store_and_settle<'c, K: KeyValue, S: ObjectStore, P, E: Env>(
         }
     }
     match (with, outcome.with) {
-        (None, _) => Ok(Got::made(made)),
+        (None, _) => Ok(made.into()),
         (Some((_, Err(e))), _) | (_, Some(Err(e))) => Err(e),
         (Some(_), Some(Ok(Stored::Lost(winner)))) => Ok(Got::cached(*winner, true)),
-        (Some((_, Ok(variant))), _) => Ok(Got::made(variant)),
+        (Some((_, Ok(variant))), _) => Ok(variant.into()),
     }
 }
 

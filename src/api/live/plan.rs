@@ -2,7 +2,6 @@
 //! ([`Got`]): what `api::live` plans, `api::live::obtain` obtains and the answer
 //! is made of.
 
-use super::make::Made;
 use crate::api::kv::slot::Slot;
 use crate::core::http::headers::Header;
 use crate::core::http::request::GenerationRequest;
@@ -38,9 +37,5 @@ pub enum How {
 impl Got {
     pub fn cached(entry: Entry, coalesced: bool) -> Got {
         Got { entry, how: if coalesced { How::Coalesced } else { How::Cached } }
-    }
-
-    pub fn made(made: Made) -> Got {
-        Got { entry: made.entry, how: How::Made { bytes: made.bytes, timing: made.timing } }
     }
 }

@@ -1,9 +1,11 @@
 //! What the routes and the live pipeline share, below both: a project's
-//! record, its scopes, its aliases, and the removal of a cached image. Uses
+//! record, its scopes, its aliases, its prompt policies, and the removal of a
+//! cached image. Uses
 //! `kv` only.
 
 pub mod aliases;
 pub mod images;
+pub mod policies;
 pub mod projects;
 pub mod record;
 pub mod scopes;

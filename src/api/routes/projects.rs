@@ -1,12 +1,14 @@
-//! Projects (admin): `POST /api/v1/projects` and
+//! Projects (admin): `POST /api/v1/projects`,
+//! `PATCH /api/v1/projects/{id}` (its prompt policy) and
 //! `POST /api/v1/projects/{id}/rotate`. Credentials are shown once; the API
 //! key is stored only as its SHA-256.
 
 use serde_json::json;
 
 use crate::api::kv::counters;
-use crate::api::records::projects;
+use crate::api::records::{policies, projects};
 use crate::api::reply::Reply;
+use crate::core::decide::policy::PolicyChanges;
 use crate::core::ports::{Env, KeyValue};
 use crate::core::stored::keys;
 use crate::core::stored::project::{self, Project};
@@ -66,5 +68,32 @@ pub fn rotate<B>(kv: &impl KeyValue, id: &str, random: [u8; 64]) -> Result<Reply
     Ok(Reply::json(
         200,
         json!({"project_id": record.id, "api_key": api_key, "signing_secret": signing_secret}),
+    ))
+}
+
+/// Change a project's settings: its prompt policy (`core::decide::policy`;
+/// each field given replaces the stored one). A bad field is a 400 naming
+/// it, and nothing is changed.
+pub fn update<B>(kv: &impl KeyValue, id: &str, body: &[u8]) -> Result<Reply<B>, Error> {
+    let changes: PolicyChanges = serde_json::from_slice(body).map_err(|e| {
+        Error::BadRequest(format!(
+            "body must be JSON like {{\"deny_terms\":[\"gore\"],\"deny_patterns\":[],\"allow_patterns\":[],\"templates_only\":false}}: {e}"
+        ))
+    })?;
+    changes.validate()?;
+    let record = projects::load(kv, id)?.ok_or(Error::NotFound("no such project"))?;
+    let policy = policies::change(kv, &keys::policy(id), &changes)?;
+    Ok(Reply::json(
+        200,
+        json!({
+            "project_id": record.id,
+            "name": record.name,
+            "slug": record.slug,
+            "generations_per_hour": record.generations_per_hour,
+            "derivations_per_hour": record.derivations_per_hour,
+            "lazy_scopes": record.lazy_scopes,
+            "progressive_misses": record.progressive_misses,
+            "policy": policy,
+        }),
     ))
 }

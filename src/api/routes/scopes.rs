@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::api::context::Context;
+use crate::api::records::policies;
 use crate::api::records::scopes::{add_to_index, index, load, remove_from_index};
 use crate::api::reply::Reply;
 use crate::core::http::headers;
@@ -23,6 +24,7 @@ fn document(kv: &impl KeyValue, project: &str, s: &Scope) -> Result<serde_json::
         "allow_new_generations": s.allow_new_generations,
         "public": s.public,
         "created_at": s.created_at,
+        "policy": policies::load(kv, &keys::scope_policy(project, &s.slug))?,
     }))
 }
 
@@ -39,6 +41,7 @@ pub async fn create<K: KeyValue, S, P, E: Env, B>(
     }
     let mut s = Scope::lazy(&slug, now);
     changes.apply(&mut s);
+    policies::change(kv, &keys::scope_policy(&project.id, &slug), &changes.policy)?;
     kv.set(&keys::scope(&project.id, &slug), &s.encode())?;
     add_to_index(ctx, &project.id, &slug).await?;
     Ok(Reply::json(201, document(kv, &project.id, &s)?))
@@ -63,11 +66,12 @@ pub fn update<B>(kv: &impl KeyValue, project: &Project, slug: &str, body: &[u8])
     let changes = scope::parse_body(body, false)?;
     let mut s = load(kv, &project.id, slug)?.ok_or(Error::NotFound("no such scope"))?;
     changes.apply(&mut s);
+    policies::change(kv, &keys::scope_policy(&project.id, slug), &changes.policy)?;
     kv.set(&keys::scope(&project.id, slug), &s.encode())?;
     Ok(Reply::json(200, document(kv, &project.id, &s)?))
 }
 
-/// The scope goes; its cached images stay (a scope of the same slug created
+/// The scope goes (with its policy); its cached images stay (a scope of the same slug created
 /// again serves them again) and its generation count starts again.
 pub async fn delete<K: KeyValue, S, P, E: Env, B>(
     ctx: &Context<K, S, P, E>,
@@ -77,6 +81,7 @@ pub async fn delete<K: KeyValue, S, P, E: Env, B>(
     let kv = &ctx.kv;
     load(kv, &project.id, slug)?.ok_or(Error::NotFound("no such scope"))?;
     kv.delete(&keys::scope(&project.id, slug))?;
+    kv.delete(&keys::scope_policy(&project.id, slug))?;
     if let Err(e) = kv.delete_counter(&keys::scope_generations(&project.id, slug)) {
         crate::diag!("scope counter not removed: {e}");
     }

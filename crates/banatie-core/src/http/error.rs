@@ -30,6 +30,9 @@ pub enum Error {
     PayloadTooLarge,
     /// The provider refused the prompt (safety); the reason is the provider's label.
     PromptRefused(String),
+    /// The project's (or scope's) prompt policy refuses the prompt; names the
+    /// rule (`decide::policy::Rule`), never the term.
+    PolicyRefused(&'static str),
     /// The provider failed or answered something unusable (internal detail).
     Provider(String),
     /// The provider is rate limiting us; retry after this many seconds.
@@ -84,7 +87,7 @@ impl Error {
             Error::NotFound(_) | Error::NotCached => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::PayloadTooLarge => 413,
-            Error::PromptRefused(_) | Error::VariantUnavailable(_) => 422,
+            Error::PromptRefused(_) | Error::PolicyRefused(_) | Error::VariantUnavailable(_) => 422,
             Error::Provider(_) | Error::Storage(_) => 502,
             Error::ProviderBusy { .. } | Error::KeyValue(_) => 503,
             Error::Misconfigured(_) | Error::ProjectUnreadable(_) | Error::Internal(_) => 500,
@@ -106,7 +109,7 @@ impl Error {
             Error::NotCached => "not_cached",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::PayloadTooLarge => "payload_too_large",
-            Error::PromptRefused(_) => "prompt_refused",
+            Error::PromptRefused(_) | Error::PolicyRefused(_) => "prompt_refused",
             Error::Provider(_) => "provider_error",
             Error::ProviderBusy { .. } => "provider_busy",
             Error::Storage(_) => "storage_error",
@@ -145,6 +148,9 @@ impl Error {
             Error::PayloadTooLarge => "request body too large".into(),
             Error::PromptRefused(reason) => {
                 format!("the provider refused to generate this prompt ({reason})")
+            }
+            Error::PolicyRefused(rule) => {
+                format!("this prompt is not allowed here (the policy's {rule}); nothing was generated")
             }
             Error::Provider(_) => "the image provider failed".into(),
             Error::ProviderBusy { .. } => "the image provider is busy; retry later".into(),

@@ -17,6 +17,7 @@ fn escape(s: &str) -> String {
 /// What the image says: a title for the code, and when to come back.
 pub fn wording(error: &Error) -> (&'static str, String) {
     let title = match error.code() {
+        _ if matches!(error, Error::PolicyRefused(_)) => "This prompt is not allowed here",
         "budget_exceeded" => "Generation budget spent",
         "derivations_exceeded" => "Variant budget spent",
         "rate_limited" => "Rate limited",
@@ -95,6 +96,7 @@ mod tests {
         let (title, when) = wording(&Error::Busy { retry_after: 5 });
         assert_eq!((title, when.as_str()), ("Still generating elsewhere", "retry in 5 s"));
         assert_eq!(wording(&Error::PromptRefused("x".into())).0, "Prompt refused by the provider");
+        assert_eq!(wording(&Error::PolicyRefused("deny_terms")).0, "This prompt is not allowed here");
     }
 
     #[test]

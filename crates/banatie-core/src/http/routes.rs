@@ -86,6 +86,8 @@ pub enum Route {
     Sign,
     Stats,
     Projects,
+    /// `/api/v1/projects/{id}`: a project's settings (its prompt policy).
+    Project(String),
     Rotate(String),
     DemoPage,
     DemoSign,
@@ -144,8 +146,11 @@ pub fn route(path: &str) -> Option<Route> {
                 .then(|| Route::Cdn { project: project.to_string(), scope: scope.to_string() })
         }
         _ => {
-            let id = path.strip_prefix("/api/v1/projects/")?.strip_suffix("/rotate")?;
-            is_id(id).then(|| Route::Rotate(id.to_string()))
+            let rest = path.strip_prefix("/api/v1/projects/")?;
+            match rest.strip_suffix("/rotate") {
+                Some(id) => is_id(id).then(|| Route::Rotate(id.to_string())),
+                None => is_id(rest).then(|| Route::Project(rest.to_string())),
+            }
         }
     }
 }
@@ -160,6 +165,7 @@ impl Route {
             Route::Sign => &[(Post, Key)],
             Route::Stats => &[(Get, Key)],
             Route::Projects | Route::Rotate(_) => &[(Post, Admin)],
+            Route::Project(_) => &[(Patch, Admin)],
             Route::DemoPage => &[(Get, Demo), (Head, Demo)],
             Route::DemoSign => &[(Post, Demo)],
             Route::DemoStats => &[(Get, Demo)],
@@ -231,6 +237,8 @@ mod tests {
         assert_eq!(route("/api/v1/live/stats"), Some(Route::Stats));
         assert_eq!(route("/api/v1/projects/ab-12/rotate"), Some(Route::Rotate("ab-12".into())));
         assert_eq!(route("/api/v1/projects//rotate"), None);
+        assert_eq!(route("/api/v1/projects/ab-12"), Some(Route::Project("ab-12".into())));
+        assert_eq!(route("/api/v1/projects/ab/12"), None);
         assert_eq!(route("/api/v1/projects/a/b/rotate"), None);
         assert_eq!(route(&format!("/api/v1/projects/{}/rotate", "a".repeat(65))), None);
         assert_eq!(route("/api/v1/live/generate/"), None);
@@ -250,6 +258,10 @@ mod tests {
         assert_eq!(
             resolve("/api/v1/projects/p/rotate", Method::Post),
             Ok((Route::Rotate("p".into()), Auth::Admin))
+        );
+        assert_eq!(
+            resolve("/api/v1/projects/p", Method::Patch),
+            Ok((Route::Project("p".into()), Auth::Admin))
         );
         assert_eq!(resolve("/", Method::Head), Ok((Route::DemoPage, Auth::Demo)));
         assert_eq!(resolve("/api/v1/demo/sign", Method::Post), Ok((Route::DemoSign, Auth::Demo)));

@@ -117,6 +117,16 @@ pub fn scope_generations(project: &str, slug: &str) -> String {
     format!("scopegen:{project}:{slug}")
 }
 
+/// A project's prompt policy (JSON, `core::decide::policy`), read only before a generation.
+pub fn policy(project: &str) -> String {
+    format!("policy:{project}")
+}
+
+/// A scope's prompt policy (JSON, `core::decide::policy`), read only before a generation.
+pub fn scope_policy(project: &str, slug: &str) -> String {
+    format!("scopepolicy:{project}:{slug}")
+}
+
 /// A project's scope slugs (JSON array).
 pub fn scope_index(project: &str) -> String {
     format!("scopes:{project}")
@@ -232,6 +242,8 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("scope", scope(p, "hero-images")),
         ("scope generations", scope_generations(p, "hero-images")),
         ("scope index", scope_index(p)),
+        ("policy", policy(p)),
+        ("scope policy", scope_policy(p, "hero-images")),
         ("entry seq", entry_seq(p)),
         ("entry log", entry_log(p, 42)),
         ("aliases", aliases(p)),
@@ -279,6 +291,8 @@ mod tests {
             ("scope", format!("scope:{p}:hero-images")),
             ("scope generations", format!("scopegen:{p}:hero-images")),
             ("scope index", format!("scopes:{p}")),
+            ("policy", format!("policy:{p}")),
+            ("scope policy", format!("scopepolicy:{p}:hero-images")),
             ("entry seq", format!("entryseq:{p}")),
             ("entry log", format!("entrylog:{p}:000000000042")),
             ("aliases", format!("aliases:{p}")),

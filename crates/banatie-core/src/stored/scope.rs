@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::decide::policy::PolicyChanges;
 use crate::Error;
 
 /// New generations a scope allows unless it says otherwise.
@@ -75,6 +76,10 @@ struct Body {
     allow_new_generations: Option<bool>,
     public: Option<bool>,
     progressive_misses: Option<bool>,
+    deny_terms: Option<Vec<String>>,
+    deny_patterns: Option<Vec<String>>,
+    allow_patterns: Option<Vec<String>>,
+    templates_only: Option<bool>,
 }
 
 /// What `POST` (create: `slug` required) or `PATCH` (update: no `slug`) asked for.
@@ -85,6 +90,8 @@ pub struct Changes {
     pub allow_new_generations: Option<bool>,
     pub public: Option<bool>,
     pub progressive_misses: Option<bool>,
+    /// The scope's prompt policy (stored apart: `keys::scope_policy`).
+    pub policy: PolicyChanges,
 }
 
 pub fn parse_body(body: &[u8], creating: bool) -> Result<Changes, Error> {
@@ -102,12 +109,20 @@ pub fn parse_body(body: &[u8], creating: bool) -> Result<Changes, Error> {
     if b.generations_limit.is_some_and(|l| l > MAX_GENERATIONS_LIMIT) {
         return Err(Error::BadRequest(format!("generations_limit must be at most {MAX_GENERATIONS_LIMIT}")));
     }
+    let policy = PolicyChanges {
+        deny_terms: b.deny_terms,
+        deny_patterns: b.deny_patterns,
+        allow_patterns: b.allow_patterns,
+        templates_only: b.templates_only,
+    };
+    policy.validate()?;
     Ok(Changes {
         slug: b.slug,
         generations_limit: b.generations_limit,
         allow_new_generations: b.allow_new_generations,
         public: b.public,
         progressive_misses: b.progressive_misses,
+        policy,
     })
 }
 

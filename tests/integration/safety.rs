@@ -1,0 +1,77 @@
+//! Public URLs a brand can stand behind, through the real runtime: a
+//! project's and a scope's prompt policy (`PATCH /api/v1/projects/{id}`,
+//! the scope's `PATCH`) refuse prompts with a 422 before any money is spent.
+
+use crate::support::host::{standard_vars, Host};
+use crate::support::http::send;
+use crate::support::runtime;
+use crate::support::{enc, gemini::Gemini, s3, s3_endpoint, unique};
+
+pub fn a_public_scopes_policy_refuses_prompts_with_422_and_makes_nothing() {
+    let gemini = Gemini::start();
+    let mut vars = standard_vars(s3_endpoint(), &gemini.url);
+    vars.retain(|(n, _)| n != "client_misses_per_hour");
+    vars.push(("client_misses_per_hour".into(), "20".into()));
+    let host = Host::start(&vars);
+    let r = host.admin("POST", "/api/v1/projects", &format!(r#"{{"name":"{}"}}"#, unique("Acme")));
+    let (id, key, slug) = {
+        let v = r.json();
+        let s = |f: &str| v[f].as_str().unwrap().to_string();
+        (s("project_id"), s("api_key"), s("slug"))
+    };
+    let patched = host.admin("PATCH", &format!("/api/v1/projects/{id}"), r#"{"deny_terms":["gore"]}"#);
+    assert_eq!(patched.status, 200, "{}", String::from_utf8_lossy(&patched.body));
+    assert_eq!(patched.json()["policy"]["deny_terms"][0], "gore");
+    let scope = r#"{"slug":"hero","public":true,"allow_patterns":["^(a|an) "]}"#;
+    let created = send("POST", &host.url("/api/v1/scopes"), &[("x-api-key", &key)], scope.as_bytes());
+    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+
+    let get = |prompt: &str, accept: &str| {
+        let url = host.url(&format!("/cdn/{slug}/live/hero?prompt={}", enc(&unique(prompt))));
+        send("GET", &url, &[("accept", accept)], b"")
+    };
+    let knows_client = runtime::current().knows_the_client();
+    let remaining = |r: &crate::support::http::Reply, n: &str| {
+        if knows_client {
+            assert_eq!(r.header("x-ratelimit-remaining"), Some(n), "the client's allowance");
+        }
+    };
+    let first = get("a fox", "*/*");
+    assert_eq!((first.status, first.header("x-cache-status")), (200, Some("MISS")));
+    remaining(&first, "19");
+
+    // The project's deny list: a 422, in an <img> an error picture.
+    let denied = get("a GORE scene", "image/avif,image/webp,*/*");
+    assert_eq!(denied.status, 422);
+    assert_eq!(denied.header("x-error-code"), Some("prompt_refused"));
+    assert_eq!(denied.header("content-type"), Some("image/svg+xml"));
+    let denied = get("a gore scene", "application/json");
+    assert_eq!((denied.status, denied.error_code().as_str()), (422, "prompt_refused"));
+    assert!(
+        denied.json()["error"]["message"].as_str().unwrap().contains("deny_terms"),
+        "{:?}",
+        denied.json()
+    );
+    // The scope's allow list.
+    let outside = get("the owl", "application/json");
+    assert_eq!((outside.status, outside.error_code().as_str()), (422, "prompt_refused"));
+
+    // Each refusal cost the client one unit; nothing was generated or stored for them.
+    let next = get("an owl", "*/*");
+    assert_eq!(next.status, 200);
+    remaining(&next, "15");
+    assert_eq!(gemini.calls(), 2, "only the allowed prompts were generated");
+    let objects = s3::list(s3_endpoint(), &format!("live/{id}/")).unwrap();
+    assert_eq!(objects.len(), 2, "{objects:?}");
+
+    // A bad policy is a 400 naming its field, and changes nothing.
+    let bad = host.admin(
+        "PATCH",
+        &format!("/api/v1/projects/{id}"),
+        r#"{"deny_terms":[],"deny_patterns":["a{1000}{1000}"]}"#,
+    );
+    assert_eq!((bad.status, bad.error_code().as_str()), (400, "bad_request"));
+    assert!(bad.json()["error"]["message"].as_str().unwrap().contains("deny_patterns"));
+    assert_eq!(get("a gore scene", "application/json").status, 422, "the deny list is unchanged");
+    assert_eq!(gemini.calls(), 2);
+}
