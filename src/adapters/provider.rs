@@ -9,6 +9,7 @@ use crate::core::config::{Config, ProviderConfig};
 use crate::core::http::request::GenerationRequest;
 use crate::core::http::timing::{Kind, Timings};
 use crate::core::ports::Provider;
+use crate::core::provider::moderation::{self, Moderation, Verdict};
 use crate::core::provider::{self, enhance, GeneratedImage, HttpRequestSpec, Sent};
 use crate::core::Error;
 
@@ -18,6 +19,7 @@ pub struct ConfiguredProvider<'t> {
     timeout_ms: u64,
     max_image_bytes: usize,
     partial_images: u8,
+    safety: crate::core::provider::moderation::Safety,
     timings: &'t Timings,
 }
 
@@ -29,6 +31,7 @@ impl<'t> ConfiguredProvider<'t> {
             timeout_ms: config.provider_timeout_ms,
             max_image_bytes: config.max_image_bytes,
             partial_images: config.openai_partial_images,
+            safety: config.provider_safety,
             timings,
         }
     }
@@ -38,8 +41,12 @@ impl ConfiguredProvider<'_> {
     /// Send, reading at most `limit` bytes of the answer, racing
     /// `provider_timeout_ms`; `core::provider` says what the outcome means.
     async fn send_within(&self, spec: HttpRequestSpec, limit: usize) -> Sent {
+        self.send_timed(spec, limit, self.timeout_ms).await
+    }
+
+    async fn send_timed(&self, spec: HttpRequestSpec, limit: usize, timeout_ms: u64) -> Sent {
         let send = std::pin::pin!(http::send_capped(spec, limit));
-        let timeout = std::pin::pin!(env::sleep(self.timeout_ms));
+        let timeout = std::pin::pin!(env::sleep(timeout_ms));
         match self.timings.measure_async(Kind::Provider, select(send, timeout)).await {
             Either::Left((Ok(answer), _)) => Sent::Answered(answer),
             Either::Left((Err(e), _)) => Sent::Unreachable(e),
@@ -100,12 +107,23 @@ impl Provider for ConfiguredProvider<'_> {
         if let Some(preview) = previews {
             if let Some(spec) = provider::build_streaming_request(model, request, inputs, self.partial_images)
             {
+                let spec = provider::with_safety(model, spec, self.safety);
                 return self.streamed(model, spec, preview).await;
             }
         }
-        let spec = provider::build_request(model, request, inputs);
+        let spec = provider::with_safety(model, provider::build_request(model, request, inputs), self.safety);
         let sent = self.send_within(spec, provider::answer_limit(self.max_image_bytes)).await;
         provider::outcome(model, sent, self.timeout_ms, self.max_image_bytes)
+    }
+
+    async fn moderate(
+        &self,
+        moderation: &Moderation,
+        prompt: &str,
+        images: &[GeneratedImage],
+    ) -> Result<Verdict, Error> {
+        let spec = moderation::build_request(moderation, prompt, images);
+        moderation::outcome(self.send_timed(spec, moderation::ANSWER_LIMIT, moderation.timeout_ms).await)
     }
 
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {

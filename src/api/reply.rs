@@ -66,7 +66,11 @@ impl<B> Reply<B> {
         if let Some(detail) = error.log_detail() {
             crate::diag!("{} {}: {detail}", error.status(), error.code());
         }
-        json!({"error": {"code": error.code(), "message": error.public_message()}})
+        let mut body = json!({"error": {"code": error.code(), "message": error.public_message()}});
+        if let Error::Flagged(categories) = error {
+            body["error"]["categories"] = json!(categories);
+        }
+        body
     }
 
     /// The value of a header, for tests and the adapter.

@@ -8,6 +8,7 @@ pub mod double;
 pub mod garage;
 pub mod gemini;
 pub mod http;
+pub mod moderation;
 pub mod nats;
 pub mod openai;
 pub mod port;

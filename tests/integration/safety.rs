@@ -6,6 +6,7 @@ use crate::support::host::{standard_vars, Host};
 use crate::support::http::send;
 use crate::support::runtime;
 use crate::support::{enc, gemini::Gemini, s3, s3_endpoint, unique};
+use testkit::moderation::Moderation;
 
 pub fn a_public_scopes_policy_refuses_prompts_with_422_and_makes_nothing() {
     let gemini = Gemini::start();
@@ -73,5 +74,58 @@ pub fn a_public_scopes_policy_refuses_prompts_with_422_and_makes_nothing() {
     assert_eq!((bad.status, bad.error_code().as_str()), (400, "bad_request"));
     assert!(bad.json()["error"]["message"].as_str().unwrap().contains("deny_patterns"));
     assert_eq!(get("a gore scene", "application/json").status, 422, "the deny list is unchanged");
+    assert_eq!(gemini.calls(), 2);
+}
+
+/// A host on `gemini` with moderation on, through the double `moderation`.
+fn moderated_host(gemini: &Gemini, moderation: &Moderation, fail: &str) -> Host {
+    let mut vars = standard_vars(s3_endpoint(), &gemini.url);
+    for (name, value) in [
+        ("moderation", "openai"),
+        ("moderation_base_url", moderation.url.as_str()),
+        ("moderation_api_key", testkit::moderation::API_KEY),
+        ("moderation_fail", fail),
+        ("provider_safety", "strict"),
+    ] {
+        vars.push((name.into(), value.into()));
+    }
+    Host::start(&vars)
+}
+
+pub fn moderation_refuses_a_flagged_prompt_once_asked_and_an_outage_follows_moderation_fail() {
+    let (gemini, moderation) = (Gemini::start(), Moderation::start());
+    let host = moderated_host(&gemini, &moderation, "closed");
+    let key = host.create_project(&unique("moderated"));
+    let flagged = format!("/api/v1/live/generate?prompt={}", enc(&unique("a FLAGME scene")));
+    for _ in 0..5 {
+        let r = send("GET", &host.url(&flagged), &[("x-api-key", &key), ("accept", "application/json")], b"");
+        assert_eq!((r.status, r.error_code().as_str()), (422, "prompt_refused"));
+        assert_eq!(r.json()["error"]["categories"], serde_json::json!(["violence"]));
+    }
+    assert_eq!((moderation.calls(), gemini.calls()), (1, 0), "asked once for five, generated nothing");
+    let sent = moderation.last_request().unwrap();
+    assert_eq!(sent["model"], "omni-moderation-latest");
+    assert!(sent["input"][0]["text"].as_str().unwrap().contains("FLAGME"), "{sent}");
+
+    // A clean prompt is asked, then generated with the provider's own filters set.
+    let clean = host.get(&format!("/api/v1/live/generate?prompt={}", enc(&unique("a fox"))), &key);
+    assert_eq!((clean.status, clean.header("x-cache-status")), (200, Some("MISS")));
+    assert_eq!((moderation.calls(), gemini.calls()), (2, 1));
+    let asked = gemini.last_request().unwrap();
+    assert_eq!(asked["safetySettings"][0]["threshold"], "BLOCK_LOW_AND_ABOVE", "{asked}");
+
+    // Moderation down, closed: a 503 that asks the client to come back, nothing generated.
+    moderation.set(testkit::moderation::Behavior::Down(503));
+    let down = host.get(&format!("/api/v1/live/generate?prompt={}", enc(&unique("an owl"))), &key);
+    assert_eq!((down.status, down.error_code().as_str()), (503, "moderation_unavailable"));
+    assert_eq!(down.header("retry-after"), Some("30"));
+    assert_eq!(gemini.calls(), 1);
+    drop(host);
+
+    // Down, open: generated unmoderated.
+    let host = moderated_host(&gemini, &moderation, "open");
+    let key = host.create_project(&unique("moderated open"));
+    let open = host.get(&format!("/api/v1/live/generate?prompt={}", enc(&unique("an owl"))), &key);
+    assert_eq!((open.status, open.header("x-cache-status")), (200, Some("MISS")));
     assert_eq!(gemini.calls(), 2);
 }

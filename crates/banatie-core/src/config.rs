@@ -28,6 +28,45 @@ pub const DEFAULT_MAX_PROMPT_LENGTH: usize = 2000;
 /// No prompt may be longer than this, whatever `max_prompt_length` says.
 pub const HARD_MAX_PROMPT_LENGTH: usize = 32_000;
 
+/// `moderation_model` unless set.
+pub const DEFAULT_MODERATION_MODEL: &str = "omni-moderation-latest";
+/// `moderation_timeout_ms` unless set.
+pub const DEFAULT_MODERATION_TIMEOUT_MS: u64 = 10_000;
+
+/// The moderation endpoint (`moderation = openai`; its wire format is
+/// `core::provider::moderation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moderation {
+    pub base_url: String,
+    pub api_key: Secret,
+    pub model: String,
+    /// `moderation_fail = open`: an outage lets the generation go on.
+    pub fail_open: bool,
+    pub timeout_ms: u64,
+}
+
+/// `provider_safety`: what the providers' own safety settings are set to
+/// (on the wire: `core::provider::moderation::{gemini_safety, openai_safety}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Safety {
+    /// Nothing is sent: each provider's defaults.
+    #[default]
+    Default,
+    Strict,
+    Relaxed,
+}
+
+impl Safety {
+    pub fn parse(value: &str) -> Option<Safety> {
+        match value {
+            "default" => Some(Safety::Default),
+            "strict" => Some(Safety::Strict),
+            "relaxed" => Some(Safety::Relaxed),
+            _ => None,
+        }
+    }
+}
+
 /// A secret string: compared and used, never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -142,6 +181,10 @@ pub struct Config {
     pub openai_partial_images: u8,
     /// Items the warm endpoint makes at a time.
     pub warm_concurrency: u32,
+    /// Moderation before the provider (`moderation = openai`); `None`: off.
+    pub moderation: Option<Moderation>,
+    /// The providers' own safety settings (`provider_safety`).
+    pub provider_safety: Safety,
 }
 
 /// `openai_partial_images` unless set.
@@ -205,6 +248,39 @@ fn http_url(name: &str, value: String) -> Result<String, Error> {
         )));
     }
     Ok(value)
+}
+
+/// `moderation = openai|off` and its variables: the endpoint
+/// (`moderation_base_url`, default OpenAI's), its key (`moderation_api_key`,
+/// else `openai_api_key`), `moderation_model`, `moderation_fail`
+/// (`closed`, the default, or `open`) and `moderation_timeout_ms`.
+fn moderation(lookup: Lookup) -> Result<Option<Moderation>, Error> {
+    match get(lookup, "moderation")?.as_deref() {
+        None | Some("off") => return Ok(None),
+        Some("openai") => {}
+        Some(_) => return Err(Error::Misconfigured("variable moderation must be openai or off".into())),
+    }
+    let base_url = get(lookup, "moderation_base_url")?.unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into());
+    let api_key = match get(lookup, "moderation_api_key")? {
+        Some(key) => key,
+        None => get(lookup, "openai_api_key")?.ok_or_else(|| {
+            Error::Misconfigured("variable moderation_api_key (or openai_api_key) is not set".into())
+        })?,
+    };
+    let fail_open = match get(lookup, "moderation_fail")?.as_deref() {
+        None | Some("closed") => false,
+        Some("open") => true,
+        Some(_) => {
+            return Err(Error::Misconfigured("variable moderation_fail must be closed or open".into()))
+        }
+    };
+    Ok(Some(Moderation {
+        base_url: http_url("moderation_base_url", base_url)?,
+        api_key: Secret(api_key),
+        model: get(lookup, "moderation_model")?.unwrap_or_else(|| DEFAULT_MODERATION_MODEL.into()),
+        fail_open,
+        timeout_ms: number(lookup, "moderation_timeout_ms", DEFAULT_MODERATION_TIMEOUT_MS, 100, 120_000)?,
+    }))
 }
 
 /// One provider's configuration, its key and base URL from its variables.
@@ -458,6 +534,13 @@ impl Config {
                 100,
                 600_000,
             )?,
+            moderation: moderation(lookup)?,
+            provider_safety: match get(lookup, "provider_safety")? {
+                None => Default::default(),
+                Some(v) => Safety::parse(&v).ok_or_else(|| {
+                    Error::Misconfigured("variable provider_safety must be default, strict or relaxed".into())
+                })?,
+            },
         })
     }
 }

@@ -108,6 +108,14 @@ pub trait Provider {
     ) -> Result<GeneratedImage, Error>;
     /// The provider's text model's richer version of `prompt`.
     async fn enhance(&self, prompt: &str) -> Result<String, Error>;
+    /// What `moderation` says of `prompt` and `images` (`Err`: it could not
+    /// be asked, `Error::ModerationUnavailable`).
+    async fn moderate(
+        &self,
+        moderation: &crate::provider::moderation::Moderation,
+        prompt: &str,
+        images: &[GeneratedImage],
+    ) -> Result<crate::provider::moderation::Verdict, Error>;
 }
 
 /// An answer that goes out while the request is still at work (a
@@ -220,5 +228,13 @@ impl<T: Provider + ?Sized> Provider for &T {
     }
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {
         (**self).enhance(prompt).await
+    }
+    async fn moderate(
+        &self,
+        moderation: &crate::provider::moderation::Moderation,
+        prompt: &str,
+        images: &[GeneratedImage],
+    ) -> Result<crate::provider::moderation::Verdict, Error> {
+        (**self).moderate(moderation, prompt, images).await
     }
 }

@@ -156,6 +156,10 @@ pub struct FakeProvider {
     /// Image calls under way now, and the most there ever were at once.
     pub in_flight: Cell<usize>,
     pub most_in_flight: Cell<usize>,
+    /// Moderation calls; a prompt containing `FLAGME` is flagged (violence);
+    /// `moderation_down`: every call is an outage.
+    pub moderation_calls: Cell<usize>,
+    pub moderation_down: Cell<bool>,
 }
 
 /// Runs its closure when dropped (however the scope ends).
@@ -215,6 +219,21 @@ impl Provider for FakeProvider {
             None => format!("PNG:{}:{}", request.prompt, request.aspect_ratio).into_bytes(),
         };
         Ok(GeneratedImage { content_type: "image/png".into(), bytes })
+    }
+    async fn moderate(
+        &self,
+        _: &crate::core::provider::moderation::Moderation,
+        prompt: &str,
+        _: &[GeneratedImage],
+    ) -> Result<crate::core::provider::moderation::Verdict, Error> {
+        self.moderation_calls.set(self.moderation_calls.get() + 1);
+        YieldOnce::default().await;
+        if self.moderation_down.get() {
+            return Err(Error::ModerationUnavailable { retry_after: 30, detail: "down".into() });
+        }
+        let flagged = prompt.contains("FLAGME");
+        let categories = if flagged { vec!["violence".to_string()] } else { Vec::new() };
+        Ok(crate::core::provider::moderation::Verdict { flagged, categories })
     }
     async fn enhance(&self, prompt: &str) -> Result<String, Error> {
         self.text_calls.set(self.text_calls.get() + 1);
@@ -290,6 +309,8 @@ pub fn config() -> Config {
         error_images: true,
         openai_partial_images: 2,
         warm_concurrency: 2,
+        moderation: None,
+        provider_safety: Default::default(),
     }
 }
 

@@ -11,7 +11,7 @@ use super::plan::{Got, How, Plan};
 use crate::api::context::Context;
 use crate::api::kv::slot::Slot;
 use crate::api::records::aliases;
-use crate::core::decide::policy::Matcher;
+use crate::api::records::policies::Screen;
 use crate::core::decide::template;
 use crate::core::http::headers::{self, Header};
 use crate::core::http::request::GenerationRequest;
@@ -54,13 +54,14 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     plan: &Plan<'_>,
     mut reserved: Reserved<'_, '_, K>,
     previews: Option<&dyn Fn(GeneratedImage)>,
-    policy: &Matcher,
+    screen: &Screen,
 ) -> Result<Made, Error> {
     let (project, slot, request, now) = (plan.project, &plan.original, plan.request, plan.now);
     let started = ctx.env.monotonic_ms();
     let model = ctx.config.model_for(request)?;
     let inputs = references(ctx, &project.id, request).await?;
     spend_budget(&ctx.kv, project, now)?;
+    moderate(ctx, plan, &inputs, screen, &mut reserved).await?;
     let framed = match &request.template {
         Some(name) => GenerationRequest { prompt: template::frame(name, &request.prompt), ..request.clone() },
         None => request.clone(),
@@ -69,7 +70,7 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     if let Some(Ok(better)) = &enhanced {
         // The enhanced prompt is held to the deny lists too; the text
         // model's call was made, so what was reserved stays spent.
-        if let Err(rule) = policy.deny(better) {
+        if let Err(rule) = screen.policy.deny(better) {
             reserved.spend();
             return Err(rule.error());
         }
@@ -232,6 +233,41 @@ fn takes_seed(model: &crate::core::config::Model, request: &GenerationRequest) -
 /// (422) is about the prompt, and no other model is asked.
 fn falls_back(error: &Error) -> bool {
     matches!(error, Error::ProviderBusy { .. } | Error::Provider(_))
+}
+
+/// With `moderation` on and no verdict on this cache key yet: ask, and
+/// remember the answer (`keys::moderation`). Under the lease, after the
+/// budget is spent, so a moderation call and its row cost a generation's
+/// budget unit. Flagged: 422 with the categories, the client's unit spent.
+/// An outage: with `moderation_fail = closed`, 503 (the client's unit
+/// given back); `open`, logged and generated.
+async fn moderate<K: KeyValue, S, P: Provider, E>(
+    ctx: &Context<K, S, P, E>,
+    plan: &Plan<'_>,
+    inputs: &[GeneratedImage],
+    screen: &Screen,
+    reserved: &mut Reserved<'_, '_, K>,
+) -> Result<(), Error> {
+    let (Some(moderation), None) = (&ctx.config.moderation, &screen.verdict) else { return Ok(()) };
+    let verdict = match ctx.provider.moderate(moderation, &plan.request.prompt, inputs).await {
+        Ok(verdict) => verdict,
+        Err(e) if moderation.fail_open => {
+            crate::diag!("moderation failed, generating unmoderated (moderation_fail=open): {e}");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let key = keys::moderation(&plan.project.id, &plan.original.hash);
+    if let Err(e) = ctx.kv.set(&key, &verdict.encode()) {
+        crate::diag!("moderation verdict not remembered: {e}");
+    }
+    match verdict.refusal() {
+        Some(refused) => {
+            reserved.spend();
+            Err(refused)
+        }
+        None => Ok(()),
+    }
 }
 
 /// With `enhance=true`: the provider's richer prompt, or `Err` when the text

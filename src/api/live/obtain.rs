@@ -7,7 +7,7 @@
 //! ```text
 //! look up the original ─┬─ cached ─ (a variant?) look up the variant ─┬─ made from it: cached
 //!                       │                                            └─ derive it under its lease
-//!                       └─ none: (the prompt policy) generate it under its lease (and a variant asked for, with it)
+//!                       └─ none: (policy, known verdict) generate it under its lease (and a variant asked for, with it)
 //! ```
 //!
 //! A request that generates an original for a variant derives that variant
@@ -25,8 +25,7 @@ use super::progress::Progress;
 use super::store::{Kind, Replacing};
 use crate::api::context::{Context, Incoming};
 use crate::api::kv::slot::Slot;
-use crate::api::records::policies;
-use crate::core::decide::policy::Matcher;
+use crate::api::records::policies::{self, Screen};
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::stored::entry::Entry;
 use crate::core::variant::Variant;
@@ -73,7 +72,7 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
     /// bytes in hand — or have it from the lease's owner.
     async fn generate(&self, stale: Option<Entry>) -> Result<Obtained, Error> {
         let Obtain { ctx, plan, gate, progress, .. } = self;
-        let policy = self.policy().await?;
+        let screen = self.screen().await?;
         gate::before_generating(ctx, gate).await?;
         // What refuses at once has (a closed scope, a spent budget for a new
         // scope); from here on this request may wait.
@@ -88,7 +87,7 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
         };
         let previews = |image| progress.preview(image);
         let previews: Option<&dyn Fn(_)> = progress.begun().then_some(&previews);
-        let original = make::original(ctx, plan, reserved, previews, &policy).await;
+        let original = make::original(ctx, plan, reserved, previews, &screen).await;
         let with = match (&plan.variant, &original) {
             (Some((slot, wanted)), Ok(made)) => {
                 let reserved = gate.reserve_derivation();
@@ -103,21 +102,25 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
         owner::store_and_settle(ctx, lease, making, with, then).await.map(Obtained::Got)
     }
 
-    /// The prompt policy of the project and the scope, compiled, when the
-    /// prompt passes it (`core::decide::policy`). A refused prompt makes no
-    /// call and stores nothing, yet costs the client (signed and public
-    /// URLs) one unit of its allowance: probing a policy is not free.
-    async fn policy(&self) -> Result<Matcher, Error> {
+    /// The prompt policy of the project and the scope, compiled, and
+    /// moderation's verdict on this cache key if it was asked before
+    /// (`records::policies::Screen`), when neither refuses the prompt. A
+    /// refused prompt makes no call and stores nothing, yet costs the client
+    /// (signed and public URLs) one unit of its allowance: probing is not free.
+    async fn screen(&self) -> Result<Screen, Error> {
         let Obtain { ctx, plan, gate, incoming, .. } = self;
-        let matcher = policies::matcher(&ctx.kv, &plan.project.id, gate.scope_slug())?;
+        let verdict_of = ctx.config.moderation.as_ref().map(|_| plan.original.hash.as_str());
+        let screen = policies::screen(&ctx.kv, &plan.project.id, gate.scope_slug(), verdict_of)?;
         let (request, public) = (plan.request, incoming.public_scope.is_some());
-        match matcher.check(&request.prompt, request.template.as_deref(), public) {
-            Ok(()) => Ok(matcher),
-            Err(rule) => {
-                gate.charge_refusal(ctx).await?;
-                Err(rule.error())
-            }
-        }
+        let refused = match screen.policy.check(&request.prompt, request.template.as_deref(), public) {
+            Err(rule) => rule.error(),
+            Ok(()) => match &screen.verdict {
+                Some(verdict) if verdict.flagged => Error::Flagged(verdict.categories.clone()),
+                _ => return Ok(screen),
+            },
+        };
+        gate.charge_refusal(ctx).await?;
+        Err(refused)
     }
 
     /// The original is cached: the variant is too when it was made from this

@@ -130,3 +130,59 @@ fn a_bad_policy_is_a_400_naming_the_field_and_changes_nothing() {
     let none = request(Method::Patch, "/api/v1/projects/nope", &[("authorization", ADMIN)], b"{}");
     assert_eq!(w.request(none).err().unwrap().status(), 404);
 }
+
+fn moderated(fail_open: bool) -> World {
+    let mut w = world();
+    w.config.moderation = Some(crate::core::provider::moderation::Moderation {
+        base_url: "http://m".into(),
+        api_key: crate::core::config::Secret("sk".into()),
+        model: "omni-moderation-latest".into(),
+        fail_open,
+        timeout_ms: 1000,
+    });
+    w
+}
+
+#[test]
+fn a_flagged_prompt_is_a_422_with_its_categories_and_moderation_is_asked_once_per_key() {
+    let w = moderated(false);
+    for _ in 0..5 {
+        let e = w.get("prompt=FLAGME+now", Some(&w.alpha), false).err().unwrap();
+        assert_eq!(e, Error::Flagged(vec!["violence".into()]));
+    }
+    assert_eq!((w.provider.moderation_calls.get(), w.provider.calls.get(), w.entries()), (1, 0, 0));
+    let body = body(&Reply::<Vec<u8>>::error(&Error::Flagged(vec!["violence".into()])));
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "prompt_refused");
+    assert_eq!(body["error"]["categories"], serde_json::json!(["violence"]));
+    // A clean prompt is asked once too, then generated; a HIT asks nothing.
+    assert_eq!(w.get("prompt=a+fox", Some(&w.alpha), false).unwrap().status, 200);
+    assert_eq!(w.get("prompt=a+fox", Some(&w.alpha), false).unwrap().header("x-cache-status"), Some("HIT"));
+    assert_eq!((w.provider.moderation_calls.get(), w.provider.calls.get()), (2, 1));
+    // The signed or public client pays its unit for a flagged prompt, asked or remembered.
+    scope_api(&w, Method::Post, "/api/v1/scopes", r#"{"slug":"hero","public":true}"#).unwrap();
+    for _ in 0..2 {
+        assert_eq!(public(&w, "prompt=FLAGME+here").err().unwrap().code(), "prompt_refused");
+    }
+    let next = public(&w, "prompt=an+owl").unwrap();
+    assert_eq!(next.header("x-ratelimit-remaining"), Some("2"));
+    assert_eq!(w.provider.moderation_calls.get(), 4);
+}
+
+#[test]
+fn a_moderation_outage_is_a_503_when_closed_and_generates_when_open() {
+    let w = moderated(false);
+    w.provider.moderation_down.set(true);
+    let e = w.get("prompt=a+fox", Some(&w.alpha), false).err().unwrap();
+    assert_eq!((e.status(), e.code(), e.retry_after()), (503, "moderation_unavailable", Some(30)));
+    assert_eq!((w.provider.calls.get(), w.entries()), (0, 0));
+    // Back up: asked again (an outage is not a verdict), and generated.
+    w.provider.moderation_down.set(false);
+    assert_eq!(w.get("prompt=a+fox", Some(&w.alpha), false).unwrap().status, 200);
+    assert_eq!(w.provider.moderation_calls.get(), 2);
+
+    let w = moderated(true);
+    w.provider.moderation_down.set(true);
+    assert_eq!(w.get("prompt=a+fox", Some(&w.alpha), false).unwrap().status, 200);
+    assert_eq!((w.provider.moderation_calls.get(), w.provider.calls.get()), (1, 1));
+}

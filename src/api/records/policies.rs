@@ -1,10 +1,13 @@
 //! Prompt policies as stored: a project's (`keys::policy`) and a scope's
-//! (`keys::scope_policy`), each absent when empty. Read only before a
-//! generation (`live::obtain`), never on a HIT; what they decide is
-//! `core::decide::policy`.
+//! (`keys::scope_policy`), each absent when empty; and moderation's
+//! remembered verdicts (`keys::moderation`). Read only before a generation
+//! (`live::obtain`), never on a HIT; what they decide is
+//! `core::decide::policy` and `core::provider::moderation`.
 
 use crate::core::decide::policy::{Matcher, Policy, PolicyChanges};
 use crate::core::ports::KeyValue;
+use crate::core::provider::moderation::Verdict;
+use crate::core::stored::keys;
 use crate::core::Error;
 
 pub fn load(kv: &impl KeyValue, key: &str) -> Result<Policy, Error> {
@@ -27,13 +30,30 @@ pub fn change(kv: &impl KeyValue, key: &str, changes: &PolicyChanges) -> Result<
     Ok(policy)
 }
 
-/// The project's policy narrowed by its scope's, compiled.
-pub fn matcher(kv: &impl KeyValue, project: &str, scope: Option<&str>) -> Result<Matcher, Error> {
-    use crate::core::stored::keys;
+/// What is known of a prompt before it is generated: the project's policy
+/// narrowed by its scope's, compiled, and — when `verdict_of` names the
+/// original's hash (moderation is on) — what moderation said of that cache
+/// key before (`keys::moderation`).
+pub struct Screen {
+    pub policy: Matcher,
+    pub verdict: Option<Verdict>,
+}
+
+pub fn screen(
+    kv: &impl KeyValue,
+    project: &str,
+    scope: Option<&str>,
+    verdict_of: Option<&str>,
+) -> Result<Screen, Error> {
+    // One read each (Spin's Redis store has no working get-many: `kv::prefetch`).
     let project_policy = load(kv, &keys::policy(project))?;
     let scope_policy = match scope {
         Some(slug) => load(kv, &keys::scope_policy(project, slug))?,
         None => Policy::default(),
     };
-    Matcher::new(&[&project_policy, &scope_policy])
+    let verdict = match verdict_of {
+        Some(hash) => kv.get(&keys::moderation(project, hash))?.and_then(|b| Verdict::decode(&b)),
+        None => None,
+    };
+    Ok(Screen { policy: Matcher::new(&[&project_policy, &scope_policy])?, verdict })
 }

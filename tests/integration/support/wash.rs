@@ -16,7 +16,8 @@ use super::store::Store;
 
 /// The variables that name hosts the component calls (spin.toml's
 /// `allowed_outbound_hosts` templates).
-const OUTBOUND: [&str; 4] = ["s3_endpoint", "gemini_base_url", "openai_base_url", "compat_base_url"];
+const OUTBOUND: [&str; 5] =
+    ["s3_endpoint", "gemini_base_url", "openai_base_url", "compat_base_url", "moderation_base_url"];
 
 /// `wash dev` for a host whose state lives in `state`, configured with
 /// `vars`, on `store`, listening on `address` (a port the caller holds:

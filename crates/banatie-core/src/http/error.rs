@@ -33,6 +33,12 @@ pub enum Error {
     /// The project's (or scope's) prompt policy refuses the prompt; names the
     /// rule (`decide::policy::Rule`), never the term.
     PolicyRefused(&'static str),
+    /// Moderation flagged the prompt (or a reference image): the categories
+    /// it named, which the JSON error lists.
+    Flagged(Vec<String>),
+    /// Moderation could not be asked and `moderation_fail = closed`
+    /// (internal detail kept for the log).
+    ModerationUnavailable { retry_after: u64, detail: String },
     /// The provider failed or answered something unusable (internal detail).
     Provider(String),
     /// The provider is rate limiting us; retry after this many seconds.
@@ -87,9 +93,12 @@ impl Error {
             Error::NotFound(_) | Error::NotCached => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::PayloadTooLarge => 413,
-            Error::PromptRefused(_) | Error::PolicyRefused(_) | Error::VariantUnavailable(_) => 422,
+            Error::PromptRefused(_)
+            | Error::PolicyRefused(_)
+            | Error::Flagged(_)
+            | Error::VariantUnavailable(_) => 422,
             Error::Provider(_) | Error::Storage(_) => 502,
-            Error::ProviderBusy { .. } | Error::KeyValue(_) => 503,
+            Error::ProviderBusy { .. } | Error::KeyValue(_) | Error::ModerationUnavailable { .. } => 503,
             Error::Misconfigured(_) | Error::ProjectUnreadable(_) | Error::Internal(_) => 500,
             Error::Busy { .. } => 503,
             Error::Shared(f) => f.status,
@@ -109,7 +118,8 @@ impl Error {
             Error::NotCached => "not_cached",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::PayloadTooLarge => "payload_too_large",
-            Error::PromptRefused(_) | Error::PolicyRefused(_) => "prompt_refused",
+            Error::PromptRefused(_) | Error::PolicyRefused(_) | Error::Flagged(_) => "prompt_refused",
+            Error::ModerationUnavailable { .. } => "moderation_unavailable",
             Error::Provider(_) => "provider_error",
             Error::ProviderBusy { .. } => "provider_busy",
             Error::Storage(_) => "storage_error",
@@ -152,6 +162,10 @@ impl Error {
             Error::PolicyRefused(rule) => {
                 format!("this prompt is not allowed here (the policy's {rule}); nothing was generated")
             }
+            Error::Flagged(_) => "moderation flagged this prompt; nothing was generated".into(),
+            Error::ModerationUnavailable { .. } => {
+                "the moderation service cannot be reached; nothing was generated; retry later".into()
+            }
             Error::Provider(_) => "the image provider failed".into(),
             Error::ProviderBusy { .. } => "the image provider is busy; retry later".into(),
             Error::Storage(_) => "the object store failed".into(),
@@ -178,6 +192,7 @@ impl Error {
             | Error::BudgetExceeded { retry_after }
             | Error::DerivationsExceeded { retry_after }
             | Error::Busy { retry_after }
+            | Error::ModerationUnavailable { retry_after, .. }
             | Error::RateLimited { retry_after, .. } => Some(*retry_after),
             Error::Shared(f) => f.retry_after,
             _ => None,
@@ -188,7 +203,9 @@ impl Error {
     pub fn log_detail(&self) -> Option<String> {
         match self {
             Error::Provider(d) | Error::Storage(d) | Error::KeyValue(d) => Some(d.clone()),
-            Error::ProviderBusy { detail, .. } => Some(detail.clone()),
+            Error::ProviderBusy { detail, .. } | Error::ModerationUnavailable { detail, .. } => {
+                Some(detail.clone())
+            }
             Error::Misconfigured(d) | Error::ProjectUnreadable(d) | Error::Internal(d) => Some(d.clone()),
             _ => None,
         }

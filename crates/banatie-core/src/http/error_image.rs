@@ -17,7 +17,10 @@ fn escape(s: &str) -> String {
 /// What the image says: a title for the code, and when to come back.
 pub fn wording(error: &Error) -> (&'static str, String) {
     let title = match error.code() {
-        _ if matches!(error, Error::PolicyRefused(_)) => "This prompt is not allowed here",
+        _ if matches!(error, Error::PolicyRefused(_) | Error::Flagged(_)) => {
+            "This prompt is not allowed here"
+        }
+        "moderation_unavailable" => "Image service unavailable",
         "budget_exceeded" => "Generation budget spent",
         "derivations_exceeded" => "Variant budget spent",
         "rate_limited" => "Rate limited",

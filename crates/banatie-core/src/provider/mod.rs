@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod enhance;
 pub mod gemini;
+pub mod moderation;
 pub mod openai;
 pub mod sse;
 
@@ -15,6 +16,31 @@ use crate::config::ProviderConfig;
 pub use crate::http::outbound::{HttpAnswer, HttpRequestSpec};
 use crate::http::request::GenerationRequest;
 use crate::Error;
+
+/// `spec` (a generation `build_request` or `build_streaming_request` made
+/// for `config`) with the provider's own safety setting (`provider_safety`):
+/// Gemini's `safetySettings`, OpenAI's `moderation`. A multipart body (an
+/// OpenAI edit, `ref=`) is sent as it is: the edits endpoint takes no
+/// `moderation`.
+pub fn with_safety(
+    config: &ProviderConfig,
+    mut spec: HttpRequestSpec,
+    safety: moderation::Safety,
+) -> HttpRequestSpec {
+    let field = match config {
+        ProviderConfig::Gemini { .. } => moderation::gemini_safety(safety).map(|v| ("safetySettings", v)),
+        ProviderConfig::OpenAi { .. } => {
+            moderation::openai_safety(safety).map(|v| ("moderation", serde_json::json!(v)))
+        }
+    };
+    let Some((name, value)) = field else { return spec };
+    let json = spec.headers.iter().any(|(n, v)| n == "content-type" && v == "application/json");
+    if let (true, Ok(serde_json::Value::Object(mut body))) = (json, serde_json::from_slice(&spec.body)) {
+        body.insert(name.into(), value);
+        spec.body = serde_json::to_vec(&body).expect("JSON value serialises");
+    }
+    spec
+}
 
 /// The outbound request for the configured provider.
 pub fn build_request(

@@ -127,6 +127,12 @@ pub fn scope_policy(project: &str, slug: &str) -> String {
     format!("scopepolicy:{project}:{slug}")
 }
 
+/// What moderation said of an original's prompt (JSON,
+/// `core::provider::moderation::Verdict`), so it is asked once per cache key.
+pub fn moderation(project: &str, hash: &str) -> String {
+    format!("moderation:{project}:{hash}")
+}
+
 /// A project's scope slugs (JSON array).
 pub fn scope_index(project: &str) -> String {
     format!("scopes:{project}")
@@ -244,6 +250,7 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("scope index", scope_index(p)),
         ("policy", policy(p)),
         ("scope policy", scope_policy(p, "hero-images")),
+        ("moderation", moderation(p, h)),
         ("entry seq", entry_seq(p)),
         ("entry log", entry_log(p, 42)),
         ("aliases", aliases(p)),
@@ -293,6 +300,7 @@ mod tests {
             ("scope index", format!("scopes:{p}")),
             ("policy", format!("policy:{p}")),
             ("scope policy", format!("scopepolicy:{p}:hero-images")),
+            ("moderation", format!("moderation:{p}:{h}")),
             ("entry seq", format!("entryseq:{p}")),
             ("entry log", format!("entrylog:{p}:000000000042")),
             ("aliases", format!("aliases:{p}")),
