@@ -66,6 +66,12 @@ pub fn authenticate(
             project::check_admin(credentials.authorization, admin)?;
             return Ok(Caller::Admin);
         }
+        (Auth::KeyOrAdmin, _) if credentials.api_key.is_none() && credentials.authorization.is_some() => {
+            let admin = config.admin_token.as_ref().map(|t| t.expose());
+            project::check_admin(credentials.authorization, admin)?;
+            return Ok(Caller::Admin);
+        }
+        (Auth::KeyOrAdmin, _) => project_by_key(kv, credentials.api_key)?,
         (Auth::Open, _) => return Ok(Caller::Anyone),
         (Auth::Demo, _) => demo_project(kv, config)?,
         (Auth::Public, _) => project_by_slug(kv, credentials.cdn_project.unwrap_or_default())?,

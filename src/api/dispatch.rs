@@ -9,7 +9,7 @@ use super::context::Context;
 use super::kv::prefetch::Prefetched;
 use super::reply::Reply;
 use super::request::{Request, RequestBody, MAX_BODY_BYTES};
-use super::routes::{aliases, demo, entries, health, live, projects, scopes, sign, stats, warm};
+use super::routes::{aliases, blocks, demo, entries, health, live, projects, scopes, sign, stats, warm};
 use crate::core::http::routes::{Auth, Method, Route};
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider, Respond};
 use crate::core::Error;
@@ -73,6 +73,15 @@ where
             caller()?;
             projects::rotate(kv, &id, ctx.env.random_bytes64())
         }
+        (Route::ImageBlock(id), method) => {
+            let (project, by) = blocks::project_of(kv, caller()?, &request.query)?;
+            match method {
+                Method::Post => blocks::block(ctx, (&project, by), &id, &body(request).await?, now).await,
+                Method::Delete => blocks::lift(ctx, &project, &id).await,
+                _ => blocks::get(kv, &project, &id),
+            }
+        }
+        (Route::Blocks, _) => blocks::list(kv, &blocks::project_of(kv, caller()?, &request.query)?.0),
         (Route::Project(id), _) => {
             caller()?;
             projects::update(kv, &id, &policy_body(request).await?)

@@ -90,7 +90,8 @@ pub fn every_described_operation_is_served() {
             .replace("{project}", "no-such-project")
             .replace("{scope}", "probe")
             .replace("{slug}", "probe")
-            .replace("{name}", "probe");
+            .replace("{name}", "probe")
+            .replace("{image_id}", "no-such-image");
         let url = if path == "/api/v1/live/generate" {
             host.url(&format!("{path}?prompt=probe"))
         } else {

@@ -129,3 +129,115 @@ pub fn moderation_refuses_a_flagged_prompt_once_asked_and_an_outage_follows_mode
     assert_eq!((open.status, open.header("x-cache-status")), (200, Some("MISS")));
     assert_eq!(gemini.calls(), 2);
 }
+
+/// The objects the project holds in S3.
+fn objects(project_id: &str) -> Vec<String> {
+    s3::list(s3_endpoint(), &format!("live/{project_id}/")).unwrap()
+}
+
+pub fn a_takedown_answers_451_on_every_url_of_the_image_and_leaves_nothing_in_s3() {
+    let gemini = Gemini::start();
+    let host = Host::start(&standard_vars(s3_endpoint(), &gemini.url));
+    let slug: String = unique("brand")
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let created = host.admin("POST", "/api/v1/projects", &format!(r#"{{"name":"brand","slug":"{slug}"}}"#));
+    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    let v = created.json();
+    let (id, key, secret) = (
+        v["project_id"].as_str().unwrap().to_string(),
+        v["api_key"].as_str().unwrap().to_string(),
+        v["signing_secret"].as_str().unwrap().to_string(),
+    );
+    let scope = send(
+        "POST",
+        &host.url("/api/v1/scopes"),
+        &[("x-api-key", &key)],
+        br#"{"slug":"hero","public":true}"#,
+    );
+    assert_eq!(scope.status, 201);
+    let prompt = unique("a brand hero");
+    let keyed = |extra: &str| format!("/api/v1/live/generate?prompt={}&scope=hero{extra}", enc(&prompt));
+    let cdn = |extra: &str| format!("/cdn/{slug}/live/hero?prompt={}{extra}", enc(&prompt));
+    let exp = (crate::support::sign::now() + 600).to_string();
+    let signed = crate::support::sign::signed_path(
+        &secret,
+        &[("prompt", prompt.as_str()), ("scope", "hero"), ("project", id.as_str()), ("exp", exp.as_str())],
+    );
+    let miss = host.get(&keyed(""), &key);
+    assert_eq!(miss.status, 200);
+    let image_id = miss.header("x-image-id").unwrap().to_string();
+    let urls = [
+        keyed(""),
+        keyed("&w=256&format=webp"),
+        keyed("&w=128&format=jpeg"),
+        cdn("&w=64&format=png"),
+        cdn(""),
+        signed.clone(),
+    ];
+    for url in &urls {
+        let r = send("GET", &host.url(url), &[("x-api-key", &key)], b"");
+        assert_eq!(r.status, 200, "{url}");
+    }
+    assert_eq!(objects(&id).len(), 4, "the original and three variants");
+
+    let blocked = send(
+        "POST",
+        &host.url(&format!("/api/v1/images/{image_id}/block")),
+        &[("x-api-key", &key)],
+        br#"{"reason":"a takedown request"}"#,
+    );
+    assert_eq!(blocked.status, 201, "{}", String::from_utf8_lossy(&blocked.body));
+    assert_eq!(objects(&id), Vec::<String>::new(), "S3 holds none of its objects");
+    let stats = host.stats(&key);
+    assert_eq!((stats["entries"].as_i64(), stats["variants"].as_i64()), (Some(0), Some(0)), "{stats}");
+    let mut all = urls.to_vec();
+    all.push(keyed("&w=512&format=webp"));
+    for url in &all {
+        for headers in [&[("x-api-key", key.as_str())][..], &[]] {
+            let r = send("GET", &host.url(url), headers, b"");
+            if headers.is_empty() && url.starts_with("/api/v1/live/generate?prompt") && !url.contains("sig=")
+            {
+                continue; // a keyed URL without its key is a 401
+            }
+            assert_eq!((r.status, r.error_code().as_str()), (451, "blocked"), "{url}");
+        }
+    }
+    assert_eq!(send("HEAD", &host.url(&keyed("")), &[("x-api-key", &key)], b"").status, 451);
+    assert_eq!(gemini.calls(), 1, "never generated again");
+    let list = send("GET", &host.url("/api/v1/blocks"), &[("x-api-key", &key)], b"").json();
+    assert_eq!(list["blocks"][0]["reason"], "a takedown request");
+
+    // Twenty requests for variants and the image racing a takedown of another
+    // image. Not on wash's directory store: its increments read, then write
+    // (`Runtime::counts_exactly`), so two variants derived at once can take one
+    // number in the variant log, and a takedown (like a purge) misses one of
+    // them — a known defect of that store's counters, left open (README).
+    if !runtime::current().counts_exactly() {
+        return;
+    }
+    let other = unique("another hero");
+    let first = host.get(&format!("/api/v1/live/generate?prompt={}", enc(&other)), &key);
+    let other_id = first.header("x-image-id").unwrap().to_string();
+    let widths = ["64", "128", "256", "384", "512"];
+    let formats = ["jpeg", "webp", "png", "jpeg"];
+    std::thread::scope(|s| {
+        for i in 0..20 {
+            let (host, key, other) = (&host, &key, &other);
+            let query = match i % 5 {
+                4 => format!("prompt={}", enc(other)),
+                _ => format!("prompt={}&w={}&format={}", enc(other), widths[i % 5], formats[i / 5]),
+            };
+            s.spawn(move || host.get(&format!("/api/v1/live/generate?{query}"), key).status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let path = host.url(&format!("/api/v1/images/{other_id}/block"));
+        assert_eq!(send("POST", &path, &[("x-api-key", &key)], b"").status, 201);
+    });
+    let after = host.get(&format!("/api/v1/live/generate?prompt={}&w=64&format=jpeg", enc(&other)), &key);
+    assert_eq!(after.status, 451);
+    assert_eq!(objects(&id), Vec::<String>::new(), "nothing left in S3 after the race");
+    assert_eq!(gemini.calls(), 2);
+}

@@ -10,8 +10,8 @@ use super::gate::Reserved;
 use super::plan::{Got, How, Plan};
 use crate::api::context::Context;
 use crate::api::kv::slot::Slot;
-use crate::api::records::aliases;
 use crate::api::records::policies::Screen;
+use crate::api::records::{aliases, blocks};
 use crate::core::decide::template;
 use crate::core::http::headers::{self, Header};
 use crate::core::http::request::GenerationRequest;
@@ -59,6 +59,8 @@ pub async fn original<K: KeyValue, S: ObjectStore, P: Provider, E: Env>(
     let (project, slot, request, now) = (plan.project, &plan.original, plan.request, plan.now);
     let started = ctx.env.monotonic_ms();
     let model = ctx.config.model_for(request)?;
+    // Under the lease: a takedown that held it before is seen (`routes::blocks`).
+    blocks::check(&ctx.kv, &project.id, &slot.hash)?;
     let inputs = references(ctx, &project.id, request).await?;
     spend_budget(&ctx.kv, project, now)?;
     moderate(ctx, plan, &inputs, screen, &mut reserved).await?;

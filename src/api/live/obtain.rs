@@ -25,6 +25,7 @@ use super::progress::Progress;
 use super::store::{Kind, Replacing};
 use crate::api::context::{Context, Incoming};
 use crate::api::kv::slot::Slot;
+use crate::api::records::blocks;
 use crate::api::records::policies::{self, Screen};
 use crate::core::ports::{Env, KeyValue, ObjectStore, Provider};
 use crate::core::stored::entry::Entry;
@@ -53,6 +54,10 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
     /// gone, made again now.
     pub async fn image(&self, broken: Option<&Entry>) -> Result<Obtained, Error> {
         let found = self.plan.original.lookup(&self.ctx.kv)?;
+        if found.is_none() {
+            // Not cached: a taken-down image is 451, whatever is asked of it.
+            blocks::check(&self.ctx.kv, &self.plan.project.id, &self.plan.original.hash)?;
+        }
         let replaced =
             |e: &Entry| self.incoming.regenerate || broken.is_some_and(|b| b.image_id == e.image_id);
         match (found, &self.plan.variant) {

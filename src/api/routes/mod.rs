@@ -3,6 +3,7 @@
 //! `live`. Nothing below imports them.
 
 pub mod aliases;
+pub mod blocks;
 pub mod demo;
 pub mod entries;
 pub mod health;

@@ -33,6 +33,9 @@ pub enum Error {
     /// The project's (or scope's) prompt policy refuses the prompt; names the
     /// rule (`decide::policy::Rule`), never the term.
     PolicyRefused(&'static str),
+    /// The image was taken down (`POST /api/v1/images/{id}/block`): never
+    /// served or generated again.
+    Blocked,
     /// Moderation flagged the prompt (or a reference image): the categories
     /// it named, which the JSON error lists.
     Flagged(Vec<String>),
@@ -90,6 +93,7 @@ impl Error {
             | Error::RateLimited { .. }
             | Error::ScopeClosed(_) => 429,
             Error::Conflict(_) => 409,
+            Error::Blocked => 451,
             Error::NotFound(_) | Error::NotCached => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::PayloadTooLarge => 413,
@@ -120,6 +124,7 @@ impl Error {
             Error::PayloadTooLarge => "payload_too_large",
             Error::PromptRefused(_) | Error::PolicyRefused(_) | Error::Flagged(_) => "prompt_refused",
             Error::ModerationUnavailable { .. } => "moderation_unavailable",
+            Error::Blocked => "blocked",
             Error::Provider(_) => "provider_error",
             Error::ProviderBusy { .. } => "provider_busy",
             Error::Storage(_) => "storage_error",
@@ -162,6 +167,7 @@ impl Error {
             Error::PolicyRefused(rule) => {
                 format!("this prompt is not allowed here (the policy's {rule}); nothing was generated")
             }
+            Error::Blocked => "this image was taken down and is not generated again".into(),
             Error::Flagged(_) => "moderation flagged this prompt; nothing was generated".into(),
             Error::ModerationUnavailable { .. } => {
                 "the moderation service cannot be reached; nothing was generated; retry later".into()

@@ -21,6 +21,7 @@ pub fn wording(error: &Error) -> (&'static str, String) {
             "This prompt is not allowed here"
         }
         "moderation_unavailable" => "Image service unavailable",
+        "blocked" => "This image was taken down",
         "budget_exceeded" => "Generation budget spent",
         "derivations_exceeded" => "Variant budget spent",
         "rate_limited" => "Rate limited",

@@ -45,6 +45,9 @@ pub enum Auth {
     Key,
     /// `Authorization: Bearer <admin_token>`.
     Admin,
+    /// `X-API-Key` (its project), or the admin's bearer token naming the
+    /// project in `?project=` (a takedown: the route answers for one project).
+    KeyOrAdmin,
     /// No credentials: bound to the project named by `demo_project_id`, and
     /// 404 when that variable is not set.
     Demo,
@@ -86,6 +89,10 @@ pub enum Route {
     Sign,
     Stats,
     Projects,
+    /// `/api/v1/images/{image_id}/block`: a takedown, read, lifted.
+    ImageBlock(String),
+    /// `/api/v1/blocks`: a project's takedowns.
+    Blocks,
     /// `/api/v1/projects/{id}`: a project's settings (its prompt policy).
     Project(String),
     Rotate(String),
@@ -130,10 +137,15 @@ pub fn route(path: &str) -> Option<Route> {
         "/api/v1/live/regenerate" => Some(Route::Regenerate),
         "/api/v1/live/warm" => Some(Route::Warm),
         "/api/v1/health" => Some(Route::Health),
+        "/api/v1/blocks" => Some(Route::Blocks),
         "/api/v1/aliases" => Some(Route::Aliases),
         _ if path.starts_with("/api/v1/aliases/") => {
             let name = &path["/api/v1/aliases/".len()..];
             crate::stored::scope::valid_slug(name).then(|| Route::Alias(name.to_string()))
+        }
+        _ if path.starts_with("/api/v1/images/") => {
+            let id = path["/api/v1/images/".len()..].strip_suffix("/block")?;
+            is_id(id).then(|| Route::ImageBlock(id.to_string()))
         }
         _ if path.starts_with("/api/v1/scopes/") => {
             let slug = &path["/api/v1/scopes/".len()..];
@@ -176,6 +188,8 @@ impl Route {
             Route::Warm => &[(Post, Key)],
             Route::Cdn { .. } => &[(Get, Public), (Head, Public)],
             Route::Health => &[(Get, Open), (Head, Open)],
+            Route::ImageBlock(_) => &[(Post, KeyOrAdmin), (Get, KeyOrAdmin), (Delete, KeyOrAdmin)],
+            Route::Blocks => &[(Get, KeyOrAdmin)],
             Route::Aliases => &[(Get, Key)],
             Route::Alias(_) => &[(Get, Key), (Put, Key), (Delete, Key)],
         }
@@ -273,6 +287,12 @@ mod tests {
         );
         assert_eq!(resolve("/api/v1/live/regenerate", Method::Post), Ok((Route::Regenerate, Auth::Key)));
         assert_eq!(resolve("/api/v1/health", Method::Get), Ok((Route::Health, Auth::Open)));
+        assert_eq!(
+            resolve("/api/v1/images/0d56ce37-e090/block", Method::Post),
+            Ok((Route::ImageBlock("0d56ce37-e090".into()), Auth::KeyOrAdmin))
+        );
+        assert_eq!(route("/api/v1/images/a/b/block"), None);
+        assert_eq!(resolve("/api/v1/blocks", Method::Get), Ok((Route::Blocks, Auth::KeyOrAdmin)));
         let cdn = Route::Cdn { project: "my-blog".into(), scope: "hero".into() };
         assert_eq!(resolve("/cdn/my-blog/live/hero", Method::Get), Ok((cdn, Auth::Public)));
         assert_eq!(route("/cdn/my-blog/live/Hero"), None);

@@ -133,6 +133,17 @@ pub fn moderation(project: &str, hash: &str) -> String {
     format!("moderation:{project}:{hash}")
 }
 
+/// A blocked cache key (a takedown: JSON, `core::stored::block`): never
+/// served or generated again.
+pub fn blocked(project: &str, hash: &str) -> String {
+    format!("blocked:{project}:{hash}")
+}
+
+/// A project's blocks: blocked original image id → cache key (JSON object).
+pub fn blocks(project: &str) -> String {
+    format!("blocks:{project}")
+}
+
 /// A project's scope slugs (JSON array).
 pub fn scope_index(project: &str) -> String {
     format!("scopes:{project}")
@@ -251,6 +262,8 @@ pub fn samples() -> Vec<(&'static str, String)> {
         ("policy", policy(p)),
         ("scope policy", scope_policy(p, "hero-images")),
         ("moderation", moderation(p, h)),
+        ("blocked", blocked(p, h)),
+        ("blocks", blocks(p)),
         ("entry seq", entry_seq(p)),
         ("entry log", entry_log(p, 42)),
         ("aliases", aliases(p)),
@@ -301,6 +314,8 @@ mod tests {
             ("policy", format!("policy:{p}")),
             ("scope policy", format!("scopepolicy:{p}:hero-images")),
             ("moderation", format!("moderation:{p}:{h}")),
+            ("blocked", format!("blocked:{p}:{h}")),
+            ("blocks", format!("blocks:{p}")),
             ("entry seq", format!("entryseq:{p}")),
             ("entry log", format!("entrylog:{p}:000000000042")),
             ("aliases", format!("aliases:{p}")),
