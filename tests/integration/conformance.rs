@@ -224,10 +224,10 @@ pub fn every_crate_in_the_component_has_an_apache_compatible_licence() {
 /// issue 22, and the delivery and generation features of issues 25–27
 /// (docs/variants.md: 2.78 MB; the HIT path's cost did not move), and the
 /// prompt policies' regular expressions of issue 36 (the `regex` crate:
-/// 451 KB, docs/variants.md; 3.25 MB).
-pub fn the_component_stays_under_3_3_mb() {
+/// 451 KB) with its moderation and takedowns (3.30 MB, docs/variants.md).
+pub fn the_component_stays_under_3_4_mb() {
     let wasm = repo_root().join("target/wasm32-wasip2/release/banatie_live.wasm");
     let size = std::fs::metadata(&wasm).unwrap().len();
     eprintln!("banatie_live.wasm: {size} bytes");
-    assert!(size < 3_300_000, "{} is {size} bytes", wasm.display());
+    assert!(size < 3_400_000, "{} is {size} bytes", wasm.display());
 }

@@ -201,7 +201,7 @@ fn main() {
         conformance::the_wasmcloud2_build_targets_wash_runtime,
         conformance::the_host_validates_spin_toml,
         conformance::every_crate_in_the_component_has_an_apache_compatible_licence,
-        conformance::the_component_stays_under_3_3_mb,
+        conformance::the_component_stays_under_3_4_mb,
         browser::the_demo_page_renders_live_images_and_reloads_from_the_browser_cache,
         browser::there_is_no_demo_page_unless_asked_for,
         browser::an_img_whose_url_answers_429_renders_the_error_picture,
