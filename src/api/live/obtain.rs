@@ -119,9 +119,9 @@ impl<K: KeyValue, S: ObjectStore, P: Provider, E: Env> Obtain<'_, K, S, P, E> {
         let (request, public) = (plan.request, incoming.public_scope.is_some());
         let refused = match screen.policy.check(&request.prompt, request.template.as_deref(), public) {
             Err(rule) => rule.error(),
-            Ok(()) => match &screen.verdict {
-                Some(verdict) if verdict.flagged => Error::Flagged(verdict.categories.clone()),
-                _ => return Ok(screen),
+            Ok(()) => match screen.verdict.as_ref().and_then(|v| v.refusal()) {
+                Some(flagged) => flagged,
+                None => return Ok(screen),
             },
         };
         gate.charge_refusal(ctx).await?;

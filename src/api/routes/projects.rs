@@ -73,14 +73,13 @@ pub fn rotate<B>(kv: &impl KeyValue, id: &str, random: [u8; 64]) -> Result<Reply
 
 /// Change a project's settings: its prompt policy (`core::decide::policy`;
 /// each field given replaces the stored one). A bad field is a 400 naming
-/// it, and nothing is changed.
+/// it, and nothing is changed (`policies::change` validates before writing).
 pub fn update<B>(kv: &impl KeyValue, id: &str, body: &[u8]) -> Result<Reply<B>, Error> {
     let changes: PolicyChanges = serde_json::from_slice(body).map_err(|e| {
         Error::BadRequest(format!(
             "body must be JSON like {{\"deny_terms\":[\"gore\"],\"deny_patterns\":[],\"allow_patterns\":[],\"templates_only\":false}}: {e}"
         ))
     })?;
-    changes.validate()?;
     let record = projects::load(kv, id)?.ok_or(Error::NotFound("no such project"))?;
     let policy = policies::change(kv, &keys::policy(id), &changes)?;
     Ok(Reply::json(
